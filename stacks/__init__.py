@@ -1,0 +1,1 @@
+"""CDK stacks and constructs that deploy the stresslab AWS runtime."""

@@ -1,0 +1,1 @@
+"""Constructs that each own one concern of the stresslab AWS runtime."""

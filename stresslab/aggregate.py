@@ -1,0 +1,223 @@
+"""Aggregation: merge MetricsBatches per second across workers, exactly and once each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stresslab.metrics import ERROR_CLASSES, MetricsBatch, WindowStats
+
+
+def _ms(stats: WindowStats, percentile: float) -> float | None:
+    if stats.latency.get_total_count() == 0:
+        return None
+    return stats.latency.get_value_at_percentile(percentile) / 1000.0
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def latency_ms(stats: WindowStats) -> dict[str, float | None]:
+    histogram = stats.latency
+    if histogram.get_total_count() == 0:
+        return dict.fromkeys(("avg", "p50", "p90", "p95", "p99", "p999", "max"))
+    return {
+        "avg": histogram.get_mean_value() / 1000.0,
+        "p50": _ms(stats, 50),
+        "p90": _ms(stats, 90),
+        "p95": _ms(stats, 95),
+        "p99": _ms(stats, 99),
+        "p999": _ms(stats, 99.9),
+        "max": histogram.get_max_value() / 1000.0,
+    }
+
+
+def accuracy_of(stats: WindowStats) -> dict[str, Any]:
+    labelled = stats.tp + stats.fp + stats.tn + stats.fn
+    return {
+        "labelled": labelled,
+        "accuracy": _ratio(stats.tp + stats.tn, labelled),
+        "precision": _ratio(stats.tp, stats.tp + stats.fp),
+        "recall": _ratio(stats.tp, stats.tp + stats.fn),
+        "false_positive_rate": _ratio(stats.fp, stats.fp + stats.tn),
+        "tp": stats.tp,
+        "fp": stats.fp,
+        "tn": stats.tn,
+        "fn": stats.fn,
+        "by_pattern": {
+            pattern: {"seen": seen, "flagged": flagged, "detection_rate": _ratio(flagged, seen)}
+            for pattern, (seen, flagged) in sorted(stats.patterns.items())
+        },
+    }
+
+
+def agents_of(stats: WindowStats) -> dict[str, dict[str, Any]]:
+    agents: dict[str, dict[str, Any]] = {}
+    for name in sorted(stats.agent_calls):
+        histogram = stats.agent_latency.get(name)
+        timed = histogram is not None and histogram.get_total_count() > 0
+        agents[name] = {
+            "calls": stats.agent_calls[name],
+            "errors": stats.agent_errors.get(name, 0),
+            "avg_ms": histogram.get_mean_value() / 1000.0 if timed and histogram else None,
+            "p95_ms": histogram.get_value_at_percentile(95) / 1000.0 if timed and histogram
+            else None,
+        }
+    return agents
+
+
+def window_metrics(
+    stats: WindowStats,
+    seconds: float,
+    expected: float,
+    target_received: int | None = None,
+    extra: Mapping[str, float | None] | None = None,
+) -> dict[str, float | None]:
+    """The named metrics that criteria are judged on, for one window of the run."""
+    latency = latency_ms(stats)
+    accuracy = accuracy_of(stats)
+    errors = stats.error_total
+    answered = stats.ok + errors + stats.timeouts
+    unreceived = 0 if target_received is None else max(0, stats.sent - target_received)
+    agent_calls = sum(stats.agent_calls.values())
+    metrics: dict[str, float | None] = {
+        "avg_ms": latency["avg"],
+        "p50_ms": latency["p50"],
+        "p90_ms": latency["p90"],
+        "p95_ms": latency["p95"],
+        "p99_ms": latency["p99"],
+        "p999_ms": latency["p999"],
+        "max_ms": latency["max"],
+        "error_rate": _ratio(errors + stats.timeouts, stats.sent),
+        "timeout_rate": _ratio(stats.timeouts, stats.sent),
+        "throttle_rate": _ratio(stats.errors["http_429"], stats.sent),
+        "drop_rate": _ratio(stats.dropped, stats.scheduled),
+        "dropped": float(stats.dropped),
+        "lost": float(max(0, stats.sent - answered) + unreceived),
+        "sent": float(stats.sent),
+        "errors": float(errors),
+        "timeouts": float(stats.timeouts),
+        "achieved_tps": stats.sent / seconds if seconds > 0 else None,
+        "rate_error_pct": abs(stats.sent - expected) / expected * 100 if expected else None,
+        "accuracy": accuracy["accuracy"],
+        "precision": accuracy["precision"],
+        "recall": accuracy["recall"],
+        "false_positive_rate": accuracy["false_positive_rate"],
+        "agent_error_rate": _ratio(sum(stats.agent_errors.values()), agent_calls),
+        "lag_p99_ms": stats.lag.get_value_at_percentile(99) / 1000.0
+        if stats.lag.get_total_count() else None,
+    }
+    if extra:
+        metrics.update(extra)
+    return metrics
+
+
+@dataclass
+class WorkerState:
+    """What the aggregator knows of one worker: its last window and whether it finished."""
+
+    last_window: int = -1
+    batches: int = 0
+    finished: bool = False
+
+
+@dataclass
+class RunAggregator:
+    """Per-second windows and run totals; a batch seen twice (same worker, seq) counts once."""
+
+    run_id: str
+    expected_per_second: list[float]
+    seconds: dict[int, WindowStats] = field(default_factory=dict)
+    totals: WindowStats = field(default_factory=WindowStats)
+    workers: dict[str, WorkerState] = field(default_factory=dict)
+    duplicates: int = 0
+    foreign: int = 0
+    _seen: set[tuple[str, int]] = field(default_factory=set)
+    _dirty: set[int] = field(default_factory=set)
+
+    def add(self, batch: MetricsBatch) -> bool:
+        """Merge a batch; False (and nothing changes) for a duplicate or another run's batch."""
+        if batch.run_id != self.run_id:
+            self.foreign += 1
+            return False
+        if batch.key in self._seen:
+            self.duplicates += 1
+            return False
+        self._seen.add(batch.key)
+        window = self.seconds.get(batch.window)
+        if window is None:
+            window = self.seconds[batch.window] = WindowStats()
+        window.add_batch(batch)
+        self.totals.add_batch(batch)
+        worker = self.workers.setdefault(batch.worker_id, WorkerState())
+        worker.last_window = max(worker.last_window, batch.window)
+        worker.batches += 1
+        worker.finished = worker.finished or batch.final
+        self._dirty.add(batch.window)
+        return True
+
+    def add_all(self, batches: Iterable[MetricsBatch]) -> int:
+        return sum(1 for batch in batches if self.add(batch))
+
+    def take_dirty(self) -> list[int]:
+        """Seconds changed since the last call (for the store and live views)."""
+        dirty, self._dirty = sorted(self._dirty), set()
+        return dirty
+
+    def expected_between(self, start: int, end: int) -> float:
+        return sum(self.expected_per_second[max(start, 0):max(end, 0)])
+
+    def window(self, start: int, end: int) -> WindowStats:
+        """All seconds in [start, end) merged."""
+        return WindowStats.merged(
+            stats for second, stats in self.seconds.items() if start <= second < end
+        )
+
+    def second_row(self, second: int, faults: Iterable[str] = ()) -> dict[str, Any]:
+        """One row of the per-second series."""
+        stats = self.seconds.get(second) or WindowStats()
+        latency = latency_ms(stats)
+        accuracy = accuracy_of(stats)
+        return {
+            "second": second,
+            "target_tps": round(self.expected_per_second[second], 3)
+            if 0 <= second < len(self.expected_per_second) else 0.0,
+            "scheduled": stats.scheduled,
+            "sent": stats.sent,
+            "ok": stats.ok,
+            "errors": stats.error_total,
+            "timeouts": stats.timeouts,
+            "dropped": stats.dropped,
+            "errors_by_class": {name: stats.errors[name] for name in ERROR_CLASSES},
+            "p50_ms": latency["p50"],
+            "p95_ms": latency["p95"],
+            "p99_ms": latency["p99"],
+            "max_ms": latency["max"],
+            "lag_p99_ms": stats.lag.get_value_at_percentile(99) / 1000.0
+            if stats.lag.get_total_count() else None,
+            "labelled": accuracy["labelled"],
+            "accuracy": accuracy["accuracy"],
+            "tp": stats.tp,
+            "fp": stats.fp,
+            "tn": stats.tn,
+            "fn": stats.fn,
+            "patterns": {p: [seen, flagged] for p, (seen, flagged) in stats.patterns.items()},
+            "decisions": dict(stats.decisions),
+            "fraud_prevented_usd": round(stats.fraud_prevented, 2),
+            "agents": agents_of(stats),
+            "active_workers": stats.batches,
+            "faults": list(faults),
+        }
+
+    def latency_drift_pct(self, start: int, end: int) -> float | None:
+        """p95 of the window's last quarter against its first quarter, in percent."""
+        quarter = (end - start) // 4
+        if quarter < 1:
+            return None
+        first = _ms(self.window(start, start + quarter), 95)
+        last = _ms(self.window(end - quarter, end), 95)
+        if first is None or last is None or first == 0:
+            return None
+        return (last - first) / first * 100

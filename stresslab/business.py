@@ -1,0 +1,109 @@
+"""Business value of a run: fraud prevented, cost per transaction from a price table, ROI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+PRICING_FILE = Path(__file__).resolve().parent.parent / "config" / "pricing.yaml"
+
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd: NonNegative
+    source: str
+
+
+class Usage(BaseModel):
+    """What one scored transaction consumes on the platform."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lambda_invocations: NonNegative = 5
+    lambda_memory_gb: NonNegative = 0.5
+    http_api_requests: NonNegative = 1
+    dynamodb_writes: NonNegative = 2
+    dynamodb_reads: NonNegative = 2
+    bedrock_input_tokens: NonNegative = 0
+    bedrock_output_tokens: NonNegative = 0
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_day: NonNegative = 300
+
+
+class PriceTable(BaseModel):
+    """config/pricing.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = "USD"
+    as_of: str
+    prices: dict[str, Price]
+    usage: Usage = Field(default_factory=Usage)
+    budget: Budget = Field(default_factory=Budget)
+
+    def price(self, name: str) -> float:
+        price = self.prices.get(name)
+        return price.usd if price else 0.0
+
+    @property
+    def source(self) -> str:
+        return f"config/pricing.yaml (AWS list prices as of {self.as_of})"
+
+
+def load_price_table(path: Path = PRICING_FILE) -> PriceTable:
+    return PriceTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def cost_per_transaction_usd(table: PriceTable, compute_ms: float) -> float:
+    """Estimated platform cost of one transaction, given its measured compute time in ms."""
+    usage = table.usage
+    gb_seconds = usage.lambda_memory_gb * compute_ms / 1000.0
+    return (
+        usage.lambda_invocations * table.price("lambda_request")
+        + gb_seconds * table.price("lambda_gb_second")
+        + usage.http_api_requests * table.price("http_api_request")
+        + usage.dynamodb_writes * table.price("dynamodb_write_request")
+        + usage.dynamodb_reads * table.price("dynamodb_read_request")
+        + usage.bedrock_input_tokens * table.price("bedrock_input_token")
+        + usage.bedrock_output_tokens * table.price("bedrock_output_token")
+    )
+
+
+def business_value(
+    *,
+    table: PriceTable,
+    processed: int,
+    fraud_detected: int,
+    prevented_usd: float,
+    missed_usd: float,
+    false_positive_usd: float,
+    compute_ms: float | None,
+    currency: str,
+    usd_to_currency: float,
+) -> dict[str, Any]:
+    """The business section of the summary, in the reporting currency."""
+    per_txn = cost_per_transaction_usd(table, compute_ms or 0.0)
+    total_cost = per_txn * processed
+    prevented = prevented_usd * usd_to_currency
+    return {
+        "fraud_detected": fraud_detected,
+        "fraud_prevented_amount": round(prevented, 2),
+        "fraud_missed_amount": round(missed_usd * usd_to_currency, 2),
+        "false_positive_amount": round(false_positive_usd * usd_to_currency, 2),
+        "currency": currency,
+        "cost_per_transaction": per_txn * usd_to_currency,
+        "total_cost": total_cost * usd_to_currency,
+        "roi_pct": (prevented_usd - total_cost) / total_cost * 100 if total_cost > 0 else None,
+        "compute_ms_per_transaction": compute_ms,
+        "pricing_source": table.source,
+    }

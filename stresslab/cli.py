@@ -1,0 +1,295 @@
+"""`stresslab` command line: run scenarios, list and validate them, serve the reference target."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from stresslab.durations import parse_duration
+from stresslab.spec import (
+    ScenarioError,
+    ScenarioSpec,
+    describe_validation_error,
+    list_scenarios,
+    load_scenario,
+)
+
+EXIT_BAD_INPUT = 2
+DEFAULT_DB = Path(".stresslab/runs.db")
+DEFAULT_RESULTS = Path("results")
+
+
+class BadInput(Exception):
+    """A command-line value that cannot be used; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"stresslab: error: {message}\n")
+
+
+def _positive_float(flag: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
+def _positive_int(flag: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, got {text}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed takes a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be 0 or more, got {text}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--duration: {error}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--duration must be greater than 0, got {text}")
+    return value
+
+
+def _target(text: str) -> str:
+    if text == "local":
+        return text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"--target takes 'local' or an http(s) URL, got {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stresslab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run a scenario (a name from scenarios/ or a file)")
+    run.add_argument("scenario", metavar="SCENARIO_OR_FILE")
+    run.add_argument("--target", type=_target, default="local",
+                     help="'local' starts the reference service; or a URL taking POSTed JSON")
+    run.add_argument("--tps", type=_positive_float("--tps"),
+                     help="constant rate instead of the scenario's shape (needs --duration)")
+    run.add_argument("--duration", type=_duration, help="with --tps: how long, e.g. 30s, 5m")
+    run.add_argument("--time-scale", type=_positive_float("--time-scale"), default=1.0,
+                     help="multiply every duration (0.05 turns 30 min into 90 s)")
+    run.add_argument("--load-scale", type=_positive_float("--load-scale"), default=1.0,
+                     help="multiply every rate (0.2 turns 10k TPS into 2k)")
+    run.add_argument("--workers", type=_positive_int("--workers"), help="worker processes")
+    run.add_argument("--seed", type=_seed, help="transaction seed")
+    run.add_argument("--out", type=Path, help="folder for summary.json, report.html, ...")
+    run.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
+    run.add_argument("--quiet", action="store_true", help="no live progress line")
+
+    commands.add_parser("scenarios", help="list the bundled scenarios")
+
+    validate = commands.add_parser("validate", help="check a scenario file")
+    validate.add_argument("file")
+
+    target = commands.add_parser("target", help="serve the reference fraud-detection service")
+    target.add_argument("--host", default="127.0.0.1")
+    target.add_argument("--port", type=int, default=8088)
+
+    runs = commands.add_parser("runs", help="list past runs in the store")
+    runs.add_argument("--db", type=Path, default=DEFAULT_DB)
+
+    report = commands.add_parser("report", help="write a past run's outputs again")
+    report.add_argument("run_id")
+    report.add_argument("--out", type=Path, required=True)
+    report.add_argument("--db", type=Path, default=DEFAULT_DB)
+    return parser
+
+
+def resolve_spec(args: argparse.Namespace) -> ScenarioSpec:
+    """The scenario with command-line overrides applied and validated."""
+    spec = load_scenario(args.scenario)
+    if (args.tps is None) != (args.duration is None):
+        raise BadInput("--tps and --duration go together")
+    if args.tps is not None:
+        spec = spec.at_constant_rate(args.tps, args.duration)
+    overrides = {
+        key: value for key, value in (("workers", args.workers), ("seed", args.seed))
+        if value is not None
+    }
+    if overrides:
+        try:
+            spec = ScenarioSpec.model_validate({**spec.model_dump(), **overrides})
+        except ValidationError as error:
+            raise BadInput(describe_validation_error(error)) from None
+    return spec.scaled(args.time_scale, args.load_scale)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from stresslab.local.runner import LocalRun, LocalRunOptions
+    from stresslab.targets.http import TargetUnreachable
+
+    spec = resolve_spec(args)
+    target_url = None if args.target == "local" else args.target
+    run = LocalRun(LocalRunOptions(
+        spec=spec, target_url=target_url, out_dir=None, db_path=args.db,
+        progress=not args.quiet,
+    ))
+    run.options.out_dir = args.out or DEFAULT_RESULTS / run.run_id
+    print(f"stresslab: run {run.run_id}: {spec.name}, {spec.duration:g}s, "
+          f"peak {spec.profile().peak():,.0f} TPS, {run.plan.scheduled_total:,} transactions, "
+          f"{run.plan.shards} workers, target {args.target}", file=sys.stderr)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, run.request_stop)
+        loop.add_signal_handler(signal.SIGTERM, run.request_stop)
+        return await run.execute()
+
+    try:
+        result = asyncio.run(main())
+    except TargetUnreachable as error:
+        raise BadInput(str(error)) from None
+    print_summary(result.summary, result.outputs)
+    return result.exit_code
+
+
+def print_summary(summary: dict[str, Any], outputs: dict[str, Path]) -> None:
+    counts, load, latency = summary["counts"], summary["load"], summary["latency_ms"]
+    accuracy, business = summary["accuracy"], summary["business"]
+
+    def num(value: Any, digits: int = 1) -> str:
+        return "n/a" if value is None else f"{value:,.{digits}f}"
+
+    lines = [
+        f"{'PASSED' if summary['passed'] else 'FAILED'}  {summary['scenario']}  "
+        f"({summary['status']}, run {summary['run_id']})",
+        f"  load      target {num(load['target_tps_avg'])} TPS, achieved "
+        f"{num(load['achieved_tps_avg'])} TPS ({num(load['rate_error_pct'], 2)}%), "
+        f"peak {load['peak_tps']:,}",
+        f"  counts    scheduled {counts['scheduled']:,} = sent {counts['sent']:,} + dropped "
+        f"{counts['dropped']:,}; sent = ok {counts['ok']:,} + errors {counts['errors']:,} + "
+        f"timeouts {counts['timeouts']:,}; target received "
+        f"{_count(counts['target_received'])}",
+        f"  latency   p50 {num(latency['p50'])} ms, p95 {num(latency['p95'])} ms, "
+        f"p99 {num(latency['p99'])} ms, max {num(latency['max'])} ms",
+        f"  accuracy  {num(_pct(accuracy['accuracy']))}% of {accuracy['labelled']:,} labelled, "
+        f"precision {num(_pct(accuracy['precision']))}%, recall {num(_pct(accuracy['recall']))}%",
+        f"  business  {business['fraud_detected']:,} fraud detected, "
+        f"{num(business['fraud_prevented_amount'], 2)} {business['currency']} prevented, "
+        f"{business['cost_per_transaction']:.6f} {business['currency']} per transaction",
+    ]
+    for criterion in summary["criteria"]:
+        mark = "ok  " if criterion["passed"] else "FAIL"
+        lines.append(f"  {mark} {criterion['expr']} [{criterion['window']}] observed "
+                     f"{num(criterion['observed'], 4)}")
+    for note in summary.get("notes", []):
+        lines.append(f"  note: {note}")
+    if outputs:
+        lines.append(f"  report    {outputs.get('report')}")
+    print("\n".join(lines))
+
+
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+def command_scenarios(_: argparse.Namespace) -> int:
+    for name in list_scenarios():
+        spec = load_scenario(name)
+        print(f"{name:18} {spec.duration:>7g}s  peak {spec.profile().peak():>8,.0f} TPS  "
+              f"{spec.description}")
+    return 0
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    spec = load_scenario(args.file)
+    print(f"{args.file}: ok ({spec.name}, {spec.duration:g}s, {len(spec.phases)} phases, "
+          f"{len(spec.criteria)} criteria, {len(spec.faults)} faults)")
+    return 0
+
+
+def command_target(args: argparse.Namespace) -> int:
+    from stresslab.target.service import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
+def command_runs(args: argparse.Namespace) -> int:
+    from stresslab.local.store import SqliteRunStore
+
+    store = SqliteRunStore(args.db)
+    for run in store.list_runs():
+        verdict = {True: "passed", False: "failed", None: "-"}[run["passed"]]
+        print(f"{run['run_id']:44} {run['status']:10} {verdict:7} {run['started_at']}")
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from stresslab.local.store import RunNotFound, SqliteRunStore
+    from stresslab.report import write_outputs
+
+    store = SqliteRunStore(args.db)
+    try:
+        record = store.get_run(args.run_id)
+    except RunNotFound:
+        raise BadInput(f"no run {args.run_id!r} in {args.db}") from None
+    if record["summary"] is None:
+        raise BadInput(f"run {args.run_id!r} has no summary yet (status {record['status']})")
+    outputs = write_outputs(args.out, record["summary"], store.series(args.run_id))
+    print(json.dumps({name: str(path) for name, path in outputs.items()}, indent=2))
+    return 0
+
+
+COMMANDS = {
+    "run": command_run,
+    "scenarios": command_scenarios,
+    "validate": command_validate,
+    "target": command_target,
+    "runs": command_runs,
+    "report": command_report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ScenarioError, BadInput) as error:
+        print(f"stresslab: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

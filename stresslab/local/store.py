@@ -1,0 +1,151 @@
+"""SQLite run store: runs, their raw MetricsBatches and per-second series, kept as history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from stresslab.metrics import MetricsBatch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    scenario TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    spec TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS batches (
+    run_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    window INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, worker_id, seq)
+);
+CREATE TABLE IF NOT EXISTS seconds (
+    run_id TEXT NOT NULL,
+    second INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (run_id, second)
+);
+"""
+
+
+class RunNotFound(LookupError):
+    """No run with that id in the store."""
+
+
+class SqliteRunStore:
+    """One database file; safe to share between the runner's threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def create_run(
+        self, run_id: str, scenario: str, started_at: str, spec: dict[str, Any],
+        plan: dict[str, Any],
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO runs (run_id, scenario, status, started_at, spec, plan)"
+                " VALUES (?, ?, 'running', ?, ?, ?)",
+                (run_id, scenario, started_at, json.dumps(spec), json.dumps(plan)),
+            )
+
+    def add_batches(self, batches: Iterable[MetricsBatch]) -> int:
+        """Keep raw batches (first copy wins); returns how many were new."""
+        rows = [
+            (b.run_id, b.worker_id, b.seq, b.window, b.model_dump_json(by_alias=True))
+            for b in batches
+        ]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO batches (run_id, worker_id, seq, window, body)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
+    def batches(self, run_id: str) -> Iterator[MetricsBatch]:
+        with self._lock:
+            bodies = self._db.execute(
+                "SELECT body FROM batches WHERE run_id = ? ORDER BY window, worker_id, seq",
+                (run_id,),
+            ).fetchall()
+        for (body,) in bodies:
+            yield MetricsBatch.model_validate_json(body)
+
+    def save_seconds(self, run_id: str, rows: Iterable[dict[str, Any]]) -> None:
+        values = [(run_id, row["second"], json.dumps(row)) for row in rows]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO seconds (run_id, second, row) VALUES (?, ?, ?)", values
+            )
+            self._db.execute("COMMIT")
+
+    def series(self, run_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT row FROM seconds WHERE run_id = ? ORDER BY second", (run_id,)
+            ).fetchall()
+        return [json.loads(row) for (row,) in rows]
+
+    def finish_run(self, run_id: str, status: str, ended_at: str, summary: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, summary = ? WHERE run_id = ?",
+                (status, ended_at, json.dumps(summary), run_id),
+            )
+
+    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT run_id, scenario, status, started_at, ended_at, summary FROM runs"
+                " ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            {
+                "run_id": run_id, "scenario": scenario, "status": status,
+                "started_at": started_at, "ended_at": ended_at,
+                "passed": json.loads(summary).get("passed") if summary else None,
+            }
+            for run_id, scenario, status, started_at, ended_at, summary in rows
+        ]
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT run_id, scenario, status, started_at, ended_at, spec, plan, summary"
+                " FROM runs WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        keys = ("run_id", "scenario", "status", "started_at", "ended_at", "spec", "plan", "summary")
+        record = dict(zip(keys, row, strict=True))
+        for key in ("spec", "plan", "summary"):
+            record[key] = json.loads(record[key]) if record[key] else None
+        return record

@@ -1,0 +1,292 @@
+"""MetricsBatch, the worker-to-aggregator wire format, and the window statistics behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Literal
+
+from hdrh.histogram import HdrHistogram
+from pydantic import BaseModel, ConfigDict, Field
+
+METRICS_SCHEMA: Literal["stresslab.metrics/v1"] = "stresslab.metrics/v1"
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000
+SIGNIFICANT_DIGITS = 3
+ERROR_CLASSES = ("connect", "http_4xx", "http_429", "http_5xx", "invalid_response", "other")
+
+Count = Annotated[int, Field(ge=0)]
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def encode_histogram(histogram: HdrHistogram) -> str:
+    if histogram.get_total_count() == 0:
+        return ""
+    encoded: bytes = histogram.encode()
+    return encoded.decode("ascii")
+
+
+def add_encoded(histogram: HdrHistogram, encoded: str) -> None:
+    """Merge an encoded histogram into histogram (exact: counts add bucket by bucket)."""
+    if encoded:
+        histogram.add(HdrHistogram.decode(encoded))
+
+
+def record_us(histogram: HdrHistogram, seconds: float) -> None:
+    histogram.record_value(min(max(int(seconds * 1_000_000), LOWEST_US), HIGHEST_US))
+
+
+class ErrorCounts(BaseModel):
+    """Errors by class; timeouts are counted apart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect: Count = 0
+    http_4xx: Count = 0
+    http_429: Count = 0
+    http_5xx: Count = 0
+    invalid_response: Count = 0
+    other: Count = 0
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, name) for name in ERROR_CLASSES)
+
+
+class Confusion(BaseModel):
+    """Decisions against ground truth: flagged fraud is a true positive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tp: Count = 0
+    fp: Count = 0
+    tn: Count = 0
+    fn: Count = 0
+
+
+class PatternCount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seen: Count = 0
+    flagged: Count = 0
+
+
+class Amounts(BaseModel):
+    """Money in USD (converted with the generator's reference FX table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fraud_total: float = 0.0
+    fraud_prevented: float = 0.0
+    fraud_missed: float = 0.0
+    false_positive: float = 0.0
+
+
+class AgentWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    calls: Count = 0
+    errors: Count = 0
+    latency: str = ""
+
+
+class WorkerHealth(BaseModel):
+    """The generator's own state, so a saturated generator is not blamed on the target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_pct: float | None = None
+    rss_mb: float | None = None
+    open_fds: int | None = None
+    in_flight: int = 0
+
+
+class MetricsBatch(BaseModel):
+    """One worker's one-second window. (worker_id, seq) is the dedupe key."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_: Literal["stresslab.metrics/v1"] = Field(default=METRICS_SCHEMA, alias="schema")
+    run_id: Annotated[str, Field(min_length=1, max_length=128)]
+    worker_id: Annotated[str, Field(min_length=1, max_length=128)]
+    wave: Count = 0
+    shard: Count = 0
+    seq: Count
+    window: Annotated[int, Field(ge=0, le=10_000_000)]
+    final: bool = False
+    scheduled: Count = 0
+    sent: Count = 0
+    ok: Count = 0
+    timeouts: Count = 0
+    dropped: Count = 0
+    errors: ErrorCounts = Field(default_factory=ErrorCounts)
+    latency: str = ""
+    lag: str = ""
+    confusion: Confusion = Field(default_factory=Confusion)
+    patterns: dict[str, PatternCount] = Field(default_factory=dict)
+    decisions: dict[str, Count] = Field(default_factory=dict)
+    amounts: Amounts = Field(default_factory=Amounts)
+    agents: dict[str, AgentWindow] = Field(default_factory=dict)
+    health: WorkerHealth = Field(default_factory=WorkerHealth)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.worker_id, self.seq)
+
+
+class WindowStats:
+    """Exact counts and histograms for a window; recorded by a worker, merged by the aggregator."""
+
+    def __init__(self) -> None:
+        self.scheduled = self.sent = self.ok = self.timeouts = self.dropped = 0
+        self.errors = dict.fromkeys(ERROR_CLASSES, 0)
+        self.latency = new_histogram()
+        self.lag = new_histogram()
+        self.tp = self.fp = self.tn = self.fn = 0
+        self.patterns: dict[str, list[int]] = {}
+        self.decisions: dict[str, int] = {}
+        self.fraud_total = self.fraud_prevented = self.fraud_missed = self.false_positive = 0.0
+        self.agent_calls: dict[str, int] = {}
+        self.agent_errors: dict[str, int] = {}
+        self.agent_latency: dict[str, HdrHistogram] = {}
+        self.batches = 0
+
+    @property
+    def error_total(self) -> int:
+        return sum(self.errors.values())
+
+    def record_decision(
+        self, decision: str, flagged: bool, is_fraud: bool, pattern: str, amount_usd: float
+    ) -> None:
+        self.decisions[decision] = self.decisions.get(decision, 0) + 1
+        counts = self.patterns.get(pattern)
+        if counts is None:
+            counts = self.patterns[pattern] = [0, 0]
+        counts[0] += 1
+        if flagged:
+            counts[1] += 1
+        if is_fraud:
+            self.fraud_total += amount_usd
+            if flagged:
+                self.tp += 1
+                self.fraud_prevented += amount_usd
+            else:
+                self.fn += 1
+                self.fraud_missed += amount_usd
+        elif flagged:
+            self.fp += 1
+            self.false_positive += amount_usd
+        else:
+            self.tn += 1
+
+    def record_agent(self, agent: str, seconds: float | None, failed: bool) -> None:
+        self.agent_calls[agent] = self.agent_calls.get(agent, 0) + 1
+        if failed:
+            self.agent_errors[agent] = self.agent_errors.get(agent, 0) + 1
+        if seconds is not None:
+            histogram = self.agent_latency.get(agent)
+            if histogram is None:
+                histogram = self.agent_latency[agent] = new_histogram()
+            record_us(histogram, seconds)
+
+    def to_batch(
+        self, run_id: str, worker_id: str, wave: int, shard: int, seq: int, window: int,
+        final: bool = False, health: WorkerHealth | None = None,
+    ) -> MetricsBatch:
+        return MetricsBatch(
+            run_id=run_id, worker_id=worker_id, wave=wave, shard=shard, seq=seq, window=window,
+            final=final, scheduled=self.scheduled, sent=self.sent, ok=self.ok,
+            timeouts=self.timeouts, dropped=self.dropped, errors=ErrorCounts(**self.errors),
+            latency=encode_histogram(self.latency), lag=encode_histogram(self.lag),
+            confusion=Confusion(tp=self.tp, fp=self.fp, tn=self.tn, fn=self.fn),
+            patterns={k: PatternCount(seen=v[0], flagged=v[1]) for k, v in self.patterns.items()},
+            decisions=dict(self.decisions),
+            amounts=Amounts(
+                fraud_total=self.fraud_total, fraud_prevented=self.fraud_prevented,
+                fraud_missed=self.fraud_missed, false_positive=self.false_positive,
+            ),
+            agents={
+                name: AgentWindow(
+                    calls=calls,
+                    errors=self.agent_errors.get(name, 0),
+                    latency=encode_histogram(self.agent_latency[name])
+                    if name in self.agent_latency else "",
+                )
+                for name, calls in self.agent_calls.items()
+            },
+            health=health or WorkerHealth(),
+        )
+
+    def add_batch(self, batch: MetricsBatch) -> None:
+        self.scheduled += batch.scheduled
+        self.sent += batch.sent
+        self.ok += batch.ok
+        self.timeouts += batch.timeouts
+        self.dropped += batch.dropped
+        for name in ERROR_CLASSES:
+            self.errors[name] += getattr(batch.errors, name)
+        add_encoded(self.latency, batch.latency)
+        add_encoded(self.lag, batch.lag)
+        confusion = batch.confusion
+        self.tp += confusion.tp
+        self.fp += confusion.fp
+        self.tn += confusion.tn
+        self.fn += confusion.fn
+        for pattern, count in batch.patterns.items():
+            counts = self.patterns.setdefault(pattern, [0, 0])
+            counts[0] += count.seen
+            counts[1] += count.flagged
+        for decision, n in batch.decisions.items():
+            self.decisions[decision] = self.decisions.get(decision, 0) + n
+        amounts = batch.amounts
+        self.fraud_total += amounts.fraud_total
+        self.fraud_prevented += amounts.fraud_prevented
+        self.fraud_missed += amounts.fraud_missed
+        self.false_positive += amounts.false_positive
+        for agent, window in batch.agents.items():
+            self.agent_calls[agent] = self.agent_calls.get(agent, 0) + window.calls
+            self.agent_errors[agent] = self.agent_errors.get(agent, 0) + window.errors
+            if window.latency:
+                histogram = self.agent_latency.get(agent)
+                if histogram is None:
+                    histogram = self.agent_latency[agent] = new_histogram()
+                add_encoded(histogram, window.latency)
+        self.batches += 1
+
+    def add_stats(self, other: WindowStats) -> None:
+        """Merge another window (e.g. the seconds of a phase) without re-encoding."""
+        for name in ("scheduled", "sent", "ok", "timeouts", "dropped", "tp", "fp", "tn", "fn",
+                     "fraud_total", "fraud_prevented", "fraud_missed", "false_positive",
+                     "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ERROR_CLASSES:
+            self.errors[name] += other.errors[name]
+        if other.latency.get_total_count():
+            self.latency.add(other.latency)
+        if other.lag.get_total_count():
+            self.lag.add(other.lag)
+        for pattern, (seen, flagged) in other.patterns.items():
+            counts = self.patterns.setdefault(pattern, [0, 0])
+            counts[0] += seen
+            counts[1] += flagged
+        for decision, n in other.decisions.items():
+            self.decisions[decision] = self.decisions.get(decision, 0) + n
+        for agent, calls in other.agent_calls.items():
+            self.agent_calls[agent] = self.agent_calls.get(agent, 0) + calls
+            self.agent_errors[agent] = (
+                self.agent_errors.get(agent, 0) + other.agent_errors.get(agent, 0)
+            )
+            if agent in other.agent_latency:
+                histogram = self.agent_latency.get(agent)
+                if histogram is None:
+                    histogram = self.agent_latency[agent] = new_histogram()
+                histogram.add(other.agent_latency[agent])
+
+    @classmethod
+    def merged(cls, windows: Iterable[WindowStats]) -> WindowStats:
+        total = cls()
+        for window in windows:
+            total.add_stats(window)
+        return total

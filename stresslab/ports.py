@@ -1,0 +1,68 @@
+"""Ports: what the core needs from the outside world, as Protocols that adapters implement."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from stresslab.metrics import MetricsBatch
+
+OUTCOME_OK = "ok"
+OUTCOME_TIMEOUT = "timeout"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What came back for one request: 'ok', 'timeout' or an error class; the parsed body."""
+
+    kind: str
+    body: Any = None
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Monotonic seconds."""
+        ...
+
+    def wall(self) -> float:
+        """Epoch seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class Target(Protocol):
+    """The system under test."""
+
+    async def send(self, payload: dict[str, Any]) -> Outcome: ...
+
+
+class MetricsSink(Protocol):
+    """Where workers put their one-second MetricsBatches."""
+
+    async def emit(self, batch: MetricsBatch) -> None: ...
+
+
+class FaultInjector(Protocol):
+    """Starts and clears faults on the system under test."""
+
+    async def inject(self, fault: Any) -> str: ...
+
+    async def clear(self, fault_id: str) -> None: ...
+
+    async def clear_all(self) -> None: ...
+
+
+class RealClock:
+    """The event loop's monotonic clock and the system's wall clock."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))

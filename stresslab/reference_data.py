@@ -1,0 +1,236 @@
+"""Static reference data for synthetic transactions: currencies, FX, cities, merchant codes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Continent = Literal["africa", "asia", "europe", "north_america", "south_america", "oceania"]
+RiskLevel = Literal["low", "medium", "high"]
+
+FX_REFERENCE_DATE = "2025-01-02"
+"""Date of the FX reference values below (approximate mid-market, rounded)."""
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    """An ISO-4217 currency, its minor units and a fixed reference rate to USD.
+
+    ``usd_per_unit`` values are fixed reference rates, approximately the mid-market
+    rates of 2 January 2025 (``FX_REFERENCE_DATE``), rounded. They exist so that
+    business metrics (fraud amounts, basket values) can be summed across currencies
+    reproducibly; they are for reporting only and must never be used to price anything.
+    """
+
+    code: str
+    minor_units: int
+    usd_per_unit: float
+
+    @property
+    def units_per_usd(self) -> float:
+        return 1.0 / self.usd_per_unit
+
+    def to_usd(self, amount: float) -> float:
+        return amount * self.usd_per_unit
+
+
+CURRENCIES: dict[str, Currency] = {
+    currency.code: currency
+    for currency in (
+        Currency("USD", 2, 1.0),
+        Currency("EUR", 2, 1.035),
+        Currency("GBP", 2, 1.245),
+        Currency("CHF", 2, 1.100),
+        Currency("SEK", 2, 0.0903),
+        Currency("NOK", 2, 0.0878),
+        Currency("DKK", 2, 0.1388),
+        Currency("PLN", 2, 0.2420),
+        Currency("CZK", 2, 0.0411),
+        Currency("TRY", 2, 0.0283),
+        Currency("ISK", 0, 0.00718),
+        Currency("CAD", 2, 0.6950),
+        Currency("MXN", 2, 0.0485),
+        Currency("BRL", 2, 0.1620),
+        Currency("ARS", 2, 0.000970),
+        Currency("CLP", 0, 0.001005),
+        Currency("COP", 2, 0.000227),
+        Currency("PEN", 2, 0.2660),
+        Currency("JPY", 0, 0.00636),
+        Currency("KRW", 0, 0.000680),
+        Currency("CNY", 2, 0.1370),
+        Currency("HKD", 2, 0.1287),
+        Currency("TWD", 2, 0.0305),
+        Currency("SGD", 2, 0.7320),
+        Currency("INR", 2, 0.01167),
+        Currency("THB", 2, 0.0292),
+        Currency("IDR", 2, 0.0000617),
+        Currency("VND", 0, 0.0000393),
+        Currency("PHP", 2, 0.0172),
+        Currency("AED", 2, 0.2723),
+        Currency("SAR", 2, 0.2662),
+        Currency("ILS", 2, 0.2740),
+        Currency("BHD", 3, 2.6596),
+        Currency("KWD", 3, 3.2430),
+        Currency("JOD", 3, 1.4104),
+        Currency("OMR", 3, 2.5974),
+        Currency("TND", 3, 0.3125),
+        Currency("ZAR", 2, 0.0530),
+        Currency("NGN", 2, 0.000650),
+        Currency("KES", 2, 0.00773),
+        Currency("EGP", 2, 0.0197),
+        Currency("MAD", 2, 0.0990),
+        Currency("AUD", 2, 0.6200),
+        Currency("NZD", 2, 0.5600),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class City:
+    """A real city: where cardholders live, merchants trade and transactions happen.
+
+    ``utc_offset_hours`` is the standard-time offset (daylight saving ignored).
+    """
+
+    code: str
+    name: str
+    country: str
+    currency: str
+    lat: float
+    lon: float
+    utc_offset_hours: float
+    continent: Continent
+
+
+CITIES: tuple[City, ...] = (
+    City("LON", "London", "GB", "GBP", 51.5074, -0.1278, 0, "europe"),
+    City("PAR", "Paris", "FR", "EUR", 48.8566, 2.3522, 1, "europe"),
+    City("BER", "Berlin", "DE", "EUR", 52.5200, 13.4050, 1, "europe"),
+    City("MAD", "Madrid", "ES", "EUR", 40.4168, -3.7038, 1, "europe"),
+    City("ROM", "Rome", "IT", "EUR", 41.9028, 12.4964, 1, "europe"),
+    City("AMS", "Amsterdam", "NL", "EUR", 52.3676, 4.9041, 1, "europe"),
+    City("ZRH", "Zürich", "CH", "CHF", 47.3769, 8.5417, 1, "europe"),
+    City("STO", "Stockholm", "SE", "SEK", 59.3293, 18.0686, 1, "europe"),
+    City("OSL", "Oslo", "NO", "NOK", 59.9139, 10.7522, 1, "europe"),
+    City("CPH", "Copenhagen", "DK", "DKK", 55.6761, 12.5683, 1, "europe"),
+    City("WAW", "Warsaw", "PL", "PLN", 52.2297, 21.0122, 1, "europe"),
+    City("PRG", "Prague", "CZ", "CZK", 50.0755, 14.4378, 1, "europe"),
+    City("IST", "Istanbul", "TR", "TRY", 41.0082, 28.9784, 3, "europe"),
+    City("REK", "Reykjavík", "IS", "ISK", 64.1466, -21.9426, 0, "europe"),
+    City("NYC", "New York", "US", "USD", 40.7128, -74.0060, -5, "north_america"),
+    City("LAX", "Los Angeles", "US", "USD", 34.0522, -118.2437, -8, "north_america"),
+    City("CHI", "Chicago", "US", "USD", 41.8781, -87.6298, -6, "north_america"),
+    City("MIA", "Miami", "US", "USD", 25.7617, -80.1918, -5, "north_america"),
+    City("HNL", "Honolulu", "US", "USD", 21.3069, -157.8583, -10, "north_america"),
+    City("YTO", "Toronto", "CA", "CAD", 43.6532, -79.3832, -5, "north_america"),
+    City("YVR", "Vancouver", "CA", "CAD", 49.2827, -123.1207, -8, "north_america"),
+    City("MEX", "Mexico City", "MX", "MXN", 19.4326, -99.1332, -6, "north_america"),
+    City("SAO", "São Paulo", "BR", "BRL", -23.5505, -46.6333, -3, "south_america"),
+    City("RIO", "Rio de Janeiro", "BR", "BRL", -22.9068, -43.1729, -3, "south_america"),
+    City("BUE", "Buenos Aires", "AR", "ARS", -34.6037, -58.3816, -3, "south_america"),
+    City("SCL", "Santiago", "CL", "CLP", -33.4489, -70.6693, -4, "south_america"),
+    City("BOG", "Bogotá", "CO", "COP", 4.7110, -74.0721, -5, "south_america"),
+    City("LIM", "Lima", "PE", "PEN", -12.0464, -77.0428, -5, "south_america"),
+    City("TYO", "Tokyo", "JP", "JPY", 35.6762, 139.6503, 9, "asia"),
+    City("OSA", "Osaka", "JP", "JPY", 34.6937, 135.5023, 9, "asia"),
+    City("SEL", "Seoul", "KR", "KRW", 37.5665, 126.9780, 9, "asia"),
+    City("PUS", "Busan", "KR", "KRW", 35.1796, 129.0756, 9, "asia"),
+    City("SHA", "Shanghai", "CN", "CNY", 31.2304, 121.4737, 8, "asia"),
+    City("BJS", "Beijing", "CN", "CNY", 39.9042, 116.4074, 8, "asia"),
+    City("HKG", "Hong Kong", "HK", "HKD", 22.3193, 114.1694, 8, "asia"),
+    City("TPE", "Taipei", "TW", "TWD", 25.0330, 121.5654, 8, "asia"),
+    City("SIN", "Singapore", "SG", "SGD", 1.3521, 103.8198, 8, "asia"),
+    City("BOM", "Mumbai", "IN", "INR", 19.0760, 72.8777, 5.5, "asia"),
+    City("DEL", "Delhi", "IN", "INR", 28.7041, 77.1025, 5.5, "asia"),
+    City("BKK", "Bangkok", "TH", "THB", 13.7563, 100.5018, 7, "asia"),
+    City("JKT", "Jakarta", "ID", "IDR", -6.2088, 106.8456, 7, "asia"),
+    City("SGN", "Ho Chi Minh City", "VN", "VND", 10.8231, 106.6297, 7, "asia"),
+    City("MNL", "Manila", "PH", "PHP", 14.5995, 120.9842, 8, "asia"),
+    City("DXB", "Dubai", "AE", "AED", 25.2048, 55.2708, 4, "asia"),
+    City("RUH", "Riyadh", "SA", "SAR", 24.7136, 46.6753, 3, "asia"),
+    City("KWI", "Kuwait City", "KW", "KWD", 29.3759, 47.9774, 3, "asia"),
+    City("BAH", "Manama", "BH", "BHD", 26.2285, 50.5860, 3, "asia"),
+    City("AMM", "Amman", "JO", "JOD", 31.9454, 35.9284, 3, "asia"),
+    City("MCT", "Muscat", "OM", "OMR", 23.5880, 58.3829, 4, "asia"),
+    City("TLV", "Tel Aviv", "IL", "ILS", 32.0853, 34.7818, 2, "asia"),
+    City("JNB", "Johannesburg", "ZA", "ZAR", -26.2041, 28.0473, 2, "africa"),
+    City("CPT", "Cape Town", "ZA", "ZAR", -33.9249, 18.4241, 2, "africa"),
+    City("LOS", "Lagos", "NG", "NGN", 6.5244, 3.3792, 1, "africa"),
+    City("NBO", "Nairobi", "KE", "KES", -1.2921, 36.8219, 3, "africa"),
+    City("CAI", "Cairo", "EG", "EGP", 30.0444, 31.2357, 2, "africa"),
+    City("CAS", "Casablanca", "MA", "MAD", 33.5731, -7.5898, 1, "africa"),
+    City("TUN", "Tunis", "TN", "TND", 36.8065, 10.1815, 1, "africa"),
+    City("SYD", "Sydney", "AU", "AUD", -33.8688, 151.2093, 10, "oceania"),
+    City("MEL", "Melbourne", "AU", "AUD", -37.8136, 144.9631, 10, "oceania"),
+    City("PER", "Perth", "AU", "AUD", -31.9505, 115.8605, 8, "oceania"),
+    City("AKL", "Auckland", "NZ", "NZD", -36.8485, 174.7633, 12, "oceania"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantCategory:
+    """A merchant category code with its risk level and typical ticket size.
+
+    Amounts follow a lognormal with median ``median_usd`` and shape ``sigma``.
+    ``everyday_weight`` is the share of ordinary cardholder spend (0: never routine);
+    ``online_share`` is the fraction of that category's payments that are card-not-present.
+    """
+
+    mcc: str
+    category: str
+    risk: RiskLevel
+    median_usd: float
+    sigma: float
+    everyday_weight: float
+    online_share: float
+
+
+MERCHANT_CATEGORIES: tuple[MerchantCategory, ...] = (
+    MerchantCategory("5411", "grocery", "low", 40.0, 0.7, 22.0, 0.10),
+    MerchantCategory("5541", "fuel", "low", 55.0, 0.4, 8.0, 0.0),
+    MerchantCategory("5812", "restaurants", "low", 35.0, 0.6, 12.0, 0.05),
+    MerchantCategory("5814", "fast_food", "low", 12.0, 0.5, 12.0, 0.10),
+    MerchantCategory("5311", "department_stores", "low", 70.0, 0.8, 5.0, 0.25),
+    MerchantCategory("5651", "clothing", "low", 80.0, 0.7, 5.0, 0.40),
+    MerchantCategory("5912", "pharmacy", "low", 25.0, 0.6, 5.0, 0.05),
+    MerchantCategory("5200", "home_improvement", "low", 120.0, 0.8, 2.0, 0.30),
+    MerchantCategory("5942", "books", "low", 25.0, 0.5, 2.0, 0.50),
+    MerchantCategory("4111", "transit", "low", 4.0, 0.5, 6.0, 0.0),
+    MerchantCategory("4121", "taxi_rideshare", "low", 20.0, 0.6, 6.0, 0.70),
+    MerchantCategory("5818", "digital_goods", "low", 10.0, 0.8, 5.0, 1.0),
+    MerchantCategory("4899", "streaming", "low", 15.0, 0.3, 3.0, 1.0),
+    MerchantCategory("8398", "charities", "low", 25.0, 0.8, 0.5, 0.90),
+    MerchantCategory("7011", "hotels", "low", 250.0, 0.7, 2.0, 0.50),
+    MerchantCategory("7512", "car_rental", "low", 300.0, 0.6, 0.5, 0.60),
+    MerchantCategory("4511", "airlines", "medium", 600.0, 0.6, 1.0, 1.0),
+    MerchantCategory("5732", "electronics", "medium", 400.0, 0.8, 2.0, 0.50),
+    MerchantCategory("5944", "jewelry", "medium", 900.0, 0.9, 0.3, 0.30),
+    MerchantCategory("6011", "atm_cash", "medium", 150.0, 0.6, 3.0, 0.0),
+    MerchantCategory("5511", "car_dealers", "medium", 15000.0, 0.6, 0.0, 0.20),
+    MerchantCategory("7995", "gambling", "high", 200.0, 1.0, 0.3, 0.90),
+    MerchantCategory("6051", "quasi_cash_crypto", "high", 500.0, 1.0, 0.2, 1.0),
+    MerchantCategory("4829", "money_transfer", "high", 300.0, 0.9, 0.3, 0.80),
+)
+
+MCC_BY_CODE: dict[str, MerchantCategory] = {mc.mcc: mc for mc in MERCHANT_CATEGORIES}
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres between two points given in degrees."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    half_dphi = (phi2 - phi1) / 2.0
+    half_dlambda = math.radians(lon2 - lon1) / 2.0
+    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def city_distance_km(a: City, b: City) -> float:
+    return haversine_km(a.lat, a.lon, b.lat, b.lon)
+
+
+def to_usd(amount: float, currency: str) -> float:
+    """Convert an amount in ``currency`` to USD with the fixed reference rates."""
+    return CURRENCIES[currency].to_usd(amount)

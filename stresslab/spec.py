@@ -1,0 +1,214 @@
+"""ScenarioSpec: a stress scenario as data, validated, scaled and overridden before it runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stresslab.criteria import Criterion
+from stresslab.durations import parse_duration
+from stresslab.profiles import ConstantShape, LoadProfile, Phase
+from stresslab.reference_data import CURRENCIES
+from stresslab.transactions import TransactionMix
+
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+FaultType = Literal[
+    "agent_errors", "latency", "throttle", "agent_down", "slow_store", "drop_connections"
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run: unknown, unreadable or invalid. The message is one line."""
+
+
+def _seconds(value: object) -> object:
+    return parse_duration(value)
+
+
+class FaultSpec(BaseModel):
+    """A fault on the run's timeline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: FaultType
+    label: str = Field(default="", description="what it stands for, e.g. 'Lambda crash'")
+    target: str | None = Field(default=None, description="agent name; all agents when absent")
+    at: Annotated[float, Field(ge=0)]
+    duration: Annotated[float, Field(gt=0)]
+    intensity: Annotated[float, Field(ge=0)] = 1.0
+
+    _parse_times = field_validator("at", "duration", mode="before")(_seconds)
+
+    @property
+    def end(self) -> float:
+        return self.at + self.duration
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.target or 'all'}"
+
+
+class ResponseMapping(BaseModel):
+    """Where the target's answer keeps its decision, and which decisions mean 'flagged'."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision_field: str = "decision"
+    flagged_values: tuple[str, ...] = ("block", "review")
+    agents_field: str | None = "agents"
+
+
+class HttpSettings(BaseModel):
+    """How workers talk to an HTTP target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = "/v1/score"
+    timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
+    max_in_flight: Annotated[int, Field(ge=1, le=100_000)] = 2048
+    max_lag: Annotated[float, Field(gt=0, le=60)] = 1.0
+    connections: Annotated[int, Field(ge=1, le=10_000)] = 256
+
+    _parse_times = field_validator("timeout", "max_lag", mode="before")(_seconds)
+
+
+class ScenarioSpec(BaseModel):
+    """One stress scenario: load phases, criteria, faults, transaction mix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    description: str = ""
+    phases: Annotated[list[Phase], Field(min_length=1, max_length=1000)]
+    criteria: list[Criterion] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    mix: TransactionMix = Field(default_factory=TransactionMix)
+    response: ResponseMapping = Field(default_factory=ResponseMapping)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+    seed: Annotated[int, Field(ge=0)] = 42
+    reporting_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    time_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    load_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError(f"unknown currency {value!r}; known: {', '.join(sorted(CURRENCIES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> ScenarioSpec:
+        names = [phase.name for phase in self.phases if phase.name]
+        if len(names) != len(set(names)):
+            raise ValueError("phase names must be unique")
+        for criterion in self.criteria:
+            if criterion.during is not None and criterion.during not in names:
+                raise ValueError(
+                    f"criterion {criterion.expr!r} names unknown phase {criterion.during!r}; "
+                    f"phases: {', '.join(names) or 'none named'}"
+                )
+        duration = self.duration
+        for fault in self.faults:
+            if fault.at >= duration:
+                raise ValueError(
+                    f"fault {fault.type} at {fault.at:g}s starts after the run ends ({duration:g}s)"
+                )
+        return self
+
+    @property
+    def duration(self) -> float:
+        return sum(phase.duration for phase in self.phases)
+
+    def profile(self) -> LoadProfile:
+        return LoadProfile(list(self.phases))
+
+    def scaled(self, time_scale: float = 1.0, load_scale: float = 1.0) -> ScenarioSpec:
+        """Durations times time_scale and rates times load_scale (recorded in the spec)."""
+        if time_scale <= 0 or load_scale <= 0:
+            raise ScenarioError("--time-scale and --load-scale must be greater than 0")
+        return self.model_copy(
+            update={
+                "phases": [p.scaled(time_scale, load_scale) for p in self.phases],
+                "criteria": [c.scaled(time_scale) for c in self.criteria],
+                "faults": [
+                    f.model_copy(
+                        update={"at": f.at * time_scale, "duration": f.duration * time_scale}
+                    )
+                    for f in self.faults
+                ],
+                "time_scale": self.time_scale * time_scale,
+                "load_scale": self.load_scale * load_scale,
+            }
+        )
+
+    def at_constant_rate(self, tps: float, duration: float) -> ScenarioSpec:
+        """The same scenario with its shape replaced by a constant rate for a duration."""
+        if tps <= 0:
+            raise ScenarioError(f"--tps must be greater than 0, got {tps:g}")
+        if duration <= 0:
+            raise ScenarioError(f"--duration must be greater than 0, got {duration:g}")
+        phase = ConstantShape(shape="constant", name="constant", tps=tps, duration=duration)
+        criteria = [c for c in self.criteria if c.during is None and c.start is None]
+        faults = [f for f in self.faults if f.at < duration]
+        return self.model_copy(update={"phases": [phase], "criteria": criteria, "faults": faults})
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each failing field and what is allowed."""
+    parts = []
+    for item in error.errors()[:3]:
+        location = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part))
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    more = len(error.errors()) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and part in {
+        "constant", "sustained", "ramp", "ramp-up", "ramp-down", "burst", "wave", "chaos",
+    }
+
+
+def parse_scenario(data: object, source: str) -> ScenarioSpec:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping of scenario fields at the top level")
+    try:
+        return ScenarioSpec.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(f"{source}: {describe_validation_error(error)}") from None
+
+
+def load_scenario(name_or_path: str, scenarios_dir: Path = SCENARIOS_DIR) -> ScenarioSpec:
+    """A scenario by name (scenarios/NAME.yaml) or by file path."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name_or_path):
+            raise ScenarioError(f"unknown scenario {name_or_path!r}")
+        path = scenarios_dir / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = ", ".join(list_scenarios(scenarios_dir))
+            raise ScenarioError(f"unknown scenario {name_or_path!r}; known: {known}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "malformed YAML"
+        raise ScenarioError(f"{path}:{where} malformed YAML: {problem}") from None
+    return parse_scenario(data, str(path))
+
+
+def list_scenarios(scenarios_dir: Path = SCENARIOS_DIR) -> list[str]:
+    return sorted(p.stem for p in scenarios_dir.glob("*.yaml"))

@@ -1,0 +1,210 @@
+"""Bounded per-card memory: what the agents may know about a card's earlier transactions."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from stresslab.target.config import DetectionRules, MemoryLimits
+from stresslab.target.payload import Transaction
+
+PLACE_RADIUS_KM = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """Where and when (payload time) a card was used."""
+
+    timestamp: float
+    lat: float
+    lon: float
+    city: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CardUse:
+    """One earlier use: its position in the traffic, payload time and USD amount (NaN: unpriced)."""
+
+    tick: int
+    timestamp: float
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class CardContext:
+    """A card's history as it stood just before the transaction being scored.
+
+    `tick` counts the transactions of the memory scope (the run) in arrival order, so
+    windows can be sized in traffic as well as in seconds. Profile fields (devices,
+    places, amounts) only learn from approved transactions, so fraud does not teach them.
+    """
+
+    tick: int
+    active_cards: int
+    prior_count: int
+    recent: tuple[CardUse, ...]
+    trusted_count: int
+    amount_count: int
+    amount_mean: float
+    amount_std: float
+    known_devices: tuple[str, ...]
+    known_countries: tuple[str, ...]
+    known_places: tuple[tuple[float, float], ...]
+    previous: Sighting | None
+    last_trusted: Sighting | None
+
+
+@dataclass(slots=True)
+class CardHistory:
+    """What is remembered about one card; every collection is capped."""
+
+    count: int = 0
+    recent: list[CardUse] = field(default_factory=list)
+    trusted_count: int = 0
+    amount_count: int = 0
+    amount_mean: float = 0.0
+    amount_m2: float = 0.0
+    devices: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    places: list[tuple[float, float]] = field(default_factory=list)
+    previous: Sighting | None = None
+    last_trusted: Sighting | None = None
+
+    def context(self, tick: int, active_cards: int) -> CardContext:
+        variance = self.amount_m2 / self.amount_count if self.amount_count > 1 else 0.0
+        return CardContext(
+            tick=tick,
+            active_cards=active_cards,
+            prior_count=self.count,
+            recent=tuple(self.recent),
+            trusted_count=self.trusted_count,
+            amount_count=self.amount_count,
+            amount_mean=self.amount_mean,
+            amount_std=variance**0.5,
+            known_devices=tuple(self.devices),
+            known_countries=tuple(self.countries),
+            known_places=tuple(self.places),
+            previous=self.previous,
+            last_trusted=self.last_trusted,
+        )
+
+    def record(self, txn: Transaction, tick: int, limits: MemoryLimits, horizon: Horizon) -> None:
+        """Every transaction counts for velocity and travel, whatever its decision."""
+        self.count += 1
+        usd = float("nan") if txn.usd_amount is None else txn.usd_amount
+        recent = self.recent
+        recent.append(CardUse(tick, txn.timestamp, usd))
+        oldest_tick = tick - horizon.ticks
+        oldest_time = txn.timestamp - horizon.seconds
+        while recent and (
+            len(recent) > limits.max_events_per_card
+            or recent[0].tick < oldest_tick
+            or recent[0].timestamp < oldest_time
+        ):
+            del recent[0]
+        sighting = _sighting(txn)
+        if sighting is not None:
+            self.previous = sighting
+
+    def learn(self, txn: Transaction, limits: MemoryLimits) -> None:
+        """An approved transaction becomes part of the card's normal profile."""
+        self.trusted_count += 1
+        usd = txn.usd_amount
+        if usd is not None:
+            self.amount_count += 1
+            delta = usd - self.amount_mean
+            self.amount_mean += delta / self.amount_count
+            self.amount_m2 += delta * (usd - self.amount_mean)
+        if txn.device_id is not None and txn.personal_device:
+            _remember(self.devices, txn.device_id, limits.max_devices_per_card)
+        if txn.country is not None:
+            _remember(self.countries, txn.country, limits.max_countries_per_card)
+        sighting = _sighting(txn)
+        if sighting is not None:
+            self.last_trusted = sighting
+            if not any(_near(lat, lon, sighting.lat, sighting.lon) for lat, lon in self.places):
+                _remember(self.places, (sighting.lat, sighting.lon), limits.max_places_per_card)
+
+
+def _sighting(txn: Transaction) -> Sighting | None:
+    if txn.lat is None or txn.lon is None:
+        return None
+    return Sighting(txn.timestamp, txn.lat, txn.lon, txn.city)
+
+
+def _near(lat1: float, lon1: float, lat2: float, lon2: float) -> bool:
+    # One degree of latitude is ~111 km; a cheap box test is enough to merge places.
+    box = PLACE_RADIUS_KM / 111.0
+    return abs(lat1 - lat2) <= box and abs(lon1 - lon2) <= box * 2
+
+
+def _remember(known: list[Any], value: Any, cap: int) -> None:
+    if value in known:
+        return
+    known.append(value)
+    if len(known) > cap:
+        del known[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """How far back any window reaches: older uses can be forgotten."""
+
+    seconds: float
+    ticks: float
+
+    @classmethod
+    def of(cls, rules: DetectionRules, active_cards: int) -> Horizon:
+        windows = rules.windows()
+        return cls(
+            seconds=max(window.seconds for window in windows),
+            ticks=max(window.ticks(active_cards) for window in windows),
+        )
+
+
+@dataclass(slots=True)
+class _Scope:
+    ticks: int = 0
+    cards: int = 0
+
+
+class CardMemory:
+    """LRU of card histories, capped at `limits.max_cards`; the least recent card is forgotten."""
+
+    def __init__(self, limits: MemoryLimits, rules: DetectionRules) -> None:
+        self._limits = limits
+        self._rules = rules
+        self._cards: OrderedDict[tuple[str, str], CardHistory] = OrderedDict()
+        self._scopes: dict[str, _Scope] = {}
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    def observe(self, txn: Transaction) -> tuple[CardContext, CardHistory]:
+        """The card's context before `txn`; `txn` is then recorded in the returned history."""
+        scope_id = txn.run_id if self._limits.isolate_runs else ""
+        scope = self._scopes.get(scope_id)
+        if scope is None:
+            scope = self._scopes[scope_id] = _Scope()
+        scope.ticks += 1
+        key = (scope_id, txn.card_id)
+        history = self._cards.get(key)
+        if history is None:
+            history = self._cards[key] = CardHistory()
+            scope.cards += 1
+            if len(self._cards) > self._limits.max_cards:
+                self._forget_oldest()
+        else:
+            self._cards.move_to_end(key)
+        context = history.context(scope.ticks, scope.cards)
+        horizon = Horizon.of(self._rules, scope.cards)
+        history.record(txn, scope.ticks, self._limits, horizon)
+        return context, history
+
+    def _forget_oldest(self) -> None:
+        (scope_id, _), _ = self._cards.popitem(last=False)
+        scope = self._scopes[scope_id]
+        scope.cards -= 1
+        if scope.cards == 0:
+            del self._scopes[scope_id]

@@ -1,0 +1,1 @@
+"""Adapters that carry transactions to a system under test."""

@@ -1,0 +1,223 @@
+"""The load worker: sends one shard's arrivals on schedule (open model) and reports every second."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stresslab.metrics import MetricsBatch, WindowStats, WorkerHealth, record_us
+from stresslab.plan import ArrivalSchedule, WorkAssignment
+from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Clock, MetricsSink, Outcome, Target
+from stresslab.spec import ResponseMapping, ScenarioSpec
+from stresslab.transactions import GeneratedTransaction, TransactionFactory
+
+EARLY_WAKE_S = 0.0005
+YIELD_EVERY = 64
+
+
+@dataclass
+class WorkerTotals:
+    """What one assignment did, for the worker's own log and the tests."""
+
+    scheduled: int = 0
+    sent: int = 0
+    dropped: int = 0
+    completed: int = 0
+    batches: int = 0
+    aborted: bool = False
+    lost_batches: int = 0
+    windows: list[int] = field(default_factory=list)
+
+
+def read_field(body: Any, dotted: str) -> Any:
+    """body['a']['b'] for 'a.b'; None when any step is missing."""
+    value = body
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+class ShardWorker:
+    """Runs one WorkAssignment: schedule → send → score → one MetricsBatch per second."""
+
+    def __init__(
+        self,
+        assignment: WorkAssignment,
+        spec: ScenarioSpec,
+        target: Target,
+        sink: MetricsSink,
+        clock: Clock,
+        health: Callable[[int], WorkerHealth] | None = None,
+        stop: asyncio.Event | None = None,
+        schedule: ArrivalSchedule | None = None,
+    ) -> None:
+        self._assignment = assignment
+        self._spec = spec
+        self._target = target
+        self._sink = sink
+        self._clock = clock
+        self._health = health
+        self._stop = stop or asyncio.Event()
+        self._schedule = schedule or ArrivalSchedule(spec.profile())
+        self._mapping: ResponseMapping = spec.response
+        self._flagged = frozenset(spec.response.flagged_values)
+        self._factory = TransactionFactory(
+            assignment.run_id, spec.seed, assignment.shard, spec.mix
+        )
+        self._stats = WindowStats()
+        self._window = assignment.start_s
+        self._seq = 0
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._outbox: asyncio.Queue[MetricsBatch] = asyncio.Queue()
+        self.totals = WorkerTotals()
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def continue_seq(self, seq: int) -> None:
+        """Keep seq increasing across the waves one process runs for the same worker id."""
+        self._seq = seq
+
+    async def run(self) -> WorkerTotals:
+        assignment = self._assignment
+        origin = self._clock.now() + (assignment.run_started_at - self._clock.wall())
+        self._window = max(assignment.start_s, int(self._clock.now() - origin))
+        ticker = asyncio.create_task(self._tick_windows(origin))
+        courier = asyncio.create_task(self._deliver())
+        try:
+            await self._send_arrivals(origin)
+            await self._drain()
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            last = max(self._window, int(self._clock.now() - origin))
+            self._close_window(final=True, window=last)
+            await self._outbox.join()
+            courier.cancel()
+            await asyncio.gather(courier, return_exceptions=True)
+        return self.totals
+
+    async def _send_arrivals(self, origin: float) -> None:
+        assignment = self._assignment
+        settings = self._spec.http
+        max_lag, max_in_flight = settings.max_lag, settings.max_in_flight
+        clock = self._clock
+        since_yield = 0
+        for _, t in self._schedule.arrivals(
+            assignment.start_s, assignment.end_s, assignment.shard, assignment.shards
+        ):
+            if self._stop.is_set():
+                self.totals.aborted = True
+                return
+            due = origin + t
+            now = clock.now()
+            if due - now > EARLY_WAKE_S:
+                await clock.sleep(due - now)
+                now = clock.now()
+                since_yield = 0
+            elif since_yield >= YIELD_EVERY:
+                await asyncio.sleep(0)
+                now = clock.now()
+                since_yield = 0
+            since_yield += 1
+            stats = self._stats
+            stats.scheduled += 1
+            self.totals.scheduled += 1
+            lag = now - due
+            if lag > max_lag or self._in_flight >= max_in_flight:
+                stats.dropped += 1
+                self.totals.dropped += 1
+                continue
+            stats.sent += 1
+            self.totals.sent += 1
+            record_us(stats.lag, max(lag, 0.0))
+            transaction = self._factory.next(assignment.run_started_at + t)
+            self._in_flight += 1
+            self._drained.clear()
+            task = asyncio.create_task(self._exchange(transaction, due))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _exchange(self, transaction: GeneratedTransaction, due: float) -> None:
+        try:
+            outcome = await self._target.send(transaction.payload)
+        except Exception:  # noqa: BLE001 - a target adapter bug must not lose the count
+            outcome = Outcome("other")
+        self._record(transaction, outcome, self._clock.now() - due)
+        self._in_flight -= 1
+        self.totals.completed += 1
+        if self._in_flight == 0:
+            self._drained.set()
+
+    def _record(self, transaction: GeneratedTransaction, outcome: Outcome, latency: float) -> None:
+        stats = self._stats
+        if outcome.kind == OUTCOME_TIMEOUT:
+            stats.timeouts += 1
+            return
+        if outcome.kind != OUTCOME_OK:
+            stats.errors[outcome.kind if outcome.kind in stats.errors else "other"] += 1
+            return
+        decision = read_field(outcome.body, self._mapping.decision_field)
+        if decision is None:
+            stats.errors["invalid_response"] += 1
+            return
+        stats.ok += 1
+        record_us(stats.latency, latency)
+        label = transaction.label
+        stats.record_decision(
+            str(decision), str(decision) in self._flagged, label.is_fraud, label.pattern,
+            transaction.amount_usd,
+        )
+        if self._mapping.agents_field:
+            agents = read_field(outcome.body, self._mapping.agents_field)
+            if isinstance(agents, dict):
+                for name, report in agents.items():
+                    if isinstance(report, dict):
+                        ms = report.get("ms")
+                        seconds = ms / 1000 if isinstance(ms, int | float) else None
+                        stats.record_agent(str(name), seconds, bool(report.get("error")))
+
+    async def _drain(self) -> None:
+        if self._in_flight:
+            await self._drained.wait()
+
+    async def _tick_windows(self, origin: float) -> None:
+        while True:
+            boundary = origin + self._window + 1
+            await self._clock.sleep(boundary - self._clock.now())
+            self._close_window(final=False, window=self._window)
+            self._window += 1
+
+    async def _deliver(self) -> None:
+        while True:
+            batch = await self._outbox.get()
+            try:
+                await self._sink.emit(batch)
+            except Exception:  # noqa: BLE001 - counted, and the run's summary shows the gap
+                self.totals.lost_batches += 1
+            finally:
+                self._outbox.task_done()
+
+    def _close_window(self, final: bool, window: int) -> None:
+        """Swap in a fresh window and queue the closed one; no await, so never half done."""
+        stats, self._stats = self._stats, WindowStats()
+        assignment = self._assignment
+        health = self._health(self._in_flight) if self._health else WorkerHealth(
+            in_flight=self._in_flight
+        )
+        batch: MetricsBatch = stats.to_batch(
+            assignment.run_id, assignment.worker_id, assignment.wave, assignment.shard,
+            self._seq, window, final=final, health=health,
+        )
+        self._seq += 1
+        self.totals.batches += 1
+        self.totals.windows.append(window)
+        self._outbox.put_nowait(batch)

@@ -1,0 +1,88 @@
+"""MetricsBatch and WindowStats: merged histograms equal one histogram of all values."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from stresslab.metrics import MetricsBatch, WindowStats, new_histogram, record_us
+
+latencies = st.lists(st.floats(0.000001, 30.0), max_size=300)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(latencies, min_size=1, max_size=6))
+def test_merging_batches_equals_recording_everything_in_one_histogram(groups):
+    # Given workers that each recorded some latencies and sent them as batches
+    merged = WindowStats()
+    for seq, values in enumerate(groups):
+        stats = WindowStats()
+        for value in values:
+            record_us(stats.latency, value)
+        batch = stats.to_batch("run", f"w{seq}", 0, seq, 0, 0)
+        merged.add_batch(MetricsBatch.model_validate_json(batch.model_dump_json(by_alias=True)))
+    # And one histogram that saw every value
+    single = new_histogram()
+    for values in groups:
+        for value in values:
+            record_us(single, value)
+    # Then every percentile, the count, min and max are identical
+    assert merged.latency.get_total_count() == single.get_total_count()
+    for percentile in (0, 50, 90, 95, 99, 99.9, 100):
+        assert merged.latency.get_value_at_percentile(percentile) == \
+            single.get_value_at_percentile(percentile)
+    assert merged.latency.get_max_value() == single.get_max_value()
+
+
+def test_counts_and_confusion_round_trip():
+    stats = WindowStats()
+    stats.scheduled, stats.sent, stats.ok, stats.dropped, stats.timeouts = 10, 9, 6, 1, 1
+    stats.errors["http_429"] = 2
+    stats.record_decision("block", True, True, "card_testing", 10.0)
+    stats.record_decision("approve", False, True, "impossible_travel", 20.0)
+    stats.record_decision("review", True, False, "normal", 5.0)
+    stats.record_decision("approve", False, False, "normal", 7.0)
+    stats.record_agent("geo", 0.004, failed=False)
+    stats.record_agent("geo", None, failed=True)
+    batch = stats.to_batch("run", "w0-s0", 0, 0, 3, 7, final=True)
+    again = WindowStats()
+    again.add_batch(MetricsBatch.model_validate(batch.model_dump(by_alias=True)))
+    assert (again.scheduled, again.sent, again.ok, again.dropped, again.timeouts) == (10, 9, 6, 1, 1)
+    assert again.error_total == 2
+    assert (again.tp, again.fn, again.fp, again.tn) == (1, 1, 1, 1)
+    assert again.patterns == {"card_testing": [1, 1], "impossible_travel": [1, 0], "normal": [2, 1]}
+    assert (again.fraud_prevented, again.fraud_missed, again.false_positive) == (10.0, 20.0, 5.0)
+    assert again.agent_calls == {"geo": 2} and again.agent_errors == {"geo": 1}
+    assert batch.key == ("w0-s0", 3)
+    assert batch.model_dump(by_alias=True)["schema"] == "stresslab.metrics/v1"
+
+
+def test_add_stats_matches_add_batch():
+    a, b = WindowStats(), WindowStats()
+    for i in range(50):
+        record_us(a.latency, i / 1000)
+        record_us(b.lag, i / 10_000)
+        a.record_decision("block", True, i % 2 == 0, "p", 1.0)
+    via_batches, via_stats = WindowStats(), WindowStats()
+    for stats in (a, b):
+        via_batches.add_batch(stats.to_batch("r", "w", 0, 0, 0, 0))
+        via_stats.add_stats(stats)
+    assert via_stats.latency.get_value_at_percentile(95) == \
+        via_batches.latency.get_value_at_percentile(95)
+    assert via_stats.lag.get_total_count() == 50
+    assert (via_stats.tp, via_stats.fp) == (via_batches.tp, via_batches.fp) == (25, 25)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"sent": -1}, "sent"),
+    ({"schema": "stresslab.metrics/v0"}, "schema"),
+    ({"worker_id": ""}, "worker_id"),
+    ({"surprise": 1}, "surprise"),
+])
+def test_bad_batches_are_refused(change, field):
+    body = WindowStats().to_batch("r", "w", 0, 0, 0, 0).model_dump(by_alias=True)
+    body.update(change)
+    with pytest.raises(ValidationError, match=field):
+        MetricsBatch.model_validate(body)

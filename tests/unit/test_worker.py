@@ -1,0 +1,166 @@
+"""The open-model worker on a fake clock: on schedule, latency from the intended send time."""
+
+from __future__ import annotations
+
+import pytest
+
+from stresslab.metrics import WindowStats
+from stresslab.plan import WorkAssignment
+from stresslab.ports import Outcome
+from stresslab.spec import parse_scenario
+from stresslab.worker import ShardWorker, read_field
+from tests.fakes import FakeClock, ListSink, ScriptedTarget
+
+
+def scenario(tps: float, seconds: float, **http: object):
+    return parse_scenario({
+        "name": "t",
+        "phases": [{"shape": "constant", "tps": tps, "duration": seconds}],
+        "http": http,
+    }, "test")
+
+
+def assignment(clock: FakeClock, seconds: int, shard: int = 0, shards: int = 1) -> WorkAssignment:
+    return WorkAssignment(run_id="run", worker_id=f"w0-s{shard}", wave=0, shard=shard,
+                          shards=shards, start_s=0, end_s=seconds, run_started_at=clock.wall())
+
+
+def merged(sink: ListSink) -> WindowStats:
+    total = WindowStats()
+    for batch in sink.batches:
+        total.add_batch(batch)
+    return total
+
+
+async def run_worker(tps: float, seconds: int, target_factory=None, **http: object):
+    clock = FakeClock()
+    target = target_factory(clock) if target_factory else ScriptedTarget(clock)
+    sink = ListSink()
+    worker = ShardWorker(assignment(clock, seconds), scenario(tps, seconds, **http), target,
+                         sink, clock)
+    totals = await clock.drive(worker.run())
+    return clock, target, sink, totals
+
+
+async def test_sends_every_arrival_on_time_and_reports_each_second():
+    # Given a steady 100 TPS for 3 s against a target answering in 2 ms
+    _, target, sink, totals = await run_worker(100, 3)
+    # Then every arrival went out, with no lag, and one batch per second (plus the final one)
+    stats = merged(sink)
+    assert stats.scheduled == stats.sent == len(target.received) == 300
+    assert stats.ok == 300 and stats.dropped == 0
+    assert stats.lag.get_max_value() <= 1
+    assert [b.window for b in sink.batches[:3]] == [0, 1, 2]
+    assert [b.seq for b in sink.batches] == list(range(len(sink.batches)))
+    assert sink.batches[-1].final and not any(b.final for b in sink.batches[:-1])
+    assert [b.sent for b in sink.batches[:3]] == [100, 100, 100]
+    assert stats.latency.get_value_at_percentile(50) == pytest.approx(2000, rel=0.01)
+    assert totals.completed == 300
+
+
+async def test_latency_counts_the_wait_behind_a_stall():
+    # Given a target that serves one request at a time and stalls 500 ms once
+    def stall_once(clock):
+        state = {"n": 0}
+
+        def service(_payload):
+            state["n"] += 1
+            return 0.5 if state["n"] == 100 else 0.001
+        return ScriptedTarget(clock, service_time=service, serial=True)
+
+    _, _, sink, _ = await run_worker(100, 3, stall_once)
+    stats = merged(sink)
+    # Then the requests queued behind the stall carry the wait: about 50 of 300 requests
+    # waited, so p90 is far above the 1 ms service time (a closed-loop tool would see one slow one)
+    assert stats.ok == 300
+    assert stats.latency.get_value_at_percentile(90) > 100_000
+    assert stats.latency.get_max_value() >= 500_000
+
+
+async def test_a_full_in_flight_window_drops_and_counts_it():
+    # Given a target slower than the rate allows with at most 10 requests in flight
+    _, _, sink, totals = await run_worker(
+        100, 2, lambda clock: ScriptedTarget(clock, service_time=lambda _: 0.5), max_in_flight=10)
+    stats = merged(sink)
+    # Then the shortfall is dropped, visibly, and the counts reconcile
+    assert stats.dropped > 0
+    assert stats.scheduled == stats.sent + stats.dropped == 200
+    assert stats.sent == stats.ok + stats.error_total + stats.timeouts
+    assert totals.dropped == stats.dropped
+
+
+async def test_a_stalled_generator_drops_arrivals_past_max_lag():
+    # Given a generator that freezes for 2 s once (the clock jumps while it cannot run)
+    def freezing(clock):
+        state = {"frozen": False}
+
+        def answer(payload):
+            if not state["frozen"]:
+                state["frozen"] = True
+                clock.advance(2.0)
+            return Outcome("ok", {"decision": "approve"})
+        return ScriptedTarget(clock, answer=answer)
+
+    _, _, sink, _ = await run_worker(100, 4, freezing, max_lag=0.5)
+    stats = merged(sink)
+    # Then what could not go out within 0.5 s of its time is dropped; the rest is sent late,
+    # and the lag is recorded
+    assert stats.dropped > 100
+    assert stats.scheduled == stats.sent + stats.dropped == 400
+    assert stats.lag.get_max_value() >= 400_000
+
+
+async def test_errors_and_timeouts_are_classified_and_reconcile():
+    outcomes = ["ok", "timeout", "http_429", "http_5xx", "connect", "weird"]
+
+    def answer_factory(clock):
+        state = {"n": 0}
+
+        def answer(_payload):
+            kind = outcomes[state["n"] % len(outcomes)]
+            state["n"] += 1
+            return Outcome(kind, {"decision": "approve"} if kind == "ok" else None)
+        return ScriptedTarget(clock, answer=answer)
+
+    _, _, sink, _ = await run_worker(60, 1, answer_factory)
+    stats = merged(sink)
+    assert stats.sent == 60
+    assert stats.ok == 10 and stats.timeouts == 10
+    assert stats.errors["http_429"] == stats.errors["http_5xx"] == stats.errors["connect"] == 10
+    assert stats.errors["other"] == 10
+    assert stats.sent == stats.ok + stats.error_total + stats.timeouts
+
+
+async def test_an_answer_without_a_decision_is_an_invalid_response():
+    _, _, sink, _ = await run_worker(
+        10, 1, lambda clock: ScriptedTarget(clock, answer=lambda _: Outcome("ok", {"x": 1})))
+    stats = merged(sink)
+    assert stats.ok == 0 and stats.errors["invalid_response"] == 10
+
+
+async def test_decisions_are_scored_against_the_hidden_label():
+    _, target, sink, _ = await run_worker(200, 2)
+    stats = merged(sink)
+    assert stats.tp + stats.fp + stats.tn + stats.fn == 400
+    assert stats.agent_calls == {"transaction_analysis": 400, "compliance": 400}
+    for payload in target.received:
+        assert "label" not in payload and "is_fraud" not in str(payload)
+
+
+async def test_shards_split_the_load_between_them():
+    clock = FakeClock()
+    spec = scenario(300, 2)
+    sinks = []
+    for shard in range(3):
+        sink = ListSink()
+        worker = ShardWorker(assignment(clock, 2, shard, 3), spec, ScriptedTarget(clock), sink,
+                             clock)
+        await clock.drive(worker.run())
+        sinks.append(sink)
+    assert [merged(s).sent for s in sinks] == [200, 200, 200]
+
+
+def test_read_field_follows_dotted_paths():
+    assert read_field({"a": {"b": "block"}}, "a.b") == "block"
+    assert read_field({"a": 1}, "a.b") is None
+    assert read_field(None, "a") is None
