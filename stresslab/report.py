@@ -22,7 +22,7 @@ _CSV_HEAD: tuple[str, ...] = (
 )
 _CSV_TAIL: tuple[str, ...] = (
     "p50_ms", "p95_ms", "p99_ms", "max_ms", "lag_p99_ms", "labelled", "accuracy",
-    "fraud_prevented_amount", "active_workers", "faults",
+    "fraud_prevented_usd", "active_workers", "faults",
 )
 _ERROR_COLORS: dict[str, str] = {
     "connect": "#7c3aed", "http_4xx": "#0891b2", "http_429": "#d97706", "http_5xx": "#dc2626",
@@ -157,10 +157,13 @@ def _csv_cell(value: Any) -> Any:
 
 
 def render_timeseries_csv(series: Sequence[Mapping[str, Any]]) -> str:
-    """One header row, then one row per second; errors_by_class flattened to err_<class>."""
+    """One row per second; errors_by_class flattened to err_<class>, other nested detail left out."""
     classes = _error_classes(series)
     known = {*_CSV_HEAD, *_CSV_TAIL, "errors_by_class"}
-    extra = sorted({str(key) for row in series for key in row} - known)
+    extra = sorted(
+        {str(key) for row in series for key, value in row.items() if not isinstance(value, dict)}
+        - known
+    )
     header = [*_CSV_HEAD, *(f"err_{name}" for name in classes), *_CSV_TAIL, *extra]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

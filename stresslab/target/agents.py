@@ -181,8 +181,6 @@ def _velocity(
     burst_score = sustained_score = 0.0
     if burst.count >= rules.burst.limit:
         burst_score = min(0.9, 0.55 + 0.1 * (burst.count - rules.burst.limit))
-    elif burst.count == rules.burst.limit - 1:
-        burst_score = 0.2
     if sustained.count >= rules.sustained.limit:
         sustained_score = min(0.8, 0.5 + 0.05 * (sustained.count - rules.sustained.limit))
     if burst_score == sustained_score == 0:
@@ -209,49 +207,64 @@ def score_geographic_risk(txn: Transaction, ctx: CardContext, rules: DetectionRu
     """geographic_risk: travel speed from earlier uses, unfamiliar places, cross-border use."""
     evidence = Evidence()
     if txn.lat is not None and txn.lon is not None:
-        familiar = any(
-            haversine_km(lat, lon, txn.lat, txn.lon) <= PLACE_RADIUS_KM
-            for lat, lon in ctx.known_places
-        )
-        references = [(ctx.previous, "previous use")]
-        if ctx.last_trusted is not None and ctx.last_trusted != ctx.previous:
-            references.append((ctx.last_trusted, "last approved use"))
-        for reference, described in references:
-            if reference is not None:
-                _travel(evidence, txn, txn.lat, txn.lon, reference, described, familiar, rules)
+        travel = [
+            _travel(txn, txn.lat, txn.lon, reference, described, ctx, rules)
+            for reference, described in (
+                (ctx.previous, "previous use"),
+                (ctx.last_trusted, "last approved use"),
+            )
+            if reference is not None
+        ]
+        strongest = max((signal for signal in travel if signal), default=None)
+        if strongest is not None:
+            evidence.add(*strongest)
     country = txn.country
     if country is not None and ctx.known_countries and country not in ctx.known_countries:
         evidence.add(0.25, f"first use of this card in {country}")
     if country is not None and txn.card_country is not None and country != txn.card_country:
-        evidence.add(0.1, f"card issued in {txn.card_country} used in {country}")
+        evidence.add(0.15, f"card issued in {txn.card_country} used in {country}")
     return evidence.verdict()
 
 
 def _travel(
-    evidence: Evidence,
     txn: Transaction,
     lat: float,
     lon: float,
     reference: Sighting,
     described: str,
-    familiar: bool,
+    ctx: CardContext,
     rules: DetectionRules,
-) -> None:
+) -> tuple[float, str] | None:
     distance = haversine_km(reference.lat, reference.lon, lat, lon)
     if distance < rules.min_travel_km:
-        return
+        return None
     gap_s = abs(txn.timestamp - reference.timestamp)
     speed = math.inf if gap_s == 0 else distance / (gap_s / 3600)
     route = f"({reference.city or 'unknown'} to {txn.city or 'unknown'})"
     after = f"{format_duration(gap_s)} after {described}"
+    familiar = _familiar(txn, lat, lon, reference, ctx)
     if speed > rules.impossible_speed_kmh and familiar:
-        # Back where the card is normally used: the far-away use was the odd one out.
-        evidence.add(0.3, f"back in a usual place {after} {distance:,.0f} km away {route}")
-    elif speed > rules.impossible_speed_kmh:
+        # Back where the card belongs: the far-away use was the odd one out.
+        return 0.3, f"back in a usual place {after} {distance:,.0f} km away {route}"
+    if speed > rules.impossible_speed_kmh:
         excess = min(1.0, speed / (rules.impossible_speed_kmh * 10))
-        evidence.add(0.85 + 0.1 * excess, f"card used {distance:,.0f} km away {after} {route}")
-    elif distance >= rules.far_travel_km and not familiar:
-        evidence.add(0.15, f"card used {distance:,.0f} km from its {described} {route}")
+        return 0.85 + 0.1 * excess, f"card used {distance:,.0f} km away {after} {route}"
+    if distance >= rules.far_travel_km and not familiar:
+        return 0.15, f"card used {distance:,.0f} km from its {described} {route}"
+    return None
+
+
+def _familiar(
+    txn: Transaction, lat: float, lon: float, reference: Sighting, ctx: CardContext
+) -> bool:
+    """Near a place of earlier approved use, or back in the issuing country from abroad."""
+    home = txn.card_country
+    if home is not None and txn.country == home and reference.country != home:
+        return True
+    return any(
+        haversine_km(known_lat, known_lon, lat, lon) <= PLACE_RADIUS_KM
+        for known_lat, known_lon in ctx.known_places
+    )
 
 
 def screen_compliance(txn: Transaction, ctx: CardContext, rules: DetectionRules) -> Verdict:

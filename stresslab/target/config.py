@@ -86,7 +86,7 @@ class DetectionRules(_Strict):
 
     tiny_amount_usd: float = Field(default=2.0, ge=0)
     high_value_usd: float = Field(default=300.0, gt=0)
-    burst: VelocityWindow = VelocityWindow(seconds=60, traffic_share=0.02, min_ticks=32, limit=4)
+    burst: VelocityWindow = VelocityWindow(seconds=60, traffic_share=0.005, min_ticks=8, limit=3)
     sustained: VelocityWindow = VelocityWindow(
         seconds=600, traffic_share=0.2, min_ticks=128, limit=8
     )

@@ -53,6 +53,10 @@ USD_PER_UNIT: Mapping[str, float] = MappingProxyType(
         "OMR": 2.60,
         "JOD": 1.41,
         "TND": 0.32,
+        "MAD": 0.099,
+        "PEN": 0.266,
+        "TWD": 0.031,
+        "PHP": 0.0172,
     }
 )
 

@@ -20,6 +20,7 @@ class Sighting:
     lat: float
     lon: float
     city: str | None
+    country: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ class CardHistory:
 def _sighting(txn: Transaction) -> Sighting | None:
     if txn.lat is None or txn.lon is None:
         return None
-    return Sighting(txn.timestamp, txn.lat, txn.lon, txn.city)
+    return Sighting(txn.timestamp, txn.lat, txn.lon, txn.city, txn.country)
 
 
 def _near(lat1: float, lon1: float, lat2: float, lon2: float) -> bool:

@@ -57,7 +57,7 @@ def _row(second: int) -> dict[str, Any]:
         "lag_p99_ms": 0.5,
         "labelled": sent - errors - timeouts,
         "accuracy": None if second == 5 else (0.88 if in_fault else 0.93),
-        "fraud_prevented_amount": 120.5,
+        "fraud_prevented_usd": 120.5,
         "active_workers": 2,
         "faults": ["latency:geographic_risk"] if in_fault else [],
     }
