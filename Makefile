@@ -31,7 +31,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stresslab app.py stacks lambdas
+	$(VENV)/bin/mypy stresslab app.py stacks
 
 synth: setup
 	$(PY) app.py

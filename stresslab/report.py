@@ -157,7 +157,7 @@ def _csv_cell(value: Any) -> Any:
 
 
 def render_timeseries_csv(series: Sequence[Mapping[str, Any]]) -> str:
-    """One row per second; errors_by_class flattened to err_<class>, other nested detail left out."""
+    """One row per second; errors_by_class flattened to err_<class>; nested detail left out."""
     classes = _error_classes(series)
     known = {*_CSV_HEAD, *_CSV_TAIL, "errors_by_class"}
     extra = sorted(

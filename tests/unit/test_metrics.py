@@ -49,7 +49,8 @@ def test_counts_and_confusion_round_trip():
     batch = stats.to_batch("run", "w0-s0", 0, 0, 3, 7, final=True)
     again = WindowStats()
     again.add_batch(MetricsBatch.model_validate(batch.model_dump(by_alias=True)))
-    assert (again.scheduled, again.sent, again.ok, again.dropped, again.timeouts) == (10, 9, 6, 1, 1)
+    counts = (again.scheduled, again.sent, again.ok, again.dropped, again.timeouts)
+    assert counts == (10, 9, 6, 1, 1)
     assert again.error_total == 2
     assert (again.tp, again.fn, again.fp, again.tn) == (1, 1, 1, 1)
     assert again.patterns == {"card_testing": [1, 1], "impossible_travel": [1, 0], "normal": [2, 1]}
