@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
-from typing import TypeVar
+from collections import deque
 
 from stresslab.target.config import AgentConfig
-
-T = TypeVar("T")
 
 
 class ServiceTime:
@@ -31,7 +28,12 @@ class ServiceTime:
 
 
 class AgentLane:
-    """Admits a call only if a slot or a waiting place is free; callers reserve, then run."""
+    """`concurrency` slots and `max_queue` waiting places for one agent.
+
+    A caller first reserves a waiting place (`reserve`, refused when none is left), then
+    `occupy`s a slot, waiting in FIFO order when all slots are busy. The slot is given
+    back with `release`, usually scheduled for the end of the agent's service time.
+    """
 
     def __init__(self, config: AgentConfig, rng: random.Random) -> None:
         self.concurrency = config.concurrency
@@ -39,30 +41,41 @@ class AgentLane:
         self.service_time = ServiceTime(config.service_time_ms, config.service_time_sigma, rng)
         self.in_flight = 0
         self.queued = 0
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     def has_room(self) -> bool:
         return self.in_flight + self.queued < self.concurrency + self.max_queue
 
     def reserve(self) -> None:
-        """Take a waiting place; `run` or `release_reservation` must follow."""
+        """Take a waiting place; `occupy` or `cancel_reservation` must follow."""
         self.queued += 1
 
-    def release_reservation(self) -> None:
+    def cancel_reservation(self) -> None:
         self.queued -= 1
 
-    async def run(self, work: Callable[[], T], added_s: float = 0.0) -> T:
-        """Wait for a slot, spend the service time (plus `added_s`) in it, then do `work`."""
+    async def occupy(self) -> None:
+        """Trade the reservation for a slot, waiting for one if all are busy."""
+        if self.in_flight < self.concurrency and not self._waiters:
+            self.queued -= 1
+            self.in_flight += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
         try:
-            await self._slots.acquire()
+            await turn  # `release` hands its slot straight to us: in_flight is unchanged
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()
+            else:
+                self._waiters.remove(turn)
+            raise
         finally:
             self.queued -= 1
-        self.in_flight += 1
-        try:
-            delay = self.service_time.sample() + added_s
-            if delay > 0:
-                await asyncio.sleep(delay)
-            return work()
-        finally:
-            self.in_flight -= 1
-            self._slots.release()
+
+    def release(self) -> None:
+        while self._waiters:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.in_flight -= 1

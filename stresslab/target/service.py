@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stresslab.target.config import DegradationLevel, TargetConfig
@@ -66,14 +65,14 @@ def create_app(config: TargetConfig | None = None) -> web.Application:
     app.router.add_post("/v1/score", _score)
     app.router.add_get("/v1/stats", _stats)
     app.router.add_get("/health", _health)
-    admin = web.Application(middlewares=[_require_token(config.admin_token)])
-    admin.router.add_post("/faults", _add_fault)
-    admin.router.add_get("/faults", _list_faults)
-    admin.router.add_delete("/faults", _clear_faults)
-    admin.router.add_delete("/faults/{fault_id}", _delete_fault)
-    admin.router.add_post("/degradation", _set_degradation)
-    admin.router.add_get("/degradation", _get_degradation)
-    app.add_subapp("/admin", admin)
+    # Admin routes check the token themselves: an app-wide middleware would tax /v1/score.
+    admin = _AdminGuard(config.admin_token)
+    app.router.add_post("/admin/faults", admin(_add_fault))
+    app.router.add_get("/admin/faults", admin(_list_faults))
+    app.router.add_delete("/admin/faults", admin(_clear_faults))
+    app.router.add_delete("/admin/faults/{fault_id}", admin(_delete_fault))
+    app.router.add_post("/admin/degradation", admin(_set_degradation))
+    app.router.add_get("/admin/degradation", admin(_get_degradation))
     return app
 
 
@@ -188,22 +187,25 @@ async def _health(request: web.Request) -> web.StreamResponse:
     return _json(200, {"status": "ok" if healthy else "degraded", "agents": agents})
 
 
-def _require_token(token: str | None) -> Middleware:
-    expected = None if token is None else f"Bearer {token}".encode()
+class _AdminGuard:
+    """Wraps admin handlers so they answer 401 unless the bearer token matches."""
 
-    @web.middleware
-    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        offered = request.headers.get("Authorization", "").encode()
-        if expected is not None and not hmac.compare_digest(offered, expected):
-            return web.Response(
-                status=401,
-                body=json.dumps({"error": "unauthorized: admin bearer token required"}),
-                content_type="application/json",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return await handler(request)
+    def __init__(self, token: str | None) -> None:
+        self._expected = None if token is None else f"Bearer {token}".encode()
 
-    return require_token
+    def __call__(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            offered = request.headers.get("Authorization", "").encode()
+            if self._expected is not None and not hmac.compare_digest(offered, self._expected):
+                return web.Response(
+                    status=401,
+                    body=json.dumps({"error": "authorization: admin bearer token required"}),
+                    content_type="application/json",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            return await handler(request)
+
+        return guarded
 
 
 def _one_line(error: ValidationError) -> str:
@@ -214,7 +216,7 @@ def _one_line(error: ValidationError) -> str:
 
 
 async def _add_fault(request: web.Request) -> web.StreamResponse:
-    state = request.config_dict[STATE]
+    state = request.app[STATE]
     try:
         spec = FaultSpec.model_validate_json(await request.read())
     except ValidationError as invalid:
@@ -224,22 +226,22 @@ async def _add_fault(request: web.Request) -> web.StreamResponse:
 
 
 async def _list_faults(request: web.Request) -> web.StreamResponse:
-    return _json(200, {"faults": request.config_dict[STATE].faults.describe()})
+    return _json(200, {"faults": request.app[STATE].faults.describe()})
 
 
 async def _clear_faults(request: web.Request) -> web.StreamResponse:
-    return _json(200, {"cleared": request.config_dict[STATE].faults.clear()})
+    return _json(200, {"cleared": request.app[STATE].faults.clear()})
 
 
 async def _delete_fault(request: web.Request) -> web.StreamResponse:
     fault_id = request.match_info["fault_id"]
-    if request.config_dict[STATE].faults.remove(fault_id):
+    if request.app[STATE].faults.remove(fault_id):
         return _json(200, {"deleted": fault_id})
     return _json(404, {"error": f"fault_id: no active fault {fault_id!r}"})
 
 
 async def _set_degradation(request: web.Request) -> web.StreamResponse:
-    orchestrator = request.config_dict[STATE].orchestrator
+    orchestrator = request.app[STATE].orchestrator
     try:
         wanted = DegradationRequest.model_validate_json(await request.read())
     except ValidationError as invalid:
@@ -250,4 +252,4 @@ async def _set_degradation(request: web.Request) -> web.StreamResponse:
 
 
 async def _get_degradation(request: web.Request) -> web.StreamResponse:
-    return _json(200, {"level": request.config_dict[STATE].orchestrator.degradation.value})
+    return _json(200, {"level": request.app[STATE].orchestrator.degradation.value})
