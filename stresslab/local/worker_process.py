@@ -13,6 +13,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 import psutil
+import uvloop
 
 from stresslab.metrics import MetricsBatch, WorkerHealth
 from stresslab.plan import ArrivalSchedule, WorkAssignment
@@ -67,7 +68,7 @@ def worker_main(
         time.sleep(0.005)
     plans = [a.model_copy(update={"run_started_at": start_at.value}) for a in plans]
     if not stop.is_set():
-        asyncio.run(_run(plans, spec, url, queue, stop))
+        uvloop.run(_run(plans, spec, url, queue, stop))
     queue.close()
     queue.join_thread()
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
 from stresslab.spec import HttpSettings
@@ -60,7 +60,7 @@ class HttpTarget:
 
     async def send(self, payload: dict[str, Any]) -> Outcome:
         assert self._session is not None, "use HttpTarget as an async context manager"
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        data = orjson.dumps(payload)
         try:
             async with self._session.post(self.url, data=data, headers=_HEADERS) as response:
                 body = await response.read()
@@ -74,8 +74,8 @@ class HttpTarget:
         if kind != OUTCOME_OK:
             return Outcome(kind)
         try:
-            return Outcome(OUTCOME_OK, json.loads(body))
-        except ValueError:
+            return Outcome(OUTCOME_OK, orjson.loads(body))
+        except orjson.JSONDecodeError:
             return Outcome("invalid_response")
 
 
