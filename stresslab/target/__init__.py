@@ -1,0 +1,1 @@
+"""The bundled reference fraud-detection service: an orchestrator and four agents."""

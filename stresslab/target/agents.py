@@ -10,7 +10,7 @@ from typing import Literal
 
 from stresslab.target.config import AgentName, DetectionRules, VelocityWindow
 from stresslab.target.fx import minor_unit_exponent
-from stresslab.target.memory import PLACE_RADIUS_KM, CardContext, CardUse, Sighting
+from stresslab.target.memory import PLACE_RADIUS_KM, CardContext, Sighting
 from stresslab.target.payload import Transaction
 
 EARTH_RADIUS_KM = 6371.0
@@ -69,6 +69,8 @@ class Evidence:
         self.signals.append((min(max(score, 0.0), 1.0), reason))
 
     def verdict(self) -> Verdict:
+        if not self.signals:
+            return CLEAR
         clear = 1.0
         for score, _ in self.signals:
             clear *= 1.0 - score
@@ -76,6 +78,7 @@ class Evidence:
         return Verdict(score=round(1.0 - clear, 4), signals=tuple(ranked))
 
 
+CLEAR = Verdict(0.0)
 Scorer = Callable[[Transaction, CardContext, DetectionRules], Verdict]
 
 
@@ -109,6 +112,19 @@ def analyse_transaction(txn: Transaction, ctx: CardContext, rules: DetectionRule
     return evidence.verdict()
 
 
+class _Bounds:
+    """A velocity window resolved for the current traffic."""
+
+    __slots__ = ("seconds", "ticks")
+
+    def __init__(self, window: VelocityWindow, active_cards: int) -> None:
+        self.seconds = window.seconds
+        self.ticks = window.ticks(active_cards)
+
+    def holds(self, gap_s: float, gap_ticks: int) -> bool:
+        return gap_s <= self.seconds and gap_ticks <= self.ticks
+
+
 @dataclass(slots=True)
 class _WindowCount:
     """Uses of a card inside one window, the current one included."""
@@ -121,10 +137,6 @@ class _WindowCount:
         self.span_s = max(self.span_s, gap_s)
 
 
-def _inside(use: CardUse, ctx: CardContext, gap_s: float, window: VelocityWindow) -> bool:
-    return gap_s <= window.seconds and ctx.tick - use.tick <= window.ticks(ctx.active_cards)
-
-
 def score_pattern_velocity(txn: Transaction, ctx: CardContext, rules: DetectionRules) -> Verdict:
     """pattern_velocity: window counts, tiny-amount bursts, repeated high values, new devices."""
     evidence = Evidence()
@@ -133,15 +145,19 @@ def score_pattern_velocity(txn: Transaction, ctx: CardContext, rules: DetectionR
     is_tiny = usd is not None and usd < rules.tiny_amount_usd
     is_high = usd is not None and usd >= rules.high_value_usd
     burst, sustained, tiny, high = _WindowCount(), _WindowCount(), _WindowCount(0), _WindowCount(0)
+    burst_window = _Bounds(rules.burst, ctx.active_cards)
+    sustained_window = _Bounds(rules.sustained, ctx.active_cards)
+    testing_window = _Bounds(rules.card_testing, ctx.active_cards)
     for use in ctx.recent:
         gap_s = abs(now - use.timestamp)
-        if _inside(use, ctx, gap_s, rules.burst):
+        gap_ticks = ctx.tick - use.tick
+        if burst_window.holds(gap_s, gap_ticks):
             burst.add(gap_s)
             if use.usd >= rules.high_value_usd:
                 high.add(gap_s)
-        if _inside(use, ctx, gap_s, rules.sustained):
+        if sustained_window.holds(gap_s, gap_ticks):
             sustained.add(gap_s)
-        if use.usd < rules.tiny_amount_usd and _inside(use, ctx, gap_s, rules.card_testing):
+        if use.usd < rules.tiny_amount_usd and testing_window.holds(gap_s, gap_ticks):
             tiny.add(gap_s)
     _card_testing(evidence, tiny, is_tiny, txn.channel == "ecommerce", rules)
     _velocity(evidence, burst, sustained, rules)

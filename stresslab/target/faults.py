@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +25,11 @@ DELAY_FAULTS: frozenset[str] = frozenset({"latency", "slow_store"})
 # These act on the request or the card store, never on one agent.
 SERVICE_WIDE_FAULTS: frozenset[str] = frozenset({"slow_store", "drop_connections"})
 MAX_ADDED_MS = 60_000.0
+
+
+def happens(rng: random.Random, chance: float) -> bool:
+    """Roll for an event of probability `chance`, without spending a draw on 0 or 1."""
+    return chance > 0 and (chance >= 1 or rng.random() < chance)
 
 
 class FaultSpec(BaseModel):

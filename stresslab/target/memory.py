@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
 from stresslab.target.config import DetectionRules, MemoryLimits
 from stresslab.target.payload import Transaction
 
 PLACE_RADIUS_KM = 100.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ def _near(lat1: float, lon1: float, lat2: float, lon2: float) -> bool:
     return abs(lat1 - lat2) <= box and abs(lon1 - lon2) <= box * 2
 
 
-def _remember(known: list[Any], value: Any, cap: int) -> None:
+def _remember(known: list[T], value: T, cap: int) -> None:
     if value in known:
         return
     known.append(value)

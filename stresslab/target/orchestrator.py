@@ -20,7 +20,7 @@ from stresslab.target.config import (
     DetectionRules,
     TargetConfig,
 )
-from stresslab.target.faults import FaultState
+from stresslab.target.faults import FaultState, happens
 from stresslab.target.memory import CardContext, CardMemory
 from stresslab.target.payload import Transaction
 
@@ -207,14 +207,13 @@ class Orchestrator:
         )
 
     def health(self) -> dict[str, dict[str, Any]]:
-        return {
-            name: {
-                "healthy": self._faults.down_fraction(name) == 0,
-                "in_flight": lane.in_flight,
-                "queued": lane.queued,
-            }
-            for name, lane in self.lanes.items()
-        }
+        now = asyncio.get_running_loop().time()
+        report: dict[str, dict[str, Any]] = {}
+        for name, lane in self.lanes.items():
+            in_flight, queued = lane.load(now)
+            healthy = self._faults.down_fraction(name) == 0
+            report[name] = {"healthy": healthy, "in_flight": in_flight, "queued": queued}
+        return report
 
     async def _request_faults(self) -> None:
         faults = self._faults
@@ -224,49 +223,37 @@ class Orchestrator:
         if store_ms > 0:
             await asyncio.sleep(store_ms / 1000)
 
-    def _admit(self, names: tuple[AgentName, ...]) -> AgentName | None:
-        """Reserve a place in every lane or refuse the request; returns an agent fated to fail."""
+    def _admit(self, names: tuple[AgentName, ...], now: float) -> AgentName | None:
+        """Refuse the request unless every agent can take it; returns an agent fated to fail."""
         faults = self._faults
+        if not faults:
+            if not all(self.lanes[name].has_room(now) for name in names):
+                raise Throttled()
+            return None
         for name in names:
-            if faults and self._happens(faults.down_fraction(name)):
+            if self._happens(faults.down_fraction(name)):
                 raise AgentFailed(name, unavailable=True)
-            if faults and self._happens(faults.fraction("throttle", name)):
+            if self._happens(faults.fraction("throttle", name)):
                 raise Throttled()
-            if not self.lanes[name].has_room():
+            if not self.lanes[name].has_room(now):
                 raise Throttled()
-        for name in names:
-            self.lanes[name].reserve()
-        if faults and self._happens(faults.fraction("agent_errors", None)):
+        if self._happens(faults.fraction("agent_errors", None)):
             return self._rng.choice(names)
         return None
 
     async def _consult_agents(
         self, names: tuple[AgentName, ...], txn: Transaction, ctx: CardContext
     ) -> dict[AgentName, AgentReport]:
-        """Call the agents in parallel: each holds a slot of its lane for its service time.
-
-        One timer per agent frees its slot and one sleep waits for the slowest agent, which
-        behaves like a task per agent at a fraction of the event-loop cost.
-        """
-        doomed = self._admit(names)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        done_at: dict[AgentName, float] = {}
-        for index, name in enumerate(names):
-            lane = self.lanes[name]
-            try:
-                await lane.occupy()
-            except BaseException:
-                for later in names[index + 1 :]:
-                    self.lanes[later].cancel_reservation()
-                raise
-            service_s = lane.service_time.sample() + self._added_latency_s(name)
-            if service_s > 0:
-                loop.call_later(service_s, lane.release)
-            else:
-                lane.release()
-            done_at[name] = loop.time() + service_s
-        wait_s = max(done_at.values()) - loop.time()
+        """Call the agents in parallel; the answer waits for the slowest of them."""
+        now = asyncio.get_running_loop().time()
+        doomed = self._admit(names, now)
+        done_at = {
+            name: self.lanes[name].schedule(
+                now, self.lanes[name].service_time.sample() + self._added_latency_s(name)
+            )
+            for name in names
+        }
+        wait_s = max(done_at.values()) - now
         if wait_s > 0:
             await asyncio.sleep(wait_s)
         reports: dict[AgentName, AgentReport] = {}
@@ -275,7 +262,7 @@ class Orchestrator:
             verdict = AGENT_SCORERS[name](txn, ctx, self._rules)
             if name == doomed or self._fails(name):
                 raise AgentFailed(name, unavailable=False)
-            waited_ms = (done_at[name] - started) * 1000
+            waited_ms = (done_at[name] - now) * 1000
             reports[name] = AgentReport(verdict, waited_ms + (perf_counter() - computing) * 1000)
         return reports
 
@@ -291,4 +278,4 @@ class Orchestrator:
         return bool(faults) and self._happens(faults.fraction("agent_errors", name))
 
     def _happens(self, chance: float) -> bool:
-        return chance > 0 and (chance >= 1 or self._rng.random() < chance)
+        return happens(self._rng, chance)

@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import uvloop
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stresslab.target.config import DegradationLevel, TargetConfig
-from stresslab.target.faults import FaultSpec, FaultState
+from stresslab.target.faults import FaultSpec, FaultState, happens
 from stresslab.target.orchestrator import Orchestrator, ScoringRefused
 from stresslab.target.payload import UNKNOWN_RUN, InvalidTransaction, parse_transaction, run_id_of
 from stresslab.target.stats import DROPPED, ScoreCounters
@@ -24,6 +25,7 @@ from stresslab.target.stats import DROPPED, ScoreCounters
 __all__ = ["RunningTarget", "TargetConfig", "create_app", "serve", "start_target"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_NOT_JSON = object()
 
 
 @dataclass(slots=True)
@@ -107,7 +109,7 @@ async def start_target(
 
 def serve(host: str, port: int, config: TargetConfig | None = None) -> None:
     """Serve until SIGINT or SIGTERM; prints the URL line once listening."""
-    asyncio.run(_serve_until_stopped(host, port, config))
+    uvloop.run(_serve_until_stopped(host, port, config))
 
 
 async def _serve_until_stopped(host: str, port: int, config: TargetConfig | None) -> None:
@@ -136,20 +138,24 @@ async def _score(request: web.Request) -> web.StreamResponse:
         counters.arrived(UNKNOWN_RUN)
         counters.answered(UNKNOWN_RUN, "413")
         return _json(413, {"error": f"body: larger than {state.config.max_body_bytes} bytes"})
+    except ConnectionError:
+        counters.arrived(UNKNOWN_RUN)
+        counters.answered(UNKNOWN_RUN, DROPPED)
+        raise
     try:
         payload: object = json.loads(body)
     except ValueError:
-        payload = None
+        payload = _NOT_JSON
     run_id = run_id_of(payload)
     counters.arrived(run_id)
     outcome, decision = "500", None
     try:
         faults = state.faults
-        if faults and _happens(state.rng, faults.fraction("drop_connections", None)):
+        if faults and happens(state.rng, faults.fraction("drop_connections", None)):
             outcome = DROPPED
             request.protocol.force_close()
             return web.Response(status=500)  # never delivered: the connection is gone
-        if payload is None:
+        if payload is _NOT_JSON:
             outcome = "400"
             return _json(400, {"error": "body: not valid JSON"})
         status, answer = await _assess(state, payload)
@@ -170,10 +176,6 @@ async def _assess(state: TargetState, payload: object) -> tuple[int, dict[str, A
     except ScoringRefused as refused:
         return refused.status, {"error": refused.error}
     return 200, assessment.to_json()
-
-
-def _happens(rng: random.Random, chance: float) -> bool:
-    return chance > 0 and (chance >= 1 or rng.random() < chance)
 
 
 async def _stats(request: web.Request) -> web.StreamResponse:
