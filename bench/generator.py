@@ -1,0 +1,210 @@
+"""Generator capacity side by side: wrk, Locust, a bare aiohttp loop and stresslab, one nginx.
+
+Run with `make bench` (installs Locust into .venv-bench and wrk/nginx from Debian), or:
+    .venv/bin/python bench/generator.py --seconds 15
+Every tool sends POSTs of a real transaction body to the same nginx on 127.0.0.1 that answers
+a fixed decision; each gets one process (wrk: one thread) and 64 connections where it has
+the notion. Prints a Markdown table with ratios to Locust and the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+BENCH_PY = ROOT / ".venv-bench" / "bin" / "python"
+CONNECTIONS = 64
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        keepalive_requests 1000000;
+        location /v1/score {{ default_type application/json; return 200 '{{"decision": "approve"}}'; }}
+    }}
+}}
+"""
+
+LOCUSTFILE = """
+import json
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+BODY = json.loads({body!r})
+class Scorer(FastHttpUser):
+    wait_time = constant(0)
+    @task
+    def score(self):
+        self.client.post("/v1/score", json=BODY)
+"""
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {body}
+"""
+
+AIOHTTP_LOOP = """
+import asyncio, sys, time, aiohttp, uvloop
+URL, BODY, SECONDS = sys.argv[1], sys.argv[2].encode(), float(sys.argv[3])
+async def main():
+    count = 0
+    deadline = time.monotonic() + SECONDS
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        async def loop():
+            nonlocal count
+            while time.monotonic() < deadline:
+                async with session.post(URL, data=BODY,
+                                        headers={"Content-Type": "application/json"}) as r:
+                    await r.read()
+                count += 1
+        await asyncio.gather(*(loop() for _ in range(64)))
+    print(count / SECONDS)
+uvloop.run(main())
+"""
+
+
+@dataclass
+class Result:
+    tool: str
+    model: str
+    rps: float
+    note: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sample_body() -> str:
+    out = subprocess.run(
+        [str(VENV_PY), "-c",
+         "import json; from stresslab.transactions import TransactionFactory as F;"
+         "print(json.dumps(F('bench', 1, 0).next(1.8e9).payload))"],
+        capture_output=True, text=True, check=True, cwd=ROOT)
+    return out.stdout.strip()
+
+
+def run_wrk(url: str, body: str, seconds: int, workdir: Path) -> Result:
+    script = workdir / "post.lua"
+    script.write_text(WRK_LUA.format(body=json.dumps(body)))
+    out = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script),
+                          url], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return Result("wrk (C)", "closed loop, 1 thread, 64 conns", float(match.group(1)) if match
+                  else 0.0, "no latency correction")
+
+
+def run_locust(host: str, body: str, seconds: int, workdir: Path) -> Result:
+    locustfile = workdir / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE.format(body=body))
+    prefix = workdir / "locust"
+    subprocess.run([str(BENCH_PY), "-m", "locust", "-f", str(locustfile), "--headless",
+                    "-u", str(CONNECTIONS), "-r", str(CONNECTIONS), "-t", f"{seconds}s",
+                    "--host", host, "--csv", str(prefix), "--only-summary"],
+                   capture_output=True, text=True, cwd=workdir)
+    rows = (workdir / "locust_stats.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    aggregated = next(r.split(",") for r in rows if ",Aggregated," in r)
+    rps = float(aggregated[header.index("Requests/s")])
+    return Result("Locust FastHttpUser", "closed loop, 1 process, 64 users", rps)
+
+
+def run_aiohttp(url: str, body: str, seconds: int) -> Result:
+    out = subprocess.run([str(VENV_PY), "-c", AIOHTTP_LOOP, url, body, str(seconds)],
+                         capture_output=True, text=True, check=True).stdout
+    return Result("bare aiohttp loop", "closed loop, 1 process, 64 conns", float(out.strip()))
+
+
+def run_stresslab(url: str, seconds: int, tps: int, workers: int, workdir: Path) -> dict:
+    out = workdir / f"stresslab-{tps}-{workers}"
+    subprocess.run([str(VENV_PY), "-m", "stresslab", "run", "smoke", "--target", url,
+                    "--tps", str(tps), "--duration", f"{seconds}s", "--workers", str(workers),
+                    "--quiet", "--out", str(out), "--db", str(workdir / "runs.db")],
+                   capture_output=True, text=True, cwd=ROOT)
+    return json.loads((out / "summary.json").read_text())
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--accuracy-seconds", type=int, default=60,
+                        help="length of the 5,000 TPS rate-accuracy run")
+    args = parser.parse_args()
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is not installed (make bench installs it)")
+    if not BENCH_PY.exists():
+        sys.exit("bench: Locust's venv is missing (make bench creates .venv-bench)")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        (workdir / "nginx.conf").write_text(NGINX_CONF.format(root=workdir, port=port))
+        nginx = subprocess.Popen(["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")])
+        time.sleep(0.5)
+        host = f"http://127.0.0.1:{port}"
+        url = f"{host}/v1/score"
+        try:
+            body = sample_body()
+            results = [run_wrk(url, body, args.seconds, workdir),
+                       run_locust(host, body, args.seconds, workdir),
+                       run_aiohttp(url, body, args.seconds)]
+            capacity = run_stresslab(url, args.seconds, 40_000, 1, workdir)
+            results.append(Result(
+                "stresslab (1 worker)", "open model, CO-correct HDR, real transactions",
+                capacity["load"]["achieved_tps_avg"],
+                f"asked 40,000 TPS: {capacity['counts']['dropped']:,} dropped, counted"))
+            accuracy = run_stresslab(url, args.accuracy_seconds, 5000, 2, workdir)
+        finally:
+            nginx.terminate()
+            nginx.wait()
+    locust = next(r.rps for r in results if r.tool.startswith("Locust"))
+    print(f"Machine: {machine()}\n")
+    print("| tool | model | requests/s | x Locust | note |\n|---|---|---:|---:|---|")
+    for r in results:
+        print(f"| {r.tool} | {r.model} | {r.rps:,.0f} | {r.rps / locust:.2f} | {r.note} |")
+    load, counts, lag = accuracy["load"], accuracy["counts"], accuracy["schedule_lag_ms"] or {}
+    print(f"\nRate accuracy, 5,000 TPS for {args.accuracy_seconds} s with 2 workers: achieved "
+          f"{load['achieved_tps_avg']:,.1f} TPS ({load['rate_error_pct']:+.2f}%), "
+          f"dropped {counts['dropped']:,}, schedule lag p99 {lag.get('p99', float('nan')):.2f} ms"
+          f", latency p99 {accuracy['latency_ms']['p99']:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
