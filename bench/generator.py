@@ -10,7 +10,6 @@ the notion. Prints a Markdown table with ratios to Locust and the machine it ran
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -41,7 +40,10 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         keepalive_requests 1000000;
-        location /v1/score {{ default_type application/json; return 200 '{{"decision": "approve"}}'; }}
+        location /v1/score {{
+            default_type application/json;
+            return 200 '{{"decision": "approve"}}';
+        }}
     }}
 }}
 """
