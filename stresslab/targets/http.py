@@ -1,23 +1,31 @@
-"""HTTP target: POST each transaction as JSON over reused connections, classify what comes back."""
+"""HTTP target: POST each transaction as JSON over a pool of kept-alive connections.
+
+A lean HTTP/1.1 client (asyncio protocols + the httptools parser) instead of a general one:
+the generator's own cost per request decides how much load one process can offer.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections import deque
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
+import httptools
 import orjson
 
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
 from stresslab.spec import HttpSettings
 
-_HEADERS = {"Content-Type": "application/json"}
-
 
 class TargetUnreachable(ConnectionError):
     """Nothing answers at the target's address."""
+
+
+class ConnectionDropped(ConnectionError):
+    """The server closed the connection before answering."""
 
 
 def classify_status(status: int) -> str:
@@ -32,49 +40,186 @@ def classify_status(status: int) -> str:
     return "other"
 
 
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection carrying one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.closed = False
+        self.reusable = True
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._status = 0
+        self._body = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # uvloop's transports are not asyncio.Transport instances
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._fail(ValueError("malformed HTTP response"))
+            self.abort()
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        self.reusable = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+
+    def on_message_complete(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        body, self._body = bytes(self._body), bytearray()
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self._status, body))
+        if not self.reusable:
+            self.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionDropped("connection closed before the answer"))
+
+    def _fail(self, error: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self._waiter
+
+    def abort(self) -> None:
+        self.closed = True
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class _Pool:
+    """At most `limit` connections; a request waits for a free one rather than opening more."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, limit: int) -> None:
+        self._host, self._port, self._tls, self._limit = host, port, tls, limit
+        self._idle: deque[_Connection] = deque()
+        self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        self._open = 0
+
+    async def acquire(self) -> _Connection:
+        while True:
+            while self._idle:
+                connection = self._idle.pop()
+                if not connection.closed:
+                    return connection
+                self._open -= 1
+            if self._open < self._limit:
+                self._open += 1
+                try:
+                    _, connection = await asyncio.get_running_loop().create_connection(
+                        _Connection, self._host, self._port, ssl=self._tls,
+                        server_hostname=self._host if self._tls else None,
+                    )
+                except BaseException:
+                    self._open -= 1
+                    self._wake(None)
+                    raise
+                return connection
+            waiter: asyncio.Future[_Connection | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._waiters.append(waiter)
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._give_back(waiter.result())
+                raise
+            if handed is not None and not handed.closed:
+                return handed
+
+    def _give_back(self, handed: _Connection | None) -> None:
+        """A connection (or a free slot) handed to a request that was cancelled meanwhile."""
+        if handed is not None:
+            self.release(handed)
+        else:
+            self._wake(None)
+
+    def release(self, connection: _Connection) -> None:
+        if connection.closed or not connection.reusable:
+            connection.abort()
+            self._open -= 1
+            self._wake(None)
+        elif not self._wake(connection):
+            self._idle.append(connection)
+
+    def _wake(self, connection: _Connection | None) -> bool:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return True
+        return False
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().abort()
+
+
 class HttpTarget:
-    """A Target over aiohttp with a bounded connection pool and a per-request timeout."""
+    """A Target over kept-alive HTTP/1.1 connections with a per-request timeout."""
 
     def __init__(self, url: str, settings: HttpSettings) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise TargetUnreachable(f"target must be an http(s) URL, got {url!r}")
         self.url = url
-        self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = settings.timeout
+        tls = ssl.create_default_context() if parts.scheme == "https" else None
+        port = parts.port or (443 if tls else 80)
+        self._pool = _Pool(parts.hostname, port, tls, settings.connections)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        self._head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json\r\nContent-Length: "
+        ).encode()
 
     async def __aenter__(self) -> HttpTarget:
-        connector = aiohttp.TCPConnector(
-            limit=self._settings.connections, ttl_dns_cache=300, enable_cleanup_closed=True
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self._settings.timeout),
-            skip_auto_headers=("User-Agent",),
-        )
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self._pool.close()
 
     async def send(self, payload: dict[str, Any]) -> Outcome:
-        assert self._session is not None, "use HttpTarget as an async context manager"
-        data = orjson.dumps(payload)
+        body = orjson.dumps(payload)
+        data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
+        connection: _Connection | None = None
         try:
-            async with self._session.post(self.url, data=data, headers=_HEADERS) as response:
-                body = await response.read()
-                kind = classify_status(response.status)
+            async with asyncio.timeout(self._timeout):
+                connection = await self._pool.acquire()
+                status, answer = await connection.request(data)
         except TimeoutError:
+            if connection is not None:
+                connection.abort()
             return Outcome(OUTCOME_TIMEOUT)
-        except (aiohttp.ClientConnectionError, OSError):
+        except (ConnectionDropped, OSError):
             return Outcome("connect")
-        except aiohttp.ClientError:
-            return Outcome("other")
+        except ValueError:
+            return Outcome("invalid_response")
+        finally:
+            if connection is not None:
+                self._pool.release(connection)
+        kind = classify_status(status)
         if kind != OUTCOME_OK:
             return Outcome(kind)
         try:
-            return Outcome(OUTCOME_OK, orjson.loads(body))
+            return Outcome(OUTCOME_OK, orjson.loads(answer))
         except orjson.JSONDecodeError:
             return Outcome("invalid_response")
 
