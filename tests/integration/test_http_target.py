@@ -1,0 +1,136 @@
+"""The HTTP target client against small real servers on loopback: every outcome classified."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from stresslab.spec import HttpSettings
+from stresslab.targets.http import HttpTarget, TargetUnreachable, check_reachable
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+Responder = Callable[[int], bytes | None]
+
+
+def response(status: int, body: bytes = b'{"decision": "block"}', close: bool = False,
+             chunked: bool = False) -> bytes:
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+    if close:
+        head += "Connection: close\r\n"
+    if chunked:
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:5], body[5:]))
+        return (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunks + b"0\r\n\r\n"
+    return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class RawServer:
+    """Reads whole requests and answers each with responder(n); None means hang; b"" closes."""
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self.requests = 0
+        self.connections = 0
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                await reader.readexactly(length)
+                self.requests += 1
+                answer = self.responder(self.requests)
+                if answer is None:
+                    await asyncio.sleep(30)
+                if not answer:
+                    writer.close()
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Responder], Awaitable[RawServer]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(responder: Responder) -> RawServer:
+        raw = RawServer(responder)
+        port = free_port()
+        servers.append(await asyncio.start_server(raw.handle, "127.0.0.1", port))
+        raw.url = f"http://127.0.0.1:{port}/v1/score"
+        return raw
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+async def send_many(url: str, n: int, **settings: object) -> list[str]:
+    async with HttpTarget(url, HttpSettings(**settings)) as target:
+        outcomes = await asyncio.gather(*(target.send({"amount": i}) for i in range(n)))
+    return [o.kind for o in outcomes]
+
+
+@pytest.mark.parametrize("status, kind", [
+    (200, "ok"), (201, "ok"), (400, "http_4xx"), (404, "http_4xx"), (429, "http_429"),
+    (500, "http_5xx"), (503, "http_5xx"),
+])
+async def test_statuses_are_classified(serve, status, kind):
+    raw = await serve(lambda _: response(status))
+    assert await send_many(raw.url, 3) == [kind] * 3
+
+
+async def test_answers_are_parsed_and_connections_reused(serve):
+    raw = await serve(lambda _: response(200))
+    async with HttpTarget(raw.url, HttpSettings(connections=2)) as target:
+        for _ in range(20):
+            outcome = await target.send({"x": 1})
+            assert outcome.kind == "ok" and outcome.body == {"decision": "block"}
+    assert raw.requests == 20 and raw.connections == 1
+
+
+async def test_the_pool_never_opens_more_than_its_limit(serve):
+    raw = await serve(lambda _: response(200))
+    kinds = await send_many(raw.url, 200, connections=4)
+    assert kinds == ["ok"] * 200
+    assert raw.connections <= 4
+
+
+async def test_connection_close_and_chunked_answers(serve):
+    raw = await serve(lambda n: response(200, close=n % 2 == 0, chunked=n % 3 == 0))
+    kinds = await send_many(raw.url, 30, connections=3)
+    assert kinds == ["ok"] * 30
+
+
+async def test_a_hanging_server_times_out(serve):
+    raw = await serve(lambda _: None)
+    assert await send_many(raw.url, 3, timeout=0.3) == ["timeout"] * 3
+
+
+async def test_a_dropped_connection_is_a_connect_error(serve):
+    raw = await serve(lambda _: b"")
+    assert await send_many(raw.url, 3) == ["connect"] * 3
+
+
+async def test_garbage_is_an_invalid_response(serve):
+    raw = await serve(lambda n: b"NOT HTTP AT ALL\r\n\r\n" if n == 1
+                        else response(200, body=b"not json"))
+    kinds = await send_many(raw.url, 2, connections=1)
+    assert kinds == ["invalid_response", "invalid_response"]
+
+
+async def test_nothing_listening_is_a_connect_error_and_unreachable():
+    url = f"http://127.0.0.1:{free_port()}/v1/score"
+    assert await send_many(url, 2) == ["connect", "connect"]
+    with pytest.raises(TargetUnreachable, match="is unreachable"):
+        await check_reachable(url)
+    with pytest.raises(TargetUnreachable, match="http"):
+        await check_reachable("ftp://x")
