@@ -1,4 +1,4 @@
-"""CDK entry point: read the typed context, build the stresslab stack, apply cdk-nag."""
+"""CDK entry point: read the typed context, build the stresslab stacks, apply cdk-nag."""
 
 import os
 from pathlib import Path
@@ -7,22 +7,48 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.context import load_context, read_cdk_json_context
-from stacks.stresslab_stack import StresslabStack
+from stacks.packaging import StagingError, stage_lambda_asset
+from stacks.reference_target_stack import ReferenceTargetStack
+from stacks.stresslab_stack import SourcePaths, StresslabStack
 
 ROOT = Path(__file__).resolve().parent
 
+# Outside the assembly that the CDK CLI or a test writes, so staged wheels outlive both.
+STAGING_DIR = ROOT / "cdk.out" / ".staging"
 
-def build(app: cdk.App) -> StresslabStack:
-    """Add the stresslab stack to `app` and check it with cdk-nag's AWS Solutions rules."""
+
+def build(app: cdk.App) -> list[cdk.Stack]:
+    """Add the stresslab stacks to `app` and check them with cdk-nag's AWS Solutions rules."""
     context = load_context(app.node)
-    stack = StresslabStack(
-        app,
-        context.stack_name,
-        context=context,
-        description="stresslab: stress-testing runtime for transaction-scoring systems",
-    )
+    try:
+        asset = stage_lambda_asset(ROOT, STAGING_DIR)
+    except StagingError as error:
+        raise SystemExit(str(error)) from None
+    stacks: list[cdk.Stack] = [
+        StresslabStack(
+            app,
+            context.stack_name,
+            context=context,
+            sources=SourcePaths(
+                lambda_asset=asset,
+                state_machine_definition=ROOT / "step_functions" / "run_scenario.asl.json",
+                dashboard_site=ROOT / "dashboard_site" / "dist",
+            ),
+            description="stresslab: stress-testing runtime for transaction-scoring systems",
+        )
+    ]
+    if context.deploy_reference_target:
+        stacks.append(
+            ReferenceTargetStack(
+                app,
+                context.reference_target_stack_name,
+                context=context,
+                lambda_asset=asset,
+                description="stresslab: reference fraud-detection service to run scenarios against",
+            )
+        )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
-    return stack
+    return stacks
 
 
 def main() -> None:

@@ -16,6 +16,48 @@ _OWN_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _KINESIS_MIN_RETENTION_HOURS = 24
 _KINESIS_MAX_RETENTION_HOURS = 8760
 
+# The retention periods CloudWatch Logs accepts, by the name aws_logs.RetentionDays gives them.
+LOG_RETENTION_NAMES = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
+    30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
+    2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+# The state machine launches each wave's workers before the previous wave ends, so two waves'
+# workers run at once for a while.
+_OVERLAPPING_WAVES = 2
+
+_LAMBDA_ARN = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}$"
+_AGENT_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+_KINESIS_ARN = r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[A-Za-z0-9_.-]{1,128}$"
+
+AgentName = Annotated[str, Field(pattern=_AGENT_NAME)]
+LambdaArn = Annotated[str, Field(pattern=_LAMBDA_ARN)]
+KinesisArn = Annotated[str, Field(pattern=_KINESIS_ARN)]
+
+
+class WatchedMetric(BaseModel):
+    """One CloudWatch metric the infrastructure-metrics function reads for the admin page.
+
+    The fields of stresslab.aws.infra.WatchedMetric less `id`, which the stack assigns; with
+    `price` (an entry of config/pricing.yaml) its usage is costed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: Annotated[str, Field(min_length=1)]
+    metric: Annotated[str, Field(min_length=1)]
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    stat: Annotated[str, Field(min_length=1)] = "Sum"
+    period: Annotated[int, Field(ge=60)] = 60
+    label: str = ""
+    price: str | None = None
+    scale: float = 1.0
+
 
 class StresslabContext(BaseModel):
     """Deploy-time settings; every field is a context key of the same name."""
@@ -30,8 +72,39 @@ class StresslabContext(BaseModel):
     metrics_shard_count: Annotated[int | None, Field(ge=1, le=500)] = None
     results_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
     access_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    log_retention_days: int = 30
     max_tps: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_duration_s: Annotated[int, Field(ge=1, le=86_400)] = 7_200
+
+    # Load generators (one Lambda invocation per shard and wave).
+    max_workers: Annotated[int, Field(ge=1, le=5_000)] = 100
+    worker_memory_mb: Annotated[int, Field(ge=128, le=10_240)] = 1_769
+    worker_reserved_concurrency: Annotated[int | None, Field(ge=1, le=10_000)] = None
+
+    # The platform under test and the faults injected into it.
+    platform_function_arns: dict[AgentName, LambdaArn] = Field(default_factory=dict)
+    target_stream_arns: list[KinesisArn] = Field(default_factory=list)
+    fault_error_percentage: Annotated[int, Field(ge=1, le=100)] = 50
+    fault_delay_ms: Annotated[int, Field(ge=1, le=900_000)] = 1_000
+    watched_metrics: list[WatchedMetric] = Field(default_factory=list)
+
+    # Safety: the seed's alert thresholds on the live metrics, and the budget.
+    critical_error_rate_pct: Annotated[float, Field(gt=0, le=100)] = 1.0
+    critical_p99_ms: Annotated[int, Field(gt=0)] = 10_000
+    warning_error_rate_pct: Annotated[float, Field(gt=0, le=100)] = 0.1
+    warning_p99_ms: Annotated[int, Field(gt=0)] = 5_000
+    budget_usd_per_month: Annotated[float, Field(gt=0, le=1_000_000)] = 500.0
+    alert_email: Annotated[str | None, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
+
+    # Lambda runtime pieces that are not in the asset.
+    powertools_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "3.37.0"
+
+    # Optional second stack: the reference fraud service behind an HTTP API.
+    deploy_reference_target: bool = False
+    reference_target_bedrock: bool = False
+    bedrock_model_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = (
+        "amazon.nova-micro-v1:0"
+    )
 
     @model_validator(mode="after")
     def _shard_count_only_when_provisioned(self) -> Self:
@@ -41,13 +114,60 @@ class StresslabContext(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _agent_names_leave_all_for_every_function(self) -> Self:
+        if "all" in self.platform_function_arns:
+            raise ValueError(
+                "platform_function_arns: 'all' names the templates that target every function"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _log_retention_is_one_cloudwatch_accepts(self) -> Self:
+        if self.log_retention_days not in LOG_RETENTION_NAMES:
+            raise ValueError(f"log_retention_days must be one of {sorted(LOG_RETENTION_NAMES)}")
+        return self
+
+    @model_validator(mode="after")
+    def _reserved_concurrency_covers_every_worker(self) -> Self:
+        if (
+            self.worker_reserved_concurrency is not None
+            and self.worker_reserved_concurrency < _OVERLAPPING_WAVES * self.max_workers
+        ):
+            raise ValueError(
+                "worker_reserved_concurrency must be at least twice max_workers: the next wave "
+                "starts before the last one ends"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _warnings_come_before_criticals(self) -> Self:
+        if self.warning_error_rate_pct >= self.critical_error_rate_pct:
+            raise ValueError("warning_error_rate_pct must be below critical_error_rate_pct")
+        if self.warning_p99_ms >= self.critical_p99_ms:
+            raise ValueError("warning_p99_ms must be below critical_p99_ms")
+        return self
+
     @property
     def stack_name(self) -> str:
         return f"stresslab-{self.env_name}"
 
     @property
+    def reference_target_stack_name(self) -> str:
+        return f"stresslab-{self.env_name}-reference-target"
+
+    @property
     def shard_count(self) -> int:
         return self.metrics_shard_count or 1
+
+    @property
+    def worker_concurrency(self) -> int:
+        return self.worker_reserved_concurrency or _OVERLAPPING_WAVES * self.max_workers
+
+    @property
+    def metrics_namespace(self) -> str:
+        """The CloudWatch namespace the functions publish their metrics in."""
+        return f"stresslab/{self.env_name}"
 
 
 def read_cdk_json_context(cdk_json: Path) -> dict[str, Any]:
@@ -58,21 +178,36 @@ def read_cdk_json_context(cdk_json: Path) -> dict[str, Any]:
 
 def load_context(node: Node) -> StresslabContext:
     """Validate the app's context; exit with one line naming the bad key if it is invalid."""
-    raw = {key: value for key, value in node.get_all_context().items() if _OWN_KEY.match(key)}
+    raw = {
+        key: _from_cli(value)
+        for key, value in node.get_all_context().items()
+        if _OWN_KEY.match(key)
+    }
     try:
         return StresslabContext.model_validate(raw)
     except ValidationError as error:
         raise SystemExit(_describe(error, raw)) from None
 
 
+def _from_cli(value: Any) -> Any:
+    # `cdk -c key=value` passes strings; a JSON object or list must still reach its model.
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def _describe(error: ValidationError, raw: dict[str, Any]) -> str:
     problems = []
     for detail in error.errors():
         key = ".".join(str(part) for part in detail["loc"])
+        top = str(detail["loc"][0]) if detail["loc"] else ""
         if not key:
             problems.append(detail["msg"].removeprefix("Value error, "))
-        elif detail["type"] == "extra_forbidden":
+        elif detail["type"] == "extra_forbidden" and key == top:
             problems.append(f"unknown context key '{key}'")
         else:
-            problems.append(f"context key '{key}'={raw.get(key)!r}: {detail['msg']}")
+            problems.append(f"context key '{key}'={raw.get(top)!r}: {detail['msg']}")
     return "stresslab: invalid CDK context: " + "; ".join(problems)

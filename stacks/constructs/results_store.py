@@ -4,6 +4,9 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+# Every run writes its outputs under runs/<run_id>/ (stresslab/aws/results.py).
+RESULTS_PREFIX = "runs/"
+
 # Noncurrent report versions only exist to undo an accidental overwrite or delete.
 _NONCURRENT_VERSION_DAYS = 7
 

@@ -56,3 +56,57 @@ def test_bad_context_exits_with_one_line_naming_the_key(raw: dict[str, Any], exp
     assert message.startswith("stresslab: invalid CDK context: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_platform_and_safety_keys_parse_from_cli_strings() -> None:
+    # Given JSON objects and numbers as `cdk -c key=value` passes them
+    raw = {
+        "platform_function_arns": '{"geographic_risk": '
+        '"arn:aws:lambda:eu-west-1:123456789012:function:geo"}',
+        "watched_metrics": '[{"namespace": "AWS/DynamoDB", "metric": "ThrottledRequests",'
+        ' "dimensions": {"TableName": "decisions"}}]',
+        "max_workers": "200",
+        "worker_reserved_concurrency": "450",
+        "critical_error_rate_pct": "2",
+        "deploy_reference_target": "true",
+    }
+
+    context = _load(raw)
+
+    assert context.platform_function_arns == {
+        "geographic_risk": "arn:aws:lambda:eu-west-1:123456789012:function:geo"
+    }
+    assert context.watched_metrics[0].metric == "ThrottledRequests"
+    assert (context.max_workers, context.worker_concurrency) == (200, 450)
+    assert context.critical_error_rate_pct == 2.0
+    assert context.deploy_reference_target is True
+
+
+def test_worker_concurrency_defaults_to_two_waves_of_max_workers() -> None:
+    assert _load({"max_workers": 40}).worker_concurrency == 80
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"max_workers": 50, "worker_reserved_concurrency": 99}, "at least twice max_workers"),
+        ({"warning_error_rate_pct": 2}, "warning_error_rate_pct must be below"),
+        ({"warning_p99_ms": 20_000}, "warning_p99_ms must be below"),
+        ({"log_retention_days": 31}, "log_retention_days must be one of"),
+        (
+            {"platform_function_arns": {"geo": "arn:aws:lambda:us-east-1:1:function:x"}},
+            "context key 'platform_function_arns.geo'",
+        ),
+        ({"alert_email": "not-an-address"}, "context key 'alert_email'"),
+        (
+            {"platform_function_arns": {"all": "arn:aws:lambda:us-east-1:123456789012:function:x"}},
+            "'all' names the templates",
+        ),
+        ({"watched_metrics": [{"namespace": "AWS/Lambda"}]}, "watched_metrics.0.metric"),
+    ],
+)
+def test_bad_platform_or_safety_context_names_the_key(raw: dict[str, Any], expected: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _load(raw)
+
+    assert expected in str(exit_info.value.code)

@@ -1,0 +1,151 @@
+"""ControlApi: the HTTP API operators drive runs with (start, stop, inject fault, export, list)."""
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as _lambda
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.constructs.access_logs import HTTP_FIELDS, StageAccessLogs
+from stacks.constructs.fault_templates import grant_start_experiments, grant_stop_experiments
+from stacks.constructs.functions import FunctionFactory, FunctionSpec
+from stacks.constructs.operators import Operators
+from stacks.constructs.results_store import RESULTS_PREFIX
+
+
+class ControlApi(Construct):
+    """HTTP API whose every route needs an operator pool JWT, served by the control_api handler.
+
+    The handler's Powertools resolver owns the paths (`/{proxy+}`); CORS preflights are answered
+    by API Gateway for the dashboard's origin only.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: FunctionFactory,
+        operators: Operators,
+        table: dynamodb.ITable,
+        state_machine: sfn.IStateMachine,
+        results_bucket: s3.IBucket,
+        kill_switch: ssm.IStringParameter,
+        max_tps: int,
+        max_duration_s: int,
+        max_workers: int,
+        fault_templates_json: str,
+        fault_template_arns: list[str],
+        allowed_origin: str,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = functions.build(
+            self,
+            "Handler",
+            FunctionSpec(
+                handler="lambdas.control_api.handler",
+                description="control API (start/stop runs, inject faults, export, list runs)",
+                environment={
+                    "TABLE_NAME": table.table_name,
+                    "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                    "RESULTS_BUCKET": results_bucket.bucket_name,
+                    "KILL_SWITCH_PARAMETER": kill_switch.parameter_name,
+                    "MAX_TPS": str(max_tps),
+                    "MAX_DURATION_S": str(max_duration_s),
+                    "MAX_WORKERS": str(max_workers),
+                    "FAULT_TEMPLATES": fault_templates_json,
+                },
+                memory_mb=512,
+                timeout=Duration.seconds(29),
+            ),
+        )
+        self._grant_handler(table, state_machine, results_bucket, kill_switch, fault_template_arns)
+        self.api = self._build_api(operators, allowed_origin)
+        self.stage = self._build_stage(log_retention)
+
+    @property
+    def url(self) -> str:
+        return self.stage.url
+
+    def _grant_handler(
+        self,
+        table: dynamodb.ITable,
+        state_machine: sfn.IStateMachine,
+        results_bucket: s3.IBucket,
+        kill_switch: ssm.IStringParameter,
+        fault_template_arns: list[str],
+    ) -> None:
+        handler: _lambda.Function = self.handler
+        table.grant_read_write_data(handler)
+        state_machine.grant_start_execution(handler)
+        state_machine.grant_execution(handler, "states:DescribeExecution", "states:StopExecution")
+        # Exports are pre-signed GET URLs (the signer needs the read itself) of existing files.
+        handler.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[results_bucket.arn_for_objects(f"{RESULTS_PREFIX}*")],
+            )
+        )
+        handler.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[results_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{RESULTS_PREFIX}*"]}},
+            )
+        )
+        # Stop trips the kill switch and cleans up like the state machine's Cleanup does.
+        kill_switch.grant_read(handler)
+        kill_switch.grant_write(handler)
+        grant_start_experiments(self, handler, fault_template_arns)
+        grant_stop_experiments(self, handler)
+
+    def _build_api(self, operators: Operators, allowed_origin: str) -> apigwv2.HttpApi:
+        api = apigwv2.HttpApi(
+            self,
+            "Api",
+            description="stresslab control API",
+            create_default_stage=False,
+            default_authorizer=authorizers.HttpUserPoolAuthorizer(
+                "OperatorsAuthorizer",
+                operators.user_pool,
+                user_pool_clients=[operators.client],
+            ),
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=[allowed_origin],
+                allow_methods=[
+                    apigwv2.CorsHttpMethod.GET,
+                    apigwv2.CorsHttpMethod.POST,
+                    apigwv2.CorsHttpMethod.DELETE,
+                ],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=Duration.hours(1),
+            ),
+        )
+        # Not ANY: OPTIONS must stay unrouted so API Gateway answers CORS preflights itself.
+        api.add_routes(
+            path="/{proxy+}",
+            methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.DELETE],
+            integration=integrations.HttpLambdaIntegration("Handler", self.handler),
+        )
+        return api
+
+    def _build_stage(self, log_retention: logs.RetentionDays) -> apigwv2.HttpStage:
+        return apigwv2.HttpStage(
+            self,
+            "Stage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            access_log_settings=StageAccessLogs(
+                self, "AccessLogs", retention=log_retention, fields=HTTP_FIELDS
+            ),
+            throttle=apigwv2.ThrottleSettings(rate_limit=20, burst_limit=40),
+        )

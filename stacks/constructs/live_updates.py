@@ -1,0 +1,205 @@
+"""LiveUpdates: the API Gateway WebSocket API that pushes stresslab.live/v1 messages to browsers."""
+
+from aws_cdk import ArnFormat, Aws, Fn, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as _lambda
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks.constructs.access_logs import WEBSOCKET_FIELDS, StageAccessLogs
+from stacks.constructs.functions import FunctionFactory, FunctionSpec
+from stacks.constructs.operators import Operators
+from stacks.nag import acknowledge
+
+STAGE_NAME = "live"
+
+_ROUTE_AUTH_REASON = (
+    "API Gateway authorises WebSockets only at $connect, and browsers cannot send headers "
+    "there: the ws_connect handler verifies the operator's Cognito JWT or the viewer token "
+    "from the query string and refuses the connection otherwise."
+)
+
+
+class LiveUpdates(Construct):
+    """WebSocket API with $connect/$disconnect/$default handlers on one auto-deployed stage.
+
+    `grant_push` lets another function post to connections (execute-api:ManageConnections on
+    POST @connections of this stage only); `management_endpoint` is its WS_ENDPOINT.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: FunctionFactory,
+        table: dynamodb.ITable,
+        operators: Operators,
+        env_name: str,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._functions = functions
+        self._table = table
+        self.viewer_token = self._build_viewer_token(env_name)
+        self.connect_handler = self._build_connect_handler(operators)
+        self.disconnect_handler = self._build_handler(
+            "DisconnectHandler", "lambdas.ws_disconnect.handler", "WebSocket $disconnect"
+        )
+        self.api = self._build_api()
+        self.stage = self._build_stage(log_retention)
+        self.default_handler = self._build_default_handler()
+        self._build_api_gateway_logging_role()
+
+    @property
+    def url(self) -> str:
+        """wss:// URL the browsers connect to."""
+        return self.stage.url
+
+    @property
+    def management_endpoint(self) -> str:
+        """https:// URL of the management API (PostToConnection), passed as WS_ENDPOINT."""
+        return self.stage.callback_url
+
+    def grant_push(self, function: _lambda.IFunction) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["execute-api:ManageConnections"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="execute-api",
+                        resource=self.api.api_id,
+                        resource_name=f"{self.stage.stage_name}/POST/@connections/*",
+                    )
+                ],
+            )
+        )
+
+    def _build_viewer_token(self, env_name: str) -> ssm.StringParameter:
+        # CloudFormation can create neither a SecureString nor a random value; the stack's own
+        # UUID is unguessable and readable only by those who can read the parameter anyway.
+        # Operators rotate it with put-parameter (docs/deploy.md).
+        return ssm.StringParameter(
+            self,
+            "ViewerToken",
+            parameter_name=f"/stresslab/{env_name}/viewer-token",
+            string_value=Fn.select(2, Fn.split("/", Aws.STACK_ID)),
+            description="Read-only presentation token (?token=) for WebSocket viewers",
+        )
+
+    def _build_handler(
+        self,
+        construct_id: str,
+        handler: str,
+        description: str,
+        environment: dict[str, str] | None = None,
+    ) -> _lambda.Function:
+        function = self._functions.build(
+            self,
+            construct_id,
+            FunctionSpec(
+                handler=handler,
+                description=description,
+                environment={"TABLE_NAME": self._table.table_name, **(environment or {})},
+            ),
+        )
+        self._table.grant_read_write_data(function)
+        return function
+
+    def _build_connect_handler(self, operators: Operators) -> _lambda.Function:
+        function = self._build_handler(
+            "ConnectHandler",
+            "lambdas.ws_connect.handler",
+            "WebSocket $connect (authorises viewers and operators)",
+            {
+                "VIEWER_TOKEN_PARAMETER": self.viewer_token.parameter_name,
+                "USER_POOL_ID": operators.user_pool.user_pool_id,
+                "USER_POOL_CLIENT_ID": operators.client.user_pool_client_id,
+            },
+        )
+        self.viewer_token.grant_read(function)
+        return function
+
+    def _build_default_handler(self) -> _lambda.Function:
+        function = self._build_handler(
+            "DefaultHandler",
+            "lambdas.ws_default.handler",
+            "WebSocket $default (answers or rejects client messages)",
+            {"WS_ENDPOINT": self.management_endpoint},
+        )
+        self.grant_push(function)
+        self.api.add_route(
+            "$default",
+            integration=integrations.WebSocketLambdaIntegration("DefaultIntegration", function),
+        )
+        return function
+
+    def _build_api(self) -> apigwv2.WebSocketApi:
+        api = apigwv2.WebSocketApi(
+            self,
+            "Api",
+            description="stresslab live updates (stresslab.live/v1)",
+            connect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integrations.WebSocketLambdaIntegration(
+                    "ConnectIntegration", self.connect_handler
+                )
+            ),
+            disconnect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integrations.WebSocketLambdaIntegration(
+                    "DisconnectIntegration", self.disconnect_handler
+                )
+            ),
+        )
+        acknowledge(api, "AwsSolutions-APIG4", _ROUTE_AUTH_REASON)
+        return api
+
+    def _build_stage(self, log_retention: logs.RetentionDays) -> apigwv2.WebSocketStage:
+        return apigwv2.WebSocketStage(
+            self,
+            "Stage",
+            web_socket_api=self.api,
+            stage_name=STAGE_NAME,
+            auto_deploy=True,
+            access_log_settings=StageAccessLogs(
+                self, "AccessLogs", retention=log_retention, fields=WEBSOCKET_FIELDS
+            ),
+            throttle=apigwv2.ThrottleSettings(rate_limit=100, burst_limit=200),
+        )
+
+    def _build_api_gateway_logging_role(self) -> None:
+        # WebSocket (unlike HTTP) APIs write access logs through the account's API Gateway
+        # CloudWatch role, a per-region account setting this stack therefore sets.
+        role = iam.Role(
+            self,
+            "ApiGatewayLoggingRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway writes WebSocket access and execution logs",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogGroups",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                    "logs:GetLogEvents",
+                    "logs:FilterLogEvents",
+                ],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        account = apigw.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
+        self.stage.node.add_dependency(account)

@@ -1,0 +1,74 @@
+"""LoadGenerators: the Lambda that runs the core worker for one shard of one wave."""
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as _lambda
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks.constructs.functions import FunctionFactory, FunctionSpec
+
+# Lambda's limit; waves are planned to at most 10 minutes so a worker always finishes inside it.
+WORKER_TIMEOUT = Duration.minutes(15)
+
+
+class LoadGenerators(Construct):
+    """The load-generator function: its memory (and so its CPU) and reserved concurrency."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: FunctionFactory,
+        stream: kinesis.IStream,
+        kill_switch: ssm.IStringParameter,
+        target_stream_arns: Sequence[str],
+        memory_mb: int,
+        reserved_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = self._build_function(
+            functions, stream, kill_switch, memory_mb, reserved_concurrency
+        )
+        self._grant_put_records([stream.stream_arn, *target_stream_arns])
+        kill_switch.grant_read(self.function)
+
+    def _build_function(
+        self,
+        functions: FunctionFactory,
+        stream: kinesis.IStream,
+        kill_switch: ssm.IStringParameter,
+        memory_mb: int,
+        reserved_concurrency: int,
+    ) -> _lambda.Function:
+        function = functions.build(
+            self,
+            "Worker",
+            FunctionSpec(
+                handler="lambdas.load_generator.handler",
+                description="load generator (one shard of one wave)",
+                environment={
+                    "METRICS_STREAM_NAME": stream.stream_name,
+                    "KILL_SWITCH_PARAMETER": kill_switch.parameter_name,
+                },
+                memory_mb=memory_mb,
+                timeout=WORKER_TIMEOUT,
+                # Reserved so a wave always gets its workers, and capped so a bad plan cannot
+                # take the account's whole concurrency.
+                reserved_concurrency=reserved_concurrency,
+            ),
+        )
+        return function
+
+    def _grant_put_records(self, stream_arns: list[str]) -> None:
+        # Its MetricsBatches go to the metrics stream; transactions go to an HTTPS target or to
+        # one of the platform's streams named in context.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kinesis:PutRecord", "kinesis:PutRecords"], resources=stream_arns
+            )
+        )

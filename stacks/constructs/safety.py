@@ -1,0 +1,163 @@
+"""Safety: the seed's alerts as CloudWatch alarms, a monthly budget and the kill switch."""
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+# What the aggregator publishes once per merged second (docs/deploy.md, "Live metrics").
+ERROR_RATE_METRIC = "ErrorRate"
+LATENCY_P99_METRIC = "LatencyP99"
+AGGREGATOR_SERVICE = "aggregator"
+
+KILL_SWITCH_OFF = "off"
+
+# The seed's budget alerts: cost exceeds the budget by 20% (warning) and by 50% (critical).
+_BUDGET_ACTUAL_THRESHOLDS_PCT = (120, 150)
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """The seed's alerting strategy, from context."""
+
+    critical_error_rate_pct: float
+    critical_p99_ms: int
+    warning_error_rate_pct: float
+    warning_p99_ms: int
+
+
+class Safety(Construct):
+    """Alarms on the live error rate and P99, an AWS Budget, the kill-switch parameter.
+
+    The critical alarms are the stop conditions of every FIS experiment template; all alarms and
+    the budget notify one SNS topic, which mails `alert_email` when it is set.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        metrics_namespace: str,
+        thresholds: AlertThresholds,
+        budget_usd_per_month: float,
+        alert_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._namespace = metrics_namespace
+        self.kill_switch = self._build_kill_switch(env_name)
+        self.alerts = self._build_alerts_topic(alert_email)
+        self.critical_alarms = [
+            self._build_alarm(
+                "CriticalErrorRate", ERROR_RATE_METRIC, thresholds.critical_error_rate_pct,
+                f"critical: error rate above {thresholds.critical_error_rate_pct}%",
+            ),
+            self._build_alarm(
+                "CriticalLatencyP99", LATENCY_P99_METRIC, thresholds.critical_p99_ms,
+                f"critical: P99 latency above {thresholds.critical_p99_ms} ms",
+            ),
+        ]
+        self.warning_alarms = [
+            self._build_alarm(
+                "WarningErrorRate", ERROR_RATE_METRIC, thresholds.warning_error_rate_pct,
+                f"warning: error rate above {thresholds.warning_error_rate_pct}%",
+            ),
+            self._build_alarm(
+                "WarningLatencyP99", LATENCY_P99_METRIC, thresholds.warning_p99_ms,
+                f"warning: P99 latency above {thresholds.warning_p99_ms} ms",
+            ),
+        ]
+        self.budget = self._build_budget(env_name, budget_usd_per_month)
+
+    def _build_kill_switch(self, env_name: str) -> ssm.StringParameter:
+        return ssm.StringParameter(
+            self,
+            "KillSwitch",
+            parameter_name=f"/stresslab/{env_name}/kill-switch",
+            string_value=KILL_SWITCH_OFF,
+            description="stresslab kill switch: 'off', a run id, or 'all' to stop load generation",
+        )
+
+    def _build_alerts_topic(self, alert_email: str | None) -> sns.Topic:
+        topic = sns.Topic(self, "Alerts", display_name="stresslab alerts", enforce_ssl=True)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowBudgetNotifications",
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("budgets.amazonaws.com")],
+                resources=[topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+        if alert_email:
+            topic.add_subscription(subscriptions.EmailSubscription(alert_email))
+        return topic
+
+    def _build_alarm(
+        self, construct_id: str, metric_name: str, threshold: float, description: str
+    ) -> cloudwatch.Alarm:
+        metric = cloudwatch.Metric(
+            namespace=self._namespace,
+            metric_name=metric_name,
+            dimensions_map={"service": AGGREGATOR_SERVICE},
+            statistic=cloudwatch.Stats.AVERAGE,
+            period=Duration.minutes(1),
+        )
+        alarm = metric.create_alarm(
+            self,
+            construct_id,
+            alarm_description=f"stresslab {description} (live metrics of the running scenario)",
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            # No run, no datapoints: that is not a breach.
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alerts))
+        return alarm
+
+    def _build_budget(self, env_name: str, usd_per_month: float) -> budgets.CfnBudget:
+        notifications = [
+            self._budget_notification("ACTUAL", threshold)
+            for threshold in _BUDGET_ACTUAL_THRESHOLDS_PCT
+        ]
+        notifications.append(self._budget_notification("FORECASTED", 100))
+        return budgets.CfnBudget(
+            self,
+            "Budget",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_name=f"stresslab-{env_name}-{Stack.of(self).region}",
+                budget_type="COST",
+                time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(
+                    amount=usd_per_month, unit="USD"
+                ),
+            ),
+            notifications_with_subscribers=notifications,
+        )
+
+    def _budget_notification(
+        self, notification_type: str, threshold_pct: float
+    ) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
+        return budgets.CfnBudget.NotificationWithSubscribersProperty(
+            notification=budgets.CfnBudget.NotificationProperty(
+                notification_type=notification_type,
+                comparison_operator="GREATER_THAN",
+                threshold=threshold_pct,
+                threshold_type="PERCENTAGE",
+            ),
+            subscribers=[
+                budgets.CfnBudget.SubscriberProperty(
+                    subscription_type="SNS", address=self.alerts.topic_arn
+                )
+            ],
+        )

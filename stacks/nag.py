@@ -1,0 +1,189 @@
+"""cdk-nag acknowledgements, each with the sentence that justifies it.
+
+cdk-nag reports each wildcard of an IAM policy as its own finding (AwsSolutions-IAM5[...]),
+named after the resolved statement, so `acknowledge_wildcards` computes those names the way
+cdk-nag does and acknowledges only the wildcards this module justifies; any other wildcard
+stays a finding and fails synthesis.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_iam as iam
+from constructs import IConstruct
+
+# Actions the Service Authorization Reference lists without a resource type: "*" is the only
+# resource they accept.
+ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
+    {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:GetSamplingStatisticSummaries",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        "cloudwatch:GetMetricData",
+        "cloudwatch:PutMetricData",
+        "fis:ListExperiments",
+        "tag:GetResources",
+    }
+)
+
+# CDK's BucketDeployment handler: a singleton that aws-cdk-lib builds and grants itself.
+CDK_BUCKET_DEPLOYMENT = re.compile(r"/Custom::CDKBucketDeployment[^/]*/")
+
+
+@dataclass(frozen=True)
+class WildcardReason:
+    """A wildcard finding (regex on its name) allowed where the construct path matches."""
+
+    finding: re.Pattern[str]
+    reason: str
+    path: re.Pattern[str] = re.compile("")
+
+
+WILDCARD_REASONS = (
+    WildcardReason(
+        re.compile(r"^Resource::<[A-Za-z0-9]+\.Arn>:\*$"),
+        "Invoking a function also names its versions (function ARN:*), as CDK's grantInvoke "
+        "does for Step Functions' lambda:invoke tasks.",
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:states:.*:execution:.*[:/]\*$"),
+        "Runs and Distributed Map child executions are named at run time, so the grant is "
+        "execution:<run_scenario>:* and /*, the executions of this one state machine.",
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:fis:<AWS::Region>:<AWS::AccountId>:"
+                   r"experiment/\*$"),
+        "FIS experiment ids exist only once started, so experiment/* of this account and "
+        "region is the narrowest resource for tagging and stopping them.",
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:execute-api:.*/live/POST/@connections/\*$"),
+        "WebSocket connection ids are only known at run time; the grant is POST @connections "
+        "on the live stage of this stack's API only.",
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::<ResultsStoreResultsBucket[A-Za-z0-9]+\.Arn>/runs/\*$"),
+        "Each run's outputs live under runs/<run_id>/ of the results bucket, whose ids are "
+        "made at run time.",
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::<FaultTemplatesConfigBucket[A-Za-z0-9]+\.Arn>/FisConfigs/\*$"),
+        "FIS writes one fault configuration object per experiment under FisConfigs/ of its "
+        "configuration bucket.",
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                   r"log-group:\*$"),
+        "API Gateway names its execution log groups itself (API-Gateway-Execution-Logs_*), so "
+        "its logging role covers this account's and region's log groups.",
+        re.compile(r"/LiveUpdates/ApiGatewayLoggingRole/"),
+    ),
+    WildcardReason(
+        re.compile(r"^(Action::s3:[A-Za-z]+\*|Resource::.*/\*|Resource::\*)$"),
+        "CDK's BucketDeployment handler (managed by aws-cdk-lib) syncs the site: it reads the "
+        "staged asset, replaces the site bucket's objects and invalidates the distribution.",
+        CDK_BUCKET_DEPLOYMENT,
+    ),
+)
+
+
+def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
+    """Acknowledge `rule_id` on `construct` and everything below it."""
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def acknowledge_wildcards(stack: Stack) -> None:
+    """Acknowledge every justified IAM5 finding of the stack's IAM policies."""
+    for construct in stack.node.find_all():
+        if not isinstance(construct, iam.CfnPolicy):
+            continue
+        document = stack.resolve(construct.policy_document)
+        path = construct.node.path
+        for finding in wildcard_findings(document):
+            reason = _reason_for(finding, document, path)
+            if reason:
+                acknowledge(construct, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+def wildcard_findings(document: dict[str, Any]) -> list[str]:
+    """The IAM5 finding names of a resolved policy document, as cdk-nag 3 forms them."""
+    findings: dict[str, None] = {}
+    for statement in _allow_statements(document):
+        for action in _as_list(statement.get("Action")):
+            if "*" in action:
+                findings[f"Action::{action}"] = None
+        for resource in _as_list(statement.get("Resource")):
+            flat = _flatten(resource)
+            if "*" in flat:
+                findings[f"Resource::{flat}"] = None
+    return list(findings)
+
+
+def actions_on_any_resource(document: dict[str, Any]) -> set[str]:
+    """The actions a resolved policy document allows on Resource "*"."""
+    return {
+        action
+        for statement in _allow_statements(document)
+        if "*" in _as_list(statement.get("Resource"))
+        for action in _as_list(statement.get("Action"))
+    }
+
+
+def _reason_for(finding: str, document: dict[str, Any], path: str) -> str | None:
+    if finding == "Resource::*" and not CDK_BUCKET_DEPLOYMENT.search(path):
+        actions = sorted(actions_on_any_resource(document))
+        if set(actions) <= ACTIONS_WITHOUT_RESOURCE_TYPES:
+            return f"{', '.join(actions)} accept no resource but \"*\" (no resource type)."
+        return None
+    for justification in WILDCARD_REASONS:
+        if justification.path.search(path) and justification.finding.match(finding):
+            return justification.reason
+    return None
+
+
+def _allow_statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for statement in document.get("Statement", []):
+        if statement.get("Effect") == "Allow":
+            yield statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _flatten(node: Any) -> str:
+    # cdk-nag's flattenCfnReference, so that the names match its findings exactly.
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(_flatten(item) for item in items)
+        if "Fn::Sub" in node:
+            return _flatten(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{_flatten(resource)}.{_flatten(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return _flatten(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{_flatten(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))

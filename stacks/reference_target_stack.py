@@ -1,0 +1,49 @@
+"""ReferenceTargetStack: the optional stack that deploys the reference fraud service."""
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from stacks.constructs.functions import FunctionFactory
+from stacks.constructs.reference_target import ReferenceTarget
+from stacks.context import StresslabContext
+from stacks.nag import acknowledge_wildcards
+from stacks.packaging import StagedAsset
+from stacks.retention import log_retention
+from stacks.stresslab_stack import apply_project_tags
+
+
+class ReferenceTargetStack(Stack):
+    """The reference service behind its own HTTP API; its URL is a run's `target_url`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        context: StresslabContext,
+        lambda_asset: StagedAsset,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retention = log_retention(context.log_retention_days)
+        functions = FunctionFactory(
+            self,
+            "Functions",
+            asset=lambda_asset,
+            powertools_version=context.powertools_version,
+            log_retention=retention,
+            metrics_namespace=context.metrics_namespace,
+        )
+        self.target = ReferenceTarget(
+            self,
+            "ReferenceTarget",
+            functions=functions,
+            bedrock_enabled=context.reference_target_bedrock,
+            bedrock_model_id=context.bedrock_model_id,
+            log_retention=retention,
+        )
+        CfnOutput(self, "ReferenceTargetUrl", value=self.target.url)
+        apply_project_tags(self, context.env_name)
+        acknowledge_wildcards(self)
