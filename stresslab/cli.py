@@ -83,6 +83,16 @@ def _duration(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port takes a whole number, got {text!r}") from None
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"--port must be within 0..65535, got {text}")
+    return value
+
+
 def _target(text: str) -> str:
     if text == "local":
         return text
@@ -129,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_id")
     report.add_argument("--out", type=Path, required=True)
     report.add_argument("--db", type=Path, default=DEFAULT_DB)
+
+    demo = commands.add_parser("demo", help="serve the live dashboards and run the investor demo")
+    demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    demo.add_argument("--port", type=_port, default=8080, help="port, 0 for any free one")
+    demo.add_argument("--scenario", default="investor-demo", help="the first run's scenario")
+    demo.add_argument("--time-scale", type=_positive_float("--time-scale"), default=0.3)
+    demo.add_argument("--load-scale", type=_positive_float("--load-scale"), default=0.2)
+    demo.add_argument("--no-autostart", action="store_true",
+                      help="start nothing; wait for the admin page")
+    demo.add_argument("--db", type=Path, default=DEFAULT_DB)
     return parser
 
 
@@ -272,6 +292,20 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_demo(args: argparse.Namespace) -> int:
+    from stresslab.local.demo import DemoFailed, DemoOptions, run_demo
+
+    options = DemoOptions(
+        host=args.host, port=args.port, scenario=args.scenario, time_scale=args.time_scale,
+        load_scale=args.load_scale, autostart=not args.no_autostart, db_path=args.db,
+        results_dir=DEFAULT_RESULTS,
+    )
+    try:
+        return asyncio.run(run_demo(options))
+    except DemoFailed as error:
+        raise BadInput(str(error)) from None
+
+
 COMMANDS = {
     "run": command_run,
     "scenarios": command_scenarios,
@@ -279,6 +313,7 @@ COMMANDS = {
     "target": command_target,
     "runs": command_runs,
     "report": command_report,
+    "demo": command_demo,
 }
 
 

@@ -55,6 +55,12 @@ class FaultInjector(Protocol):
     async def clear_all(self) -> None: ...
 
 
+class Broadcaster(Protocol):
+    """Where dashboard messages (stresslab.live/v1 JSON) go; publish never waits for a viewer."""
+
+    def publish(self, message: str) -> None: ...
+
+
 class RealClock:
     """The event loop's monotonic clock and the system's wall clock."""
 

@@ -60,6 +60,10 @@ class ReferenceService:
         while await self._process.stdout.readline():
             pass
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def rss_mb(self) -> float:
         try:
             return float(self._ps.memory_info().rss) / 2**20

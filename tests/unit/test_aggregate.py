@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from stresslab.aggregate import RunAggregator, window_metrics
+from stresslab.aggregate import RunAggregator, mean_us, percentiles_us, window_metrics
 from stresslab.metrics import MetricsBatch, WindowStats, record_us
 
 
@@ -80,3 +82,20 @@ def test_latency_drift_compares_last_quarter_with_first():
         aggregator.add(batch("w", second, second, latency_s=0.010 if second < 4 else 0.020))
     assert aggregator.latency_drift_pct(0, 8) == pytest.approx(100, rel=0.01)
     assert aggregator.latency_drift_pct(0, 2) is None
+
+
+@given(st.lists(st.integers(min_value=1, max_value=3_600_000_000), min_size=0, max_size=300))
+@settings(max_examples=25, deadline=None)
+def test_fast_mean_and_percentiles_equal_hdrhistograms_own(values):
+    recorded = WindowStats()
+    for value in values:
+        recorded.latency.record_value(value)
+    # As recorded by a worker, and as the aggregator sees it after the wire
+    wire = recorded.to_batch("run", "w0-s0", 0, 0, 0, 0).model_dump_json(by_alias=True)
+    received = WindowStats()
+    received.add_batch(MetricsBatch.model_validate_json(wire))
+    percentiles = (0, 1, 50, 90, 95, 99, 99.9, 100)
+    for histogram in (recorded.latency, received.latency):
+        assert mean_us(histogram) == histogram.get_mean_value()
+        assert percentiles_us(histogram, percentiles) == [
+            histogram.get_value_at_percentile(p) for p in percentiles]

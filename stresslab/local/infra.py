@@ -1,0 +1,132 @@
+"""Live readings for the dashboards: process CPU and memory, and the reference service's agents."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import psutil
+
+from stresslab.target.config import TargetConfig
+
+PROBE_EVERY_S = 1.0
+PROBE_TIMEOUT_S = 0.8
+
+
+def _reading(process: psutil.Process) -> dict[str, Any]:
+    try:
+        with process.oneshot():
+            return {"pid": process.pid, "cpu_pct": round(process.cpu_percent(None), 1),
+                    "rss_mb": round(process.memory_info().rss / 2**20, 1)}
+    except psutil.Error:
+        return {"pid": process.pid, "cpu_pct": None, "rss_mb": None}
+
+
+class ProcessMeter:
+    """CPU % (of one core, since the last sample) and RSS of the target and worker processes."""
+
+    def __init__(self, target_pid: int | None, worker_pids: list[int]) -> None:
+        self._target: psutil.Process | None = None
+        if target_pid:
+            with contextlib.suppress(psutil.Error):
+                self._target = psutil.Process(target_pid)
+        self._workers: list[psutil.Process] = []
+        for pid in worker_pids:
+            with contextlib.suppress(psutil.Error):
+                self._workers.append(psutil.Process(pid))
+        for process in self._processes():
+            with contextlib.suppress(psutil.Error):
+                process.cpu_percent(None)
+        psutil.cpu_percent(None)
+        self._net = self._loopback_bytes()
+        self._net_at = time.monotonic()
+
+    def _processes(self) -> list[psutil.Process]:
+        return ([self._target] if self._target else []) + self._workers
+
+    @staticmethod
+    def _loopback_bytes() -> int | None:
+        counters = psutil.net_io_counters(pernic=True).get("lo")
+        return None if counters is None else counters.bytes_sent
+
+    def sample(self) -> dict[str, Any]:
+        workers = [{"name": f"worker-{i}", **_reading(p)} for i, p in enumerate(self._workers)]
+        net, now = self._loopback_bytes(), time.monotonic()
+        loopback = None
+        if net is not None and self._net is not None and now > self._net_at:
+            loopback = round((net - self._net) / (now - self._net_at) / 2**20, 2)
+        self._net, self._net_at = net, now
+        return {
+            "target": _reading(self._target) if self._target else None,
+            "workers": workers,
+            "generator": {
+                "cpu_pct": round(sum(w["cpu_pct"] or 0.0 for w in workers), 1),
+                "rss_mb": round(sum(w["rss_mb"] or 0.0 for w in workers), 1),
+            },
+            "host": {"cpu_pct": psutil.cpu_percent(None), "cpus": os.cpu_count(),
+                     "memory_pct": psutil.virtual_memory().percent},
+            "network": {"loopback_mb_s": loopback},
+        }
+
+
+def agent_load(health: dict[str, Any], config: TargetConfig) -> dict[str, dict[str, Any]]:
+    """load_pct per agent from /health: calls in flight over the agent's parallel slots."""
+    agents = health.get("agents")
+    if not isinstance(agents, dict):
+        return {}
+    load: dict[str, dict[str, Any]] = {}
+    for name, report in agents.items():
+        if not isinstance(report, dict):
+            continue
+        # /health does not report its limits; the service runs the config we started it with
+        limit = report.get("concurrency") or _concurrency(config, name)
+        in_flight = report.get("in_flight")
+        load[name] = {
+            "healthy": report.get("healthy"),
+            "in_flight": in_flight,
+            "queued": report.get("queued"),
+            "load_pct": round(100 * in_flight / limit, 1) if isinstance(in_flight, int) else None,
+        }
+    return load
+
+
+def _concurrency(config: TargetConfig, name: str) -> int:
+    agent = next((c for n, c in config.agents.items() if n == name), config.agent_defaults)
+    return agent.concurrency
+
+
+class TargetProbe:
+    """Polls the reference service's /health and degradation level about once a second."""
+
+    def __init__(self, base_url: str, config: TargetConfig | None = None) -> None:
+        self._base = base_url.rstrip("/")
+        self._config = config or TargetConfig()
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.degradation: str | None = None
+
+    async def run(self, on_degradation: Callable[[str], None]) -> None:
+        timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                await self._poll(session, on_degradation)
+                await asyncio.sleep(PROBE_EVERY_S)
+
+    async def _poll(
+        self, session: aiohttp.ClientSession, on_degradation: Callable[[str], None]
+    ) -> None:
+        try:
+            async with session.get(f"{self._base}/health") as response:
+                self.agents = agent_load(await response.json(), self._config)
+            async with session.get(f"{self._base}/admin/degradation") as response:
+                level = (await response.json()).get("level") if response.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            self.agents = {}
+            return
+        if isinstance(level, str) and level != self.degradation:
+            self.degradation = level
+            on_degradation(level)

@@ -1,0 +1,576 @@
+"""The local dashboard server: the built site, config.json, the /ws hub and the control API."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stresslab.durations import format_duration, parse_duration
+from stresslab.live import LIVE_SCHEMA, Snapshot
+from stresslab.local.faults import FaultInjectionFailed
+from stresslab.local.hub import BroadcastHub, HubLimits
+from stresslab.local.runner import RECENT_RUNS, FaultsUnavailable, LocalRun, LocalRunOptions
+from stresslab.local.store import RunNotFound, SqliteRunStore
+from stresslab.presentation import (
+    BENCHMARKS_FILE,
+    PLACEHOLDERS,
+    PRESENTATION_DIR,
+    PresentationError,
+    list_profiles,
+    load_benchmarks,
+    load_profile,
+)
+from stresslab.reference_data import CURRENCIES, FX_REFERENCE_DATE
+from stresslab.report import render_junit_xml, render_report_html, render_timeseries_csv
+from stresslab.spec import (
+    SCENARIOS_DIR,
+    FaultSpec,
+    FaultType,
+    ScenarioError,
+    ScenarioSpec,
+    describe_validation_error,
+    list_scenarios,
+    load_scenario,
+)
+from stresslab.target.config import AGENT_NAMES, AgentName
+from stresslab.target.faults import DELAY_FAULTS, MAX_ADDED_MS, SERVICE_WIDE_FAULTS
+from stresslab.target.faults import FaultSpec as TargetFaultSpec
+
+log = logging.getLogger(__name__)
+
+SITE_DIR = SCENARIOS_DIR.parent / "dashboard_site" / "dist"
+PAGES = ("presentation", "analytics", "agents", "admin")
+MAX_BODY_BYTES = 16 * 1024
+STOP_TIMEOUT_S = 60.0
+_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+FAULT_TYPES: dict[str, tuple[str, float]] = {
+    "agent_errors": ("An AI agent answers with errors for a share of its calls", 0.3),
+    "latency": ("Calls to an agent (or to every agent) take longer", 300.0),
+    "throttle": ("The service refuses a share of requests as overloaded (429)", 0.2),
+    "agent_down": ("An agent (or every agent) is unavailable for a share of calls", 1.0),
+    "slow_store": ("The card-history store answers slowly", 200.0),
+    "drop_connections": ("Connections are dropped without an answer", 0.05),
+}
+EXPORTS: dict[str, str] = {
+    "summary.json": "application/json",
+    "timeseries.csv": "text/csv",
+    "report.html": "text/html",
+    "junit.xml": "application/xml",
+}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    db_path: Path = Path(".stresslab/runs.db")
+    results_dir: Path = Path("results")
+    site_dir: Path = SITE_DIR
+    scenarios_dir: Path = SCENARIOS_DIR
+    presentation_dir: Path = PRESENTATION_DIR
+    benchmarks_file: Path = BENCHMARKS_FILE
+    max_tps: float = 20_000
+    max_duration_s: float = 7200
+    hub_limits: HubLimits = field(default_factory=HubLimits)
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+class RunRequest(BaseModel):
+    """Body of POST /api/runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: Annotated[str, Field(pattern=_NAME)]
+    time_scale: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 1.0
+    load_scale: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 1.0
+    tps: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    duration: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _tps_with_duration(self) -> RunRequest:
+        if (self.tps is None) != (self.duration is None):
+            raise ValueError("tps, duration: give both (a constant rate for a time) or neither")
+        return self
+
+
+class FaultRequest(BaseModel):
+    """Body of POST /api/faults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: FaultType
+    target: AgentName | None = None
+    intensity: Annotated[float, Field(allow_inf_nan=False)]
+    duration_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
+    label: Annotated[str, Field(max_length=80)] = ""
+
+    @model_validator(mode="after")
+    def _the_target_accepts_it(self) -> FaultRequest:
+        try:
+            TargetFaultSpec(type=self.type, agent=self.target, intensity=self.intensity,
+                            duration_s=self.duration_s)
+        except ValidationError as error:
+            raise ValueError(
+                describe_validation_error(error).replace("agent:", "target:")
+            ) from None
+        return self
+
+
+class BadRequest(ValueError):
+    """A request that cannot be carried out; the message names the field."""
+
+
+def build_spec(request: RunRequest, settings: ServerSettings) -> ScenarioSpec:
+    """The scenario a start request asks for, scaled and within the server's ceilings."""
+    path = settings.scenarios_dir / f"{request.scenario}.yaml"
+    if not path.is_file():
+        known = ", ".join(list_scenarios(settings.scenarios_dir))
+        raise BadRequest(f"scenario: unknown scenario {request.scenario!r}; known: {known}")
+    try:
+        spec = load_scenario(str(path))
+        if request.tps is not None and request.duration is not None:
+            spec = spec.at_constant_rate(request.tps, request.duration)
+        spec = spec.scaled(request.time_scale, request.load_scale)
+    except ScenarioError as error:
+        raise BadRequest(f"scenario: {error}") from None
+    peak = spec.profile().peak()
+    if peak > settings.max_tps:
+        raise BadRequest(f"tps: at most {settings.max_tps:,.0f} TPS for a run started here; "
+                         f"this one peaks at {peak:,.0f}")
+    if spec.duration > settings.max_duration_s:
+        raise BadRequest(f"duration: at most {format_duration(settings.max_duration_s)} for a "
+                         f"run started here; this one lasts {format_duration(spec.duration)}")
+    return spec
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+class RunInProgress(RuntimeError):
+    """Only one run at a time."""
+
+
+class NoRun(RuntimeError):
+    """Nothing is running."""
+
+
+class RunController:
+    """The one run the dashboards can start, stop and fault, and what their viewers see."""
+
+    def __init__(
+        self, settings: ServerSettings, announce: Callable[[str], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = SqliteRunStore(settings.db_path)
+        self.hub = BroadcastHub(self._snapshot_json, settings.hub_limits)
+        self._announce = announce or log.info
+        self._run: LocalRun | None = None
+        self._last: LocalRun | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def current(self) -> LocalRun | None:
+        return self._run if self._task is not None and not self._task.done() else None
+
+    def _snapshot_json(self) -> str:
+        runs = self.store.list_runs(RECENT_RUNS)
+        run = self._run or self._last
+        return (run.snapshot(runs) if run else Snapshot(run=None, runs=runs)).to_json()
+
+    def start(self, spec: ScenarioSpec) -> LocalRun:
+        if self.current is not None:
+            raise RunInProgress(f"run {self.current.run_id} is in progress; stop it first")
+        run = LocalRun(LocalRunOptions(spec=spec, db_path=self.settings.db_path, progress=False,
+                                       broadcaster=self.hub))
+        run.options.out_dir = self.settings.results_dir / run.run_id
+        self._run = run
+        self._task = asyncio.create_task(self._execute(run))
+        self.hub.publish(self._snapshot_json())  # every viewer switches to the starting run
+        self._announce(f"run {run.run_id}: {spec.name}, {format_duration(spec.duration)}, "
+                       f"peak {spec.profile().peak():,.0f} TPS")
+        return run
+
+    async def _execute(self, run: LocalRun) -> None:
+        try:
+            result = await run.execute()
+        except Exception as error:  # noqa: BLE001 - the server outlives a failed run
+            log.exception("run %s failed", run.run_id)
+            self._announce(f"run {run.run_id} failed: {error}")
+        else:
+            summary = result.summary
+            self._announce(f"run {run.run_id} {summary['status']}, "
+                           f"{'PASSED' if summary['passed'] else 'FAILED'}: "
+                           f"results in {run.options.out_dir}")
+        finally:
+            self._last, self._run = run, None
+
+    def stop(self) -> str:
+        run = self.current
+        if run is None:
+            raise NoRun("no run in progress")
+        run.request_stop()
+        return run.run_id
+
+    async def inject(self, request: FaultRequest) -> dict[str, Any]:
+        run = self.current
+        if run is None:
+            raise NoRun("no run in progress")
+        fault = FaultSpec(type=request.type, target=request.target, at=0.0,
+                          duration=request.duration_s, intensity=request.intensity,
+                          label=request.label or "Injected from the admin page")
+        return await run.inject_now(fault)
+
+    async def wait(self) -> None:
+        """Until the run in progress (if any) has finished."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def shutdown(self) -> None:
+        if self.current is not None:
+            self.current.request_stop()
+            assert self._task is not None
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S)
+            except TimeoutError:
+                self._task.cancel()
+        await self.hub.close()
+        self.store.close()
+
+
+# ------------------------------------------------------------------------------ HTTP
+
+CONTROLLER = web.AppKey("stresslab_controller", RunController)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _json(status: int, body: Any) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json(status, {"error": message})
+
+
+@web.middleware
+async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /api every failure is JSON with one line saying what went wrong."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except BadRequest as error:
+        return _error(400, str(error))
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body: larger than {MAX_BODY_BYTES} bytes")
+    except web.HTTPException as error:
+        if error.content_type == "application/json":
+            raise
+        return _error(error.status, error.reason)
+    except Exception:  # noqa: BLE001 - the caller gets one line, the log the traceback
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, "internal error: see the server's log")
+
+
+def _operator(handler: Handler) -> Handler:
+    """Control actions need the bearer token printed when the server started."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        expected = f"Bearer {request.app[CONTROLLER].settings.token}".encode()
+        offered = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(offered, expected):
+            response = _error(401, "authorization: send 'Authorization: Bearer <token>' with "
+                                   "the token printed when the server started")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return await handler(request)
+
+    return guarded
+
+
+async def _body(request: web.Request, model: type[Model]) -> Model:
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BadRequest("body: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
+
+
+async def _config(request: web.Request) -> web.StreamResponse:
+    host = request.host
+    return _json(200, {
+        "mode": "local",
+        "ws_url": f"ws://{host}/ws",
+        "api_url": f"http://{host}/api",
+        "fx_usd_per_unit": {code: c.usd_per_unit for code, c in CURRENCIES.items()},
+        "fx_reference_date": FX_REFERENCE_DATE,
+        "version": LIVE_SCHEMA,
+    })
+
+
+async def _scenarios(request: web.Request) -> web.StreamResponse:
+    settings = request.app[CONTROLLER].settings
+    scenarios = []
+    for name in list_scenarios(settings.scenarios_dir):
+        try:
+            spec = load_scenario(str(settings.scenarios_dir / f"{name}.yaml"))
+        except ScenarioError as error:
+            log.warning("scenario %s not offered: %s", name, error)
+            continue
+        scenarios.append({
+            "name": spec.name, "description": spec.description, "duration_s": spec.duration,
+            "peak_tps": spec.profile().peak(), "workers": spec.workers,
+            "phases": [{"name": p.name, "shape": p.shape, "duration_s": p.duration}
+                       for p in spec.phases],
+            "faults": [{"type": f.type, "label": f.label, "target": f.target, "at_s": f.at,
+                        "duration_s": f.duration} for f in spec.faults],
+        })
+    limits = {"max_tps": settings.max_tps, "max_duration_s": settings.max_duration_s}
+    return _json(200, {"scenarios": scenarios, "limits": limits})
+
+
+async def _fault_types(_: web.Request) -> web.StreamResponse:
+    types = []
+    for kind, (description, default) in FAULT_TYPES.items():
+        delay = kind in DELAY_FAULTS
+        types.append({
+            "type": kind, "description": description,
+            "targets": [] if kind in SERVICE_WIDE_FAULTS else list(AGENT_NAMES),
+            "intensity": {"unit": "ms" if delay else "fraction", "min": 0,
+                          "max": MAX_ADDED_MS if delay else 1, "default": default},
+        })
+    return _json(200, {"fault_types": types, "max_duration_s": 3600})
+
+
+async def _runs(request: web.Request) -> web.StreamResponse:
+    controller = request.app[CONTROLLER]
+    current = controller.current
+    return _json(200, {"current": current.run_id if current else None,
+                       "runs": controller.store.list_runs()})
+
+
+def _record(request: web.Request) -> dict[str, Any]:
+    run_id = request.match_info["run_id"]
+    try:
+        return request.app[CONTROLLER].store.get_run(run_id)
+    except RunNotFound:
+        raise web.HTTPNotFound(text=json.dumps({"error": f"run_id: no run {run_id!r}"}),
+                               content_type="application/json") from None
+
+
+async def _run_record(request: web.Request) -> web.StreamResponse:
+    record = _record(request)
+    record.pop("plan", None)
+    return _json(200, record)
+
+
+async def _start_run(request: web.Request) -> web.StreamResponse:
+    controller = request.app[CONTROLLER]
+    spec = build_spec(await _body(request, RunRequest), controller.settings)
+    try:
+        run = controller.start(spec)
+    except RunInProgress as error:
+        return _error(409, str(error))
+    return _json(202, {"run_id": run.run_id, "scenario": spec.name, "duration_s": spec.duration,
+                       "peak_tps": spec.profile().peak(),
+                       "transactions": run.plan.scheduled_total})
+
+
+async def _stop_run(request: web.Request) -> web.StreamResponse:
+    try:
+        run_id = request.app[CONTROLLER].stop()
+    except NoRun as error:
+        return _error(409, str(error))
+    return _json(202, {"run_id": run_id, "status": "stopping"})
+
+
+async def _inject(request: web.Request) -> web.StreamResponse:
+    fault = await _body(request, FaultRequest)
+    try:
+        window = await request.app[CONTROLLER].inject(fault)
+    except (NoRun, FaultsUnavailable) as error:
+        return _error(409, str(error))
+    except FaultInjectionFailed as error:
+        return _error(502, f"the target did not take the fault: {error}")
+    return _json(201, window)
+
+
+async def _export(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in EXPORTS:
+        return _error(404, f"export: one of {', '.join(EXPORTS)}")
+    record = _record(request)
+    summary = record["summary"]
+    if summary is None:
+        return _error(409, f"run {record['run_id']} has no summary yet (status {record['status']})")
+    series = request.app[CONTROLLER].store.series(record["run_id"])
+    renderers: dict[str, Callable[[], str]] = {
+        "summary.json": lambda: json.dumps(summary, indent=2) + "\n",
+        "timeseries.csv": lambda: render_timeseries_csv(series),
+        "report.html": lambda: render_report_html(summary, series),
+        "junit.xml": lambda: render_junit_xml(summary),
+    }
+    return web.Response(text=renderers[name](), content_type=EXPORTS[name], charset="utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{record["run_id"]}-{name}"'})
+
+
+def _presentation_failed(error: PresentationError) -> web.Response:
+    log.error("%s", error)
+    return _error(500, str(error))
+
+
+async def _profiles(request: web.Request) -> web.StreamResponse:
+    settings = request.app[CONTROLLER].settings
+    return _json(200, {"profiles": list_profiles(settings.presentation_dir),
+                       "placeholders": PLACEHOLDERS})
+
+
+async def _profile(request: web.Request) -> web.StreamResponse:
+    settings = request.app[CONTROLLER].settings
+    try:
+        benchmarks = load_benchmarks(settings.benchmarks_file)
+        profile = load_profile(request.match_info["name"], settings.presentation_dir,
+                               benchmarks)
+    except LookupError as error:
+        return _error(404, f"name: {error}")
+    except PresentationError as error:
+        return _presentation_failed(error)
+    return _json(200, {**profile.model_dump(mode="json"), "placeholders": PLACEHOLDERS})
+
+
+async def _benchmarks(request: web.Request) -> web.StreamResponse:
+    try:
+        benchmarks = load_benchmarks(request.app[CONTROLLER].settings.benchmarks_file)
+    except PresentationError as error:
+        return _presentation_failed(error)
+    return _json(200, {"benchmarks": [b.model_dump(mode="json") for b in benchmarks.sourced()]})
+
+
+_NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8">
+<title>stresslab: dashboard not built</title>
+<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<h1>The dashboard site is not built yet</h1>
+<p>{missing} is missing. Run <code>make site</code> in the stresslab folder, then reload
+this page. Runs, the WebSocket feed and the API under <code>/api</code> work meanwhile.</p>
+</body></html>
+"""
+
+
+def _not_built(missing: str) -> web.Response:
+    return web.Response(status=503, text=_NOT_BUILT.format(missing=missing),
+                        content_type="text/html", headers={"Retry-After": "10"})
+
+
+async def _root(request: web.Request) -> web.StreamResponse:
+    query = f"?{request.query_string}" if request.query_string else ""
+    raise web.HTTPFound(f"/presentation{query}")
+
+
+async def _site(request: web.Request) -> web.StreamResponse:
+    """Files of dashboard_site/dist; /<page> is dist/<page>.html."""
+    dist = request.app[CONTROLLER].settings.site_dir.resolve()
+    path = request.match_info["path"]
+    is_page = path in PAGES
+    if not dist.is_dir():
+        return _not_built("dashboard_site/dist")
+    candidates = [dist / f"{path}.html", dist / path / "index.html"] if is_page else [dist / path]
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved.is_relative_to(dist) and resolved.is_file():
+            headers = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+            if resolved.suffix == ".html":
+                headers["Cache-Control"] = "no-cache"
+            return web.FileResponse(resolved, headers=headers)
+    if is_page:
+        return _not_built(f"dashboard_site/dist/{path}.html")
+    raise web.HTTPNotFound()
+
+
+def create_app(controller: RunController) -> web.Application:
+    """The dashboard server as an aiohttp application around one run controller."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_api_errors])
+    app[CONTROLLER] = controller
+    routes = app.router
+    routes.add_get("/config.json", _config)
+    routes.add_get("/ws", controller.hub.handle)
+    routes.add_get("/api/scenarios", _scenarios)
+    routes.add_get("/api/fault-types", _fault_types)
+    routes.add_get("/api/runs", _runs)
+    routes.add_post("/api/runs", _operator(_start_run))
+    routes.add_post("/api/runs/current/stop", _operator(_stop_run))
+    routes.add_get("/api/runs/{run_id}", _run_record)
+    routes.add_get("/api/runs/{run_id}/export/{name}", _operator(_export))
+    routes.add_post("/api/faults", _operator(_inject))
+    routes.add_get("/api/profiles", _profiles)
+    routes.add_get("/api/profiles/{name}", _profile)
+    routes.add_get("/api/benchmarks", _benchmarks)
+    routes.add_get("/", _root)
+    routes.add_get("/{path:.*}", _site)
+    return app
+
+
+@dataclass
+class RunningServer:
+    """The dashboard server listening on a real socket until `stop`."""
+
+    url: str
+    controller: RunController
+    _runner: web.AppRunner
+
+    @property
+    def token(self) -> str:
+        return self.controller.settings.token
+
+    def page_urls(self) -> dict[str, str]:
+        urls = {page: f"{self.url}/{page}" for page in PAGES}
+        urls["admin"] += f"?token={self.token}"
+        return urls
+
+    async def stop(self) -> None:
+        await self.controller.shutdown()
+        await self._runner.cleanup()
+
+
+async def start_server(
+    settings: ServerSettings, announce: Callable[[str], None] | None = None
+) -> RunningServer:
+    """Serve the dashboards on settings.host:port (0: a free port) in the running loop."""
+    controller = RunController(settings, announce)
+    runner = web.AppRunner(create_app(controller), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except BaseException:
+        await runner.cleanup()
+        controller.store.close()
+        raise
+    port = runner.addresses[0][1]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return RunningServer(f"http://{host}:{port}", controller, runner)
