@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-fast lint synth clean
+.PHONY: setup site demo test test-fast lint synth bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,23 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 setup: $(STAMP)
 
-## The main job: the investor demo compressed to about two minutes against the local service.
-demo: setup
-	$(PY) -m stresslab run investor-demo --time-scale 0.2 --load-scale 0.2 --out results/demo
+SITE := dashboard_site/dist/presentation.html
+SITE_SOURCES := $(shell find dashboard_site/src dashboard_site/*.html dashboard_site/*.ts \
+	dashboard_site/package.json dashboard_site/package-lock.json -type f 2>/dev/null)
 
-## Every test: unit, integration, infrastructure, end to end.
-test: setup
+$(SITE): $(SITE_SOURCES)
+	cd dashboard_site && npm ci --no-audit --no-fund && npm run build && npm test
+	touch $(SITE)
+
+## The dashboards, built once and again when their sources change.
+site: $(SITE)
+
+## The main job: dashboards on http://127.0.0.1:8080 and the investor demo, compressed.
+demo: setup site
+	$(PY) -m stresslab demo
+
+## Every test: unit, integration, infrastructure, end to end, browser.
+test: setup site
 	$(PY) -m pytest -q
 
 test-fast: setup
@@ -36,5 +47,13 @@ lint: setup
 synth: setup
 	$(PY) app.py
 
+## Peers side by side on this machine (Locust in its own venv; wrk and nginx from Debian).
+bench: setup
+	command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk nginx)
+	test -x .venv-bench/bin/locust || ($(PYTHON) -m venv .venv-bench && \
+		.venv-bench/bin/pip install --quiet locust==2.47.0)
+	$(PY) bench/generator.py
+
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache results .stresslab
+	rm -rf $(VENV) .venv-bench dashboard_site/node_modules dashboard_site/dist cdk.out .pytest_cache .mypy_cache .ruff_cache results .stresslab

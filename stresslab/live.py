@@ -22,6 +22,7 @@ from stresslab.summary import criterion_window
 LIVE_SCHEMA: Literal["stresslab.live/v1"] = "stresslab.live/v1"
 HISTORY_LIMIT = 7200
 UPTIME_ERROR_RATE = 0.01  # a second counts as "up" below the seed's critical alert level
+END_OF_RUN_METRICS = frozenset({"lost", "latency_drift_pct", "memory_growth_pct"})
 
 EventName = Literal[
     "run_started", "run_stopped", "fault_injected", "fault_cleared", "criterion_breached",
@@ -189,6 +190,7 @@ class LiveFeed:
         self._up_seconds = 0
         self._counted_seconds = 0
         self._breached: set[str] = set()
+        self._judged: set[str] = set()
         self._degradation = "NONE"
 
     @property
@@ -287,17 +289,26 @@ class LiveFeed:
             self._up_seconds += 1
 
     def _judge_running(self, aggregator: RunAggregator, second: int) -> list[LiveEvent]:
-        """Criteria on the run so far (phases once they are over): events on each change."""
+        """Criteria on the run so far, and each phase's once it is over: events on each change.
+
+        Metrics that only mean something once every answer is in (lost, drift, memory growth)
+        are left to the summary: mid-run, requests in flight would look lost.
+        """
         events = []
         for criterion in self.spec.criteria:
-            window = criterion_window(criterion, self.spec)
-            start, end = window if window else (0, second + 1)
-            if window and second + 1 < end:
+            key = f"{criterion.expr} [{criterion.window_label}]"
+            if criterion.threshold.metric in END_OF_RUN_METRICS or key in self._judged:
                 continue
-            stats = aggregator.window(start, end) if window else aggregator.totals
+            window = criterion_window(criterion, self.spec)
+            if window is None:
+                stats, (start, end) = aggregator.totals, (0, second + 1)
+            elif second >= window[1]:  # one second of grace for the phase's last answers
+                (start, end), stats = window, aggregator.window(*window)
+                self._judged.add(key)
+            else:
+                continue
             metrics = window_metrics(stats, end - start, aggregator.expected_between(start, end))
             result = judge(criterion, metrics)
-            key = f"{criterion.expr} [{criterion.window_label}]"
             if result.observed is None:
                 continue
             if not result.passed and key not in self._breached:

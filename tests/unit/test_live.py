@@ -81,6 +81,9 @@ def test_a_phase_criterion_is_judged_once_its_phase_is_over():
     assert events == []
     aggregator.add(window(10, latency_s=0.2).to_batch("r1", "w", 0, 0, 1, 1))
     _, events = live.tick(aggregator, 1)
+    assert events == []  # judged once the grace second after the phase has closed
+    aggregator.add(window(10).to_batch("r1", "w", 0, 0, 2, 2))
+    _, events = live.tick(aggregator, 2)
     assert [e.detail["criterion"] for e in events] == ["p95_ms < 50 [phase a]"]
 
 
@@ -111,3 +114,17 @@ def test_bad_client_messages(text, message):
 
 def test_good_client_message():
     assert parse_client_message('{"type": "resync"}').type == "resync"
+
+
+def test_lost_is_not_judged_while_answers_are_still_in_flight():
+    spec = parse_scenario({"name": "l", "phases": [{"shape": "constant", "tps": 10,
+                                                     "duration": 3}],
+                           "criteria": ["lost == 0"]}, "test")
+    run = describe_run(spec, "r1", "t", "running", "u", [10.0] * 3)
+    live = LiveFeed(spec, run, load_price_table(), 1.0)
+    aggregator = RunAggregator("r1", [10.0] * 3)
+    in_flight = window(5)
+    in_flight.sent += 5  # sent, not answered yet
+    aggregator.add(in_flight.to_batch("r1", "w", 0, 0, 0, 0))
+    _, events = live.tick(aggregator, 0)
+    assert events == []
