@@ -1,0 +1,1 @@
+"""Thin Lambda handlers for the AWS runtime: typed env, parse the event, one core call, result."""

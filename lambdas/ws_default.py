@@ -1,0 +1,43 @@
+"""WebSocket $default: ping -> pong, resync -> snapshot; anything else -> a one-line error."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lambdas._powertools import powertools
+from stresslab.aws.broadcast import ApiGatewayBroadcaster
+from stresslab.aws.clients import client
+from stresslab.aws.env import read_env
+from stresslab.aws.store import DynamoRunStore
+from stresslab.aws.websocket import answer_client
+
+logger, tracer, metrics = powertools("ws_default")
+
+
+class DefaultEnv(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    TABLE_NAME: Annotated[str, Field(min_length=1)]
+    WS_ENDPOINT: Annotated[str, Field(pattern=r"^https://")]
+
+
+@cache
+def _deps() -> tuple[DynamoRunStore, ApiGatewayBroadcaster]:
+    env = read_env(DefaultEnv)
+    store = DynamoRunStore(client("dynamodb"), env.TABLE_NAME)
+    return store, ApiGatewayBroadcaster(client("apigatewaymanagementapi", env.WS_ENDPOINT), store)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    store, broadcaster = _deps()
+    connection_id = str(event["requestContext"]["connectionId"])
+    accepted, reply = answer_client(event.get("body"), store)
+    broadcaster.send(connection_id, reply)
+    if not accepted:
+        logger.info("message rejected", extra={"connection_id": connection_id, "reply": reply})
+    return {"statusCode": 200 if accepted else 400}

@@ -1,0 +1,33 @@
+"""WebSocket $disconnect: forget the connection."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lambdas._powertools import powertools
+from stresslab.aws.clients import client
+from stresslab.aws.env import read_env
+from stresslab.aws.store import DynamoRunStore
+
+logger, tracer, metrics = powertools("ws_disconnect")
+
+
+class DisconnectEnv(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    TABLE_NAME: Annotated[str, Field(min_length=1)]
+
+
+@cache
+def _store() -> DynamoRunStore:
+    return DynamoRunStore(client("dynamodb"), read_env(DisconnectEnv).TABLE_NAME)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _store().delete_connection(str(event["requestContext"]["connectionId"]))
+    return {"statusCode": 200}

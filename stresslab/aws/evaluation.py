@@ -1,0 +1,151 @@
+"""Evaluate: rebuild the run from its stored seconds, judge it with the core, publish outputs."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from stresslab.aws.aggregation import rebuild_aggregator
+from stresslab.aws.health import saturation
+from stresslab.aws.planning import iso
+from stresslab.aws.store import StoredWindow, WorkerRecord
+from stresslab.business import PriceTable
+from stresslab.plan import Plan
+from stresslab.reference_data import CURRENCIES
+from stresslab.spec import ScenarioSpec
+from stresslab.summary import RunFacts, build_summary
+
+SATURATED_SHARE = 0.05
+
+
+class RunReader(Protocol):
+    def get_run(self, run_id: str) -> dict[str, Any]: ...
+
+    def seconds(self, run_id: str) -> dict[int, StoredWindow]: ...
+
+    def workers(self, run_id: str) -> dict[str, WorkerRecord]: ...
+
+    def duplicates(self, run_id: str) -> int: ...
+
+    def finish_run(
+        self, run_id: str, status: str, ended_at: str, summary: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None, only_if_running: bool = False,
+    ) -> bool: ...
+
+
+class ResultsWriter(Protocol):
+    def write(
+        self, run_id: str, summary: Mapping[str, Any], series: Sequence[Mapping[str, Any]]
+    ) -> dict[str, str]: ...
+
+
+class StopSignal(Protocol):
+    def stops(self, run_id: str) -> bool: ...
+
+
+class Evaluation(BaseModel):
+    run_id: str
+    status: str
+    passed: bool
+    outputs: dict[str, str]
+    workers_failed: list[str]
+
+
+def expected_workers(plan: Plan) -> list[str]:
+    return [a.worker_id for a in plan.assignments(run_started_at=0.0)]
+
+
+def failed_workers(plan: Plan, workers: dict[str, WorkerRecord]) -> list[str]:
+    """Planned workers none of whose attempts (w0-s1, w0-s1-r1, ...) reported completely."""
+    failed = []
+    for worker_id in expected_workers(plan):
+        attempts = [w for key, w in workers.items()
+                    if key == worker_id or key.startswith(f"{worker_id}-r")]
+        if not any(w.complete for w in attempts):
+            failed.append(worker_id)
+    return failed
+
+
+def wait_for_workers(
+    store: RunReader, run_id: str, timeout_s: float, clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep, poll_s: float = 1.0,
+) -> dict[str, WorkerRecord]:
+    """Workers as merged so far, once every worker that reported is complete (or at timeout).
+
+    The aggregator lags the workers by a Kinesis batching window; a worker that died never
+    completes, and waits only until the timeout.
+    """
+    deadline = clock() + timeout_s
+    while True:
+        workers = store.workers(run_id)
+        if all(w.complete for w in workers.values()) or clock() >= deadline:
+            return workers
+        sleep(poll_s)
+
+
+def saturated_seconds(seconds: dict[int, StoredWindow]) -> list[tuple[int, str]]:
+    found = []
+    for second, stored in sorted(seconds.items()):
+        why = saturation(stored.batch.health)
+        if why:
+            found.append((second, why))
+    return found
+
+
+def evaluate_run(
+    run_id: str, store: RunReader, results: ResultsWriter, kill_switch: StopSignal,
+    prices: PriceTable, settle_timeout_s: float = 30.0, now: Callable[[], float] = time.time,
+    wait: Callable[[RunReader, str, float], dict[str, WorkerRecord]] | None = None,
+) -> Evaluation:
+    run = store.get_run(run_id)
+    spec = ScenarioSpec.model_validate(run["spec"])
+    plan = Plan.model_validate(run["plan"])
+    workers = (wait or wait_for_workers)(store, run_id, settle_timeout_s)
+    seconds = store.seconds(run_id)
+    aggregator = rebuild_aggregator(
+        run_id, plan.expected_per_second, seconds, workers, store.duplicates(run_id)
+    )
+    failed = failed_workers(plan, workers)
+    notes = list(run.get("notes", []))
+    missing = plan.scheduled_total - aggregator.totals.scheduled
+    status = "completed"
+    if kill_switch.stops(run_id):
+        status, failed = "aborted", []
+    elif missing > 0:
+        notes.append(f"{missing} planned arrivals were never scheduled (failed workers)")
+    saturated = saturated_seconds(seconds)
+    if len(saturated) > max(1, math.floor(SATURATED_SHARE * max(len(seconds), 1))):
+        status = "invalid" if status == "completed" else status
+        first_second, why = saturated[0]
+        notes.append(f"load generators saturated in {len(saturated)} seconds (first at "
+                     f"{first_second}s: {why}); the run measured the generator, not the target")
+    facts = RunFacts(
+        run_id=run_id, target=run["target"], started_at=run["started_at"], ended_at=iso(now()),
+        status=status, workers_expected=len(expected_workers(plan)), workers_failed=failed,
+        fault_windows=[_fault_window(f) for f in run.get("faults", [])], notes=notes,
+    )
+    summary = build_summary(
+        spec, plan, aggregator, facts, prices,
+        CURRENCIES[spec.reporting_currency].units_per_usd,
+    )
+    last = max(aggregator.seconds, default=-1)
+    faults = [(f.key, f.at, f.end) for f in spec.faults
+              if f.key in {x["key"] for x in run.get("faults", [])}]
+    series = [
+        aggregator.second_row(s, [key for key, start, end in faults if start <= s < end])
+        for s in range(last + 1)
+    ]
+    outputs = results.write(run_id, summary, series)
+    store.finish_run(run_id, status, facts.ended_at, summary=summary)
+    return Evaluation(run_id=run_id, status=status, passed=bool(summary["passed"]),
+                      outputs=outputs, workers_failed=failed)
+
+
+def _fault_window(fault: dict[str, Any]) -> dict[str, Any]:
+    return {"type": fault["type"], "label": fault["label"], "key": fault["key"],
+            "planned_start": fault["start_at"], "planned_end": fault["end_at"],
+            "status": "scheduled with AWS FIS", "template_id": fault["template_id"]}

@@ -1,0 +1,187 @@
+"""One load-generator invocation: the core ShardWorker for one shard of one wave."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stresslab.aws.kinesis import KinesisTarget
+from stresslab.aws.planning import RunTarget
+from stresslab.metrics import WorkerHealth
+from stresslab.plan import ArrivalSchedule, WorkAssignment
+from stresslab.ports import Clock, MetricsSink, RealClock, Target
+from stresslab.spec import ScenarioSpec
+from stresslab.targets.http import HttpTarget
+from stresslab.worker import ShardWorker
+
+STOP_POLL_S = 1.0
+DRAIN_MARGIN_S = 10.0
+
+
+class RunStopped(RuntimeError):
+    """The kill switch names this run: the worker stopped scheduling."""
+
+
+class MetricsLost(RuntimeError):
+    """Some of the worker's batches never reached the metrics stream."""
+
+
+class WaveOverrun(RuntimeError):
+    """The wave would outlast the Lambda invocation; the worker stopped early."""
+
+
+class WorkItem(BaseModel):
+    """One Distributed Map item: which shard of which wave, and what to run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: Annotated[str, Field(min_length=1, max_length=128)]
+    wave: Annotated[int, Field(ge=0)]
+    shard: Annotated[int, Field(ge=0)]
+    shards: Annotated[int, Field(ge=1)]
+    start_s: Annotated[int, Field(ge=0)]
+    end_s: Annotated[int, Field(ge=0)]
+    run_started_at: float
+    spec: dict[str, Any]
+    target: RunTarget
+    attempt: Annotated[int, Field(ge=0)] = 0
+
+    @property
+    def worker_id(self) -> str:
+        """Unique per attempt, so a retried shard's batches are not taken for duplicates."""
+        base = f"w{self.wave}-s{self.shard}"
+        return f"{base}-r{self.attempt}" if self.attempt else base
+
+
+class LoadEvent(BaseModel):
+    """What the Distributed Map's task passes: the item and the state's retry count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: dict[str, Any]
+    attempt: Annotated[int, Field(ge=0)] = 0
+
+    def work_item(self) -> WorkItem:
+        return WorkItem.model_validate({**self.item, "attempt": self.attempt})
+
+
+class WorkerResult(BaseModel):
+    worker_id: str
+    scheduled: int
+    sent: int
+    dropped: int
+    completed: int
+    batches: int
+    lost_batches: int
+    aborted: bool
+    peak_cpu_pct: float | None = None
+    peak_open_fds: int | None = None
+
+
+class StopSignal(Protocol):
+    def stops(self, run_id: str) -> bool: ...
+
+
+TargetFactory = Callable[[RunTarget, ScenarioSpec], AbstractAsyncContextManager[Target]]
+
+
+async def run_work_item(
+    item: WorkItem, sink: MetricsSink, open_target: TargetFactory, kill_switch: StopSignal,
+    seconds_left: Callable[[], float], health: Callable[[int], WorkerHealth] | None = None,
+    clock: Clock | None = None,
+) -> WorkerResult:
+    """Run the shard; raise RunStopped, WaveOverrun or MetricsLost when the run must know."""
+    if await asyncio.to_thread(kill_switch.stops, item.run_id):
+        raise RunStopped(f"run {item.run_id} was stopped before {item.worker_id} started")
+    spec = ScenarioSpec.model_validate(item.spec)
+    assignment = WorkAssignment(
+        run_id=item.run_id, worker_id=item.worker_id, wave=item.wave, shard=item.shard,
+        shards=item.shards, start_s=item.start_s, end_s=item.end_s,
+        run_started_at=item.run_started_at,
+    )
+    stop = asyncio.Event()
+    reason: list[str] = []
+    margin = spec.http.timeout + DRAIN_MARGIN_S
+    clock = clock or RealClock()
+    async with open_target(item.target, spec) as target, _watch(
+        item.run_id, kill_switch, seconds_left, margin, stop, reason, clock
+    ):
+        worker = ShardWorker(
+            assignment, spec, target, sink, clock, health=health, stop=stop,
+            schedule=ArrivalSchedule(spec.profile()),
+        )
+        totals = await worker.run()
+    peak_cpu = getattr(health, "peak_cpu", None)
+    peak_fds = getattr(health, "peak_fds", None)
+    result = WorkerResult(
+        worker_id=item.worker_id, scheduled=totals.scheduled, sent=totals.sent,
+        dropped=totals.dropped, completed=totals.completed, batches=totals.batches,
+        lost_batches=totals.lost_batches, aborted=totals.aborted, peak_cpu_pct=peak_cpu,
+        peak_open_fds=peak_fds,
+    )
+    if totals.lost_batches:
+        raise MetricsLost(
+            f"{item.worker_id}: {totals.lost_batches} of {totals.batches} batches not delivered"
+        )
+    if totals.aborted and reason == ["kill switch"]:
+        raise RunStopped(f"run {item.run_id} stopped by the kill switch; {item.worker_id} "
+                         f"sent {totals.sent} of {totals.scheduled} scheduled")
+    if totals.aborted:
+        raise WaveOverrun(f"{item.worker_id}: stopped with {seconds_left():.0f}s left")
+    return result
+
+
+@contextlib.asynccontextmanager
+async def _watch(
+    run_id: str, kill_switch: StopSignal, seconds_left: Callable[[], float], margin: float,
+    stop: asyncio.Event, reason: list[str], clock: Clock,
+) -> AsyncIterator[None]:
+    async def poll() -> None:
+        while not stop.is_set():
+            if seconds_left() < margin:
+                reason.append("deadline")
+                stop.set()
+                return
+            try:
+                stopped = await asyncio.to_thread(kill_switch.stops, run_id)
+            except Exception:  # noqa: BLE001 - a failed read must not end the run; next second
+                stopped = False
+            if stopped:
+                reason.append("kill switch")
+                stop.set()
+                return
+            await clock.sleep(STOP_POLL_S)
+
+    task = asyncio.create_task(poll())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def seconds_left_of(context: Any, fallback_s: float = 900.0) -> Callable[[], float]:
+    """Seconds before Lambda's timeout, from the context when there is one."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(getter):
+        return lambda: float(getter()) / 1000.0
+    deadline = time.monotonic() + fallback_s
+    return lambda: deadline - time.monotonic()
+
+
+def target_opener(kinesis_client: Any) -> TargetFactory:
+    """HttpTarget for a URL, KinesisTarget for a stream."""
+    def open_target(target: RunTarget, spec: ScenarioSpec) -> AbstractAsyncContextManager[Any]:
+        if target.url:
+            return HttpTarget(target.url, spec.http)
+        assert target.stream is not None
+        return KinesisTarget(kinesis_client, target.stream)
+
+    return open_target

@@ -1,0 +1,205 @@
+"""Run input, its ceilings and the plan the state machine follows (waves, shards, faults)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stresslab.plan import Plan, plan_run
+from stresslab.spec import (
+    ScenarioError,
+    ScenarioSpec,
+    describe_validation_error,
+    load_scenario,
+    parse_scenario,
+)
+
+MAX_WAVE_S = 600.0
+TPS_PER_WORKER = 500.0
+
+
+class InvalidRun(ValueError):
+    """The run cannot start; the message is one line naming the field."""
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+class RunTarget(BaseModel):
+    """Where the load goes: an HTTP(S) endpoint, or a Kinesis stream the platform reads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    stream: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.url or f"kinesis:{self.stream}"
+
+
+class RunInput(BaseModel):
+    """The state machine's input (and the control API's POST /runs body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: dict[str, Any] | Annotated[str, Field(min_length=1, max_length=64)]
+    target_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)] | None = None
+    target_stream: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{1,128}$")] | None = None
+    workers: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    time_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    load_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    max_concurrency: Annotated[int, Field(ge=0, le=10_000)] = 0
+    tolerated_failure_pct: Annotated[float, Field(ge=0, le=100)] = 0.0
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RunInput:
+        if (self.target_url is None) == (self.target_stream is None):
+            raise ValueError("target_url, target_stream: give exactly one of them")
+        return self
+
+    @property
+    def target(self) -> RunTarget:
+        return RunTarget(url=self.target_url, stream=self.target_stream)
+
+
+class Ceilings(BaseModel):
+    """Hard limits from configuration: a run above any of them is refused."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tps: float
+    max_duration_s: float
+    max_workers: int = 1000
+
+
+def parse_run_input(data: object) -> RunInput:
+    if not isinstance(data, dict):
+        raise InvalidRun("input: expected a JSON object")
+    try:
+        return RunInput.model_validate(data)
+    except ValidationError as error:
+        raise InvalidRun(describe_validation_error(error)) from None
+
+
+def resolve_spec(run_input: RunInput, ceilings: Ceilings) -> tuple[ScenarioSpec, int]:
+    """The scaled scenario and its worker count, within the ceilings."""
+    try:
+        if isinstance(run_input.scenario, str):
+            spec = load_scenario(run_input.scenario)
+        else:
+            spec = parse_scenario(run_input.scenario, "scenario")
+        spec = spec.scaled(run_input.time_scale, run_input.load_scale)
+    except ScenarioError as error:
+        raise InvalidRun(str(error)) from None
+    peak = spec.profile().peak()
+    if peak > ceilings.max_tps:
+        raise InvalidRun(
+            f"scenario: peak {peak:g} TPS is above the ceiling of {ceilings.max_tps:g} TPS"
+        )
+    if spec.duration > ceilings.max_duration_s:
+        raise InvalidRun(
+            f"scenario: duration {spec.duration:g}s is above the ceiling of "
+            f"{ceilings.max_duration_s:g}s"
+        )
+    workers = run_input.workers or max(spec.workers, math.ceil(peak / TPS_PER_WORKER))
+    if workers > ceilings.max_workers:
+        raise InvalidRun(f"workers: {workers} is above the ceiling of {ceilings.max_workers}")
+    if run_input.max_concurrency and run_input.max_concurrency < workers:
+        raise InvalidRun(
+            f"max_concurrency: {run_input.max_concurrency} is below workers ({workers}); "
+            "every shard of a wave must run at once"
+        )
+    return spec, workers
+
+
+class RunRegistry(Protocol):
+    def create_run(self, run_id: str, started_at: str, record: dict[str, Any]) -> None: ...
+
+
+class WaveStep(BaseModel):
+    index: int
+    start_s: int
+    end_s: int
+    start_at: float
+    launch_at: str = Field(description="ISO time the wave's Lambdas are invoked (before start)")
+
+
+class FaultStep(BaseModel):
+    index: int
+    type: str
+    key: str
+    label: str
+    template_id: str
+    start_at: str
+    end_at: str
+
+
+class RunPlan(BaseModel):
+    """What the Plan function returns to the state machine."""
+
+    valid: bool = True
+    run_id: str
+    run_started_at: float
+    spec: dict[str, Any]
+    target: RunTarget
+    shards: list[int]
+    shard_count: int
+    waves: list[WaveStep]
+    wave_count: int
+    faults: list[FaultStep]
+    max_concurrency: int
+    tolerated_failure_pct: float
+
+
+class PlanRefused(BaseModel):
+    valid: bool = False
+    error: str
+
+
+def plan_execution(
+    run_input: RunInput, run_id: str, execution_arn: str, now: float, ceilings: Ceilings,
+    fault_templates: dict[str, str], registry: RunRegistry, start_margin_s: float = 10.0,
+    launch_lead_s: float = 30.0,
+) -> RunPlan:
+    """Validate, plan with the core (waves of at most 10 minutes), record the run, and say
+    when each wave's Lambdas launch so consecutive waves overlap instead of leaving gaps."""
+    spec, workers = resolve_spec(run_input, ceilings)
+    plan: Plan = plan_run(spec, run_id, shards=workers, max_wave_s=MAX_WAVE_S)
+    started = now + start_margin_s
+    waves = [
+        WaveStep(index=w.index, start_s=w.start_s, end_s=w.end_s, start_at=started + w.start_s,
+                 launch_at=iso(max(now, started + w.start_s - launch_lead_s)))
+        for w in plan.waves
+    ]
+    faults, notes = [], []
+    for index, fault in enumerate(plan.faults):
+        template = fault_templates.get(fault.type)
+        if template is None:
+            notes.append(f"fault {fault.key} at {fault.at:g}s skipped: no FIS template")
+            continue
+        faults.append(FaultStep(
+            index=index, type=fault.type, key=fault.key, label=fault.label or fault.type,
+            template_id=template, start_at=iso(started + fault.at),
+            end_at=iso(started + fault.end),
+        ))
+    spec_json = spec.model_dump(mode="json")
+    registry.create_run(run_id, iso(started), {
+        "scenario": spec.name, "spec": spec_json, "plan": plan.model_dump(mode="json"),
+        "target": run_input.target.label, "run_started_at": started,
+        "execution_arn": execution_arn, "workers": workers,
+        "tolerated_failure_pct": run_input.tolerated_failure_pct,
+        "faults": [f.model_dump() for f in faults], "notes": notes,
+    })
+    return RunPlan(
+        run_id=run_id, run_started_at=started, spec=spec_json, target=run_input.target,
+        shards=list(range(workers)), shard_count=workers, waves=waves, wave_count=len(waves),
+        faults=faults, max_concurrency=run_input.max_concurrency or workers,
+        tolerated_failure_pct=run_input.tolerated_failure_pct,
+    )

@@ -1,0 +1,78 @@
+"""WebSocket logic: who may connect (viewer token or operator JWT), and answers to browsers."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from stresslab.aws.cognito_jwt import InvalidToken, VerifiedToken
+from stresslab.live import LIVE_SCHEMA, Snapshot, describe_run, parse_client_message
+from stresslab.spec import ScenarioSpec
+
+VIEWER = "viewer"
+OPERATOR = "operator"
+
+
+class Unauthorized(PermissionError):
+    """The connection offered no valid credential."""
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> VerifiedToken: ...
+
+
+def authorize_connection(
+    query: dict[str, str] | None, viewer_token: Callable[[], str], verifier: TokenVerifier | None,
+) -> str:
+    """The connection's role: 'operator' for a Cognito JWT of the operators group, 'viewer' for
+    any other valid JWT or the presentation token. Browsers cannot set headers on a WebSocket,
+    so both travel in the query string (?token=... or ?jwt=...)."""
+    query = query or {}
+    jwt = query.get("jwt")
+    if jwt:
+        if verifier is None:
+            raise Unauthorized("operator sign-in is not configured")
+        try:
+            verified = verifier.verify(jwt)
+        except InvalidToken as error:
+            raise Unauthorized(str(error)) from None
+        return OPERATOR if verified.is_operator else VIEWER
+    token = query.get("token")
+    if token:
+        expected = viewer_token()
+        if expected and hmac.compare_digest(token.encode(), expected.encode()):
+            return VIEWER
+        raise Unauthorized("presentation token does not match")
+    raise Unauthorized("no credential: pass ?token= or ?jwt=")
+
+
+class RunLookup(Protocol):
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def get_run(self, run_id: str) -> dict[str, Any]: ...
+
+
+def error_message(text: str) -> str:
+    return json.dumps({"schema": LIVE_SCHEMA, "type": "error", "error": text})
+
+
+def answer_client(body: str | None, runs: RunLookup) -> tuple[bool, str]:
+    """(accepted, reply) for a browser message: pong, a fresh snapshot, or a one-line error."""
+    try:
+        message = parse_client_message(body or "")
+    except ValueError as error:
+        return False, error_message(str(error))
+    if message.type == "ping":
+        return True, json.dumps({"schema": LIVE_SCHEMA, "type": "pong"})
+    recent = runs.list_runs(limit=20)
+    current = next((r for r in recent if r["status"] == "running"), recent[0] if recent else None)
+    live = None
+    if current is not None:
+        run = runs.get_run(current["run_id"])
+        live = describe_run(
+            ScenarioSpec.model_validate(run["spec"]), run["run_id"], run["started_at"],
+            run["status"], run["target"], run["plan"]["expected_per_second"],
+        )
+    return True, Snapshot(run=live, runs=recent).to_json()
