@@ -17,7 +17,13 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
-from stresslab.aws.aggregation import LiveTicker, MergeReport, merge_record, push_ticks
+from stresslab.aws.aggregation import (
+    LiveTicker,
+    MergeReport,
+    alarm_readings,
+    merge_record,
+    push_ticks,
+)
 from stresslab.aws.broadcast import ApiGatewayBroadcaster
 from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
@@ -60,5 +66,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="BatchesMerged", unit=MetricUnit.Count, value=report.merged)
     metrics.add_metric(name="DuplicateBatches", unit=MetricUnit.Count, value=report.duplicates)
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=failures)
-    push_ticks(ticker, report)
+    for name, value in alarm_readings(push_ticks(ticker, report)):
+        unit = MetricUnit.Percent if name == "ErrorRate" else MetricUnit.Milliseconds
+        metrics.add_metric(name=name, unit=unit, value=value)
     return dict(response)

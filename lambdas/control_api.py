@@ -49,6 +49,7 @@ class FaultRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: FaultType
+    target: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     run_id: Annotated[str, Field(min_length=1, max_length=80)] | None = None
 
 
@@ -140,7 +141,7 @@ def inject_fault() -> Response[str]:
     deps = _deps()
     try:
         request = FaultRequest.model_validate(_body())
-        experiment_id = deps.faults.start(request.type, request.run_id)
+        experiment_id = deps.faults.start(request.type, request.run_id, request.target)
     except ValidationError as invalid:
         raise BadRequestError(one_line(invalid)) from None
     except UnknownFault as unknown:

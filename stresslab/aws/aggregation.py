@@ -177,16 +177,30 @@ def merge_record(store: MetricsStore, data: bytes | str, report: MergeReport) ->
     report.add(batch, store.merge_batch(batch))
 
 
-def push_ticks(ticker: LiveTicker, report: MergeReport) -> int:
+def push_ticks(ticker: LiveTicker, report: MergeReport) -> list[Tick]:
     """One tick per run whose next second has closed; failures here never fail the batch."""
-    pushed = 0
+    pushed: list[Tick] = []
     for run_id, touched in report.touched.items():
         second = ticker.due(run_id, touched, run_id in report.final)
         if second is None:
             continue
         try:
-            if ticker.tick(run_id, second):
-                pushed += 1
+            ticked = ticker.tick(run_id, second)
+            if ticked:
+                pushed.append(ticked[0])
         except Exception:  # noqa: BLE001 - the merge is done; a dashboard hiccup is only logged
             logger.exception("tick for %s second %d failed", run_id, second)
     return pushed
+
+
+def alarm_readings(ticks: Iterable[Tick]) -> list[tuple[str, float]]:
+    """The seed's alert inputs per closed second: ErrorRate (%) and LatencyP99 (ms)."""
+    readings: list[tuple[str, float]] = []
+    for tick in ticks:
+        window = tick.window
+        if window["sent"]:
+            failed = window["errors"] + window["timeouts"]
+            readings.append(("ErrorRate", 100.0 * failed / window["sent"]))
+        if window.get("p99_ms") is not None:
+            readings.append(("LatencyP99", float(window["p99_ms"])))
+    return readings

@@ -21,6 +21,15 @@ class UnknownFault(ValueError):
     """No FIS experiment template is configured for that fault type."""
 
 
+def template_id(templates: dict[str, str], fault_type: str, target: str | None) -> str | None:
+    """The one-agent template ("type:target") when there is one, else the type's own."""
+    if target:
+        template = templates.get(f"{fault_type}:{target}")
+        if template is not None:
+            return template
+    return templates.get(fault_type)
+
+
 class FisFaults:
     """Experiments from the FAULT_TEMPLATES map (fault type -> experiment template id)."""
 
@@ -28,21 +37,21 @@ class FisFaults:
         self._client = client
         self.templates = dict(templates)
 
-    def template_for(self, fault_type: str) -> str:
-        template = self.templates.get(fault_type)
+    def template_for(self, fault_type: str, target: str | None = None) -> str:
+        template = template_id(self.templates, fault_type, target)
         if template is None:
             known = ", ".join(sorted(self.templates)) or "none configured"
             raise UnknownFault(f"type: no FIS template for fault {fault_type!r}; known: {known}")
         return template
 
-    def start(self, fault_type: str, run_id: str | None = None) -> str:
+    def start(self, fault_type: str, run_id: str | None = None, target: str | None = None) -> str:
         """Start the experiment now; its id."""
         tags = {FAULT_TAG: fault_type}
         if run_id:
             tags[RUN_TAG] = run_id
         response = self._client.start_experiment(
-            clientToken=str(uuid.uuid4()), experimentTemplateId=self.template_for(fault_type),
-            tags=tags,
+            clientToken=str(uuid.uuid4()),
+            experimentTemplateId=self.template_for(fault_type, target), tags=tags,
         )
         return str(response["experiment"]["id"])
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from stresslab.aws.faults import template_id
 from stresslab.plan import Plan, plan_run
 from stresslab.spec import (
     ScenarioError,
@@ -180,7 +181,7 @@ def plan_execution(
     ]
     faults, notes = [], []
     for index, fault in enumerate(plan.faults):
-        template = fault_templates.get(fault.type)
+        template = template_id(fault_templates, fault.type, fault.target)
         if template is None:
             notes.append(f"fault {fault.key} at {fault.at:g}s skipped: no FIS template")
             continue
