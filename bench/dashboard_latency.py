@@ -1,0 +1,213 @@
+"""Dashboard update latency: from the end of a one-second window to the browser having drawn it.
+
+    .venv/bin/python bench/dashboard_latency.py [--scenario smoke] [--time-scale 1]
+                                                [--load-scale 1] [--url URL --token TOKEN]
+
+Starts `stresslab demo --no-autostart` on a free port (or uses --url/--token), opens the four
+pages in Debian's Chromium (/usr/bin/chromium) through Playwright, starts one run from the
+control API and waits for its end. Every page logs, for each tick it receives, the wall clock
+when the tick arrived and when the page had painted it (two animation frames after the DOM
+and charts were updated). A window ends at run start + second + 1 s (the tick's
+`window_end_epoch` when the runtime sends one; otherwise the run's `started_at`, which the
+local runtime records to the millisecond). Browser and server share this machine's clock.
+Prints a Markdown table: p50 / p95 / max per page, arrival and painted, and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("STRESSLAB_CHROMIUM", "/usr/bin/chromium"))
+PAGES = ("presentation", "analytics", "agents", "admin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def api(url: str, path: str, token: str | None = None, body: dict[str, Any] | None = None) -> Any:
+    request = urllib.request.Request(
+        f"{url}/api{path}", method="POST" if body is not None else "GET",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def start_demo(home: Path) -> tuple[subprocess.Popen[str], str, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stresslab", "demo", "--port", str(port), "--no-autostart",
+         "--db", str(home / "runs.db")], cwd=home, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = re.search(r"/admin\?token=(\S+)", line)
+        if match:
+            return process, f"http://127.0.0.1:{port}", match.group(1)
+    raise SystemExit("stresslab demo exited before printing its URLs")
+
+
+def finished(url: str, run_id: str) -> bool:
+    try:
+        return api(url, f"/runs/{run_id}").get("summary") is not None
+    except urllib.error.HTTPError as error:
+        if error.code == 404:  # not recorded yet: the run is still starting
+            return False
+        raise
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def machine(browser_version: str) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"Chromium {browser_version}, {platform.system()} {platform.release()}")
+
+
+def measure(url: str, token: str, args: argparse.Namespace) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        pages = {}
+        for name in args.pages:
+            # one context each, so no page is a background tab
+            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            page = context.new_page()
+            page.goto(f"{url}/{name}")
+            page.wait_for_selector('[data-testid="connection"][data-status="open"]',
+                                   state="attached", timeout=15_000)
+            pages[name] = page
+        started = api(url, "/runs", token, {"scenario": args.scenario,
+                                            "time_scale": args.time_scale,
+                                            "load_scale": args.load_scale})
+        run_id = started["run_id"]
+        deadline = time.monotonic() + started["duration_s"] + 120
+        while not finished(url, run_id):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"run {run_id} did not finish")
+            time.sleep(0.5)
+        time.sleep(1.0)
+        rows = []
+        for name, page in pages.items():
+            state = page.evaluate("""() => ({
+                renders: window.__stresslab.renders,
+                started_at: window.__stresslab.state().run?.started_at ?? null,
+                visibility: document.visibilityState })""")
+            rows.append((name, *latencies(state, run_id, args.planned_only,
+                                          started["duration_s"])))
+        version = browser.version
+        browser.close()
+    print(f"Dashboard update latency: end of a 1 s window → painted in the browser "
+          f"({args.scenario}, time ×{args.time_scale}, load ×{args.load_scale}, "
+          f"{len(pages)} page(s) open at once at 1920x1080, run {run_id})\n")
+    print("| page | ticks | arrived p50 | arrived p95 | script p95 | painted p50 | painted p95 "
+          "| painted max |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    everything: list[float] = []
+    for name, arrived, painted, script in rows:
+        everything += painted
+        if not painted:
+            print(f"| {name} | 0 | – | – | – | – | – | – |")
+            continue
+        print(f"| {name} | {len(painted)} | {percentile(arrived, 50):.0f} ms | "
+              f"{percentile(arrived, 95):.0f} ms | {percentile(script, 95):.0f} ms | "
+              f"{percentile(painted, 50):.0f} ms | {percentile(painted, 95):.0f} ms | "
+              f"{max(painted):.0f} ms |")
+    if everything:
+        print(f"| all pages | {len(everything)} | | | | {percentile(everything, 50):.0f} ms | "
+              f"{percentile(everything, 95):.0f} ms | {max(everything):.0f} ms |")
+    print(f"\nMachine: {machine(version)}")
+    print("Seconds past the planned duration (the drain, sent once the run ends) are "
+          + ("left out." if args.planned_only else "included (--all-seconds)."))
+
+
+def latencies(state: dict[str, Any], run_id: str, planned_only: bool, duration_s: float,
+              ) -> tuple[list[float], list[float], list[float]]:
+    started = state["started_at"]
+    start_ms = (datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() * 1000
+                if started else None)
+    arrived, painted, script = [], [], []
+    for record in state["renders"]:
+        if record["run_id"] != run_id:
+            continue
+        if planned_only and record["second"] + 1 > duration_s:
+            continue
+        if record["window_end_epoch"] is not None:
+            end_ms = record["window_end_epoch"] * 1000
+        elif start_ms is not None:
+            end_ms = start_ms + (record["second"] + 1) * 1000
+        else:
+            continue
+        arrived.append(record["received_ms"] - end_ms)
+        painted.append(record["rendered_ms"] - end_ms)
+        script.append(record.get("script_ms") or 0.0)
+    return arrived, painted, script
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default="smoke")
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--load-scale", type=float, default=1.0)
+    parser.add_argument("--url", help="a running stresslab demo (else one is started)")
+    parser.add_argument("--token", help="its admin token (with --url)")
+    parser.add_argument("--pages", nargs="+", choices=PAGES, default=list(PAGES),
+                        help="pages open at the same time (default: all four)")
+    parser.add_argument("--all-seconds", dest="planned_only", action="store_false",
+                        help="also count the drain seconds sent after the run's end")
+    args = parser.parse_args()
+    if not CHROMIUM.exists():
+        raise SystemExit(f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
+    if args.url:
+        if not args.token:
+            raise SystemExit("--url needs --token")
+        measure(args.url.rstrip("/"), args.token, args)
+        return
+    with tempfile.TemporaryDirectory() as home:
+        process, url, token = start_demo(Path(home))
+        try:
+            measure(url, token, args)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+/** What every page shares: config, API, live feed, the navigation bar and the render log. */
+
+import "@fontsource-variable/inter";
+import "../styles/main.css";
+
+import { ControlApi } from "../api";
+import { loadConfig } from "../config";
+import { formatClock } from "../format";
+import { type ConnectionStatus, LiveClient, type LiveState } from "../live";
+import type { ServerMessage, SiteConfig, Tick } from "../protocol";
+import { h, setText } from "./dom";
+
+export type PageName = "presentation" | "analytics" | "agents" | "admin";
+
+const PAGES: { name: PageName; label: string }[] = [
+  { name: "presentation", label: "Presentation" },
+  { name: "analytics", label: "Analytics" },
+  { name: "agents", label: "Agents" },
+  { name: "admin", label: "Admin" },
+];
+
+export interface PageContext {
+  config: SiteConfig;
+  api: ControlApi;
+  live: LiveClient;
+  main: HTMLElement;
+  header: HTMLElement;
+}
+
+interface RenderRecord {
+  run_id: string;
+  second: number;
+  window_end_epoch: number | null;
+  received_ms: number;
+  /** JavaScript time spent applying the tick (DOM and chart options), ms */
+  script_ms: number;
+  rendered_ms: number;
+}
+
+interface DebugHandle {
+  renders: RenderRecord[];
+  state: () => LiveState;
+  status: () => ConnectionStatus;
+}
+
+declare global {
+  interface Window {
+    __stresslab?: DebugHandle;
+  }
+}
+
+const RENDER_LOG_LIMIT = 5000;
+
+function epochNowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Record when a tick is on screen (after the next paint), for bench/dashboard_latency.py. */
+export function recordRender(tick: Tick, receivedMs: number, scriptMs: number): void {
+  const handle = window.__stresslab;
+  if (!handle) return;
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    handle.renders.push({
+      run_id: tick.run_id, second: tick.second,
+      window_end_epoch: tick.window_end_epoch ?? null,
+      received_ms: receivedMs, script_ms: scriptMs, rendered_ms: epochNowMs(),
+    });
+    if (handle.renders.length > RENDER_LOG_LIMIT) handle.renders.splice(0, 1000);
+  }));
+}
+
+function navigation(current: PageName): HTMLElement {
+  const keep = new URLSearchParams(window.location.search);
+  const profile = keep.get("profile");
+  return h("nav", { class: "nav", "aria-label": "Dashboards" },
+    ...PAGES.map((page) => h("a", {
+      href: `${page.name}.html${profile && page.name === "presentation" ? `?profile=${profile}` : ""}`,
+      class: page.name === current ? "nav-link active" : "nav-link",
+      "data-testid": `nav-${page.name}`,
+      "aria-current": page.name === current ? "page" : null,
+    }, page.label)));
+}
+
+function header(current: PageName): HTMLElement {
+  return h("header", { class: "topbar", "data-testid": "topbar" },
+    h("a", { class: "brand", href: "presentation.html" },
+      h("span", { class: "brand-mark", "aria-hidden": "true" }), "stresslab"),
+    navigation(current),
+    h("div", { class: "run-pill", "data-testid": "run-pill" },
+      h("span", { class: "run-pill-status", "data-role": "run-status" }, "no run"),
+      h("span", { class: "run-pill-name", "data-role": "run-name" }, ""),
+      h("span", { class: "run-pill-clock", "data-role": "run-clock" }, "")),
+    h("div", { class: "conn", "data-testid": "connection", "data-status": "connecting",
+               title: "live connection" },
+      h("span", { class: "conn-dot" }), h("span", { class: "conn-text" }, "connecting")));
+}
+
+const STATUS_TEXT: Record<ConnectionStatus, string> = {
+  connecting: "connecting", open: "live", closed: "reconnecting",
+};
+
+function updateHeader(top: HTMLElement, state: LiveState): void {
+  const run = state.run;
+  const status = run?.status ?? (state.latest ? "running" : "no run");
+  const pill = top.querySelector<HTMLElement>(".run-pill");
+  if (pill) pill.dataset.status = status;
+  setText(top.querySelector("[data-role=run-status]"), status);
+  setText(top.querySelector("[data-role=run-name]"), run?.scenario ?? "");
+  const elapsed = state.latest?.elapsed_s;
+  setText(top.querySelector("[data-role=run-clock]"),
+    elapsed === undefined ? "" : run ? `${formatClock(elapsed)} / ${formatClock(run.duration_s)}`
+      : formatClock(elapsed));
+}
+
+/** Show a problem the page cannot work around, in plain words. */
+export function fatal(main: HTMLElement, title: string, detail: string): void {
+  main.replaceChildren(h("section", { class: "panel fatal", "data-testid": "fatal" },
+    h("h2", {}, title), h("p", {}, detail)));
+}
+
+/**
+ * Build the page frame, read config.json, open the live feed; `render` is called with the
+ * state after every message (and once at the start).
+ */
+export async function boot(
+  page: PageName,
+  setup: (ctx: PageContext) => void | Promise<void>,
+  render: (state: LiveState, message: ServerMessage | null) => void,
+): Promise<PageContext | null> {
+  document.body.classList.add(`page-${page}`);
+  const top = header(page);
+  const main = h("main", { class: `main main-${page}`, id: "main" });
+  document.body.replaceChildren(top, main);
+  let config: SiteConfig;
+  try {
+    config = await loadConfig();
+  } catch (error) {
+    fatal(main, "The dashboard cannot find its configuration",
+      `config.json could not be read (${String(error)}). Serve the site with \`stresslab demo\`.`);
+    return null;
+  }
+  const live = new LiveClient(config.ws_url);
+  const ctx: PageContext = { config, api: new ControlApi(config.api_url), live, main,
+                             header: top };
+  window.__stresslab = { renders: [], state: () => live.state, status: () => live.status };
+  const conn = top.querySelector<HTMLElement>(".conn");
+  live.onStatus((status) => {
+    if (!conn) return;
+    conn.dataset.status = status;
+    setText(conn.querySelector(".conn-text"), STATUS_TEXT[status]);
+  });
+  await setup(ctx);
+  live.onState((state, message) => {
+    const received = epochNowMs();
+    updateHeader(top, state);
+    render(state, message);
+    if (message?.type === "tick") recordRender(message, received, epochNowMs() - received);
+  });
+  render(live.state, null);
+  live.start();
+  return ctx;
+}
