@@ -65,6 +65,7 @@ class LocalRunOptions:
     progress: bool = True
     on_second: Callable[[dict[str, Any]], None] | None = None
     broadcaster: Broadcaster | None = None
+    reference: ReferenceService | None = None  # a running reference service to reuse
 
 
 @dataclass
@@ -185,10 +186,13 @@ class LocalRun:
         return result
 
     async def _execute_with_target(self) -> LocalRunResult:
-        reference: ReferenceService | None = None
+        reference = self.options.reference
+        owned = reference is None and self.options.target_url is None
         try:
             url = self.options.target_url
-            if url is None:
+            if reference is not None:
+                url = reference.score_url
+            elif url is None:
                 reference = await ReferenceService.start()
                 url = reference.score_url
             store = SqliteRunStore(self.options.db_path)
@@ -198,7 +202,7 @@ class LocalRun:
             finally:
                 store.close()
         finally:
-            if reference is not None:
+            if reference is not None and owned:
                 await reference.stop()
 
     async def _execute(
