@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stresslab.capacity import CapacitySearch
 from stresslab.criteria import Criterion
+from stresslab.degradation import DegradationPolicy
 from stresslab.durations import parse_duration
 from stresslab.profiles import ConstantShape, LoadProfile, Phase
 from stresslab.reference_data import CURRENCIES
@@ -93,6 +95,8 @@ class ScenarioSpec(BaseModel):
     workers: Annotated[int, Field(ge=1, le=64)] = 2
     seed: Annotated[int, Field(ge=0)] = 42
     reporting_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    degradation: DegradationPolicy = Field(default_factory=DegradationPolicy)
+    capacity_search: CapacitySearch | None = None
     time_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
     load_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
 
