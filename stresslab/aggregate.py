@@ -203,11 +203,13 @@ class RunAggregator:
             self.duplicates += 1
             return False
         self._seen.add(batch.key)
+        decoded = WindowStats.from_batch(batch)
+        self.totals.add_stats(decoded)
         window = self.seconds.get(batch.window)
         if window is None:
-            window = self.seconds[batch.window] = WindowStats()
-        window.add_batch(batch)
-        self.totals.add_batch(batch)
+            self.seconds[batch.window] = decoded
+        else:
+            window.add_stats(decoded)
         worker = self.workers.setdefault(batch.worker_id, WorkerState())
         worker.last_window = max(worker.last_window, batch.window)
         worker.batches += 1
