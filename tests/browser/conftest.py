@@ -134,8 +134,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(demo: Demo) -> Iterator[Any]:
+    """Module scope: Playwright's sync API runs an event loop in this thread until it stops,
+    and the async tests collected after these need the thread free of one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
