@@ -34,10 +34,25 @@ _LAMBDA_ARN = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{
 _AGENT_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 _KINESIS_ARN = r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[A-Za-z0-9_.-]{1,128}$"
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+_TABLE_NAME = r"^[A-Za-z0-9_.-]{3,255}$"
+_SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
 
 AgentName = Annotated[str, Field(pattern=_AGENT_NAME)]
 LambdaArn = Annotated[str, Field(pattern=_LAMBDA_ARN)]
 KinesisArn = Annotated[str, Field(pattern=_KINESIS_ARN)]
+RoleArn = Annotated[str, Field(pattern=_ROLE_ARN)]
+TableName = Annotated[str, Field(pattern=_TABLE_NAME)]
+SubnetId = Annotated[str, Field(pattern=_SUBNET_ID)]
+
+# FAULT_TEMPLATES names the template of a fault over every target by its type alone, so no
+# target may be called this.
+ALL_TARGETS = "all"
+
+
+def stream_name(stream_arn: str) -> str:
+    """The name of a Kinesis stream from its ARN."""
+    return stream_arn.rsplit("/", 1)[1]
 
 
 class WatchedMetric(BaseModel):
@@ -81,11 +96,16 @@ class StresslabContext(BaseModel):
     worker_memory_mb: Annotated[int, Field(ge=128, le=10_240)] = 1_769
     worker_reserved_concurrency: Annotated[int | None, Field(ge=1, le=10_000)] = None
 
-    # The platform under test and the faults injected into it.
+    # The platform under test and the faults injected into it (docs/faults.md).
     platform_function_arns: dict[AgentName, LambdaArn] = Field(default_factory=dict)
     target_stream_arns: list[KinesisArn] = Field(default_factory=list)
+    target_stream_consumer_roles: dict[KinesisArn, RoleArn] = Field(default_factory=dict)
+    platform_table_names: list[TableName] = Field(default_factory=list)
+    platform_subnet_ids: list[SubnetId] = Field(default_factory=list)
     fault_error_percentage: Annotated[int, Field(ge=1, le=100)] = 50
     fault_delay_ms: Annotated[int, Field(ge=1, le=900_000)] = 1_000
+    fault_throttle_percentage: Annotated[int, Field(ge=1, le=100)] = 30
+    fault_store_capacity_units: Annotated[int, Field(ge=1, le=40_000)] = 1
     watched_metrics: list[WatchedMetric] = Field(default_factory=list)
 
     # Safety: the seed's alert thresholds on the live metrics, and the budget.
@@ -116,9 +136,33 @@ class StresslabContext(BaseModel):
 
     @model_validator(mode="after")
     def _agent_names_leave_all_for_every_function(self) -> Self:
-        if "all" in self.platform_function_arns:
+        if ALL_TARGETS in self.platform_function_arns:
             raise ValueError(
                 "platform_function_arns: 'all' names the templates that target every function"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fault_targets_have_distinct_names(self) -> Self:
+        # A scenario names a fault's target by its bare name: an agent, a stream or a table.
+        agents = set(self.platform_function_arns)
+        streams = [stream_name(arn) for arn in self.target_stream_arns]
+        for stream in streams:
+            if stream in agents or stream == ALL_TARGETS:
+                raise ValueError(
+                    f"target_stream_arns: stream '{stream}' has the name of an agent or 'all'; "
+                    "a fault's target could not tell them apart"
+                )
+        if ALL_TARGETS in self.platform_table_names:
+            raise ValueError("platform_table_names: 'all' names the template of every table")
+        return self
+
+    @model_validator(mode="after")
+    def _consumer_roles_belong_to_target_streams(self) -> Self:
+        unknown = sorted(set(self.target_stream_consumer_roles) - set(self.target_stream_arns))
+        if unknown:
+            raise ValueError(
+                f"target_stream_consumer_roles: {unknown[0]} is not one of target_stream_arns"
             )
         return self
 

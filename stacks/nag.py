@@ -37,8 +37,16 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
         "cloudwatch:PutMetricData",
         "fis:ListExperiments",
         "tag:GetResources",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeManagedPrefixLists",
     }
 )
+
+# Actions granted on "*" only together with the condition key that names their resources, as the
+# service's own documentation grants them (the FIS user guide's Kinesis experiment role).
+ACTIONS_SCOPED_BY_CONDITION = {"kinesis:InjectApiError": "kinesis:FisTargetArns"}
 
 # CDK's BucketDeployment handler: a singleton that aws-cdk-lib builds and grants itself.
 CDK_BUCKET_DEPLOYMENT = re.compile(r"/Custom::CDKBucketDeployment[^/]*/")
@@ -54,6 +62,35 @@ class WildcardReason:
 
 
 WILDCARD_REASONS = (
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:fis:<AWS::Region>:<AWS::AccountId>:"
+                   r"experiment/\*$"),
+        "FIS authorises API fault injection on the experiment itself, whose id exists only once "
+        "started, and the statement's conditions hold it to Kinesis GetRecords of the consumer "
+        "roles.",
+        re.compile(r"/FaultTemplates/KinesisConsumerExperimentRole/"),
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
+                   r"automation-definition/<FaultTemplatesStoreThrottleRunbook[A-Za-z0-9]+>:\*$"),
+        "FIS starts the default version of the stack's own store-throttle runbook, and an "
+        "automation definition ARN always ends in a version.",
+        re.compile(r"/FaultTemplates/StoreExperimentRole/"),
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
+                   r"automation-execution/\*$"),
+        "Automation execution ids exist only once FIS starts the runbook, so FIS follows and "
+        "stops executions of this account and region.",
+        re.compile(r"/FaultTemplates/StoreExperimentRole/"),
+    ),
+    WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
+                   r"(network-acl|vpc)/\*$"),
+        "FIS clones each target subnet's network ACL into a new one tagged managedByFIS, whose "
+        "id and VPC are known only then; creating and deleting entries is held to that tag.",
+        re.compile(r"/FaultTemplates/NetworkExperimentRole/"),
+    ),
     WildcardReason(
         re.compile(r"^Resource::<[A-Za-z0-9]+\.Arn>:\*$"),
         "Invoking a function also names its versions (function ARN:*), as CDK's grantInvoke "
@@ -109,7 +146,7 @@ def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
 def acknowledge_wildcards(stack: Stack) -> None:
     """Acknowledge every justified IAM5 finding of the stack's IAM policies."""
     for construct in stack.node.find_all():
-        if not isinstance(construct, iam.CfnPolicy):
+        if not isinstance(construct, (iam.CfnPolicy, iam.CfnManagedPolicy)):
             continue
         document = stack.resolve(construct.policy_document)
         path = construct.node.path
@@ -143,12 +180,34 @@ def actions_on_any_resource(document: dict[str, Any]) -> set[str]:
     }
 
 
+def unscoped_actions_on_any_resource(document: dict[str, Any]) -> set[str]:
+    """Actions on Resource "*" that neither lack a resource type nor carry their condition."""
+    unscoped = set()
+    for statement in _allow_statements(document):
+        if "*" not in _as_list(statement.get("Resource")):
+            continue
+        keys = {key for values in statement.get("Condition", {}).values() for key in values}
+        for action in _as_list(statement.get("Action")):
+            if action in ACTIONS_WITHOUT_RESOURCE_TYPES:
+                continue
+            if ACTIONS_SCOPED_BY_CONDITION.get(action) not in keys:
+                unscoped.add(action)
+    return unscoped
+
+
 def _reason_for(finding: str, document: dict[str, Any], path: str) -> str | None:
     if finding == "Resource::*" and not CDK_BUCKET_DEPLOYMENT.search(path):
+        if unscoped_actions_on_any_resource(document):
+            return None
         actions = sorted(actions_on_any_resource(document))
-        if set(actions) <= ACTIONS_WITHOUT_RESOURCE_TYPES:
-            return f"{', '.join(actions)} accept no resource but \"*\" (no resource type)."
-        return None
+        scoped = [action for action in actions if action in ACTIONS_SCOPED_BY_CONDITION]
+        if scoped:
+            keys = ", ".join(ACTIONS_SCOPED_BY_CONDITION[action] for action in scoped)
+            return (
+                f"{', '.join(actions)} are granted on \"*\" as their service documents them, "
+                f"held to the configured resources by {keys} where a resource type exists."
+            )
+        return f"{', '.join(actions)} accept no resource but \"*\" (no resource type)."
     for justification in WILDCARD_REASONS:
         if justification.path.search(path) and justification.finding.match(finding):
             return justification.reason

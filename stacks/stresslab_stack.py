@@ -9,7 +9,7 @@ from constructs import Construct
 
 from stacks.constructs.control_api import ControlApi
 from stacks.constructs.dashboard_site import ADMIN_PAGE, PRESENTATION_PAGE, DashboardSite
-from stacks.constructs.fault_templates import FaultTemplates
+from stacks.constructs.fault_templates import FaultIntensities, FaultTemplates, PlatformUnderTest
 from stacks.constructs.functions import FunctionFactory
 from stacks.constructs.infra_metrics import InfraMetrics
 from stacks.constructs.live_updates import LiveUpdates
@@ -97,11 +97,22 @@ class StresslabStack(Stack):
         self.faults = FaultTemplates(
             self,
             "FaultTemplates",
-            platform_function_arns=context.platform_function_arns,
+            platform=PlatformUnderTest(
+                function_arns=context.platform_function_arns,
+                stream_arns=context.target_stream_arns,
+                stream_consumer_roles=context.target_stream_consumer_roles,
+                table_names=context.platform_table_names,
+                subnet_ids=context.platform_subnet_ids,
+            ),
+            intensities=FaultIntensities(
+                error_percentage=context.fault_error_percentage,
+                delay_ms=context.fault_delay_ms,
+                throttle_percentage=context.fault_throttle_percentage,
+                store_capacity_units=context.fault_store_capacity_units,
+            ),
             stop_alarms=self.safety.critical_alarms,
-            error_percentage=context.fault_error_percentage,
-            delay_ms=context.fault_delay_ms,
             access_log_bucket=access_logs,
+            log_retention=retention,
         )
         fault_templates_json = self.to_json_string(self.faults.template_ids)
         self.operators = Operators(self, "Operators")
@@ -212,7 +223,10 @@ class StresslabStack(Stack):
             "MetricsStreamName": self.metrics.stream.stream_name,
             "MetricsStreamArn": self.metrics.stream.stream_arn,
         }
-        if self.faults.templates:
+        if self.faults.log_group:
+            outputs["FisExperimentLogGroup"] = self.faults.log_group.log_group_name
+        if self.faults.configuration_location and self.faults.extension_policy:
             outputs["FisConfigurationLocation"] = self.faults.configuration_location
+            outputs["FisExtensionPolicyArn"] = self.faults.extension_policy.managed_policy_arn
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

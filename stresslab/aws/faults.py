@@ -22,12 +22,12 @@ class UnknownFault(ValueError):
 
 
 def template_id(templates: dict[str, str], fault_type: str, target: str | None) -> str | None:
-    """The one-agent template ("type:target") when there is one, else the type's own."""
-    if target:
-        template = templates.get(f"{fault_type}:{target}")
-        if template is not None:
-            return template
-    return templates.get(fault_type)
+    """The template for a fault on one target ("type:target"), or on all ("type").
+
+    A fault aimed at one target never falls back to the all-targets template: a throttle
+    meant for one stream must not throttle every function.
+    """
+    return templates.get(f"{fault_type}:{target}" if target else fault_type)
 
 
 class FisFaults:

@@ -17,14 +17,21 @@ from stacks.stresslab_stack import StresslabStack
 ROOT = Path(__file__).resolve().parents[2]
 
 # cdk.json as `python app.py` reads it, plus what a team testing its own platform sets: two
-# platform functions (so fault templates exist), a platform stream, an alert address and the
-# reference-target stack. One synthesis then covers every construct.
+# platform functions, a platform stream and its consumer's role, two tables and two subnets (so
+# every kind of fault template exists), an alert address and the reference-target stack. One
+# synthesis then covers every construct.
 TEST_CONTEXT: dict[str, Any] = {
     "platform_function_arns": {
         "orchestrator": "arn:aws:lambda:us-east-1:123456789012:function:fraud-orchestrator",
         "geographic_risk": "arn:aws:lambda:us-east-1:123456789012:function:fraud-geo-risk",
     },
     "target_stream_arns": ["arn:aws:kinesis:us-east-1:123456789012:stream/transactions"],
+    "target_stream_consumer_roles": {
+        "arn:aws:kinesis:us-east-1:123456789012:stream/transactions":
+            "arn:aws:iam::123456789012:role/fraud-orchestrator",
+    },
+    "platform_table_names": ["decisions", "card-history"],
+    "platform_subnet_ids": ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"],
     "alert_email": "oncall@example.com",
     "deploy_reference_target": True,
 }

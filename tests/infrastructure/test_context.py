@@ -46,6 +46,29 @@ def test_cli_strings_are_coerced_and_cdk_keys_are_ignored() -> None:
         ({"metrics_stream_mode": "turbo"}, "context key 'metrics_stream_mode'='turbo'"),
         ({"max_tsp": 5}, "unknown context key 'max_tsp'"),
         ({"metrics_shard_count": 2}, "metrics_shard_count applies only when"),
+        ({"platform_subnet_ids": '["sn-1"]'}, "context key 'platform_subnet_ids.0'"),
+        ({"fault_throttle_percentage": 0}, "context key 'fault_throttle_percentage'=0"),
+        (
+            {
+                "platform_function_arns": {
+                    "transactions": "arn:aws:lambda:eu-west-1:123456789012:function:t"
+                },
+                "target_stream_arns": [
+                    "arn:aws:kinesis:eu-west-1:123456789012:stream/transactions"
+                ],
+            },
+            "stream 'transactions' has the name of an agent",
+        ),
+        (
+            {
+                "target_stream_consumer_roles": {
+                    "arn:aws:kinesis:eu-west-1:123456789012:stream/orders":
+                        "arn:aws:iam::123456789012:role/consumer"
+                }
+            },
+            "is not one of target_stream_arns",
+        ),
+        ({"platform_table_names": ["all"]}, "'all' names the template of every table"),
     ],
 )
 def test_bad_context_exits_with_one_line_naming_the_key(raw: dict[str, Any], expected: str) -> None:
@@ -69,6 +92,9 @@ def test_platform_and_safety_keys_parse_from_cli_strings() -> None:
         "worker_reserved_concurrency": "450",
         "critical_error_rate_pct": "2",
         "deploy_reference_target": "true",
+        "platform_table_names": '["decisions"]',
+        "platform_subnet_ids": '["subnet-0a1b2c3d4e5f60718"]',
+        "fault_store_capacity_units": "2",
     }
 
     context = _load(raw)
@@ -78,6 +104,9 @@ def test_platform_and_safety_keys_parse_from_cli_strings() -> None:
     }
     assert context.watched_metrics[0].metric == "ThrottledRequests"
     assert (context.max_workers, context.worker_concurrency) == (200, 450)
+    assert context.platform_table_names == ["decisions"]
+    assert context.platform_subnet_ids == ["subnet-0a1b2c3d4e5f60718"]
+    assert context.fault_store_capacity_units == 2
     assert context.critical_error_rate_pct == 2.0
     assert context.deploy_reference_target is True
 

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 from cfnlint.api import ManualArgs, lint
 from constructs import IConstruct
 
-from stacks.nag import ACTIONS_WITHOUT_RESOURCE_TYPES, CDK_BUCKET_DEPLOYMENT
+from stacks.nag import CDK_BUCKET_DEPLOYMENT, unscoped_actions_on_any_resource
 from tests.infrastructure.conftest import SynthesizedApp
 
 # The stacks are environment-agnostic, so lint them against a few regions they may be deployed to.
@@ -27,7 +27,7 @@ def _policies(synthesized: SynthesizedApp) -> list[tuple[str, dict[str, Any]]]:
         (policy.node.path, stack.resolve(policy.policy_document))
         for stack in (synthesized.stack, synthesized.reference_stack)
         for policy in stack.node.find_all()
-        if isinstance(policy, iam.CfnPolicy)
+        if isinstance(policy, (iam.CfnPolicy, iam.CfnManagedPolicy))
     ]
 
 
@@ -52,9 +52,9 @@ def test_our_policies_name_actions_and_scope_resources(synthesized: SynthesizedA
             actions = _as_list(statement["Action"])
             # Then no action is a wildcard
             assert not [a for a in actions if "*" in a], path
-            # and Resource "*" is only for actions that accept nothing else
-            if "*" in _as_list(statement["Resource"]):
-                assert set(actions) <= ACTIONS_WITHOUT_RESOURCE_TYPES, (path, actions)
+        # and Resource "*" is only for actions that accept nothing else, or that their service
+        # documents on "*" held by a condition naming the resources
+        assert unscoped_actions_on_any_resource(document) == set(), path
 
 
 def test_metric_publishing_is_held_to_the_stacks_namespace(synthesized: SynthesizedApp) -> None:

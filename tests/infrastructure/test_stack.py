@@ -15,12 +15,11 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Match, Template
 
 from stacks.constructs.dashboard_site import DashboardSite
-from stacks.constructs.fault_templates import FaultTemplates
 from stacks.constructs.functions import FunctionFactory
 from stacks.constructs.metrics_stream import MetricsStream
 from stacks.constructs.orchestration import Orchestration, RunLimits, asl_placeholders
 from stacks.packaging import StagedAsset
-from tests.infrastructure.conftest import ROOT, TEST_CONTEXT, SynthesizedApp
+from tests.infrastructure.conftest import ROOT, SynthesizedApp
 
 ASL = ROOT / "step_functions" / "run_scenario.asl.json"
 
@@ -47,9 +46,6 @@ CONTRACT_ENV = {
     "lambdas.infra_metrics.handler": {"TABLE_NAME", "WATCHED_METRICS"},
     "lambdas.reference_target.handler": {"BEDROCK_ENABLED", "BEDROCK_MODEL_ID"},
 }
-
-FAULT_TYPES = ("agent_errors", "agent_down", "latency")
-
 
 def _resources(template: Template, resource_type: str, props: Any = None) -> dict[str, Any]:
     return template.find_resources(resource_type, {"Properties": props} if props else None)
@@ -447,7 +443,7 @@ def test_site_deployment_writes_config_json_from_stack_values(synthesized: Synth
     assert deployment["Properties"]["DistributionPaths"] == ["/*"]
 
 
-# -- Safety and faults --------------------------------------------------------------------------
+# -- Safety (the fault templates: test_fault_templates.py) --------------------------------------
 
 
 def test_alarms_watch_the_seeds_thresholds(synthesized: SynthesizedApp) -> None:
@@ -465,58 +461,6 @@ def test_alarms_watch_the_seeds_thresholds(synthesized: SynthesizedApp) -> None:
         assert alarm["Properties"]["Dimensions"] == [{"Name": "service", "Value": "aggregator"}]
         assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
-
-
-def test_every_fault_template_stops_on_the_critical_alarms(synthesized: SynthesizedApp) -> None:
-    template = synthesized.template
-    alarms = _resources(template, "AWS::CloudWatch::Alarm")
-    critical = sorted(
-        key for key, alarm in alarms.items()
-        if (alarm["Properties"]["MetricName"], alarm["Properties"]["Threshold"])
-        in {("ErrorRate", 1), ("LatencyP99", 10_000)}
-    )
-    templates = _resources(template, "AWS::FIS::ExperimentTemplate")
-
-    agents = len(TEST_CONTEXT["platform_function_arns"])
-    assert len(templates) == len(FAULT_TYPES) * (agents + 1)
-    for fault in templates.values():
-        props = fault["Properties"]
-        stops = sorted(
-            condition["Value"]["Fn::GetAtt"][0] for condition in props["StopConditions"]
-        )
-        assert stops == critical
-        assert all(c["Source"] == "aws:cloudwatch:alarm" for c in props["StopConditions"])
-        (action,) = props["Actions"].values()
-        assert action["ActionId"] in {
-            "aws:lambda:invocation-error", "aws:lambda:invocation-add-delay",
-        }
-        assert props["Targets"]["Functions"]["ResourceType"] == "aws:lambda:function"
-        assert set(props["Targets"]["Functions"]["ResourceArns"]) <= set(
-            TEST_CONTEXT["platform_function_arns"].values()
-        )
-
-
-def test_fault_templates_reach_the_plan_and_control_functions_by_fault_type(
-    synthesized: SynthesizedApp,
-) -> None:
-    template = synthesized.template
-    for handler in ("lambdas.plan.handler", "lambdas.control_api.handler"):
-        _, function = _only(template, "AWS::Lambda::Function", {"Handler": handler})
-        rendered = json.dumps(function["Properties"]["Environment"]["Variables"]["FAULT_TEMPLATES"])
-        for fault_type in FAULT_TYPES:
-            assert f'\\"{fault_type}\\":' in rendered
-            assert f'\\"{fault_type}:geographic_risk\\":' in rendered
-
-
-def test_no_platform_functions_means_no_fault_templates() -> None:
-    stack = cdk.Stack(cdk.App())
-    faults = FaultTemplates(
-        stack, "FaultTemplates", platform_function_arns={}, stop_alarms=[], error_percentage=50,
-        delay_ms=1000, access_log_bucket=_bucket(stack),
-    )
-
-    assert faults.template_ids == {} and faults.template_arns == []
-    Template.from_stack(stack).resource_count_is("AWS::FIS::ExperimentTemplate", 0)
 
 
 def test_budget_kill_switch_and_alert_subscription(synthesized: SynthesizedApp) -> None:

@@ -114,6 +114,7 @@ def build_world() -> World:
             stopConditions=[{"source": "none"}],
             actions={"wait": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT5M"}}},
         )["experimentTemplate"]["id"]
+    templates["latency:geographic_risk"] = templates["latency"]  # as a per-agent template
     world = World(templates=templates, stream_arn=stream_arn)
     world.env = {
         "TABLE_NAME": TABLE, "METRICS_STREAM_NAME": STREAM, "RESULTS_BUCKET": BUCKET,

@@ -20,9 +20,9 @@ def test_error_rate_in_percent_and_p99_per_second():
     assert readings == [("ErrorRate", pytest.approx(1.0)), ("LatencyP99", 12.5)]
 
 
-def test_one_agent_template_first_then_the_type():
+def test_a_targeted_fault_uses_its_own_template_and_never_the_all_targets_one():
     templates = {"latency": "tpl-all", "latency:geographic_risk": "tpl-geo"}
     assert template_id(templates, "latency", "geographic_risk") == "tpl-geo"
-    assert template_id(templates, "latency", "compliance") == "tpl-all"
+    assert template_id(templates, "latency", "compliance") is None
     assert template_id(templates, "latency", None) == "tpl-all"
     assert template_id(templates, "throttle", None) is None

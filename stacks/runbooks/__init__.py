@@ -1,0 +1,1 @@
+"""Scripts that SSM Automation runbooks of the stack run (shipped as text, not imported)."""
