@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from hdrh.histogram import HdrHistogram
@@ -141,6 +142,16 @@ class MetricsBatch(BaseModel):
         return (self.worker_id, self.seq)
 
 
+@dataclass(frozen=True, slots=True)
+class _Frozen:
+    latency: str
+    lag: str
+    agents: dict[str, str]
+
+
+_EMPTY = HdrHistogram(LOWEST_US, 2, 1)  # placeholder while frozen; never read
+
+
 class WindowStats:
     """Exact counts and histograms for a window; recorded by a worker, merged by the aggregator."""
 
@@ -149,16 +160,63 @@ class WindowStats:
     ) -> None:
         self.scheduled = self.sent = self.ok = self.timeouts = self.dropped = 0
         self.errors = dict.fromkeys(ERROR_CLASSES, 0)
-        self.latency = latency if latency is not None else new_histogram()
-        self.lag = lag if lag is not None else new_histogram(COARSE_DIGITS)
+        self._latency = latency if latency is not None else new_histogram()
+        self._lag = lag if lag is not None else new_histogram(COARSE_DIGITS)
+        self._frozen: _Frozen | None = None
         self.tp = self.fp = self.tn = self.fn = 0
         self.patterns: dict[str, list[int]] = {}
         self.decisions: dict[str, int] = {}
         self.fraud_total = self.fraud_prevented = self.fraud_missed = self.false_positive = 0.0
         self.agent_calls: dict[str, int] = {}
         self.agent_errors: dict[str, int] = {}
-        self.agent_latency: dict[str, HdrHistogram] = {}
+        self._agent_latency: dict[str, HdrHistogram] = {}
         self.batches = 0
+
+    @property
+    def latency(self) -> HdrHistogram:
+        return decode_histogram(self._frozen.latency) if self._frozen else self._latency
+
+    @latency.setter
+    def latency(self, histogram: HdrHistogram) -> None:
+        self._thaw()
+        self._latency = histogram
+
+    @property
+    def lag(self) -> HdrHistogram:
+        if self._frozen:
+            return decode_histogram(self._frozen.lag, COARSE_DIGITS)
+        return self._lag
+
+    @lag.setter
+    def lag(self, histogram: HdrHistogram) -> None:
+        self._thaw()
+        self._lag = histogram
+
+    @property
+    def agent_latency(self) -> dict[str, HdrHistogram]:
+        if self._frozen:
+            return {a: decode_histogram(e, COARSE_DIGITS) for a, e in self._frozen.agents.items()}
+        return self._agent_latency
+
+    def freeze(self) -> None:
+        """Keep the histograms encoded (a few hundred bytes instead of ~200 KB) until needed
+        again: a run keeps every closed second, and hours of seconds must fit in memory."""
+        if self._frozen is None:
+            self._frozen = _Frozen(
+                encode_histogram(self._latency), encode_histogram(self._lag),
+                {a: encode_histogram(h) for a, h in self._agent_latency.items()},
+            )
+            self._latency = self._lag = _EMPTY
+            self._agent_latency = {}
+
+    def _thaw(self) -> None:
+        frozen, self._frozen = self._frozen, None
+        if frozen is not None:
+            self._latency = decode_histogram(frozen.latency)
+            self._lag = decode_histogram(frozen.lag, COARSE_DIGITS)
+            self._agent_latency = {
+                a: decode_histogram(e, COARSE_DIGITS) for a, e in frozen.agents.items()
+            }
 
     @property
     def error_total(self) -> int:
@@ -189,6 +247,7 @@ class WindowStats:
             self.tn += 1
 
     def record_agent(self, agent: str, seconds: float | None, failed: bool) -> None:
+        self._thaw()
         self.agent_calls[agent] = self.agent_calls.get(agent, 0) + 1
         if failed:
             self.agent_errors[agent] = self.agent_errors.get(agent, 0) + 1
@@ -254,16 +313,16 @@ class WindowStats:
 
     def add_stats(self, other: WindowStats) -> None:
         """Merge another window (e.g. the seconds of a phase) without re-encoding."""
+        self._thaw()
         for name in ("scheduled", "sent", "ok", "timeouts", "dropped", "tp", "fp", "tn", "fn",
                      "fraud_total", "fraud_prevented", "fraud_missed", "false_positive",
                      "batches"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ERROR_CLASSES:
             self.errors[name] += other.errors[name]
-        if other.latency.get_total_count():
-            self.latency.add(other.latency)
-        if other.lag.get_total_count():
-            self.lag.add(other.lag)
+        for mine, theirs in ((self._latency, other.latency), (self._lag, other.lag)):
+            if theirs.get_total_count():
+                mine.add(theirs)
         for pattern, (seen, flagged) in other.patterns.items():
             counts = self.patterns.setdefault(pattern, [0, 0])
             counts[0] += seen
@@ -275,11 +334,11 @@ class WindowStats:
             self.agent_errors[agent] = (
                 self.agent_errors.get(agent, 0) + other.agent_errors.get(agent, 0)
             )
-            if agent in other.agent_latency:
-                histogram = self.agent_latency.get(agent)
-                if histogram is None:
-                    histogram = self.agent_latency[agent] = new_histogram(COARSE_DIGITS)
-                histogram.add(other.agent_latency[agent])
+        for agent, theirs in other.agent_latency.items():
+            histogram = self._agent_latency.get(agent)
+            if histogram is None:
+                histogram = self._agent_latency[agent] = new_histogram(COARSE_DIGITS)
+            histogram.add(theirs)
 
     @classmethod
     def merged(cls, windows: Iterable[WindowStats]) -> WindowStats:

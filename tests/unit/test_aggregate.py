@@ -99,3 +99,15 @@ def test_fast_mean_and_percentiles_equal_hdrhistograms_own(values):
         assert mean_us(histogram) == histogram.get_mean_value()
         assert percentiles_us(histogram, percentiles) == [
             histogram.get_value_at_percentile(p) for p in percentiles]
+
+
+def test_old_seconds_are_compacted_and_a_late_batch_still_counts():
+    aggregator = RunAggregator("run", [10.0] * 40)
+    for second in range(30):
+        aggregator.add(batch("a", second, second))
+    assert aggregator.seconds[0]._frozen is not None  # compacted
+    assert aggregator.seconds[29]._frozen is None
+    aggregator.add(batch("b", 0, 0))  # late, for a compacted second
+    assert aggregator.seconds[0].sent == 20
+    assert aggregator.second_row(0)["p95_ms"] == pytest.approx(10, rel=0.01)
+    assert aggregator.window(0, 30).sent == 310

@@ -87,3 +87,21 @@ def test_bad_batches_are_refused(change, field):
     body.update(change)
     with pytest.raises(ValidationError, match=field):
         MetricsBatch.model_validate(body)
+
+
+def test_a_frozen_window_reads_and_merges_like_a_live_one():
+    live = WindowStats()
+    for i in range(1, 300):
+        record_us(live.latency, i / 1000)
+        record_us(live.lag, i / 100_000)
+        live.record_agent("geo", i / 10_000, failed=False)
+    frozen = WindowStats()
+    frozen.add_stats(live)
+    frozen.freeze()
+    assert frozen.latency.get_value_at_percentile(99) == live.latency.get_value_at_percentile(99)
+    assert frozen.lag.get_total_count() == 299
+    assert frozen.agent_latency["geo"].get_total_count() == 299
+    # a late arrival thaws it and counts
+    frozen.add_stats(live)
+    assert frozen.latency.get_total_count() == 598
+    assert frozen.to_batch("r", "w", 0, 0, 0, 0).latency
