@@ -13,6 +13,8 @@ from hdrh.histogram import HdrHistogram
 
 from stresslab.metrics import ERROR_CLASSES, MetricsBatch, WindowStats
 
+HOT_SECONDS = 10
+
 
 def _ms(stats: WindowStats, percentile: float) -> float | None:
     if stats.latency.get_total_count() == 0:
@@ -193,6 +195,8 @@ class RunAggregator:
     foreign: int = 0
     _seen: set[tuple[str, int]] = field(default_factory=set)
     _dirty: set[int] = field(default_factory=set)
+    _hot: set[int] = field(default_factory=set)
+    _latest: int = -1
 
     def add(self, batch: MetricsBatch) -> bool:
         """Merge a batch; False (and nothing changes) for a duplicate or another run's batch."""
@@ -210,12 +214,21 @@ class RunAggregator:
             self.seconds[batch.window] = decoded
         else:
             window.add_stats(decoded)
+        self._freeze_closed(batch.window)
         worker = self.workers.setdefault(batch.worker_id, WorkerState())
         worker.last_window = max(worker.last_window, batch.window)
         worker.batches += 1
         worker.finished = worker.finished or batch.final
         self._dirty.add(batch.window)
         return True
+
+    def _freeze_closed(self, second: int) -> None:
+        """Seconds well behind the newest are compacted; a late batch thaws one again."""
+        self._hot.add(second)
+        self._latest = max(self._latest, second)
+        for old in [s for s in self._hot if s < self._latest - HOT_SECONDS]:
+            self.seconds[old].freeze()
+            self._hot.discard(old)
 
     def add_all(self, batches: Iterable[MetricsBatch]) -> int:
         return sum(1 for batch in batches if self.add(batch))
@@ -280,3 +293,17 @@ class RunAggregator:
         if first is None or last is None or first == 0:
             return None
         return (last - first) / first * 100
+
+
+def aggregator_from_batches(
+    run_id: str, expected_per_second: list[float], batches: Iterable[MetricsBatch]
+) -> RunAggregator:
+    """A run's aggregator rebuilt from its stored raw batches, e.g. after a restart mid-run.
+
+    Merging is exact and a batch counts once whatever order it comes in, so the rebuilt
+    aggregator equals the one that saw the batches live; batches that arrive afterwards
+    (again or for the first time) are added to it as usual.
+    """
+    aggregator = RunAggregator(run_id, expected_per_second)
+    aggregator.add_all(batches)
+    return aggregator
