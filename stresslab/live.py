@@ -208,11 +208,12 @@ class LiveFeed:
             self.run = self.run.model_copy(update={"status": detail.get("status", self.run.status)})
         return event
 
-    def set_degradation(self, level: str, at_s: float) -> LiveEvent | None:
+    def set_degradation(self, level: str, at_s: float, **detail: Any) -> LiveEvent | None:
+        """The level the next ticks carry; an event when it changes (detail: why, applied)."""
         if level == self._degradation:
             return None
         previous, self._degradation = self._degradation, level
-        return self.event("degradation_changed", at_s, level=level, previous=previous)
+        return self.event("degradation_changed", at_s, level=level, previous=previous, **detail)
 
     def tick(
         self,

@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import re
 import sys
+from urllib.parse import urlsplit
 
 import aiohttp
 import psutil
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 START_TIMEOUT_S = 30.0
+RESTART_ATTEMPTS = 5
+RESTART_PAUSE_S = 0.2
+ADMIN_TIMEOUT_S = 2.0
 
 
 class ReferenceServiceFailed(RuntimeError):
@@ -26,9 +30,19 @@ class ReferenceService:
         self.base_url = base_url
         self.score_url = f"{base_url}/v1/score"
         self._ps = psutil.Process(process.pid)
+        self._ps.cpu_percent(None)
+        self._output: asyncio.Task[None] | None = None
+        self.restarts = 0
 
     @classmethod
     async def start(cls, host: str = "127.0.0.1", port: int = 0) -> ReferenceService:
+        process, base_url = await cls._spawn(host, port)
+        service = cls(process, base_url)
+        service._output = asyncio.get_running_loop().create_task(service._discard_output(process))
+        return service
+
+    @classmethod
+    async def _spawn(cls, host: str, port: int) -> tuple[asyncio.subprocess.Process, str]:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "stresslab.target", "--host", host, "--port", str(port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -40,9 +54,44 @@ class ReferenceService:
                 process.kill()
             await process.wait()
             raise ReferenceServiceFailed("the reference service did not start") from None
-        service = cls(process, base_url)
-        asyncio.get_running_loop().create_task(service._discard_output())
-        return service
+        return process, base_url
+
+    @property
+    def exited(self) -> bool:
+        """The process has ended (crashed or was killed) without `stop`."""
+        return self._process.returncode is not None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    async def restart(self) -> None:
+        """A new process on the same host and port, so clients reach it at the same URL.
+
+        The port can take a moment to be free again, hence a few tries.
+        """
+        parts = urlsplit(self.base_url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 0
+        for attempt in range(RESTART_ATTEMPTS):
+            try:
+                process, base_url = await self._spawn(host, port)
+                break
+            except ReferenceServiceFailed:
+                if attempt + 1 == RESTART_ATTEMPTS:
+                    raise
+                await asyncio.sleep(RESTART_PAUSE_S)
+        if base_url != self.base_url:  # cannot happen with a fixed port; never serve elsewhere
+            process.kill()
+            await process.wait()
+            raise ReferenceServiceFailed(f"restarted on {base_url}, not {self.base_url}")
+        try:
+            ps = psutil.Process(process.pid)
+            ps.cpu_percent(None)
+        except psutil.Error:
+            raise ReferenceServiceFailed("the restarted reference service exited at once") from None
+        self._process, self._ps = process, ps
+        self.restarts += 1
+        self._output = asyncio.get_running_loop().create_task(self._discard_output(process))
 
     @staticmethod
     async def _read_url(process: asyncio.subprocess.Process) -> str:
@@ -55,9 +104,10 @@ class ReferenceService:
             if match:
                 return match.group(1).rstrip("/")
 
-    async def _discard_output(self) -> None:
-        assert self._process.stdout is not None
-        while await self._process.stdout.readline():
+    @staticmethod
+    async def _discard_output(process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while await process.stdout.readline():
             pass
 
     @property
@@ -69,6 +119,25 @@ class ReferenceService:
             return float(self._ps.memory_info().rss) / 2**20
         except psutil.Error:
             return 0.0
+
+    def cpu_pct(self) -> float | None:
+        """CPU % of one core used since the last call (None once the process is gone)."""
+        try:
+            return float(self._ps.cpu_percent(None))
+        except psutil.Error:
+            return None
+
+    async def set_degradation(self, level: str) -> bool:
+        """Ask the service to degrade (POST /admin/degradation); False if it did not take it."""
+        timeout = aiohttp.ClientTimeout(total=ADMIN_TIMEOUT_S)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.post(
+                    f"{self.base_url}/admin/degradation", json={"level": level}
+                ) as response:
+                    return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
     async def received(self, run_id: str) -> int | None:
         """The service's own count of requests for the run (None if it cannot say)."""

@@ -6,29 +6,31 @@ import asyncio
 import contextlib
 import math
 import multiprocessing
-import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
-from stresslab.aggregate import RunAggregator
+from stresslab.aggregate import RunAggregator, aggregator_from_batches
 from stresslab.business import load_price_table
+from stresslab.degradation import DegradationTracker, Level, LevelChange, health_of
 from stresslab.live import EventName, LiveFeed, Snapshot, describe_run
 from stresslab.local.faults import FaultInjectionFailed, ReferenceTargetFaults
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.progress import ProgressDisplay, progress_line
-from stresslab.local.reference import ReferenceService
+from stresslab.local.reference import ReferenceService, ReferenceServiceFailed
 from stresslab.local.store import SqliteRunStore
-from stresslab.local.worker_process import worker_main
-from stresslab.metrics import MetricsBatch
-from stresslab.plan import Plan, plan_run
+from stresslab.local.workers import WorkerPool
+from stresslab.metrics import MetricsBatch, WindowStats
+from stresslab.plan import ArrivalSchedule, Plan, plan_run
 from stresslab.ports import Broadcaster
 from stresslab.reference_data import CURRENCIES
 from stresslab.report import write_outputs
@@ -43,6 +45,7 @@ READY_TIMEOUT_S = 60.0
 SETTLE_S = 0.02  # after a batch, let the other workers' batches of that second arrive too
 LIVE_GRACE_S = 0.5  # how long a live tick waits for a late worker's batch of that second
 RECENT_RUNS = 20
+MAX_TARGET_RESTARTS = 3
 
 
 def new_run_id(scenario: str, now: datetime | None = None) -> str:
@@ -99,9 +102,13 @@ class _FaultWindow:
 
 
 @dataclass
-class _Workers:
-    processes: list[multiprocessing.process.BaseProcess] = field(default_factory=list)
-    ids: list[list[str]] = field(default_factory=list)
+class _Outage:
+    """The reference service died during the run; back_s is None if it could not be restarted."""
+
+    died_s: float
+    exitcode: int | None
+    back_s: float | None = None
+    error: str | None = None
 
 
 class LocalRun:
@@ -114,13 +121,14 @@ class LocalRun:
         self.plan: Plan = plan_run(self.spec, self.run_id)
         self.aggregator = RunAggregator(self.run_id, self.plan.expected_per_second)
         self._context = multiprocessing.get_context("spawn")
-        self._queue: Any = self._context.Queue()
         self._stop = self._context.Event()
         self._start_at = self._context.Value("d", 0.0)
         self._aborted = False
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
-        self._ready = 0
+        self._pool: WorkerPool | None = None
+        self._store: SqliteRunStore | None = None
+        self._worker_scheduled: Counter[str] = Counter()
         self._faults = [_FaultWindow(fault) for fault in self.plan.faults]
         self._rss: list[float] = []
         self._prices = load_price_table()
@@ -132,9 +140,6 @@ class LocalRun:
             self._prices, CURRENCIES[self.spec.reporting_currency].units_per_usd,
         )
         self._live_next = 0
-        self._shard_seconds = [
-            (a.worker_id, a.start_s, a.end_s) for a in self.plan.assignments(run_started_at=0.0)
-        ]
         self._started: float | None = None
         self._ended = False
         self._injector: ReferenceTargetFaults | None = None
@@ -142,15 +147,46 @@ class LocalRun:
         self._probe: TargetProbe | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reference: ReferenceService | None = None
+        self._outages: list[_Outage] = []
+        self._reviving: asyncio.Task[None] | None = None
+        self._tracker = DegradationTracker(self.spec.degradation)
+        self._levels: dict[int, Level] = {}
+        self._cpu: dict[int, float | None] = {}
+        self._degradation_next = 0
+        self._applied: Level = "NONE"
+        self._level_lock = asyncio.Lock()
+        self._level_tasks: set[asyncio.Task[None]] = set()
+        self._apply_failures = 0
+        self._invalid_batches = 0
 
     def request_stop(self) -> None:
         """Abort: workers stop scheduling, drain what is in flight and report."""
         self._aborted = True
         self._stop.set()
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """The worker processes now running (replacements included)."""
+        return self._pool.pids if self._pool else []
+
     def snapshot(self, runs: list[dict[str, Any]] | None = None) -> Snapshot:
         """The run as a dashboard sees it on connect: run info, ticks and events so far."""
         return self._live.snapshot(runs)
+
+    def restart_aggregator(self) -> None:
+        """Replace the aggregator by one rebuilt from the store, as after a restart mid-run.
+
+        Every batch is stored before it is aggregated, so the store has all the old one had;
+        batches still on their way are added when they come, and repeats are ignored.
+        """
+        if self._store is None:
+            raise RuntimeError("the run has not started")
+        batches = list(self._store.batches(self.run_id))
+        self.aggregator = aggregator_from_batches(
+            self.run_id, self.plan.expected_per_second, batches
+        )
+        self._worker_scheduled = _scheduled_by_worker(batches)
 
     async def inject_now(self, fault: FaultSpec) -> dict[str, Any]:
         """Inject a fault at this moment (its `at` is ignored); it joins the run's fault windows."""
@@ -208,10 +244,19 @@ class LocalRun:
     async def _execute(
         self, url: str, reference: ReferenceService | None, store: SqliteRunStore
     ) -> LocalRunResult:
-        workers = self._spawn_workers(url)
-        pump = threading.Thread(target=self._pump, args=(workers,), daemon=True)
+        self._store, self._reference = store, reference
+        pool = self._pool = WorkerPool(
+            self._context, self.plan.assignments(run_started_at=0.0),
+            self.spec.model_dump_json(), url, self._stop, self._start_at, self.accept_batch,
+        )
+        pump = threading.Thread(target=pool.pump, daemon=True)
         pump.start()
-        await self._wait_ready(workers)
+        try:
+            await self._wait_ready(pool)
+        except BaseException:
+            self._stop.set()
+            pool.close(timeout_s=5)
+            raise
         started = time.time() + START_MARGIN_S
         self._start_at.value = started
         store.create_run(
@@ -221,65 +266,37 @@ class LocalRun:
         faults = ReferenceTargetFaults(reference.base_url) if reference else None
         self._injector = faults
         self._started = started
-        self._go_live(started, url, store, workers, reference)
+        self._go_live(started, url, store, pool, reference)
         try:
-            await self._supervise(started, workers, store, faults, reference)
+            await self._supervise(started, pool, store, faults, reference)
         finally:
             self._ended = True
+            await self._settle_target(reference)
             await self._clear_faults(faults, time.time() - started)
             self._stop.set()
-            for process in workers.processes:
-                process.join(timeout=30)
-                if process.is_alive():
-                    process.kill()
+            pool.close()
             pump.join(timeout=10)
         self._drain_pending(store)
+        self._track_degradation(None)
         self._publish_ticks(None)
         ended = time.time()
-        received = await reference.received(self.run_id) if reference else None
-        return self._finish(store, url, started, ended, received, workers)
+        received = None
+        if reference is not None and not reference.exited:
+            received = await reference.received(self.run_id)
+        return self._finish(store, url, started, ended, received, pool)
 
-    def _spawn_workers(self, url: str) -> _Workers:
-        workers = _Workers()
-        assignments = self.plan.assignments(run_started_at=0.0)
-        spec_json = self.spec.model_dump_json()
-        for shard in range(self.plan.shards):
-            mine = [a for a in assignments if a.shard == shard]
-            process = self._context.Process(
-                target=worker_main,
-                args=([a.model_dump_json() for a in mine], spec_json, url, self._queue,
-                      self._stop, self._start_at),
-                name=f"stresslab-worker-{shard}",
-                daemon=True,
-            )
-            process.start()
-            workers.processes.append(process)
-            workers.ids.append([a.worker_id for a in mine])
-        return workers
-
-    async def _wait_ready(self, workers: _Workers) -> None:
+    async def _wait_ready(self, pool: WorkerPool) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while self._ready < len(workers.processes):
-            if time.monotonic() > deadline or not any(p.is_alive() for p in workers.processes):
-                self._stop.set()
+        while pool.ready < pool.shards:
+            if time.monotonic() > deadline or not pool.all_running():
                 raise RuntimeError("worker processes did not start")
             await asyncio.sleep(0.02)
 
-    def _pump(self, workers: _Workers) -> None:
-        """Move batches from the worker queue to the event loop's side, until all have exited."""
-        while True:
-            try:
-                item = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                if not any(p.is_alive() for p in workers.processes):
-                    return
-                continue
-            if item == "ready":
-                self._ready += 1
-                continue
-            with self._pending_lock:
-                self._pending.append(item)
-            self._wake_soon()
+    def accept_batch(self, text: str) -> None:
+        """A batch's JSON to aggregate (from the pump thread; or again, as a redelivery)."""
+        with self._pending_lock:
+            self._pending.append(text)
+        self._wake_soon()
 
     def _wake_soon(self) -> None:
         """From the pump thread: let the supervisor handle a batch now rather than at its tick."""
@@ -290,10 +307,17 @@ class LocalRun:
     def _drain_pending(self, store: SqliteRunStore) -> None:
         with self._pending_lock:
             pending, self._pending = self._pending, []
-        batches = [MetricsBatch.model_validate_json(text) for text in pending]
+        batches = []
+        for text in pending:
+            try:
+                batches.append(MetricsBatch.model_validate_json(text))
+            except ValidationError:  # counted and noted; one bad message must not end the run
+                self._invalid_batches += 1
         if batches:
             store.add_batches(batches)
-            self.aggregator.add_all(batches)
+            for batch in batches:
+                if self.aggregator.add(batch):
+                    self._worker_scheduled[batch.worker_id] += batch.scheduled
         dirty = self.aggregator.take_dirty()
         if dirty:
             store.save_seconds(self.run_id, [self._row(second) for second in dirty])
@@ -306,44 +330,65 @@ class LocalRun:
         ]
 
     def _row(self, second: int) -> dict[str, Any]:
-        return self.aggregator.second_row(second, self._active_faults(second))
+        row = self.aggregator.second_row(second, self._active_faults(second))
+        row["degradation"] = self._levels.get(second)
+        return row
 
     async def _supervise(
-        self, started: float, workers: _Workers, store: SqliteRunStore,
+        self, started: float, pool: WorkerPool, store: SqliteRunStore,
         faults: ReferenceTargetFaults | None, reference: ReferenceService | None,
     ) -> None:
         display = ProgressDisplay(enabled=self.options.progress)
         shown = -1
-        duration = self.spec.duration
         probe = None
         if self._probe is not None:
-            probe = asyncio.create_task(self._probe.run(self._degradation_changed))
+            # the level shown is the run's own (from its metrics), not what the target reports
+            probe = asyncio.create_task(self._probe.run(lambda _level: None))
         try:
-            while any(p.is_alive() for p in workers.processes):
+            while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), TICK_S)
                     await asyncio.sleep(SETTLE_S)
                 self._wake.clear()
                 elapsed = time.time() - started
+                pool.check(elapsed)
+                self._watch_target(reference, faults, elapsed)
                 await self._apply_faults(faults, elapsed)
                 self._drain_pending(store)
-                self._publish_ticks(elapsed)
                 closed = math.floor(elapsed) - 1
-                if closed > shown and closed >= 0:
+                fresh = closed > shown and closed >= 0
+                if fresh:
                     shown = closed
-                    if reference is not None:
-                        self._rss.append(reference.rss_mb())
-                    if self.options.progress or self.options.on_second:
-                        row = self._row(closed)
-                        display.show(closed, progress_line(row, elapsed, duration, row["faults"]))
-                        if self.options.on_second:
-                            self.options.on_second(row)
+                    self._sample_target(reference, closed)
+                self._track_degradation(elapsed)
+                self._publish_ticks(elapsed)
+                if fresh:
+                    self._show_progress(display, closed, elapsed)
+                if not pool.alive():
+                    break
         finally:
             if probe is not None:
                 probe.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await probe
             display.done()
+
+    def _show_progress(self, display: ProgressDisplay, second: int, elapsed: float) -> None:
+        if not (self.options.progress or self.options.on_second):
+            return
+        row = self._row(second)
+        display.show(second, progress_line(row, elapsed, self.spec.duration, row["faults"]))
+        if self.options.on_second:
+            self.options.on_second(row)
+
+    def _sample_target(self, reference: ReferenceService | None, second: int) -> None:
+        """Once a second: the target's memory (for growth) and CPU (for degradation)."""
+        if reference is None or reference.exited:
+            return
+        self._rss.append(reference.rss_mb())
+        self._cpu[second] = reference.cpu_pct()
+
+    # ------------------------------------------------------------------------------- faults
 
     async def _apply_faults(self, injector: ReferenceTargetFaults | None, elapsed: float) -> None:
         for window in list(self._faults):
@@ -389,6 +434,116 @@ class LocalRun:
             except (FaultInjectionFailed, aiohttp.ClientError):
                 pass
 
+    async def _reinject_faults(
+        self, injector: ReferenceTargetFaults | None, elapsed: float
+    ) -> None:
+        """A restarted target starts clean: faults still due go back in for what is left."""
+        if injector is None:
+            return
+        for window in self._faults:
+            remaining = window.spec.end - elapsed
+            if window.status != "injected" or remaining <= 0:
+                continue
+            try:
+                window.fault_id = await injector.inject(
+                    window.spec.model_copy(update={"duration": remaining}))
+            except (FaultInjectionFailed, aiohttp.ClientError, TimeoutError) as error:
+                window.ended_s, window.status = round(elapsed, 3), f"lost with the target: {error}"
+
+    # ------------------------------------------------------------------ the reference service
+
+    def _watch_target(
+        self, reference: ReferenceService | None, faults: ReferenceTargetFaults | None,
+        elapsed: float,
+    ) -> None:
+        """A reference service that has exited mid-run is started again (a few times at most)."""
+        if reference is None or not reference.exited or self._ended:
+            return
+        if self._reviving is not None and not self._reviving.done():
+            return
+        if len(self._outages) >= MAX_TARGET_RESTARTS:
+            return
+        self._reviving = asyncio.create_task(self._revive_target(reference, faults, elapsed))
+
+    async def _revive_target(
+        self, reference: ReferenceService, injector: ReferenceTargetFaults | None,
+        noticed_s: float,
+    ) -> None:
+        outage = _Outage(died_s=round(noticed_s, 3), exitcode=reference.returncode)
+        self._outages.append(outage)
+        try:
+            await reference.restart()
+        except (ReferenceServiceFailed, OSError) as error:
+            outage.error = str(error) or type(error).__name__
+            return
+        back = self._elapsed()
+        outage.back_s = round(back, 3)
+        self._rss = []  # memory growth means something within one process only
+        if self._meter is not None:
+            self._meter = ProcessMeter(reference.pid, self.worker_pids)
+        await self._reinject_faults(injector, back)
+        self._applied = "NONE"
+        self._request_level()
+
+    async def _settle_target(self, reference: ReferenceService | None) -> None:
+        """At the end: a restart under way finishes, and the target goes back to NONE."""
+        if self._reviving is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reviving
+        if self._level_tasks:
+            await asyncio.gather(*self._level_tasks, return_exceptions=True)
+        if reference is not None and not reference.exited and self._applied != "NONE":
+            if await reference.set_degradation("NONE"):
+                self._applied = "NONE"
+
+    # ------------------------------------------------------------------------- degradation
+
+    def _track_degradation(self, elapsed: float | None) -> None:
+        """Feed each closed second of the plan to the tracker; elapsed None: the run is over."""
+        planned = math.ceil(self.spec.duration)
+        while self._degradation_next < planned:
+            second = self._degradation_next
+            if elapsed is not None and not self._closed(second, elapsed):
+                return
+            stats = self.aggregator.seconds.get(second) or WindowStats()
+            seen = len(self._tracker.changes)
+            self._levels[second] = self._tracker.observe(
+                second, health_of(stats, self._cpu.get(second)))
+            self._degradation_next += 1
+            for change in self._tracker.changes[seen:]:
+                self._level_changed(change)
+
+    def _level_changed(self, change: LevelChange) -> None:
+        event = self._live.set_degradation(
+            change.level, change.at_s, reason=change.reason, applied=self._applies_levels())
+        if event is not None:
+            self._send(event.to_json())
+        if not self._ended:
+            self._request_level()
+
+    def _applies_levels(self) -> bool:
+        return self.spec.degradation.apply and self._reference is not None
+
+    def _request_level(self) -> None:
+        """Tell the target the current level, in the background and in order."""
+        if not self._applies_levels() or self._reference is None:
+            return
+        task = asyncio.create_task(self._push_level(self._reference))
+        self._level_tasks.add(task)
+        task.add_done_callback(self._level_tasks.discard)
+
+    async def _push_level(self, reference: ReferenceService) -> None:
+        async with self._level_lock:  # each push sends the level as it is by then
+            level: Level = "NONE" if self._ended else self._tracker.level
+            if level == self._applied or reference.exited:
+                return
+            if await reference.set_degradation(level):
+                self._applied = level
+            else:
+                self._apply_failures += 1
+
+    # ------------------------------------------------------------------------------ results
+
     def _memory_growth_pct(self) -> float | None:
         samples = self._rss
         warm = max(5, len(samples) // 10)
@@ -396,29 +551,87 @@ class LocalRun:
             return None
         return (samples[-1] - samples[warm]) / samples[warm] * 100
 
+    def _worker_facts(self, pool: WorkerPool) -> tuple[list[str], list[str], bool]:
+        """Failed worker ids, notes on them, and whether every shard ran to its end."""
+        if self._aborted:
+            return [], [], True
+        finished = {w for w, state in self.aggregator.workers.items() if state.finished}
+        notes = []
+        unreported = 0
+        if pool.deaths:
+            account = pool.account(finished, self._worker_scheduled,
+                                   ArrivalSchedule(self.spec.profile()))
+            failed, notes, complete = account.failed, account.notes, account.replaced_all
+            unreported = account.unreported
+            totals = self.aggregator.totals
+            unanswered = totals.sent - totals.ok - totals.error_total - totals.timeouts
+            if unanswered > 0:
+                notes.append(f"{unanswered} requests sent by workers that died have no "
+                             "reported outcome")
+        else:
+            failed = [w for w in pool.worker_ids if w not in finished]
+            complete = not failed and pool.ended_cleanly()
+        missing = self.plan.scheduled_total - self.aggregator.totals.scheduled - unreported
+        if missing > 0:
+            notes.append(f"{missing} planned arrivals were never scheduled (failed workers)")
+        if self._invalid_batches:
+            notes.append(f"{self._invalid_batches} metrics batches from workers were unreadable "
+                         "and left out")
+        return failed, notes, complete
+
+    def _target_facts(self, received: int | None) -> tuple[int | None, list[str]]:
+        """The target's own count, unless a restart lost part of it; notes on each outage.
+
+        A killed service takes its count with it, and polling it would only give a lower
+        bound, so after an outage target_received is left out (null) rather than guessed.
+        """
+        notes = [self._outage_note(outage) for outage in self._outages]
+        if not self._outages:
+            return received, notes
+        counted = "" if received is None else f"; the restarted service counted {received}"
+        notes.append("target_received is not known: the reference service's own count died "
+                     f"with it{counted}")
+        return None, notes
+
+    def _outage_note(self, outage: _Outage) -> str:
+        code = outage.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+        note = f"the reference service died ({how}), noticed at {outage.died_s:g} s"
+        if outage.back_s is None:
+            return note + f", and could not be restarted: {outage.error}"
+        first = max(math.floor(outage.died_s) - 1, 0)
+        last = math.floor(outage.back_s) + 1
+        refused = sum(self.aggregator.seconds[s].errors["connect"]
+                      for s in range(first, last + 1) if s in self.aggregator.seconds)
+        return (note + f"; restarted on the same port at {outage.back_s:g} s; {refused} "
+                f"connection errors in seconds {first}-{last}")
+
+    def _degradation_facts(self) -> tuple[list[dict[str, Any]], list[str]]:
+        applied = self._applies_levels()
+        changes = [{**c.as_dict(), "applied": applied} for c in self._tracker.changes]
+        notes = []
+        if self._apply_failures:
+            notes.append(f"{self._apply_failures} degradation level changes could not be sent "
+                         "to the target")
+        return changes, notes
+
     def _finish(
         self, store: SqliteRunStore, url: str, started: float, ended: float,
-        received: int | None, workers: _Workers,
+        received: int | None, pool: WorkerPool,
     ) -> LocalRunResult:
-        failed = [
-            worker_id
-            for process, ids in zip(workers.processes, workers.ids, strict=True)
-            for worker_id in ids
-            if process.exitcode not in (0, None) or not self._finished(worker_id)
-        ]
-        if self._aborted:
-            failed = []
-        status = "aborted" if self._aborted else ("failed" if failed else "completed")
-        notes = []
-        missing = self.plan.scheduled_total - self.aggregator.totals.scheduled
-        if missing and not self._aborted:
-            notes.append(f"{missing} planned arrivals were never scheduled (failed workers)")
+        failed, notes, complete = self._worker_facts(pool)
+        status = "aborted" if self._aborted else ("completed" if complete else "failed")
+        received, target_notes = self._target_facts(received)
+        if received is not None and pool.deaths and received > self.aggregator.totals.sent:
+            notes.append(f"the target received {received - self.aggregator.totals.sent} more "
+                         "requests than the workers reported sending: sent by workers that died")
+        changes, degradation_notes = self._degradation_facts()
         facts = RunFacts(
             run_id=self.run_id, target=url, started_at=iso(started), ended_at=iso(ended),
-            status=status, target_received=received, workers_expected=len(
-                [i for ids in workers.ids for i in ids]
-            ), workers_failed=failed, fault_windows=[w.as_dict() for w in self._faults],
-            extra_metrics={"memory_growth_pct": self._memory_growth_pct()}, notes=notes,
+            status=status, target_received=received, workers_expected=len(pool.worker_ids),
+            workers_failed=failed, fault_windows=[w.as_dict() for w in self._faults],
+            extra_metrics={"memory_growth_pct": self._memory_growth_pct()},
+            notes=notes + target_notes + degradation_notes, degradation_changes=changes,
         )
         summary = build_summary(
             self.spec, self.plan, self.aggregator, facts, self._prices,
@@ -436,10 +649,6 @@ class LocalRun:
             code = EXIT_PASSED if summary["passed"] else EXIT_FAILED
         return LocalRunResult(self.run_id, summary, series, outputs, code)
 
-    def _finished(self, worker_id: str) -> bool:
-        state = self.aggregator.workers.get(worker_id)
-        return state is not None and state.finished
-
     # ---------------------------------------------------------------- live dashboard messages
 
     def _elapsed(self) -> float:
@@ -453,32 +662,33 @@ class LocalRun:
         self._send(self._live.event(name, max(at_s, 0.0), **detail).to_json())
 
     def _go_live(
-        self, started: float, url: str, store: SqliteRunStore, workers: _Workers,
+        self, started: float, url: str, store: SqliteRunStore, pool: WorkerPool,
         reference: ReferenceService | None,
     ) -> None:
         """run_started, then a fresh snapshot so every viewer switches to this run."""
         if self.options.broadcaster is not None:
-            self._meter = ProcessMeter(reference.pid if reference else None,
-                                       [p.pid for p in workers.processes if p.pid])
+            self._meter = ProcessMeter(reference.pid if reference else None, pool.pids)
             self._probe = TargetProbe(reference.base_url) if reference else None
         self._live.run = self._live.run.model_copy(update={"started_at": iso(started),
                                                            "target": url})
         self._announce("run_started", 0.0, status="running", scenario=self.spec.name)
         self._send(self.snapshot(store.list_runs(RECENT_RUNS)).to_json())
 
-    def _degradation_changed(self, level: str) -> None:
-        event = self._live.set_degradation(level, self._elapsed())
-        if event is not None:
-            self._send(event.to_json())
-
     def _reported(self, second: int) -> bool:
-        """Every worker that sends during this second has reported it (or finished)."""
-        for worker_id, start_s, end_s in self._shard_seconds:
-            if start_s <= second < end_s:
-                state = self.aggregator.workers.get(worker_id)
-                if state is None or not (state.finished or state.last_window >= second):
-                    return False
+        """Every live worker that sends during this second has reported it (or finished)."""
+        for segment in self._pool.segments() if self._pool else []:
+            if segment.dead or not segment.start_s <= second < segment.end_s:
+                continue
+            state = self.aggregator.workers.get(segment.worker_id)
+            if state is None or not (state.finished or state.last_window >= second):
+                return False
         return True
+
+    def _closed(self, second: int, elapsed: float) -> bool:
+        """The second is over and its batches are in (or have had LIVE_GRACE_S to come)."""
+        if elapsed < second + 1:
+            return False
+        return elapsed >= second + 1 + LIVE_GRACE_S or self._reported(second)
 
     def _publish_ticks(self, elapsed: float | None) -> None:
         """Ticks for the seconds that have closed; elapsed None: every second seen (run over)."""
@@ -491,9 +701,7 @@ class LocalRun:
             if elapsed is None:
                 if second > last:
                     return
-            elif second >= planned or elapsed < second + 1 or (
-                elapsed < second + 1 + LIVE_GRACE_S and not self._reported(second)
-            ):
+            elif second >= planned or not self._closed(second, elapsed):
                 return  # seconds past the plan carry the drain: they are sent once the run ends
             self._publish_tick(second)
             self._live_next += 1
@@ -507,3 +715,13 @@ class LocalRun:
         self._send(tick.to_json())
         for event in events:
             self._send(event.to_json())
+
+
+def _scheduled_by_worker(batches: Iterable[MetricsBatch]) -> Counter[str]:
+    scheduled: Counter[str] = Counter()
+    seen: set[tuple[str, int]] = set()
+    for batch in batches:
+        if batch.key not in seen:
+            seen.add(batch.key)
+            scheduled[batch.worker_id] += batch.scheduled
+    return scheduled

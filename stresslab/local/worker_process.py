@@ -1,16 +1,16 @@
-"""A local worker process: runs its shard's assignments and puts batches on a queue."""
+"""A local worker process: runs its shard's assignments and sends batches down its own pipe."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import time
-from multiprocessing.queues import Queue
+from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
-from typing import Any
 
 import psutil
 import uvloop
@@ -23,16 +23,48 @@ from stresslab.targets.http import HttpTarget
 from stresslab.worker import ShardWorker
 
 STOP_POLL_S = 0.1
+READY = b"ready"
+RESUMED = b"resumed:"
 
 
-class QueueSink:
-    """MetricsSink onto a multiprocessing queue (JSON text, so nothing is pickled twice)."""
+class PipeSink:
+    """MetricsSink onto this worker's own pipe to the runner, as JSON text.
 
-    def __init__(self, queue: Queue[Any]) -> None:
-        self._queue = queue
+    One pipe per worker (not a queue shared by all) so that a worker killed halfway through a
+    message can only cut its own last batch short; a shared queue's lock could die with it.
+    """
+
+    def __init__(self, channel: Connection) -> None:
+        self._channel = channel
 
     async def emit(self, batch: MetricsBatch) -> None:
-        self._queue.put(batch.model_dump_json(by_alias=True))
+        data = batch.model_dump_json(by_alias=True).encode()
+        # off the event loop: a full pipe must not stall the arrivals
+        await asyncio.get_running_loop().run_in_executor(None, self._channel.send_bytes, data)
+
+
+def retry_worker_id(worker_id: str, attempt: int) -> str:
+    return f"{worker_id}-a{attempt}"
+
+
+def resume_assignments(
+    assignments: list[WorkAssignment], first_s: int, attempt: int
+) -> list[WorkAssignment]:
+    """What a replacement worker runs: the shard's arrivals from first_s on.
+
+    An assignment already under way gets a new worker id, so the replacement's batches (seq
+    from 0 again) are never taken for duplicates of the dead worker's.
+    """
+    resumed = []
+    for assignment in assignments:
+        if assignment.end_s <= first_s:
+            continue
+        if assignment.start_s < first_s:
+            assignment = assignment.model_copy(update={
+                "worker_id": retry_worker_id(assignment.worker_id, attempt), "start_s": first_s,
+            })
+        resumed.append(assignment)
+    return resumed
 
 
 class ProcessHealth:
@@ -53,34 +85,39 @@ class ProcessHealth:
 
 
 def worker_main(
-    assignments: list[str], spec_json: str, url: str, queue: Queue[Any], stop: Event,
-    start_at: Synchronized[float],
+    assignments: list[str], spec_json: str, url: str, channel: Connection, stop: Event,
+    start_at: Synchronized[float], attempt: int = 0,
 ) -> None:
     """Process entry point: report ready, wait for the run's start time, run the assignments.
 
+    A replacement (attempt > 0) starts at the next whole second of the run, says so
+    (`resumed:<second>`) and runs the rest of its shard from there.
     SIGINT is the runner's to handle (it stops workers through `stop`), so it is ignored here.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = ScenarioSpec.model_validate_json(spec_json)
     plans = [WorkAssignment.model_validate_json(a) for a in assignments]
-    queue.put("ready")
+    channel.send_bytes(READY)
     while start_at.value <= 0 and not stop.is_set():
         time.sleep(0.005)
+    if attempt:
+        first_s = math.floor(time.time() - start_at.value) + 1
+        plans = resume_assignments(plans, first_s, attempt)
+        channel.send_bytes(RESUMED + str(first_s).encode())
     plans = [a.model_copy(update={"run_started_at": start_at.value}) for a in plans]
-    if not stop.is_set():
-        uvloop.run(_run(plans, spec, url, queue, stop))
-    queue.close()
-    queue.join_thread()
+    if plans and not stop.is_set():
+        uvloop.run(_run(plans, spec, url, channel, stop))
+    channel.close()
 
 
 async def _run(
-    assignments: list[WorkAssignment], spec: ScenarioSpec, url: str, queue: Queue[Any],
+    assignments: list[WorkAssignment], spec: ScenarioSpec, url: str, channel: Connection,
     stop: Event,
 ) -> None:
     stopping = asyncio.Event()
     watcher = asyncio.create_task(_watch_stop(stop, stopping))
     schedule = ArrivalSchedule(spec.profile())
-    sink = QueueSink(queue)
+    sink = PipeSink(channel)
     health = ProcessHealth()
     try:
         async with HttpTarget(url, spec.http) as target:

@@ -5,6 +5,7 @@ import {
   decisionShares, downtimeSeconds, interpolatedElapsed, peakOk, type ResilienceMoment,
   resilienceMoment, roi,
 } from "../derive";
+import { degradationInWords } from "../degradation";
 import { TransactionFlow } from "../flow";
 import {
   formatClock, formatCompact, formatInt, formatMoney, formatNumber, formatPct,
@@ -358,6 +359,8 @@ function updateResilience(state: LiveState): void {
           m.recovered_at !== null || m.stage === "absorbed" ? "Total disruption" : "Recovering for"),
         h("div", { class: "r-timer", "data-testid": "recovery-timer" }, "")));
   }
+  const mode = degradationInWords(state);
+  if (mode) children.push(h("div", { class: "r-mode", "data-testid": "resilience-mode" }, mode));
   box.replaceChildren(...children);
   tickClock();
 }

@@ -5,6 +5,7 @@ import "../styles/main.css";
 
 import { ControlApi } from "../api";
 import { loadConfig } from "../config";
+import { degradationBadge } from "../degradation";
 import { formatClock } from "../format";
 import { type ConnectionStatus, LiveClient, type LiveState } from "../live";
 import type { ServerMessage, SiteConfig, Tick } from "../protocol";
@@ -90,6 +91,9 @@ function header(current: PageName): HTMLElement {
       h("span", { class: "run-pill-status", "data-role": "run-status" }, "no run"),
       h("span", { class: "run-pill-name", "data-role": "run-name" }, ""),
       h("span", { class: "run-pill-clock", "data-role": "run-clock" }, "")),
+    h("div", { class: "degradation-badge", "data-testid": "degradation", hidden: true },
+      h("span", { class: "degradation-dot", "aria-hidden": "true" }),
+      h("span", { class: "degradation-text" }, "")),
     h("div", { class: "conn", "data-testid": "connection", "data-status": "connecting",
                title: "live connection" },
       h("span", { class: "conn-dot" }), h("span", { class: "conn-text" }, "connecting")));
@@ -110,6 +114,14 @@ function updateHeader(top: HTMLElement, state: LiveState): void {
   setText(top.querySelector("[data-role=run-clock]"),
     elapsed === undefined ? "" : run ? `${formatClock(elapsed)} / ${formatClock(run.duration_s)}`
       : formatClock(elapsed));
+  const badge = degradationBadge(state);
+  const shown = top.querySelector<HTMLElement>(".degradation-badge");
+  if (shown) {
+    shown.hidden = badge === null;
+    shown.dataset.level = badge?.level ?? "NONE";
+    shown.title = badge?.title ?? "";
+    setText(shown.querySelector(".degradation-text"), badge?.text ?? "");
+  }
 }
 
 /** Show a problem the page cannot work around, in plain words. */
