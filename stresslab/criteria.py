@@ -90,13 +90,83 @@ def parse_threshold(expr: str) -> Threshold:
     return Threshold(metric=metric, op=op, value=value)
 
 
+FaultPhase = Literal["during", "after"]
+
+
+class FaultRef(BaseModel):
+    """Which faults a criterion is judged on: every one, the Nth to start (from 1), or a label;
+    `offset_s` is the length of an `after` window."""
+
+    model_config = ConfigDict(frozen=True)
+
+    which: int | str | None = None
+    offset_s: float | None = None
+
+    def render(self) -> str:
+        head = "fault" if self.which is None else f"fault:{self.which}"
+        return head if self.offset_s is None else f"{head} + {self.offset_s:g}s"
+
+
+def is_fault_ref(text: str) -> bool:
+    """`fault`, `fault:2`, `fault:<label>`, with or without `+ 60s`; anything else is a phase."""
+    head = text.strip()
+    return head == "fault" or head.startswith(("fault:", "fault+", "fault +"))
+
+
+def _offset(text: str, field: str) -> tuple[str, float | None]:
+    """Split `head + duration`; a `+` inside a label (`fault:A+B`) stays in the label."""
+    head, plus, tail = text.rpartition("+")
+    if not plus:
+        return text, None
+    try:
+        offset = parse_duration(tail)
+    except ValueError:
+        if head.strip().startswith("fault:"):
+            return text, None
+        raise ValueError(
+            f"{field}: cannot read the offset in {text!r}; e.g. 'fault + 60s'"
+        ) from None
+    if offset <= 0:
+        raise ValueError(f"{field}: the offset in {text!r} must be greater than 0")
+    if field != "after":
+        raise ValueError(f"{field}: an offset ({text!r}) only applies to 'after'")
+    return head.strip(), offset
+
+
+def parse_fault_ref(text: str, field: str) -> FaultRef:
+    """Parse `fault[:N|:label][ + duration]`; ValueError naming the field otherwise."""
+    head, offset = _offset(text.strip(), field)
+    if head == "fault":
+        return FaultRef(which=None, offset_s=offset)
+    if not head.startswith("fault:") or not head[6:].strip():
+        raise ValueError(
+            f"{field}: expected 'fault', 'fault:<number>' or 'fault:<label>', got {text!r}"
+        )
+    which = head[6:].strip()
+    if which.isdigit():
+        if int(which) < 1:
+            raise ValueError(f"{field}: faults are numbered from 1, got {text!r}")
+        return FaultRef(which=int(which), offset_s=offset)
+    return FaultRef(which=which, offset_s=offset)
+
+
 class Criterion(BaseModel):
-    """A threshold judged over the whole run, a named phase, or a time window."""
+    """A threshold judged over the whole run, a named phase, a time window, or each fault.
+
+    `during: fault` (or `fault:2`, `fault:<label>`) judges each selected fault on the seconds
+    it was active; `after: fault + 60s` on the 60 s that follow its end (without an offset:
+    until the next fault starts or the run ends).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     expr: str
-    during: str | None = Field(default=None, description="a phase name; the whole run when absent")
+    during: str | None = Field(
+        default=None, description="a phase name, or 'fault' / 'fault:N' / 'fault:<label>'"
+    )
+    after: str | None = Field(
+        default=None, description="'fault + 60s': from each fault's end to 60 s after it"
+    )
     start: float | None = Field(default=None, ge=0, description="window start (seconds)")
     end: float | None = Field(default=None, gt=0, description="window end (seconds)")
 
@@ -115,8 +185,19 @@ class Criterion(BaseModel):
     @model_validator(mode="after")
     def _valid(self) -> Criterion:
         parse_threshold(self.expr)
-        if self.during is not None and (self.start is not None or self.end is not None):
-            raise ValueError("give either 'during' (a phase) or 'start'/'end', not both")
+        timed = self.start is not None or self.end is not None
+        if self.during is not None and timed:
+            raise ValueError("give either 'during' (a phase or a fault) or 'start'/'end', not both")
+        if self.after is not None:
+            if self.during is not None or timed:
+                raise ValueError("give 'after' alone, without 'during', 'start' or 'end'")
+            if not is_fault_ref(self.after):
+                raise ValueError(
+                    f"after: expected 'fault + <duration>' (or 'fault:N + ...'), got {self.after!r}"
+                )
+            parse_fault_ref(self.after, "after")
+        elif self.during is not None and is_fault_ref(self.during):
+            parse_fault_ref(self.during, "during")
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError("'end' must be after 'start'")
         return self
@@ -126,7 +207,32 @@ class Criterion(BaseModel):
         return parse_threshold(self.expr)
 
     @property
+    def phase(self) -> str | None:
+        """The load phase it is judged on, if any."""
+        if self.during is None or is_fault_ref(self.during):
+            return None
+        return self.during
+
+    @property
+    def fault(self) -> tuple[FaultPhase, FaultRef] | None:
+        """('during' or 'after', which faults) for a criterion judged per fault."""
+        if self.after is not None:
+            return "after", parse_fault_ref(self.after, "after")
+        if self.during is not None and is_fault_ref(self.during):
+            return "during", parse_fault_ref(self.during, "during")
+        return None
+
+    @property
+    def run_wide(self) -> bool:
+        return self.during is None and self.after is None and self.start is None \
+            and self.end is None
+
+    @property
     def window_label(self) -> str:
+        fault = self.fault
+        if fault is not None:
+            kind, ref = fault
+            return f"during {ref.render()}" if kind == "during" else f"after {ref.render()}"
         if self.during:
             return f"phase {self.during}"
         if self.start is not None or self.end is not None:
@@ -136,10 +242,16 @@ class Criterion(BaseModel):
         return "run"
 
     def scaled(self, time_scale: float) -> Criterion:
+        after = self.after
+        fault = self.fault
+        offset = fault[1].offset_s if fault is not None and fault[0] == "after" else None
+        if fault is not None and offset is not None:
+            after = fault[1].model_copy(update={"offset_s": offset * time_scale}).render()
         return self.model_copy(
             update={
                 "start": None if self.start is None else self.start * time_scale,
                 "end": None if self.end is None else self.end * time_scale,
+                "after": after,
             }
         )
 

@@ -254,6 +254,27 @@ def _add_case(
         node.text = _xml_text(detail or failure)
 
 
+def _add_fault_case(
+    suite: ET.Element, classname: str, fault: Mapping[str, Any], index: int
+) -> None:
+    """One case per measured fault: it recovered, lost nothing and met its own criteria."""
+    if "passed" not in fault:
+        return
+    number = _int(fault.get("number")) or index + 1
+    name = f"fault {number} ({fault.get('label') or fault.get('type') or 'fault'}) recovers"
+    detail = (f"detected after {_fmt_unit(fault.get('time_to_detect_s'), 's')}, recovered "
+              f"after {_fmt_unit(fault.get('time_to_recover_s'), 's')}, affected "
+              f"{format_number(fault.get('affected'))}, lost {format_number(fault.get('lost'))}")
+    if fault.get("passed") is None:
+        case = ET.SubElement(suite, "testcase", classname=classname, name=_xml_text(name),
+                             time="0")
+        ET.SubElement(case, "skipped", message=_xml_text(
+            f"not injected: {fault.get('status') or 'unknown'}"))
+        return
+    failure = None if fault.get("passed") is True else _fault_why(fault) or "failed"
+    _add_case(suite, classname, name, failure, detail)
+
+
 def _add_properties(suite: ET.Element, summary: Mapping[str, Any]) -> None:
     properties = ET.SubElement(suite, "properties")
     for key in ("run_id", "target", "status", "seed", "workers", "time_scale", "load_scale"):
@@ -275,6 +296,8 @@ def render_junit_xml(summary: Mapping[str, Any]) -> str:
         if criterion.get("passed") is not True:
             failure = f"observed {format_number(criterion.get('observed'))}, expected {expr}"
         _add_case(suite, classname, _criterion_name(criterion), failure)
+    for index, fault in enumerate(_records(summary, "faults")):
+        _add_fault_case(suite, classname, fault, index)
     problems = _reconcile_failures(reconcile_counts(_section(summary, "counts")))
     failure = "counts do not reconcile" if problems else None
     _add_case(suite, classname, "counts reconcile", failure, "\n".join(problems))
@@ -285,7 +308,7 @@ def render_junit_xml(summary: Mapping[str, Any]) -> str:
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(1 for case in cases if case.find("failure") is not None)))
     suite.set("errors", "0")
-    suite.set("skipped", "0")
+    suite.set("skipped", str(sum(1 for case in cases if case.find("skipped") is not None)))
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, "unicode") + "\n"
 
@@ -311,6 +334,18 @@ class ChartBand:
     end: float
     label: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class ChartMarker:
+    """A moment on the x axis, e.g. when a fault was detected or its recovery confirmed."""
+
+    x: float
+    kind: str  # "detected" or "recovered"
+    detail: str = ""
+
+
+_MARKER_COLORS: dict[str, str] = {"detected": "#dc2626", "recovered": "#15803d"}
 
 
 @dataclass(frozen=True)
@@ -441,6 +476,24 @@ def _svg_bands(frame: _Frame, bands: Sequence[ChartBand]) -> list[str]:
     return parts
 
 
+def _svg_markers(frame: _Frame, markers: Sequence[ChartMarker]) -> list[str]:
+    parts = []
+    for marker in markers:
+        if not frame.x_lo <= marker.x <= frame.x_hi:
+            continue
+        x = frame.sx(marker.x)
+        color = _MARKER_COLORS.get(marker.kind, "#334155")
+        tip = f"{marker.kind} at {format_clock(marker.x)} {marker.detail}".strip()
+        parts.append(
+            f'<g class="marker {_esc(marker.kind)}"><title>{_esc(tip)}</title>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top:.1f}" y2="{frame.bottom:.1f}" '
+            f'stroke="{color}" stroke-width="1.5" stroke-dasharray="3 3"/>'
+            f'<path d="M{x - 4:.1f},{frame.top - 7:.1f} L{x + 4:.1f},{frame.top - 7:.1f} '
+            f'L{x:.1f},{frame.top - 1:.1f} Z" fill="{color}"/></g>'
+        )
+    return parts
+
+
 def _segments(points: Sequence[Point], log_y: bool) -> list[list[tuple[float, float]]]:
     segments: list[list[tuple[float, float]]] = [[]]
     for x, y in points:
@@ -474,7 +527,8 @@ def _svg_lines(frame: _Frame, lines: Sequence[ChartLine]) -> list[str]:
     return parts
 
 
-def _svg_legend(lines: Sequence[ChartLine], has_bands: bool, left: float) -> list[str]:
+def _svg_legend(lines: Sequence[ChartLine], has_bands: bool, left: float,
+                marker_kinds: Sequence[str] = ()) -> list[str]:
     parts = []
     x = left
     for line in lines:
@@ -490,6 +544,15 @@ def _svg_legend(lines: Sequence[ChartLine], has_bands: bool, left: float) -> lis
             f'<rect class="fault-swatch" x="{x:.1f}" y="7" width="20" height="14"/>'
             f'<text class="legend" x="{x + 26:.1f}" y="18">fault window</text>'
         )
+        x += 40 + 6.5 * len("fault window")
+    for kind in marker_kinds:
+        color = _MARKER_COLORS.get(kind, "#334155")
+        parts.append(
+            f'<line x1="{x + 10:.1f}" x2="{x + 10:.1f}" y1="6" y2="22" stroke="{color}" '
+            f'stroke-width="1.5" stroke-dasharray="3 3"/>'
+            f'<text class="legend" x="{x + 18:.1f}" y="18">{_esc(kind)}</text>'
+        )
+        x += 30 + 6.5 * len(kind)
     return parts
 
 
@@ -503,6 +566,7 @@ def render_line_chart(
     *,
     title: str,
     bands: Sequence[ChartBand] = (),
+    markers: Sequence[ChartMarker] = (),
     x_domain: tuple[float, float] | None = None,
     y_label: str = "",
     y_format: Callable[[float], str] = format_axis_number,
@@ -512,7 +576,8 @@ def render_line_chart(
     width: int = 1120,
     height: int = 300,
 ) -> str:
-    """An inline SVG line chart: x in elapsed seconds, nice y ticks, legend, shaded bands."""
+    """An inline SVG line chart: x in elapsed seconds, nice y ticks, legend, shaded bands,
+    and vertical markers."""
     values = [y for line in lines for _, y in line.points if y is not None]
     if log_y:
         values = [value for value in values if value > 0]
@@ -531,6 +596,7 @@ def render_line_chart(
         *_svg_y_axis(frame, ticks, y_format, y_label),
         *_svg_x_axis(frame),
     ]
+    parts.extend(_svg_markers(frame, markers))
     if values:
         parts.extend(_svg_lines(frame, lines))
     else:
@@ -538,7 +604,8 @@ def render_line_chart(
             f'<text class="no-data" x="{left + frame.width / 2:.1f}" '
             f'y="{top + frame.height / 2:.1f}" text-anchor="middle">no data</text>'
         )
-    parts.extend(_svg_legend(lines, bool(bands), left))
+    kinds = list(dict.fromkeys(m.kind for m in markers))
+    parts.extend(_svg_legend(lines, bool(bands), left, kinds))
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -596,17 +663,48 @@ def _x_domain(summary: Mapping[str, Any], series: Sequence[Mapping[str, Any]]
     return (0.0, max(_num(summary.get("duration_s")) or 1.0, 1.0))
 
 
+def _fault_start_end(fault: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    start = _num(fault.get("start_s"))
+    if start is None and "start_s" not in fault:
+        return _num(fault.get("planned_start_s")), _num(fault.get("planned_end_s"))
+    return start, _num(fault.get("end_s"))
+
+
+def _fault_name(fault: Mapping[str, Any], index: int) -> str:
+    number = _int(fault.get("number")) or index + 1
+    label = fault.get("label")
+    if label:
+        return f"{number} · {label}"
+    return f"{fault.get('type') or 'fault'}: {fault.get('target') or 'all'}"
+
+
 def _fault_bands(summary: Mapping[str, Any], x_hi: float) -> list[ChartBand]:
     bands = []
-    for fault in _records(summary, "faults"):
-        start = _num(fault.get("start_s"))
+    for index, fault in enumerate(_records(summary, "faults")):
+        start, end = _fault_start_end(fault)
         if start is None:
             continue
-        end = _num(fault.get("end_s"))
-        label = f"{fault.get('type') or 'fault'}: {fault.get('target') or 'all'}"
-        detail = "" if fault.get("intensity") is None else f"intensity {fault['intensity']}"
-        bands.append(ChartBand(start, end if end is not None else x_hi, label, detail))
+        parts = [f"{fault.get('type') or 'fault'} on {fault.get('target') or 'all'}"]
+        if fault.get("intensity") is not None:
+            parts.append(f"intensity {fault['intensity']}")
+        bands.append(ChartBand(start, end if end is not None else x_hi,
+                               _fault_name(fault, index), " · ".join(parts)))
     return bands
+
+
+def _fault_markers(summary: Mapping[str, Any]) -> list[ChartMarker]:
+    markers = []
+    for index, fault in enumerate(_records(summary, "faults")):
+        name = _fault_name(fault, index)
+        detected, recovered = _num(fault.get("detected_at_s")), _num(fault.get("recovered_at_s"))
+        if detected is not None:
+            after = _fmt_unit(fault.get("time_to_detect_s"), "s")
+            markers.append(ChartMarker(detected, "detected", f"({name}, {after} after it began)"))
+        if recovered is not None:
+            after = _fmt_unit(fault.get("time_to_recover_s"), "s")
+            markers.append(ChartMarker(recovered, "recovered",
+                                       f"({name}, {after} after it ended)"))
+    return markers
 
 
 @dataclass(frozen=True)
@@ -684,7 +782,8 @@ def _charts(summary: Mapping[str, Any], series: Sequence[Mapping[str, Any]]) -> 
     ordered = sorted(series, key=lambda row: _num(row.get("second")) or 0.0)
     x_domain = _x_domain(summary, ordered)
     common: dict[str, Any] = {"x_domain": x_domain,
-                              "bands": _fault_bands(summary, x_domain[1])}
+                              "bands": _fault_bands(summary, x_domain[1]),
+                              "markers": _fault_markers(summary)}
     bucket = _bucket_seconds(ordered)
     charts = [build(ordered, common, bucket) for build in
               (_throughput_chart, _latency_chart, _errors_chart, _accuracy_chart)]
@@ -779,6 +878,10 @@ def _verdict(summary: Mapping[str, Any]) -> str:
     failed = [_criterion_name(c) for c in criteria if c.get("passed") is False]
     if failed:
         notes.append("failed: " + ", ".join(failed[:3]) + (" …" if len(failed) > 3 else ""))
+    faults = [f for f in _records(summary, "faults") if "passed" in f]
+    if faults:
+        recovered = sum(1 for f in faults if f.get("passed") is True)
+        notes.insert(1, f"{recovered} of {len(faults)} faults passed")
     if problems:
         notes.append("counts do not reconcile")
     return (
@@ -932,17 +1035,97 @@ def _business_section(summary: Mapping[str, Any]) -> str:
     return _card("Business impact", _key_values(rows))
 
 
-def _run_section(summary: Mapping[str, Any]) -> str:
-    faults = _records(summary, "faults")
-    fault_rows = [
-        (f.get("type") or _NA, f.get("target") or _NA,
-         format_clock(_num(f.get("start_s")) or 0.0),
-         _NA if _num(f.get("end_s")) is None else format_clock(_num(f.get("end_s")) or 0.0),
-         format_number(f.get("intensity")))
-        for f in faults
+def _fault_verdict(fault: Mapping[str, Any]) -> _Html:
+    if "passed" not in fault:
+        return _Html('<span class="badge na">not measured</span>')
+    if fault.get("passed") is None:
+        return _Html('<span class="badge na">not injected</span>')
+    return _badge(fault.get("passed"))
+
+
+def _fault_why(fault: Mapping[str, Any]) -> str:
+    """Why a fault failed, in a few words."""
+    reasons = []
+    if fault.get("passed") is None:
+        return str(fault.get("status") or "")
+    if fault.get("time_to_recover_s") is None:
+        reasons.append("never recovered")
+    lost = _int(fault.get("lost"))
+    if lost:
+        reasons.append(f"{lost:,} lost")
+    failed = [f"{c.get('expr')} [{c.get('window')}]" for c in _records(fault, "criteria")
+              if c.get("passed") is not True]
+    reasons.extend(failed)
+    return "; ".join(reasons)
+
+
+def _clock_or_na(value: Any) -> str:
+    number = _num(value)
+    return _NA if number is None else format_clock(number)
+
+
+def _fault_row(fault: Mapping[str, Any], index: int) -> list[Any]:
+    detect, recover = fault.get("time_to_detect_s"), fault.get("time_to_recover_s")
+    target = f"{fault.get('type') or _NA} · {fault.get('target') or 'all'}"
+    if fault.get("intensity") is not None:
+        target += f" · {format_number(fault.get('intensity'))}"
+    start, end = _fault_start_end(fault)
+    window = f"{_clock_or_na(start)}–{_clock_or_na(end)}"
+    if fault.get("timing") == "planned":
+        window += " (planned)"
+    accuracy = " / ".join(_fmt_pct(fault.get(f"accuracy_{when}"))
+                          for when in ("before", "during", "after"))
+    budget = fault.get("error_budget_spent_pct")
+    criteria = _records(fault, "criteria")
+    met = sum(1 for c in criteria if c.get("passed") is True)
+    measured = fault.get("passed") is not None
+    return [
+        _fault_name(fault, index), target, window,
+        "not breached" if measured and detect is None else _fmt_unit(detect, "s"),
+        "never" if measured and recover is None else _fmt_unit(recover, "s"),
+        format_number(fault.get("affected")), format_number(fault.get("lost")),
+        _NA if _num(budget) is None else f"{format_number(budget)}%", accuracy,
+        f"{met} of {len(criteria)}" if criteria else "none",
+        _fault_verdict(fault), _fault_why(fault),
     ]
-    fault_html = (_table(("Fault", "Target", "Start", "End", "Intensity"), fault_rows)
-                  if fault_rows else _empty("No faults were injected."))
+
+
+def _resilience_section(summary: Mapping[str, Any]) -> str:
+    faults = _records(summary, "faults")
+    if not faults:
+        return _card("Faults and recovery", _empty("No faults were injected."))
+    rows = [_fault_row(fault, index) for index, fault in enumerate(faults)]
+    headers = ["Fault", "Type · target · intensity", "Window", "Detected after",
+               "Recovered after", "Affected", "Lost", "Error budget spent",
+               "Accuracy before / during / after", "Own criteria", "Verdict", "Why"]
+    if not any(row[-1] for row in rows):
+        headers, rows = headers[:-1], [row[:-1] for row in rows]
+    table = _table(headers, rows, "faults")
+    baselines = []
+    for index, fault in enumerate(faults):
+        base = _section(fault, "baseline")
+        if base:
+            seconds = _int(base.get("seconds")) or 0
+            text = (f"{seconds} s, errors {_fmt_pct(base.get('error_rate'))}, p95 "
+                    f"{_fmt_unit(base.get('p95_ms'), 'ms')}") if base.get("error_rate") \
+                is not None else f"none ({seconds} clean s before it): judged against a " \
+                "clean target"
+            baselines.append(f"{_fault_name(fault, index)}: {text}")
+    caption = (
+        "Detected: from the fault's start to the end of the first second outside its baseline "
+        "(error rate above baseline + tolerance, or p95 above baseline × (1 + tolerance)). "
+        "Recovered: from its end until the run stays within the baseline for consecutive "
+        "seconds. Affected: errors and timeouts from its start until it recovered. Lost: sent "
+        "but never answered. Error budget: affected against the run's allowed errors. A fault "
+        "passes when it recovered, lost nothing and met its own criteria."
+    )
+    detail = "".join(f"<li>{_esc(line)}</li>" for line in baselines)
+    body = (f'<p class="caption">{_esc(caption)}</p><div class="wide">{table}</div>'
+            + (f"<h3>Baselines</h3><ul class=\"baselines\">{detail}</ul>" if detail else ""))
+    return _card("Faults and recovery", body)
+
+
+def _run_section(summary: Mapping[str, Any]) -> str:
     workers = _section(summary, "workers_report")
     failed = workers.get("failed") or []
     failed_text = ", ".join(
@@ -959,9 +1142,7 @@ def _run_section(summary: Mapping[str, Any]) -> str:
         ("Schedule lag p50 / p99 / max",
          " / ".join(_fmt_unit(lag.get(k), "ms") for k in ("p50", "p99", "max"))),
     ]
-    body = (f'<div class="split"><div><h3>Faults</h3>{fault_html}</div>'
-            f"<div><h3>Workers and load generation</h3>{_key_values(rows)}</div></div>")
-    return _card("Faults, workers and scheduling", body)
+    return _card("Workers and load generation", _key_values(rows))
 
 
 _CSS = """
@@ -1011,6 +1192,8 @@ table.confusion td,table.confusion th{text-align:center}
 .badge.na,.mark.na{color:var(--muted)}
 .mark{font-weight:700;font-size:16px}.mark.ok{color:var(--ok)}.mark.bad{color:var(--bad)}
 .empty{color:var(--muted);margin:0}
+.wide{overflow-x:auto}table.faults td,table.faults th{padding:6px 7px;font-size:13px}
+ul.baselines{margin:0;padding-left:18px;color:#334155;font-size:13px}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:8px}
 @media (max-width:900px){.meta{grid-template-columns:repeat(2,1fr)}.split{display:block}}
 @media print{body{background:#fff}.page{padding:0;max-width:none}
@@ -1027,6 +1210,7 @@ def render_report_html(summary: Mapping[str, Any], series: Sequence[Mapping[str,
         _verdict(summary),
         _key_numbers(summary),
         _chart_cards(_charts(summary, series)),
+        _resilience_section(summary),
         _criteria_section(summary),
         _counts_section(summary),
         _accuracy_section(summary),

@@ -10,11 +10,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stresslab.capacity import CapacitySearch
-from stresslab.criteria import Criterion
+from stresslab.criteria import Criterion, is_fault_ref
 from stresslab.degradation import DegradationPolicy
 from stresslab.durations import parse_duration
 from stresslab.profiles import ConstantShape, LoadProfile, Phase
 from stresslab.reference_data import CURRENCIES
+from stresslab.resilience import ResilienceSettings
 from stresslab.transactions import TransactionMix
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -97,6 +98,7 @@ class ScenarioSpec(BaseModel):
     reporting_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     degradation: DegradationPolicy = Field(default_factory=DegradationPolicy)
     capacity_search: CapacitySearch | None = None
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     time_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
     load_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
 
@@ -112,12 +114,16 @@ class ScenarioSpec(BaseModel):
         names = [phase.name for phase in self.phases if phase.name]
         if len(names) != len(set(names)):
             raise ValueError("phase names must be unique")
+        reserved = [name for name in names if is_fault_ref(name)]
+        if reserved:
+            raise ValueError(f"phase name {reserved[0]!r} is reserved for fault windows")
         for criterion in self.criteria:
-            if criterion.during is not None and criterion.during not in names:
+            if criterion.phase is not None and criterion.phase not in names:
                 raise ValueError(
                     f"criterion {criterion.expr!r} names unknown phase {criterion.during!r}; "
                     f"phases: {', '.join(names) or 'none named'}"
                 )
+            self._check_fault_reference(criterion)
         duration = self.duration
         for fault in self.faults:
             if fault.at >= duration:
@@ -125,6 +131,28 @@ class ScenarioSpec(BaseModel):
                     f"fault {fault.type} at {fault.at:g}s starts after the run ends ({duration:g}s)"
                 )
         return self
+
+    def _check_fault_reference(self, criterion: Criterion) -> None:
+        fault = criterion.fault
+        if fault is None:
+            return
+        kind, ref = fault
+        where = f"criterion {criterion.expr!r} ({kind}: {ref.render()})"
+        if not self.faults:
+            raise ValueError(f"{where} is judged per fault, but the scenario has no faults")
+        if isinstance(ref.which, int) and ref.which > len(self.faults):
+            raise ValueError(
+                f"{where} names fault {ref.which}; the scenario has {len(self.faults)} "
+                "(numbered from 1 in the order they start)"
+            )
+        labels = [f.label for f in self.faults if f.label]
+        if isinstance(ref.which, str) and ref.which.casefold() not in {
+            label.casefold() for label in labels
+        }:
+            raise ValueError(
+                f"{where} names unknown fault {ref.which!r}; labels: "
+                f"{', '.join(repr(label) for label in labels) or 'none'}"
+            )
 
     @property
     def duration(self) -> float:
@@ -159,9 +187,21 @@ class ScenarioSpec(BaseModel):
         if duration <= 0:
             raise ScenarioError(f"--duration must be greater than 0, got {duration:g}")
         phase = ConstantShape(shape="constant", name="constant", tps=tps, duration=duration)
-        criteria = [c for c in self.criteria if c.during is None and c.start is None]
         faults = [f for f in self.faults if f.at < duration]
+        labels = {f.label.casefold() for f in faults if f.label}
+        criteria = [c for c in self.criteria if c.run_wide or _still_judged(c, faults, labels)]
         return self.model_copy(update={"phases": [phase], "criteria": criteria, "faults": faults})
+
+
+def _still_judged(criterion: Criterion, faults: list[FaultSpec], labels: set[str]) -> bool:
+    """A per-fault criterion survives a shorter run if the faults it names still happen."""
+    fault = criterion.fault
+    if fault is None or not faults:
+        return False
+    which = fault[1].which
+    if isinstance(which, str):
+        return which.casefold() in labels
+    return which is None or which <= len(faults)
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -12,12 +12,24 @@ from stresslab.aggregate import (
     accuracy_of,
     agents_of,
     latency_ms,
+    percentiles_us,
     window_metrics,
 )
 from stresslab.business import PriceTable, business_value
 from stresslab.criteria import Criterion, CriterionResult, judge
 from stresslab.metrics import ERROR_CLASSES
 from stresslab.plan import Plan
+from stresslab.resilience import (
+    SecondCounts,
+    Timeline,
+    criterion_seconds,
+    error_budget_rate,
+    fault_record,
+    fault_windows,
+    judge_per_fault,
+    measure_faults,
+    selects,
+)
 from stresslab.spec import ScenarioSpec
 
 SUMMARY_SCHEMA = "stresslab.summary/v1"
@@ -38,12 +50,19 @@ class RunFacts:
     fault_windows: list[dict[str, Any]] = field(default_factory=list)
     extra_metrics: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    degradation_changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def criterion_window(criterion: Criterion, spec: ScenarioSpec) -> tuple[int, int] | None:
-    """Seconds [start, end) a criterion is judged over; None for the whole run."""
-    if criterion.during is not None:
-        window = spec.profile().phase_window(criterion.during)
+    """Seconds [start, end) a criterion is judged over; None for the whole run.
+
+    A per-fault criterion is judged on each fault's own (observed) window by the summary;
+    here it gets the planned seconds that hold every fault it selects, for live views.
+    """
+    if criterion.fault is not None:
+        return _planned_fault_window(criterion, spec)
+    if criterion.phase is not None:
+        window = spec.profile().phase_window(criterion.phase)
         if window is None:
             return None
         return math.floor(window[0]), math.ceil(window[1])
@@ -54,29 +73,89 @@ def criterion_window(criterion: Criterion, spec: ScenarioSpec) -> tuple[int, int
     return None
 
 
-def judge_criteria(
-    spec: ScenarioSpec, aggregator: RunAggregator, facts: RunFacts
-) -> list[CriterionResult]:
-    results = []
+def _planned_fault_window(criterion: Criterion, spec: ScenarioSpec) -> tuple[int, int]:
+    fault = criterion.fault
+    if fault is None:
+        return 0, 0
+    planned = fault_windows(
+        [{"type": f.type, "label": f.label, "target": f.target, "planned_start_s": f.at,
+          "planned_end_s": f.end} for f in sorted(spec.faults, key=lambda f: f.at)],
+        spec.duration,
+    )
+    run_end = math.ceil(spec.duration)
+    kind, ref = fault
+    spans = [criterion_seconds(kind, ref, w, planned, run_end)
+             for w in planned if selects(ref, w)]
+    if not spans:
+        return 0, 0
+    return min(start for start, _ in spans), max(end for _, end in spans)
+
+
+def run_timeline(aggregator: RunAggregator, duration: float) -> Timeline:
+    """The per-second counts resilience is measured on, straight from the aggregator."""
+    seconds = {}
+    for second, stats in aggregator.seconds.items():
+        p95 = percentiles_us(stats.latency, (95,))[0] / 1000.0 \
+            if stats.latency.get_total_count() else None
+        seconds[second] = SecondCounts(
+            sent=stats.sent, ok=stats.ok, failed=stats.error_total + stats.timeouts,
+            dropped=stats.dropped, p95_ms=p95, labelled=stats.tp + stats.fp + stats.tn + stats.fn,
+            correct=stats.tp + stats.tn,
+        )
+    return Timeline(seconds, max(math.ceil(duration), max(seconds, default=-1) + 1))
+
+
+@dataclass
+class Verdicts:
+    """Every criterion's result in the scenario's order, and the faults' entries."""
+
+    criteria: list[CriterionResult]
+    faults: list[dict[str, Any]]
+
+
+def judge_run(spec: ScenarioSpec, aggregator: RunAggregator, facts: RunFacts) -> Verdicts:
+    """Judge the criteria (per fault for fault criteria) and measure each fault."""
     duration = spec.duration
+    timeline = run_timeline(aggregator, duration)
+    measurements = measure_faults(
+        facts.fault_windows, timeline, spec.resilience, time_scale=spec.time_scale,
+        budget_rate=error_budget_rate(spec.criteria),
+    )
+
+    def metrics_for(start: int, end: int) -> dict[str, float | None]:
+        metrics = window_metrics(
+            aggregator.window(start, end), end - start, aggregator.expected_between(start, end),
+            None, {"latency_drift_pct": aggregator.latency_drift_pct(start, end)},
+        )
+        metrics["lost"] = float(timeline.lost_between(start, end))
+        return metrics
+
     seconds = math.ceil(duration)
     run_metrics = window_metrics(
         aggregator.totals, duration, aggregator.expected_between(0, seconds),
         facts.target_received,
         {**facts.extra_metrics, "latency_drift_pct": aggregator.latency_drift_pct(0, seconds)},
     )
+    results: list[CriterionResult] = []
+    per_fault: list[list[CriterionResult]] = [[] for _ in measurements]
     for criterion in spec.criteria:
-        window = criterion_window(criterion, spec)
-        if window is None:
-            results.append(judge(criterion, run_metrics))
+        if criterion.fault is not None:
+            for index, result in judge_per_fault(criterion, measurements, metrics_for,
+                                                 timeline.end):
+                per_fault[index].append(result)
+                results.append(result)
             continue
-        start, end = window
-        metrics = window_metrics(
-            aggregator.window(start, end), end - start, aggregator.expected_between(start, end),
-            None, {"latency_drift_pct": aggregator.latency_drift_pct(start, end)},
-        )
-        results.append(judge(criterion, metrics))
-    return results
+        window = criterion_window(criterion, spec)
+        results.append(judge(criterion, run_metrics if window is None else metrics_for(*window)))
+    faults = [fault_record(m, verdicts) for m, verdicts in zip(measurements, per_fault,
+                                                                strict=True)]
+    return Verdicts(results, faults)
+
+
+def judge_criteria(
+    spec: ScenarioSpec, aggregator: RunAggregator, facts: RunFacts
+) -> list[CriterionResult]:
+    return judge_run(spec, aggregator, facts).criteria
 
 
 def build_summary(
@@ -95,7 +174,8 @@ def build_summary(
     errors = totals.error_total
     agents = agents_of(totals)
     compute_ms = _compute_ms(agents, latency_ms(totals)["avg"])
-    results = judge_criteria(spec, aggregator, facts)
+    verdicts = judge_run(spec, aggregator, facts)
+    results = verdicts.criteria
     reconciled = _reconciled(totals.scheduled, totals.sent, totals.dropped, totals.ok, errors,
                              totals.timeouts, facts.target_received)
     finished = sorted(w for w, state in aggregator.workers.items() if state.finished)
@@ -148,15 +228,17 @@ def build_summary(
             currency=spec.reporting_currency, usd_to_currency=usd_to_currency,
         ),
         "agents": agents,
-        "faults": facts.fault_windows,
+        "faults": verdicts.faults,
         "workers_report": {
             "expected": facts.workers_expected,
             "finished": len(finished),
             "failed": facts.workers_failed,
         },
         "notes": facts.notes,
+        "degradation": facts.degradation_changes,
         "criteria": [result.model_dump() for result in results],
-        "passed": facts.status == "completed" and reconciled and all(r.passed for r in results),
+        "passed": facts.status == "completed" and reconciled and all(r.passed for r in results)
+        and all(fault["passed"] is not False for fault in verdicts.faults),
     }
 
 

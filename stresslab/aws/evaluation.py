@@ -126,7 +126,7 @@ def evaluate_run(
     facts = RunFacts(
         run_id=run_id, target=run["target"], started_at=run["started_at"], ended_at=iso(now()),
         status=status, workers_expected=len(expected_workers(plan)), workers_failed=failed,
-        fault_windows=[_fault_window(f) for f in run.get("faults", [])], notes=notes,
+        fault_windows=[_fault_window(f, plan) for f in run.get("faults", [])], notes=notes,
     )
     summary = build_summary(
         spec, plan, aggregator, facts, prices,
@@ -145,7 +145,15 @@ def evaluate_run(
                       outputs=outputs, workers_failed=failed)
 
 
-def _fault_window(fault: dict[str, Any]) -> dict[str, Any]:
-    return {"type": fault["type"], "label": fault["label"], "key": fault["key"],
-            "planned_start": fault["start_at"], "planned_end": fault["end_at"],
-            "status": "scheduled with AWS FIS", "template_id": fault["template_id"]}
+def _fault_window(fault: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """The fault as scheduled; FIS does not report when its actions took hold, so the
+    summary measures it on the planned seconds."""
+    window = {"type": fault["type"], "label": fault["label"], "key": fault["key"],
+              "planned_start": fault["start_at"], "planned_end": fault["end_at"],
+              "status": "scheduled with AWS FIS", "template_id": fault["template_id"]}
+    index = fault.get("index")
+    if isinstance(index, int) and 0 <= index < len(plan.faults):
+        planned = plan.faults[index]
+        window.update(number=index + 1, target=planned.target, intensity=planned.intensity,
+                      planned_start_s=planned.at, planned_end_s=planned.end)
+    return window

@@ -70,3 +70,57 @@ def test_windows():
 def test_bad_windows(raw, message):
     with pytest.raises(ValueError, match=message):
         Criterion.model_validate(raw)
+
+
+# --------------------------------------------------------------------------- per fault
+
+
+@pytest.mark.parametrize("raw, kind, which, offset, label", [
+    ({"expr": "error_rate < 0.05", "during": "fault"}, "during", None, None, "during fault"),
+    ({"expr": "error_rate < 0.05", "during": "fault:2"}, "during", 2, None, "during fault:2"),
+    ({"expr": "error_rate < 0.05", "during": "fault: Lambda crash"}, "during", "Lambda crash",
+     None, "during fault:Lambda crash"),
+    ({"expr": "error_rate < 0.001", "after": "fault + 60s"}, "after", None, 60,
+     "after fault + 60s"),
+    ({"expr": "error_rate < 0.001", "after": "fault:3+1m30s"}, "after", 3, 90,
+     "after fault:3 + 90s"),
+    ({"expr": "error_rate < 0.001", "after": "fault"}, "after", None, None, "after fault"),
+])
+def test_fault_phases(raw, kind, which, offset, label):
+    criterion = Criterion.model_validate(raw)
+    assert criterion.fault is not None
+    got_kind, ref = criterion.fault
+    assert (got_kind, ref.which, ref.offset_s) == (kind, which, offset)
+    assert criterion.window_label == label
+    assert criterion.phase is None and not criterion.run_wide
+
+
+def test_a_fault_offset_scales_with_the_timeline():
+    criterion = Criterion.model_validate({"expr": "lost == 0", "after": "fault:1 + 60s"})
+    scaled = criterion.scaled(0.05)
+    assert scaled.after == "fault:1 + 3s"
+    assert scaled.fault is not None and scaled.fault[1].offset_s == pytest.approx(3)
+
+
+def test_a_phase_whose_name_starts_like_fault_is_still_a_phase():
+    criterion = Criterion.model_validate({"expr": "p95_ms < 1", "during": "faulty"})
+    assert criterion.fault is None and criterion.phase == "faulty"
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"expr": "p95_ms < 1", "after": "warm"}, "after: expected 'fault \\+ <duration>'"),
+    ({"expr": "p95_ms < 1", "during": "fault + 60s"}, "during: an offset .* only applies to"),
+    ({"expr": "p95_ms < 1", "after": "fault + 60s", "during": "fault"}, "give 'after' alone"),
+    ({"expr": "p95_ms < 1", "after": "fault + 60s", "start": 5}, "give 'after' alone"),
+    ({"expr": "p95_ms < 1", "during": "fault:0"}, "during: faults are numbered from 1"),
+    ({"expr": "p95_ms < 1", "after": "fault + 5x"}, "after: cannot read the offset"),
+    ({"expr": "p95_ms < 1", "during": "fault:"}, "during: expected 'fault', 'fault:<number>'"),
+])
+def test_bad_fault_phases_name_the_field(raw, message):
+    with pytest.raises(ValueError, match=message):
+        Criterion.model_validate(raw)
+
+
+def test_a_plus_inside_a_fault_label_stays_in_the_label():
+    criterion = Criterion.model_validate({"expr": "lost == 0", "during": "fault:CPU+memory"})
+    assert criterion.fault is not None and criterion.fault[1].which == "CPU+memory"

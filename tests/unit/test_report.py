@@ -117,7 +117,14 @@ def _summary(series: list[dict[str, Any]]) -> dict[str, Any]:
             "geographic_risk": {"calls": 120000, "avg_ms": 52.0, "p95_ms": 230.0, "errors": 3},
         },
         "faults": [{"type": "latency", "target": "geographic_risk", "start_s": float(FAULT_START),
-                    "end_s": float(FAULT_END), "intensity": 200}],
+                    "end_s": float(FAULT_END), "intensity": 200, "number": 1,
+                    "status": "cleared", "timing": "observed", "time_to_detect_s": 1.0,
+                    "time_to_recover_s": 0.0, "detected_at_s": float(FAULT_START + 1),
+                    "recovered_at_s": float(FAULT_END), "affected": 150, "lost": 0,
+                    "dropped": 0, "error_budget_spent_pct": 125.0, "accuracy_before": 0.93,
+                    "accuracy_during": 0.88, "accuracy_after": 0.93,
+                    "baseline": {"seconds": 29, "error_rate": 0.0003, "p95_ms": 6.0},
+                    "criteria": [], "passed": True}],
         "workers_report": {"expected": 2, "finished": 2, "failed": []},
         "criteria": [
             {"expr": "p95_ms < 2000", "window": "run", "passed": True, "observed": 6.0},
@@ -217,7 +224,7 @@ def test_junit_has_a_case_per_criterion_plus_reconcile(summary: dict[str, Any]) 
     assert root.tag == "testsuite"
     assert root.get("name") == "stresslab.smoke"
     cases = list(root.iter("testcase"))
-    assert len(cases) == len(summary["criteria"]) + 2
+    assert len(cases) == len(summary["criteria"]) + 3  # a case per fault too
     assert {case.get("classname") for case in cases} == {"stresslab.smoke"}
     assert root.get("tests") == str(len(cases))
     assert root.get("failures") == "1"
@@ -500,3 +507,69 @@ def test_write_outputs_writes_four_files(
     ET.parse(paths["junit"])
     assert paths["report"].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert summary == original
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def _labelled_faults(summary: dict[str, Any]) -> None:
+    summary["faults"][0]["label"] = "Network latency spike"
+    failed = copy.deepcopy(summary["faults"][0])
+    failed.update(number=2, label="Lambda crash", start_s=80.0, end_s=90.0, detected_at_s=81.0,
+                  time_to_recover_s=None, recovered_at_s=None, lost=3, passed=False,
+                  criteria=[{"expr": "error_rate < 0.05", "window": "fault 2 (Lambda crash)",
+                             "passed": False, "observed": 0.3}])
+    skipped = {"type": "throttle", "label": "Throttling", "number": 3, "start_s": None,
+               "end_s": None, "status": "failed: refused", "passed": None, "criteria": []}
+    summary["faults"] += [failed, skipped]
+
+
+def test_junit_has_a_case_per_fault(summary: dict[str, Any]) -> None:
+    _labelled_faults(summary)
+    root = ET.fromstring(render_junit_xml(summary))
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    assert cases["fault 1 (Network latency spike) recovers"].find("failure") is None
+    failure = cases["fault 2 (Lambda crash) recovers"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == ("never recovered; 3 lost; "
+                                      "error_rate < 0.05 [fault 2 (Lambda crash)]")
+    skipped = cases["fault 3 (Throttling) recovers"].find("skipped")
+    assert skipped is not None and "failed: refused" in (skipped.get("message") or "")
+    assert root.get("skipped") == "1" and root.get("failures") == "2"
+
+
+def test_junit_leaves_out_faults_without_measurements(summary: dict[str, Any]) -> None:
+    del summary["faults"][0]["passed"]
+    assert len(list(ET.fromstring(render_junit_xml(summary)).iter("testcase"))) == 5
+
+
+def test_html_marks_detection_and_recovery_and_tabulates_each_fault(
+    summary: dict[str, Any], series: list[dict[str, Any]]
+) -> None:
+    _labelled_faults(summary)
+    page = render_report_html(summary, series)
+    for svg in _svgs(page):
+        assert svg.count('class="marker detected"') == 2
+        assert svg.count('class="marker recovered"') == 1
+        assert "1 · Network latency spike" in svg and "2 · Lambda crash" in svg
+    assert "1 of 3 faults passed" in page
+    table = re.search(r'<table class="faults">.*?</table>', page, flags=re.DOTALL)
+    assert table is not None
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(0), flags=re.DOTALL)
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in rows[1:]]
+    assert cells[0][:9] == ["1 · Network latency spike", "latency · geographic_risk · 200",
+                            "00:30–01:00", "1 s", "0 s", "150", "0", "125%",
+                            "93.00% / 88.00% / 93.00%"]
+    assert cells[1][4] == "never" and "FAIL" in cells[1][10]
+    assert "not injected" in cells[2][10] and cells[2][3] == "n/a"
+    assert "Baselines" in page and "29 s, errors 0.03%, p95 6 ms" in page
+
+
+def test_html_shows_planned_fault_windows_from_aws(
+    summary: dict[str, Any], series: list[dict[str, Any]]
+) -> None:
+    summary["faults"] = [{"type": "latency", "label": "L", "planned_start_s": 10.0,
+                          "planned_end_s": 20.0, "status": "scheduled with AWS FIS"}]
+    page = render_report_html(summary, series)
+    assert all('class="fault-band"' in svg for svg in _svgs(page))
+    assert "not measured" in page

@@ -57,6 +57,7 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+FAULT = "faults: [{type: latency, at: 1, duration: 2, label: Spike}]\n"
 GOOD = """
 name: mine
 phases:
@@ -77,6 +78,17 @@ phases:
     (GOOD + "faults: [{type: meteor, at: 1, duration: 1}]\n", "faults.0.type"),
     (GOOD + "faults: [{type: latency, at: 10m, duration: 1}]\n", "starts after the run ends"),
     (GOOD + "reporting_currency: XYZ\n", "unknown currency 'XYZ'"),
+    (GOOD + FAULT + "criteria: [{expr: 'lost == 0', during: 'fault:2'}]\n",
+     "criterion 'lost == 0' (during: fault:2) names fault 2; the scenario has 1"),
+    (GOOD + FAULT + "criteria: [{expr: 'lost == 0', after: 'fault:Crash + 1m'}]\n",
+     "names unknown fault 'Crash'; labels: 'Spike'"),
+    (GOOD + "criteria: [{expr: 'lost == 0', during: fault}]\n",
+     "is judged per fault, but the scenario has no faults"),
+    (GOOD + FAULT + "criteria: [{expr: 'lost == 0', after: 'fault + never'}]\n",
+     "criteria.0: after: cannot read the offset"),
+    (GOOD.replace("{shape:", "{name: fault, shape:"), "phase name 'fault' is reserved"),
+    (GOOD + "resilience: {recover_for: 0}\n", "resilience.recover_for"),
+    (GOOD + "resilience: {patience: 3}\n", "resilience.patience: Extra inputs"),
     (GOOD + "mix: {legit: 0.5, fraud: 0.1, edge: 0.1}\n", "mix"),
     (GOOD.replace("name: mine", "name: Bad Name"), "name: String should match pattern"),
 ])
@@ -95,3 +107,18 @@ def test_unknown_scenario_lists_the_known_ones():
 def test_missing_file():
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario("/nonexistent/x.yaml")
+
+
+def test_the_resilience_scenarios_judge_each_fault():
+    recovery = load_scenario("failure-recovery")
+    assert {c.window_label for c in recovery.criteria} >= {"during fault", "after fault + 60s"}
+    demo = load_scenario("investor-demo")
+    assert {c.window_label for c in demo.criteria} >= {"during fault", "after fault + 60s"}
+    assert recovery.resilience.recover_for == 5
+
+
+def test_constant_rate_override_keeps_fault_criteria_whose_faults_still_happen():
+    spec = load_scenario("failure-recovery").at_constant_rate(100, 10 * 60)
+    assert len(spec.faults) == 1
+    assert {c.window_label for c in spec.criteria} == {"run", "during fault", "after fault + 60s"}
+    assert load_scenario("failure-recovery").at_constant_rate(100, 60).criteria[0].run_wide
