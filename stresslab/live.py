@@ -298,7 +298,8 @@ class LiveFeed:
         events = []
         for criterion in self.spec.criteria:
             key = f"{criterion.expr} [{criterion.window_label}]"
-            if criterion.threshold.metric in END_OF_RUN_METRICS or key in self._judged:
+            if (criterion.threshold.metric in END_OF_RUN_METRICS or key in self._judged
+                    or criterion.fault is not None):  # per fault, judged by the summary
                 continue
             window = criterion_window(criterion, self.spec)
             if window is None:
