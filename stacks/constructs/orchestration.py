@@ -6,6 +6,8 @@ from pathlib import Path
 
 from aws_cdk import Arn, ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as _lambda
 from aws_cdk import aws_logs as logs
@@ -81,6 +83,21 @@ class Orchestration(Construct):
             function.grant_invoke(self.state_machine)
         self._grant_distributed_map()
         grant_start_experiments(self, self.state_machine, fault_template_arns)
+        self._build_cleanup_on_stop()
+
+    def _build_cleanup_on_stop(self) -> None:
+        """A console stop or a timeout skips the state machine's Catch: cleanup hears of it here."""
+        events.Rule(
+            self, "CleanupOnStop",
+            description="stop a run's experiments and record its status when it ends abnormally",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": ["ABORTED", "TIMED_OUT", "FAILED"],
+                        "stateMachineArn": [self.state_machine.state_machine_arn]},
+            ),
+            targets=[targets.LambdaFunction(self.cleanup, retry_attempts=4)],
+        )
 
     def _function(self, construct_id: str, spec: FunctionSpec) -> _lambda.Function:
         function = self._functions.build(self, construct_id, spec)

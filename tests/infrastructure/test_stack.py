@@ -600,3 +600,16 @@ def test_an_unbuilt_site_deploys_a_page_that_says_how_to_build_it(tmp_path: Path
     (page,) = (tmp_path / "out").glob("asset.*/index.html")
     assert "npm run build" in page.read_text(encoding="utf-8")
     assert list((tmp_path / "out").glob("asset.*/config.json"))
+
+
+def test_abnormal_ends_of_a_run_reach_cleanup(synthesized: SynthesizedApp) -> None:
+    # A console StopExecution or a timeout never reaches the ASL's Catch
+    pattern = {"source": ["aws.states"],
+               "detail-type": ["Step Functions Execution Status Change"]}
+    rules = synthesized.template.find_resources(
+        "AWS::Events::Rule", {"Properties": {"EventPattern": pattern}})
+    (rule,) = rules.values()
+    assert rule["Properties"]["EventPattern"]["detail"]["status"] == [
+        "ABORTED", "TIMED_OUT", "FAILED"]
+    (target,) = rule["Properties"]["Targets"]
+    assert "Cleanup" in json.dumps(target["Arn"])
