@@ -9,11 +9,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from stresslab.capacity import PlannedStep, StepResult
 from stresslab.durations import parse_duration
 from stresslab.spec import (
     ScenarioError,
@@ -22,6 +23,9 @@ from stresslab.spec import (
     list_scenarios,
     load_scenario,
 )
+
+if TYPE_CHECKING:
+    from stresslab.local.runner import LocalRun
 
 EXIT_BAD_INPUT = 2
 DEFAULT_DB = Path(".stresslab/runs.db")
@@ -176,6 +180,10 @@ def command_run(args: argparse.Namespace) -> int:
     from stresslab.targets.http import TargetUnreachable
 
     spec = resolve_spec(args)
+    if spec.capacity_search is not None:
+        if args.tps is None:
+            return command_capacity(args, spec)
+        spec = judged_like_the_search(spec, args.time_scale)
     target_url = None if args.target == "local" else args.target
     run = LocalRun(LocalRunOptions(
         spec=spec, target_url=target_url, out_dir=None, db_path=args.db,
@@ -198,6 +206,118 @@ def command_run(args: argparse.Namespace) -> int:
         raise BadInput(str(error)) from None
     print_summary(result.summary, result.outputs)
     return result.exit_code
+
+
+def judged_like_the_search(spec: ScenarioSpec, time_scale: float) -> ScenarioSpec:
+    """A constant-rate run of a capacity scenario is judged as each of its steps is."""
+    search = spec.capacity_search
+    if search is None or not search.criteria:
+        return spec
+    return spec.model_copy(update={"criteria": [c.scaled(time_scale) for c in search.criteria]})
+
+
+def command_capacity(args: argparse.Namespace, spec: ScenarioSpec) -> int:
+    from stresslab.local.capacity_runner import CapacityRun, CapacityRunOptions
+    from stresslab.targets.http import TargetUnreachable
+
+    assert spec.capacity_search is not None
+    search = spec.capacity_search.scaled(args.time_scale, args.load_scale)
+    run = CapacityRun(CapacityRunOptions(
+        spec=spec, search=search, target_url=None if args.target == "local" else args.target,
+        db_path=args.db, progress=not args.quiet, on_step_start=_announce_step,
+        on_step=_print_step,
+    ))
+    run.options.out_dir = args.out or DEFAULT_RESULTS / run.search_id
+    longest = search.max_steps * search.step_duration
+    print(f"stresslab: capacity search {run.search_id}: {spec.name}, {search.start_tps:,.0f} to "
+          f"{search.max_tps:,.0f} TPS in steps of {search.step_tps:,.0f}, "
+          f"{search.step_duration:g}s each, {search.refine_steps} refinement rounds "
+          f"(at most {search.max_steps} steps, {longest / 60:.1f} min of load), "
+          f"{spec.workers} workers, target {args.target}", file=sys.stderr)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, run.request_stop)
+        loop.add_signal_handler(signal.SIGTERM, run.request_stop)
+        return await run.execute()
+
+    try:
+        result = asyncio.run(main())
+    except TargetUnreachable as error:
+        raise BadInput(str(error)) from None
+    print_capacity(result.report, result.outputs, confirm_command(args, result.report))
+    return result.exit_code
+
+
+def _announce_step(index: int, planned: PlannedStep, run: LocalRun) -> None:
+    print(f"stresslab: step {index} ({planned.stage}): {planned.tps:,.0f} TPS for "
+          f"{run.spec.duration:g}s, run {run.run_id}", file=sys.stderr)
+
+
+def _print_step(index: int, step: StepResult) -> None:
+    observed = step.observation.metrics
+
+    def num(key: str) -> str:
+        value = observed.get(key)
+        return "n/a" if value is None else f"{value:,.1f}"
+
+    rate = observed.get("error_rate")
+    errors = "n/a" if rate is None else f"{rate * 100:.3f}%"
+    why = "; ".join([*step.generator_issues, *step.failed_criteria])
+    print(f"stresslab: step {index}: {step.tps:,.0f} TPS {step.verdict.upper()}  "
+          f"p95 {num('p95_ms')} ms, p99 {num('p99_ms')} ms, errors {errors}, "
+          f"dropped {step.observation.dropped:,}, lag p99 {num('lag_p99_ms')} ms"
+          f"{f'  ({why})' if why else ''}", file=sys.stderr)
+
+
+def confirm_command(args: argparse.Namespace, report: dict[str, Any]) -> str | None:
+    """The constant-rate run that checks the capacity found, with this search's flags."""
+    capacity = report.get("capacity_tps")
+    if capacity is None:
+        return None
+    search = report["search"]
+    words = ["stresslab", "run", args.scenario,
+             "--tps", f"{capacity / args.load_scale:g}",
+             "--duration", f"{search['step_duration'] / args.time_scale:g}s"]
+    for flag, value, default in (("--target", args.target, "local"),
+                                 ("--time-scale", args.time_scale, 1.0),
+                                 ("--load-scale", args.load_scale, 1.0),
+                                 ("--workers", args.workers, None), ("--seed", args.seed, None)):
+        if value != default:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return " ".join(words)
+
+
+def print_capacity(
+    report: dict[str, Any], outputs: dict[str, Path], confirm: str | None = None
+) -> None:
+    def tps(value: Any) -> str:
+        return "n/a" if value is None else f"{value:,.0f} TPS"
+
+    headline = {
+        "found": f"CAPACITY {tps(report['capacity_tps'])}",
+        "max-reached": f"CAPACITY at least {tps(report['capacity_tps'])} (max_tps reached)",
+        "none-passed": "NO CAPACITY: even the first step failed",
+        "generator-limited": "GENERATOR-LIMITED: no capacity established",
+        "incomplete": "INCOMPLETE: the search was cut short",
+    }[report["outcome"]]
+    steps = ", ".join(
+        f"{step['tps']:,.0f} {'ok' if step['passed'] else step['verdict'].upper()}"
+        for step in report["steps"]
+    )
+    lines = [
+        f"{headline}  {report['scenario']}  ({report['status']}, search {report['search_id']})",
+        f"  highest passing {tps(report['highest_passing_tps'])}, first failing "
+        f"{tps(report['first_failing_tps'])}, resolution {tps(report['resolution_tps'])}",
+        f"  criteria  {', '.join(report['criteria']) or 'none'}",
+        f"  steps     {steps or 'none'}",
+    ]
+    lines += [f"  note: {note}" for note in report["notes"]]
+    if confirm:
+        lines.append(f"  confirm   {confirm}")
+    if outputs:
+        lines.append(f"  report    {outputs.get('report')}")
+    print("\n".join(lines))
 
 
 def print_summary(summary: dict[str, Any], outputs: dict[str, Path]) -> None:
@@ -247,6 +367,11 @@ def _pct(value: float | None) -> float | None:
 def command_scenarios(_: argparse.Namespace) -> int:
     for name in list_scenarios():
         spec = load_scenario(name)
+        search = spec.capacity_search
+        if search is not None:
+            print(f"{name:18} {'search':>8}  up to {search.max_tps:>6,.0f} TPS  "
+                  f"{spec.description}")
+            continue
         print(f"{name:18} {spec.duration:>7g}s  peak {spec.profile().peak():>8,.0f} TPS  "
               f"{spec.description}")
     return 0
@@ -254,8 +379,12 @@ def command_scenarios(_: argparse.Namespace) -> int:
 
 def command_validate(args: argparse.Namespace) -> int:
     spec = load_scenario(args.file)
+    search = spec.capacity_search
+    searched = "" if search is None else (
+        f", capacity search {search.start_tps:g}-{search.max_tps:g} TPS in steps of "
+        f"{search.step_tps:g}, at most {search.max_steps} steps of {search.step_duration:g}s")
     print(f"{args.file}: ok ({spec.name}, {spec.duration:g}s, {len(spec.phases)} phases, "
-          f"{len(spec.criteria)} criteria, {len(spec.faults)} faults)")
+          f"{len(spec.criteria)} criteria, {len(spec.faults)} faults{searched})")
     return 0
 
 
