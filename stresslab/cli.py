@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -177,7 +177,6 @@ def resolve_spec(args: argparse.Namespace) -> ScenarioSpec:
 
 def command_run(args: argparse.Namespace) -> int:
     from stresslab.local.runner import LocalRun, LocalRunOptions
-    from stresslab.targets.http import TargetUnreachable
 
     spec = resolve_spec(args)
     if spec.capacity_search is not None:
@@ -194,6 +193,21 @@ def command_run(args: argparse.Namespace) -> int:
           f"peak {spec.profile().peak():,.0f} TPS, {run.plan.scheduled_total:,} transactions, "
           f"{run.plan.shards} workers, target {args.target}", file=sys.stderr)
 
+    result = run_to_the_end(run)
+    print_summary(result.summary, result.outputs)
+    return result.exit_code
+
+
+class _Stoppable(Protocol):
+    def request_stop(self) -> None: ...
+
+    async def execute(self) -> Any: ...
+
+
+def run_to_the_end(run: _Stoppable) -> Any:
+    """Execute a run; Ctrl-C or SIGTERM stops it cleanly; an unreachable target is bad input."""
+    from stresslab.targets.http import TargetUnreachable
+
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, run.request_stop)
@@ -201,11 +215,9 @@ def command_run(args: argparse.Namespace) -> int:
         return await run.execute()
 
     try:
-        result = asyncio.run(main())
+        return asyncio.run(main())
     except TargetUnreachable as error:
         raise BadInput(str(error)) from None
-    print_summary(result.summary, result.outputs)
-    return result.exit_code
 
 
 def judged_like_the_search(spec: ScenarioSpec, time_scale: float) -> ScenarioSpec:
@@ -218,7 +230,6 @@ def judged_like_the_search(spec: ScenarioSpec, time_scale: float) -> ScenarioSpe
 
 def command_capacity(args: argparse.Namespace, spec: ScenarioSpec) -> int:
     from stresslab.local.capacity_runner import CapacityRun, CapacityRunOptions
-    from stresslab.targets.http import TargetUnreachable
 
     assert spec.capacity_search is not None
     search = spec.capacity_search.scaled(args.time_scale, args.load_scale)
@@ -235,16 +246,7 @@ def command_capacity(args: argparse.Namespace, spec: ScenarioSpec) -> int:
           f"(at most {search.max_steps} steps, {longest / 60:.1f} min of load), "
           f"{spec.workers} workers, target {args.target}", file=sys.stderr)
 
-    async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, run.request_stop)
-        loop.add_signal_handler(signal.SIGTERM, run.request_stop)
-        return await run.execute()
-
-    try:
-        result = asyncio.run(main())
-    except TargetUnreachable as error:
-        raise BadInput(str(error)) from None
+    result = run_to_the_end(run)
     print_capacity(result.report, result.outputs, confirm_command(args, result.report))
     return result.exit_code
 
