@@ -42,7 +42,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stresslab app.py stacks
+	$(VENV)/bin/mypy stresslab app.py stacks lambdas
 
 synth: setup
 	$(PY) app.py
