@@ -15,13 +15,13 @@ import aiohttp
 import pytest
 
 from stresslab.local.server import RunningServer, ServerSettings, start_server
+from tests.viewer import Message, Viewer
 
 pytestmark = pytest.mark.timeout(90)
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parents[2]
-Message = dict[str, Any]
 
 
 @pytest.fixture
@@ -37,41 +37,6 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
-
-
-class Viewer:
-    """A dashboard on the WebSocket: keeps every message it is sent."""
-
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        self.socket = socket
-        self.messages: list[Message] = []
-        self._arrived = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.socket:
-            self.messages.append(json.loads(message.data))
-            self._arrived.set()
-
-    async def wait_for(self, matches: Callable[[Message], bool], timeout: float = 20) -> Message:
-        async def seek() -> Message:
-            seen = 0
-            while True:
-                for message in self.messages[seen:]:
-                    if matches(message):
-                        return message
-                seen = len(self.messages)
-                self._arrived.clear()
-                await self._arrived.wait()
-
-        return await asyncio.wait_for(seek(), timeout)
-
-    def ticks(self) -> list[Message]:
-        return [m for m in self.messages if m["type"] == "tick"]
-
-    async def close(self) -> None:
-        await self.socket.close()
-        await self._reader
 
 
 async def viewer(http: aiohttp.ClientSession, server: RunningServer) -> Viewer:

@@ -24,10 +24,9 @@ from stresslab.local.worker_process import resume_assignments
 from stresslab.metrics import MetricsBatch, WindowStats, record_us
 from stresslab.plan import plan_run
 from stresslab.spec import parse_scenario
+from tests.viewer import Message, Viewer
 
 pytestmark = pytest.mark.timeout(120)
-
-Message = dict[str, Any]
 
 
 def scenario(tps: int = 150, duration: int = 6, **extra: object):
@@ -222,52 +221,6 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
     running = await start_server(settings)
     yield running
     await running.stop()
-
-
-class Viewer:
-    """A dashboard on the WebSocket, keeping every message."""
-
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        self.socket = socket
-        self.messages: list[Message] = []
-        self._arrived = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.socket:
-            self.messages.append(json.loads(message.data))
-            self._arrived.set()
-
-    async def wait_for(self, matches: Callable[[Message], bool], timeout: float = 30) -> Message:
-        async def seek() -> Message:
-            seen = 0
-            while True:
-                for message in self.messages[seen:]:
-                    if matches(message):
-                        return message
-                seen = len(self.messages)
-                self._arrived.clear()
-                await self._arrived.wait()
-
-        return await asyncio.wait_for(seek(), timeout)
-
-    def seconds(self, run_id: str) -> list[int]:
-        """The run's seconds as a dashboard holds them: a snapshot's history, then ticks."""
-        held: list[int] = []
-        for message in self.messages:
-            if message["type"] == "snapshot" and (message["run"] or {}).get("run_id") == run_id:
-                held = [tick["second"] for tick in message["history"]]
-            elif message["type"] == "tick" and message["run_id"] == run_id:
-                held.append(message["second"])
-        return held
-
-    def tick(self, run_id: str, second: int) -> Message:
-        return next(m for m in self.messages
-                    if m["type"] == "tick" and m["run_id"] == run_id and m["second"] == second)
-
-    async def close(self) -> None:
-        await self.socket.close()
-        await self._reader
 
 
 def tick_at(run_id: str, second: int) -> Callable[[Message], bool]:
