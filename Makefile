@@ -7,7 +7,23 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup site demo test test-fast lint synth bench clean
+.PHONY: setup system site demo test test-fast lint synth bench clean
+
+## Debian packages the runs and tests need (nginx for foreign-target tests, Chromium for the
+## pages); installed once, as root, and only what is missing. Without root: one line saying how.
+SYSTEM_PACKAGES := nginx:/usr/sbin/nginx chromium:/usr/bin/chromium
+system:
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+		test -x "$${entry#*:}" || missing="$$missing $${entry%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "stresslab: needs Debian packages:$$missing; run: sudo apt-get install -y$$missing" >&2; \
+			exit 1; fi; \
+		echo "stresslab: installing$$missing (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+			|| { echo "stresslab: apt-get install$$missing failed" >&2; exit 1; }; \
+	fi
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,14 +46,14 @@ $(SITE): $(SITE_SOURCES)
 site: $(SITE)
 
 ## The main job: dashboards on http://127.0.0.1:8080 and the investor demo, compressed.
-demo: setup site
+demo: system setup site
 	$(PY) -m stresslab demo
 
 ## Every test: unit, integration, infrastructure, end to end, browser.
-test: setup site
+test: system setup site
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: system setup
 	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
