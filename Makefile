@@ -10,11 +10,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: setup system site demo test test-fast lint synth bench clean
 
 ## Debian packages the runs and tests need (nginx for foreign-target tests, Chromium for the
-## pages); installed once, as root, and only what is missing. Without root: one line saying how.
-SYSTEM_PACKAGES := nginx:/usr/sbin/nginx chromium:/usr/bin/chromium
+## pages, npm for the site), each as package:what-shows-it-is-there; installed once, as root,
+## and only what is missing. Without root: one line saying how.
+SYSTEM_PACKAGES := nginx:/usr/sbin/nginx chromium:/usr/bin/chromium npm:npm
 system:
-	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
-		test -x "$${entry#*:}" || missing="$$missing $${entry%%:*}"; done; \
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do probe="$${entry#*:}"; \
+		test -x "$$probe" || command -v "$$probe" >/dev/null 2>&1 || \
+		missing="$$missing $${entry%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then \
 			echo "stresslab: needs Debian packages:$$missing; run: sudo apt-get install -y$$missing" >&2; \
@@ -43,7 +45,7 @@ $(SITE): $(SITE_SOURCES)
 	touch $(SITE)
 
 ## The dashboards, built once and again when their sources change.
-site: $(SITE)
+site: system $(SITE)
 
 ## The main job: dashboards on http://127.0.0.1:8080 and the investor demo, compressed.
 demo: system setup site
