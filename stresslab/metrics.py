@@ -14,7 +14,13 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIGNIFICANT_DIGITS = 3
 COARSE_DIGITS = 2  # schedule lag and per-agent times: 1% resolution is plenty, 10x cheaper
-ERROR_CLASSES = ("connect", "http_4xx", "http_429", "http_5xx", "invalid_response", "other")
+ERROR_CLASSES = (
+    "connect", "http_4xx", "http_429", "http_5xx", "invalid_response", "oversized", "other",
+)
+OTHER = "other"
+UNNAMED = "unnamed"
+MAX_NAMES = 64  # distinct decisions / agents a merged window holds, whatever workers send
+_MARKUP = str.maketrans("", "", "<>&\"'`")
 
 Count = Annotated[int, Field(ge=0)]
 
@@ -40,6 +46,40 @@ def add_encoded(histogram: HdrHistogram, encoded: str) -> None:
         histogram.add(HdrHistogram.decode(encoded))
 
 
+def clean_name(raw: str, max_length: int) -> str:
+    """A name from the target made safe to show and store: printable, no markup, short."""
+    kept = "".join(ch for ch in raw[: max_length * 4] if ch.isprintable()).translate(_MARKUP)
+    return kept.strip()[:max_length] or UNNAMED
+
+
+class NameBook:
+    """The first `limit` distinct names a target answers keep their own entry; later ones
+    count as `other`, so a target that echoes ids cannot grow the metrics without bound."""
+
+    def __init__(self, limit: int, max_length: int) -> None:
+        self._limit, self._max_length = limit, max_length
+        self._kept: set[str] = set()
+        self._seen: dict[str, tuple[str, bool]] = {}  # raw -> (name, cleaned), bounded
+
+    def __len__(self) -> int:
+        return len(self._seen) + len(self._kept)
+
+    def admit(self, raw: str) -> tuple[str, bool, bool]:
+        """(name to count under, folded into `other`, cleaned)."""
+        known = self._seen.get(raw)
+        if known is not None:
+            return known[0], False, known[1]
+        name = clean_name(raw, self._max_length)
+        cleaned = name != raw
+        if name not in self._kept:
+            if len(self._kept) >= self._limit:
+                return OTHER, True, cleaned
+            self._kept.add(name)
+        if len(self._seen) < self._limit * 4:
+            self._seen[raw] = (name, cleaned)
+        return name, False, cleaned
+
+
 def record_us(histogram: HdrHistogram, seconds: float) -> None:
     histogram.record_value(min(max(int(seconds * 1_000_000), LOWEST_US), HIGHEST_US))
 
@@ -47,13 +87,14 @@ def record_us(histogram: HdrHistogram, seconds: float) -> None:
 class ErrorCounts(BaseModel):
     """Errors by class; timeouts are counted apart."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     connect: Count = 0
     http_4xx: Count = 0
     http_429: Count = 0
     http_5xx: Count = 0
     invalid_response: Count = 0
+    oversized: Count = 0
     other: Count = 0
 
     @property
@@ -64,7 +105,7 @@ class ErrorCounts(BaseModel):
 class Confusion(BaseModel):
     """Decisions against ground truth: flagged fraud is a true positive."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tp: Count = 0
     fp: Count = 0
@@ -73,7 +114,7 @@ class Confusion(BaseModel):
 
 
 class PatternCount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seen: Count = 0
     flagged: Count = 0
@@ -82,7 +123,7 @@ class PatternCount(BaseModel):
 class Amounts(BaseModel):
     """Money in USD (converted with the generator's reference FX table)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     fraud_total: float = 0.0
     fraud_prevented: float = 0.0
@@ -90,8 +131,18 @@ class Amounts(BaseModel):
     false_positive: float = 0.0
 
 
+class AnswerBounds(BaseModel):
+    """How often the target's answers hit the worker's bounds (see ResponseMapping)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    decisions_folded: Count = 0
+    agents_folded: Count = 0
+    names_cleaned: Count = 0
+
+
 class AgentWindow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     calls: Count = 0
     errors: Count = 0
@@ -101,7 +152,7 @@ class AgentWindow(BaseModel):
 class WorkerHealth(BaseModel):
     """The generator's own state, so a saturated generator is not blamed on the target."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     cpu_pct: float | None = None
     rss_mb: float | None = None
@@ -112,7 +163,7 @@ class WorkerHealth(BaseModel):
 class MetricsBatch(BaseModel):
     """One worker's one-second window. (worker_id, seq) is the dedupe key."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     schema_: Literal["stresslab.metrics/v1"] = Field(default=METRICS_SCHEMA, alias="schema")
     run_id: Annotated[str, Field(min_length=1, max_length=128)]
@@ -135,6 +186,7 @@ class MetricsBatch(BaseModel):
     decisions: dict[str, Count] = Field(default_factory=dict)
     amounts: Amounts = Field(default_factory=Amounts)
     agents: dict[str, AgentWindow] = Field(default_factory=dict)
+    bounded: AnswerBounds = Field(default_factory=AnswerBounds)
     health: WorkerHealth = Field(default_factory=WorkerHealth)
 
     @property
@@ -170,6 +222,7 @@ class WindowStats:
         self.agent_calls: dict[str, int] = {}
         self.agent_errors: dict[str, int] = {}
         self._agent_latency: dict[str, HdrHistogram] = {}
+        self.decisions_folded = self.agents_folded = self.names_cleaned = 0
         self.batches = 0
 
     @property
@@ -282,6 +335,10 @@ class WindowStats:
                 )
                 for name, calls in self.agent_calls.items()
             },
+            bounded=AnswerBounds(
+                decisions_folded=self.decisions_folded, agents_folded=self.agents_folded,
+                names_cleaned=self.names_cleaned,
+            ),
             health=health or WorkerHealth(),
         )
 
@@ -305,7 +362,14 @@ class WindowStats:
             stats.agent_errors[agent] = window.errors
             if window.latency:
                 stats.agent_latency[agent] = decode_histogram(window.latency)
+        bounded = batch.bounded
+        stats.decisions_folded, stats.agents_folded = (
+            bounded.decisions_folded, bounded.agents_folded
+        )
+        stats.names_cleaned = bounded.names_cleaned
         stats.batches = 1
+        if len(stats.decisions) > MAX_NAMES or len(stats.agent_calls) > MAX_NAMES:
+            return cls.merged([stats])  # a batch from a worker without bounds: fold it here
         return stats
 
     def add_batch(self, batch: MetricsBatch) -> None:
@@ -316,7 +380,7 @@ class WindowStats:
         self._thaw()
         for name in ("scheduled", "sent", "ok", "timeouts", "dropped", "tp", "fp", "tn", "fn",
                      "fraud_total", "fraud_prevented", "fraud_missed", "false_positive",
-                     "batches"):
+                     "decisions_folded", "agents_folded", "names_cleaned", "batches"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ERROR_CLASSES:
             self.errors[name] += other.errors[name]
@@ -328,17 +392,26 @@ class WindowStats:
             counts[0] += seen
             counts[1] += flagged
         for decision, n in other.decisions.items():
+            if decision not in self.decisions and len(self.decisions) >= MAX_NAMES:
+                self.decisions_folded += n
+                decision = OTHER
             self.decisions[decision] = self.decisions.get(decision, 0) + n
+        theirs_latency = other.agent_latency
         for agent, calls in other.agent_calls.items():
-            self.agent_calls[agent] = self.agent_calls.get(agent, 0) + calls
-            self.agent_errors[agent] = (
-                self.agent_errors.get(agent, 0) + other.agent_errors.get(agent, 0)
+            name = agent
+            if name not in self.agent_calls and len(self.agent_calls) >= MAX_NAMES:
+                self.agents_folded += calls
+                name = OTHER
+            self.agent_calls[name] = self.agent_calls.get(name, 0) + calls
+            self.agent_errors[name] = (
+                self.agent_errors.get(name, 0) + other.agent_errors.get(agent, 0)
             )
-        for agent, theirs in other.agent_latency.items():
-            histogram = self._agent_latency.get(agent)
-            if histogram is None:
-                histogram = self._agent_latency[agent] = new_histogram(COARSE_DIGITS)
-            histogram.add(theirs)
+            theirs = theirs_latency.get(agent)
+            if theirs is not None:
+                histogram = self._agent_latency.get(name)
+                if histogram is None:
+                    histogram = self._agent_latency[name] = new_histogram(COARSE_DIGITS)
+                histogram.add(theirs)
 
     @classmethod
     def merged(cls, windows: Iterable[WindowStats]) -> WindowStats:

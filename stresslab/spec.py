@@ -13,6 +13,7 @@ from stresslab.capacity import CapacitySearch
 from stresslab.criteria import Criterion, is_fault_ref
 from stresslab.degradation import DegradationPolicy
 from stresslab.durations import parse_duration
+from stresslab.metrics import MAX_NAMES
 from stresslab.profiles import ConstantShape, LoadProfile, Phase
 from stresslab.reference_data import CURRENCIES
 from stresslab.resilience import ResilienceSettings
@@ -64,6 +65,9 @@ class ResponseMapping(BaseModel):
     decision_field: str = "decision"
     flagged_values: tuple[str, ...] = ("block", "review")
     agents_field: str | None = "agents"
+    max_decisions: Annotated[int, Field(ge=1, le=MAX_NAMES)] = 8
+    max_agents: Annotated[int, Field(ge=1, le=MAX_NAMES)] = 16
+    max_name_length: Annotated[int, Field(ge=8, le=256)] = 64
 
 
 class HttpSettings(BaseModel):
@@ -76,6 +80,7 @@ class HttpSettings(BaseModel):
     max_in_flight: Annotated[int, Field(ge=1, le=100_000)] = 2048
     max_lag: Annotated[float, Field(gt=0, le=60)] = 1.0
     connections: Annotated[int, Field(ge=1, le=10_000)] = 256
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
 
     _parse_times = field_validator("timeout", "max_lag", mode="before")(_seconds)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stresslab.metrics import MetricsBatch, WindowStats, WorkerHealth, record_us
+from stresslab.metrics import MetricsBatch, NameBook, WindowStats, WorkerHealth, record_us
 from stresslab.plan import ArrivalSchedule, WorkAssignment
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Clock, MetricsSink, Outcome, Target
 from stresslab.spec import ResponseMapping, ScenarioSpec
@@ -65,6 +65,9 @@ class ShardWorker:
         self._schedule = schedule or ArrivalSchedule(spec.profile())
         self._mapping: ResponseMapping = spec.response
         self._flagged = frozenset(spec.response.flagged_values)
+        mapping = spec.response
+        self._decision_names = NameBook(mapping.max_decisions, mapping.max_name_length)
+        self._agent_names = NameBook(mapping.max_agents, mapping.max_name_length)
         self._factory = TransactionFactory(
             assignment.run_id, spec.seed, assignment.shard, spec.mix
         )
@@ -172,18 +175,28 @@ class ShardWorker:
         stats.ok += 1
         record_us(stats.latency, latency)
         label = transaction.label
+        raw = str(decision)
+        name, folded, cleaned = self._decision_names.admit(raw)
+        stats.decisions_folded += folded
+        stats.names_cleaned += cleaned
         stats.record_decision(
-            str(decision), str(decision) in self._flagged, label.is_fraud, label.pattern,
-            transaction.amount_usd,
+            name, raw in self._flagged, label.is_fraud, label.pattern, transaction.amount_usd,
         )
         if self._mapping.agents_field:
             agents = read_field(outcome.body, self._mapping.agents_field)
             if isinstance(agents, dict):
-                for name, report in agents.items():
-                    if isinstance(report, dict):
-                        ms = report.get("ms")
-                        seconds = ms / 1000 if isinstance(ms, int | float) else None
-                        stats.record_agent(str(name), seconds, bool(report.get("error")))
+                self._record_agents(stats, agents)
+
+    def _record_agents(self, stats: WindowStats, agents: dict[Any, Any]) -> None:
+        for raw, report in agents.items():
+            if not isinstance(report, dict):
+                continue
+            name, folded, cleaned = self._agent_names.admit(str(raw))
+            stats.agents_folded += folded
+            stats.names_cleaned += cleaned
+            ms = report.get("ms")
+            seconds = ms / 1000 if isinstance(ms, int | float) else None
+            stats.record_agent(name, seconds, bool(report.get("error")))
 
     async def _drain(self) -> None:
         if self._in_flight:

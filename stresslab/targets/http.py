@@ -19,6 +19,9 @@ import orjson
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
 from stresslab.spec import HttpSettings
 
+OUTCOME_OVERSIZED = "oversized"
+MAX_HEAD_BYTES = 64 * 1024  # status line and headers, on top of the body limit
+
 
 class TargetUnreachable(ConnectionError):
     """Nothing answers at the target's address."""
@@ -26,6 +29,10 @@ class TargetUnreachable(ConnectionError):
 
 class ConnectionDropped(ConnectionError):
     """The server closed the connection before answering."""
+
+
+class ResponseTooLarge(Exception):
+    """The answer's body (or head) is larger than the scenario allows."""
 
 
 def classify_status(status: int) -> str:
@@ -43,7 +50,7 @@ def classify_status(status: int) -> str:
 class _Connection(asyncio.Protocol):
     """One kept-alive connection carrying one request at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int) -> None:
         self.transport: Any = None
         self.closed = False
         self.reusable = True
@@ -51,25 +58,42 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._status = 0
         self._body = bytearray()
+        self._max_body = max_body
+        self._received = 0
+        self._oversized = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport instances
 
     def data_received(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._fail(ValueError("malformed HTTP response"))
-            self.abort()
+        self._received += len(data)
+        if self._received <= self._max_body + MAX_HEAD_BYTES:
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserError:
+                self._fail(ValueError("malformed HTTP response"))
+                self.abort()
+                return
+            if not self._oversized:
+                return
+        # never buffered past the limit; the rest of the answer is not worth reading
+        self._fail(ResponseTooLarge(f"answer larger than {self._max_body} bytes"))
+        self.abort()
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
         self.reusable = self._parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
-        self._body += body
+        if len(self._body) + len(body) > self._max_body:
+            self._oversized = True
+        elif not self._oversized:
+            self._body += body
 
     def on_message_complete(self) -> None:
+        if self._oversized:
+            return
+        self._received = 0
         waiter, self._waiter = self._waiter, None
         body, self._body = bytes(self._body), bytearray()
         if waiter is not None and not waiter.done():
@@ -102,8 +126,11 @@ class _Connection(asyncio.Protocol):
 class _Pool:
     """At most `limit` connections; a request waits for a free one rather than opening more."""
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, limit: int) -> None:
+    def __init__(
+        self, host: str, port: int, tls: ssl.SSLContext | None, limit: int, max_body: int
+    ) -> None:
         self._host, self._port, self._tls, self._limit = host, port, tls, limit
+        self._max_body = max_body
         self._idle: deque[_Connection] = deque()
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._open = 0
@@ -119,7 +146,7 @@ class _Pool:
                 self._open += 1
                 try:
                     _, connection = await asyncio.get_running_loop().create_connection(
-                        _Connection, self._host, self._port, ssl=self._tls,
+                        lambda: _Connection(self._max_body), self._host, self._port, ssl=self._tls,
                         server_hostname=self._host if self._tls else None,
                     )
                 except BaseException:
@@ -179,7 +206,9 @@ class HttpTarget:
         self._timeout = settings.timeout
         tls = ssl.create_default_context() if parts.scheme == "https" else None
         port = parts.port or (443 if tls else 80)
-        self._pool = _Pool(parts.hostname, port, tls, settings.connections)
+        self._pool = _Pool(
+            parts.hostname, port, tls, settings.connections, settings.max_body_bytes
+        )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         self._head = (
@@ -208,6 +237,8 @@ class HttpTarget:
             if connection is not None:
                 connection.abort()
             return Outcome(OUTCOME_TIMEOUT)
+        except ResponseTooLarge:
+            return Outcome(OUTCOME_OVERSIZED)
         except (ConnectionDropped, OSError):
             return Outcome("connect")
         except ValueError:

@@ -134,3 +134,38 @@ async def test_nothing_listening_is_a_connect_error_and_unreachable():
         await check_reachable(url)
     with pytest.raises(TargetUnreachable, match="http"):
         await check_reachable("ftp://x")
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_answer_over_the_body_limit_is_oversized_and_the_connection_dropped(
+    serve, chunked
+):
+    # Given a server answering 70 KiB of JSON on every second request, small answers otherwise
+    big = b'{"decision": "block", "pad": "' + b"x" * 70_000 + b'"}'
+    raw = await serve(lambda n: response(200, body=big if n % 2 == 0 else b'{"decision": "a"}',
+                                         chunked=chunked))
+    # When the client sends with the default 64 KiB limit over one connection
+    kinds = await send_many(raw.url, 6, connections=1)
+    # Then each big answer is one `oversized` error and the small ones still parse
+    assert sorted(kinds) == ["ok"] * 3 + ["oversized"] * 3
+    assert raw.requests == 6
+
+
+async def test_the_body_limit_is_configurable(serve):
+    body = b'{"decision": "block", "pad": "' + b"x" * 3_000 + b'"}'
+    raw = await serve(lambda _: response(200, body=body))
+    assert await send_many(raw.url, 2, max_body_bytes=2048) == ["oversized"] * 2
+    assert await send_many(raw.url, 2, max_body_bytes=4096) == ["ok"] * 2
+
+
+async def test_endless_headers_are_oversized_not_buffered(serve):
+    # Given a server that answers a status line then megabytes of headers
+    pad = b"X-Pad: " + b"y" * 1000 + b"\r\n"
+    raw = await serve(lambda _: b"HTTP/1.1 200 OK\r\n" + pad * 2000)
+    assert await send_many(raw.url, 1, timeout=5) == ["oversized"]
+
+
+def test_the_body_limit_is_validated():
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="max_body_bytes"):
+        HttpSettings(max_body_bytes=0)

@@ -7,7 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stresslab.metrics import MetricsBatch, WindowStats, new_histogram, record_us
+from stresslab.metrics import (
+    MAX_NAMES,
+    OTHER,
+    MetricsBatch,
+    NameBook,
+    WindowStats,
+    clean_name,
+    new_histogram,
+    record_us,
+)
 
 latencies = st.lists(st.floats(0.000001, 30.0), max_size=300)
 
@@ -105,3 +114,59 @@ def test_a_frozen_window_reads_and_merges_like_a_live_one():
     frozen.add_stats(live)
     assert frozen.latency.get_total_count() == 598
     assert frozen.to_batch("r", "w", 0, 0, 0, 0).latency
+
+
+def test_names_are_cleaned_of_markup_control_characters_and_length():
+    assert clean_name("<img src=x onerror=alert(1)>", 64) == "img src=x onerror=alert(1)"
+    assert clean_name("geo\x00\n\u202e\tlocation", 64) == "geolocation"
+    assert clean_name("a" * 500, 64) == "a" * 64
+    assert clean_name("<>&\"'`", 64) == "unnamed"
+    assert clean_name("géo", 64) == "géo"
+
+
+def test_a_name_book_keeps_the_first_names_and_folds_the_rest_into_other():
+    book = NameBook(limit=2, max_length=8)
+    assert book.admit("block") == ("block", False, False)
+    assert book.admit("<b>approve</b>") == ("bapprove", False, True)
+    assert book.admit("review") == (OTHER, True, False)
+    assert book.admit("block") == ("block", False, False)
+    assert book.admit("<b>approve</b>") == ("bapprove", False, True)
+    # a third raw form that cleans to a name already kept is that name, not `other`
+    assert book.admit("bapprove") == ("bapprove", False, False)
+    for n in range(10_000):
+        assert book.admit(f"id-{n}")[0] == OTHER
+    assert len(book) <= 2 * 4 + 2
+
+
+def test_bound_counts_travel_in_the_batch_and_old_batches_still_parse():
+    stats = WindowStats()
+    stats.decisions_folded, stats.agents_folded, stats.names_cleaned = 3, 4, 5
+    batch = stats.to_batch("r", "w", 0, 0, 0, 0)
+    back = WindowStats.from_batch(MetricsBatch.model_validate_json(batch.model_dump_json()))
+    assert (back.decisions_folded, back.agents_folded, back.names_cleaned) == (3, 4, 5)
+    merged = WindowStats.merged([back, back])
+    assert (merged.decisions_folded, merged.agents_folded, merged.names_cleaned) == (6, 8, 10)
+    old = batch.model_dump(by_alias=True)
+    del old["bounded"]
+    del old["errors"]["oversized"]
+    assert WindowStats.from_batch(MetricsBatch.model_validate(old)).decisions_folded == 0
+
+
+def test_merging_never_holds_more_than_the_ceiling_of_names():
+    # Given workers that each saw different decision values and agent names
+    total = WindowStats()
+    for worker in range(10):
+        stats = WindowStats()
+        for n in range(MAX_NAMES):
+            stats.record_decision(f"d{worker}-{n}", False, False, "legit", 1.0)
+            stats.record_agent(f"a{worker}-{n}", 0.001, failed=n % 2 == 0)
+        total.add_stats(stats)
+    # Then the merged window keeps the first MAX_NAMES of each and folds the rest, exactly
+    assert len(total.decisions) == MAX_NAMES + 1
+    assert sum(total.decisions.values()) == 10 * MAX_NAMES
+    assert total.decisions_folded == total.decisions[OTHER] == 9 * MAX_NAMES
+    assert len(total.agent_calls) == len(total.agent_latency) == MAX_NAMES + 1
+    assert sum(total.agent_calls.values()) == 10 * MAX_NAMES
+    assert total.agent_errors[OTHER] == 9 * MAX_NAMES // 2
+    assert total.agent_latency[OTHER].get_total_count() == 9 * MAX_NAMES
+    assert total.agents_folded == 9 * MAX_NAMES

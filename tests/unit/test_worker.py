@@ -164,3 +164,54 @@ def test_read_field_follows_dotted_paths():
     assert read_field({"a": {"b": "block"}}, "a.b") == "block"
     assert read_field({"a": 1}, "a.b") is None
     assert read_field(None, "a") is None
+
+
+def echoing_target(clock):
+    """A hostile target: a new decision value and new agent names in every answer."""
+    state = {"n": 0}
+
+    def answer(_payload):
+        state["n"] += 1
+        n = state["n"]
+        return Outcome("ok", {
+            "decision": "block" if n % 2 else f"txn-{n}",
+            "agents": {f"agent-{n}": {"ms": 1.0}, "<img src=x onerror=alert(1)>": {"ms": 2.0},
+                       "x" * 500: {"ms": 1.0, "error": True}},
+        })
+    return ScriptedTarget(clock, answer=answer)
+
+
+async def test_a_target_echoing_ids_keeps_decisions_and_agents_bounded():
+    # Given a target that answers a new decision value and a new agent name every time
+    _, _, sink, _ = await run_worker(200, 3, echoing_target)
+    stats = merged(sink)
+    # Then every answer is still counted once, exactly
+    assert stats.ok == stats.sent == 600
+    assert sum(stats.decisions.values()) == 600
+    assert sum(stats.agent_calls.values()) == 3 * 600
+    # and only the first 8 decisions / 16 agents have their own entry; the rest are `other`
+    assert len(stats.decisions) == 8 + 1 and stats.decisions["block"] == 300
+    assert stats.decisions_folded == stats.decisions["other"] == 300 - 7
+    assert len(stats.agent_calls) == 16 + 1 and len(stats.agent_latency) <= 16 + 1
+    assert stats.agents_folded == stats.agent_calls["other"] == 600 - 14
+    # and names are printable, short and free of markup
+    assert "img src=x onerror=alert(1)" in stats.agent_calls
+    assert "x" * 64 in stats.agent_calls and stats.agent_errors["x" * 64] == 600
+    assert all(len(name) <= 64 and "<" not in name for name in stats.agent_calls)
+    assert stats.names_cleaned == 2 * 600
+    # and no single batch carried more than the bounds either
+    assert all(len(b.agents) <= 17 and len(b.decisions) <= 9 for b in sink.batches)
+
+
+async def test_answer_bounds_are_configurable_in_the_response_section():
+    clock = FakeClock()
+    spec = parse_scenario({
+        "name": "t", "phases": [{"shape": "constant", "tps": 100, "duration": 1}],
+        "response": {"max_decisions": 2, "max_agents": 3, "max_name_length": 8},
+    }, "test")
+    sink = ListSink()
+    await clock.drive(ShardWorker(assignment(clock, 1), spec, echoing_target(clock), sink,
+                                  clock).run())
+    stats = merged(sink)
+    assert len(stats.decisions) == 3 and len(stats.agent_calls) == 4
+    assert all(len(name) <= 8 for name in stats.agent_calls)
