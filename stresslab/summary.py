@@ -17,7 +17,7 @@ from stresslab.aggregate import (
 )
 from stresslab.business import PriceTable, business_value
 from stresslab.criteria import Criterion, CriterionResult, judge
-from stresslab.metrics import ERROR_CLASSES
+from stresslab.metrics import ERROR_CLASSES, WindowStats
 from stresslab.plan import Plan
 from stresslab.resilience import (
     SecondCounts,
@@ -234,12 +234,34 @@ def build_summary(
             "finished": len(finished),
             "failed": facts.workers_failed,
         },
-        "notes": facts.notes,
+        "notes": [*facts.notes, *answer_bound_notes(totals, spec)],
         "degradation": facts.degradation_changes,
         "criteria": [result.model_dump() for result in results],
         "passed": facts.status == "completed" and reconciled and all(r.passed for r in results)
         and all(fault["passed"] is not False for fault in verdicts.faults),
     }
+
+
+def answer_bound_notes(totals: WindowStats, spec: ScenarioSpec) -> list[str]:
+    """One note per bound the target's answers hit, so a hostile or chatty target shows."""
+    response, notes = spec.response, []
+    limit = spec.http.max_body_bytes
+    size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
+    if totals.errors["oversized"]:
+        notes.append(f"{totals.errors['oversized']} answers larger than {size} counted as "
+                     "'oversized' errors (http.max_body_bytes)")
+    if totals.decisions_folded:
+        notes.append(f"{totals.decisions_folded} decisions beyond the first "
+                     f"{response.max_decisions} distinct values counted as 'other' "
+                     "(response.max_decisions)")
+    if totals.agents_folded:
+        notes.append(f"{totals.agents_folded} agent reports beyond the first "
+                     f"{response.max_agents} agent names counted as 'other' "
+                     "(response.max_agents)")
+    if totals.names_cleaned:
+        notes.append(f"{totals.names_cleaned} names from the target cleaned (markup, control "
+                     f"characters, over {response.max_name_length} chars)")
+    return notes
 
 
 def _compute_ms(
