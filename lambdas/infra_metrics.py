@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lambdas._powertools import powertools
 from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
-from stresslab.aws.infra import WatchedMetric, collect_infra, parse_watched
+from stresslab.aws.infra import WatchedMetric, collect_infra, read_watched
 from stresslab.aws.store import DynamoRunStore
 from stresslab.business import PriceTable, load_price_table
 
@@ -21,14 +21,15 @@ class InfraEnv(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
-    WATCHED_METRICS: str = "[]"
+    WATCHED_METRICS_BUCKET: Annotated[str, Field(min_length=1)]
+    WATCHED_METRICS_KEY: Annotated[str, Field(min_length=1)]
 
 
 @cache
 def _deps() -> tuple[DynamoRunStore, list[WatchedMetric], PriceTable]:
     env = read_env(InfraEnv)
-    return (DynamoRunStore(client("dynamodb"), env.TABLE_NAME), parse_watched(env.WATCHED_METRICS),
-            load_price_table())
+    watched = read_watched(client("s3"), env.WATCHED_METRICS_BUCKET, env.WATCHED_METRICS_KEY)
+    return DynamoRunStore(client("dynamodb"), env.TABLE_NAME), watched, load_price_table()
 
 
 @logger.inject_lambda_context

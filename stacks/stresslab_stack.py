@@ -192,6 +192,7 @@ class StresslabStack(Stack):
             stream=self.metrics.stream,
             aggregator=self.pipeline.aggregator,
             extra_metrics=context.watched_metrics,
+            config_bucket=self.results.bucket,
         )
         self.site.publish(
             {

@@ -62,6 +62,8 @@ class ResultsStore(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireReports",
+                    # config/ holds what the stack writes for its functions; it must not expire.
+                    prefix=RESULTS_PREFIX,
                     expiration=Duration.days(retention_days),
                     noncurrent_version_expiration=Duration.days(_NONCURRENT_VERSION_DAYS),
                     abort_incomplete_multipart_upload_after=Duration.days(1),

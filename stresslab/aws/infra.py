@@ -29,8 +29,13 @@ class WatchedMetric(BaseModel):
 WATCHED = TypeAdapter(list[WatchedMetric])
 
 
-def parse_watched(text: str) -> list[WatchedMetric]:
+def parse_watched(text: str | bytes) -> list[WatchedMetric]:
     return WATCHED.validate_json(text or "[]")
+
+
+def read_watched(s3: Any, bucket: str, key: str) -> list[WatchedMetric]:
+    """The list the stack writes to S3 (too large for a function's environment)."""
+    return parse_watched(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def collect_infra(

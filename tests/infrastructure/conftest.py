@@ -16,15 +16,30 @@ from stacks.stresslab_stack import StresslabStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# cdk.json as `python app.py` reads it, plus what a team testing its own platform sets: two
-# platform functions, a platform stream and its consumer's role, two tables and two subnets (so
+# cdk.json as `python app.py` reads it, plus what a team testing its own platform sets: eight
+# platform functions (a large platform: every function's environment must still fit), extra
+# watched metrics, a platform stream and its consumer's role, two tables and two subnets (so
 # every kind of fault template exists), an alert address and the reference-target stack. One
 # synthesis then covers every construct.
 TEST_CONTEXT: dict[str, Any] = {
     "platform_function_arns": {
         "orchestrator": "arn:aws:lambda:us-east-1:123456789012:function:fraud-orchestrator",
         "geographic_risk": "arn:aws:lambda:us-east-1:123456789012:function:fraud-geo-risk",
+        "transaction_analysis":
+            "arn:aws:lambda:us-east-1:123456789012:function:fraud-transaction-analysis",
+        "pattern_velocity": "arn:aws:lambda:us-east-1:123456789012:function:fraud-pattern-velocity",
+        "compliance": "arn:aws:lambda:us-east-1:123456789012:function:fraud-compliance",
+        "merchant_risk": "arn:aws:lambda:us-east-1:123456789012:function:fraud-merchant-risk",
+        "device_fingerprint":
+            "arn:aws:lambda:us-east-1:123456789012:function:fraud-device-fingerprint",
+        "case_manager": "arn:aws:lambda:us-east-1:123456789012:function:fraud-case-manager",
     },
+    "watched_metrics": [
+        {"namespace": "AWS/Bedrock", "metric": "InvocationThrottles",
+         "dimensions": {"ModelId": "amazon.nova-micro-v1:0"}, "label": "Bedrock throttles"},
+        {"namespace": "AWS/DynamoDB", "metric": "ThrottledRequests",
+         "dimensions": {"TableName": "decisions"}, "label": "decisions throttled"},
+    ],
     "target_stream_arns": ["arn:aws:kinesis:us-east-1:123456789012:stream/transactions"],
     "target_stream_consumer_roles": {
         "arn:aws:kinesis:us-east-1:123456789012:stream/transactions":

@@ -43,7 +43,9 @@ CONTRACT_ENV = {
         "TABLE_NAME", "STATE_MACHINE_ARN", "RESULTS_BUCKET", "KILL_SWITCH_PARAMETER", "MAX_TPS",
         "MAX_DURATION_S", "MAX_WORKERS", "FAULT_TEMPLATES",
     },
-    "lambdas.infra_metrics.handler": {"TABLE_NAME", "WATCHED_METRICS"},
+    "lambdas.infra_metrics.handler": {
+        "TABLE_NAME", "WATCHED_METRICS_BUCKET", "WATCHED_METRICS_KEY",
+    },
     "lambdas.reference_target.handler": {"BEDROCK_ENABLED", "BEDROCK_MODEL_ID"},
 }
 
@@ -424,7 +426,9 @@ def test_site_deployment_writes_config_json_from_stack_values(synthesized: Synth
     (config_asset,) = synthesized.outdir.glob("asset.*/config.json")
     text = config_asset.read_text(encoding="utf-8")
     config = json.loads(re.sub(r"<<marker:0xbaba:(\d+)>>", r'"marker \1"', text))
-    _, deployment = _only(synthesized.template, "Custom::CDKBucketDeployment")
+    _, deployment = _only(
+        synthesized.template, "Custom::CDKBucketDeployment", {"DistributionPaths": ["/*"]}
+    )
     (markers,) = [m for m in deployment["Properties"]["SourceMarkers"] if m]
     value = {
         key: json.dumps(markers[f"<<marker:0xbaba:{ref.split()[1]}>>"])

@@ -13,7 +13,7 @@ from stresslab.aws.store import DynamoRunStore
 from stresslab.metrics import MetricsBatch
 
 from .sfn_harness import FakeContext
-from .world import KILL_SWITCH, STREAM, TABLE, World
+from .world import BUCKET, KILL_SWITCH, STREAM, TABLE, World
 
 
 def test_kinesis_target_batches_transactions_and_answers_each(aws: World) -> None:
@@ -69,10 +69,14 @@ def test_infra_metrics_reads_cloudwatch_and_costs_usage(aws: World, monkeypatch)
     cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[{
         "MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": "score"}],
         "Timestamp": now - timedelta(seconds=30), "Value": 1_000_000.0, "Unit": "Count"}])
-    monkeypatch.setenv("WATCHED_METRICS", json.dumps([{
+    # (the stack writes the list to S3: in the environment it passed Lambda's 4 KB limit)
+    aws.client("s3").put_object(Bucket=BUCKET, Key="config/watched-metrics.json",
+                                Body=json.dumps([{
         "id": "invocations", "namespace": "AWS/Lambda", "metric": "Invocations",
         "dimensions": {"FunctionName": "score"}, "stat": "Sum", "price": "lambda_request",
         "label": "Scoring Lambda invocations"}]))
+    monkeypatch.setenv("WATCHED_METRICS_BUCKET", BUCKET)
+    monkeypatch.setenv("WATCHED_METRICS_KEY", "config/watched-metrics.json")
 
     infra = infra_metrics.handler({}, FakeContext())
 
