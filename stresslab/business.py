@@ -14,7 +14,7 @@ NonNegative = Annotated[float, Field(ge=0)]
 
 
 class Price(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     usd: NonNegative
     source: str
@@ -23,7 +23,7 @@ class Price(BaseModel):
 class Usage(BaseModel):
     """What one scored transaction consumes on the platform."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     lambda_invocations: NonNegative = 5
     lambda_memory_gb: NonNegative = 0.5
@@ -35,7 +35,7 @@ class Usage(BaseModel):
 
 
 class Budget(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     usd_per_day: NonNegative = 300
 
@@ -43,7 +43,7 @@ class Budget(BaseModel):
 class PriceTable(BaseModel):
     """config/pricing.yaml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     currency: str = "USD"
     as_of: str

@@ -36,7 +36,7 @@ LATENCY_METRICS = frozenset({
 class CapacitySearch(BaseModel):
     """How to search: rates from start_tps in steps of step_tps, each held step_duration."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     start_tps: Annotated[float, Field(gt=0, le=1_000_000)]
     step_tps: Annotated[float, Field(gt=0, le=1_000_000)]
@@ -112,7 +112,7 @@ class CapacitySearch(BaseModel):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PlannedStep(_Frozen):

@@ -59,7 +59,7 @@ _UNIT_FACTOR = {"%": 0.01, "ms": 1.0, "s": 1000.0}
 class Threshold(BaseModel):
     """A parsed expression: metric, operator, number."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     metric: str
     op: Operator
@@ -97,7 +97,7 @@ class FaultRef(BaseModel):
     """Which faults a criterion is judged on: every one, the Nth to start (from 1), or a label;
     `offset_s` is the length of an `after` window."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     which: int | str | None = None
     offset_s: float | None = None
@@ -158,7 +158,7 @@ class Criterion(BaseModel):
     until the next fault starts or the run ends).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     expr: str
     during: str | None = Field(
@@ -258,6 +258,8 @@ class Criterion(BaseModel):
 
 class CriterionResult(BaseModel):
     """The verdict on one criterion."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     expr: str
     window: str

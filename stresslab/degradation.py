@@ -19,7 +19,7 @@ _RANK: dict[Level, int] = {level: rank for rank, level in enumerate(LEVELS)}
 class DegradationPolicy(BaseModel):
     """The seed's thresholds (configurable) and whether to apply strategies to the target."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     apply: bool = Field(default=False, description="tell the target to degrade (shed, fast path)")
     critical_error_rate: Annotated[float, Field(gt=0, le=1)] = 0.10

@@ -95,7 +95,7 @@ def _count_congruent(first: int, last: int, shard: int, shards: int) -> int:
 class Wave(BaseModel):
     """A slice of the run short enough for one Lambda invocation per shard."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     index: int
     start_s: int
@@ -105,7 +105,7 @@ class Wave(BaseModel):
 class WorkAssignment(BaseModel):
     """What one worker does: one shard of one wave, starting at an absolute time."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     run_id: str
     worker_id: str
@@ -120,7 +120,7 @@ class WorkAssignment(BaseModel):
 class Plan(BaseModel):
     """The run's waves, shards and fault timeline, and what it should send each second."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     run_id: str
     duration_s: float

@@ -14,7 +14,7 @@ Tps = Annotated[float, Field(ge=0, le=1_000_000)]
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = ""
     duration: float = Field(gt=0, description="seconds, or a string like 90s, 5m, 1h30m")

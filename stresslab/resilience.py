@@ -32,7 +32,7 @@ def _percent(value: object) -> object:
 class ResilienceSettings(BaseModel):
     """How each fault is measured; the defaults suit full-length and compressed runs alike."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     baseline: Annotated[float, Field(ge=1, le=3600)] = Field(
         default=30.0, description="at most this long before a fault is its baseline"

@@ -37,7 +37,7 @@ def _seconds(value: object) -> object:
 class FaultSpec(BaseModel):
     """A fault on the run's timeline."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     type: FaultType
     label: str = Field(default="", description="what it stands for, e.g. 'Lambda crash'")
@@ -60,7 +60,7 @@ class FaultSpec(BaseModel):
 class ResponseMapping(BaseModel):
     """Where the target's answer keeps its decision, and which decisions mean 'flagged'."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     decision_field: str = "decision"
     flagged_values: tuple[str, ...] = ("block", "review")
@@ -73,7 +73,7 @@ class ResponseMapping(BaseModel):
 class HttpSettings(BaseModel):
     """How workers talk to an HTTP target."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     path: str = "/v1/score"
     timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
@@ -88,7 +88,7 @@ class HttpSettings(BaseModel):
 class ScenarioSpec(BaseModel):
     """One stress scenario: load phases, criteria, faults, transaction mix."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     description: str = ""
