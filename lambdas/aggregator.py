@@ -35,7 +35,7 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 
 class AggregatorEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     WS_ENDPOINT: Annotated[str, Field(pattern=r"^https://")]

@@ -33,7 +33,7 @@ OPERATORS = "operators"
 
 
 class ControlEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     STATE_MACHINE_ARN: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:states:")]
@@ -46,7 +46,7 @@ class ControlEnv(BaseModel):
 
 
 class FaultRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: FaultType
     target: Annotated[str, Field(min_length=1, max_length=64)] | None = None

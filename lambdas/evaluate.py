@@ -21,7 +21,7 @@ logger, tracer, metrics = powertools("evaluate")
 
 
 class EvaluateEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     RESULTS_BUCKET: Annotated[str, Field(min_length=3)]
@@ -30,7 +30,7 @@ class EvaluateEnv(BaseModel):
 
 
 class EvaluateEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     run_id: Annotated[str, Field(min_length=1, max_length=80)]
 

@@ -18,7 +18,7 @@ logger, tracer, metrics = powertools("infra_metrics")
 
 
 class InfraEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     WATCHED_METRICS_BUCKET: Annotated[str, Field(min_length=1)]

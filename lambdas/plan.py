@@ -25,7 +25,7 @@ logger, tracer, metrics = powertools("plan")
 
 
 class PlanEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     MAX_TPS: Annotated[float, Field(gt=0)]
@@ -40,7 +40,7 @@ class PlanEnv(BaseModel):
 class PlanEvent(BaseModel):
     """Built by the state machine: the execution input plus the execution's name and ARN."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     input: Any
     run_id: Annotated[str, Field(min_length=1, max_length=80)]

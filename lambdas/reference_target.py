@@ -24,7 +24,7 @@ app = APIGatewayHttpResolver()
 
 
 class ReferenceEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     BEDROCK_ENABLED: bool = False
     BEDROCK_MODEL_ID: Annotated[str, Field(max_length=256)] = ""

@@ -18,7 +18,7 @@ logger, tracer, metrics = powertools("ws_default")
 
 
 class DefaultEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     WS_ENDPOINT: Annotated[str, Field(pattern=r"^https://")]

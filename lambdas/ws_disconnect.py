@@ -16,7 +16,7 @@ logger, tracer, metrics = powertools("ws_disconnect")
 
 
 class DisconnectEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
 

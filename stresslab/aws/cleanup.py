@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from stresslab.aws.planning import iso
 from stresslab.aws.store import RunNotFound
@@ -28,6 +28,8 @@ class StopSignal(Protocol):
 
 
 class Cleaned(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     run_id: str
     status: str
     experiments_stopped: list[str]

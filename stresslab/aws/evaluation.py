@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from stresslab.aws.aggregation import rebuild_aggregator
 from stresslab.aws.health import saturation
@@ -48,6 +48,8 @@ class StopSignal(Protocol):
 
 
 class Evaluation(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     run_id: str
     status: str
     passed: bool

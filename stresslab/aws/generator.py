@@ -39,7 +39,7 @@ class WaveOverrun(RuntimeError):
 class WorkItem(BaseModel):
     """One Distributed Map item: which shard of which wave, and what to run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     run_id: Annotated[str, Field(min_length=1, max_length=128)]
     wave: Annotated[int, Field(ge=0)]
@@ -62,7 +62,7 @@ class WorkItem(BaseModel):
 class LoadEvent(BaseModel):
     """What the Distributed Map's task passes: the item and the state's retry count."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     item: dict[str, Any]
     attempt: Annotated[int, Field(ge=0)] = 0
@@ -72,6 +72,8 @@ class LoadEvent(BaseModel):
 
 
 class WorkerResult(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     worker_id: str
     scheduled: int
     sent: int

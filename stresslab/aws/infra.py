@@ -13,7 +13,7 @@ from stresslab.business import PriceTable
 class WatchedMetric(BaseModel):
     """One CloudWatch metric to watch; with `price`, its usage is costed from the price table."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: Annotated[str, Field(pattern=r"^[a-z][a-zA-Z0-9_]{0,254}$")]
     namespace: str

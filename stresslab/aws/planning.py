@@ -35,7 +35,7 @@ def iso(epoch: float) -> str:
 class RunTarget(BaseModel):
     """Where the load goes: an HTTP(S) endpoint, or a Kinesis stream the platform reads."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     url: str | None = None
     stream: str | None = None
@@ -48,7 +48,7 @@ class RunTarget(BaseModel):
 class RunInput(BaseModel):
     """The state machine's input (and the control API's POST /runs body)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: dict[str, Any] | Annotated[str, Field(min_length=1, max_length=64)]
     target_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)] | None = None
@@ -73,7 +73,7 @@ class RunInput(BaseModel):
 class Ceilings(BaseModel):
     """Hard limits from configuration: a run above any of them is refused."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     max_tps: float
     max_duration_s: float
@@ -125,6 +125,8 @@ class RunRegistry(Protocol):
 
 
 class WaveStep(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     index: int
     start_s: int
     end_s: int
@@ -133,6 +135,8 @@ class WaveStep(BaseModel):
 
 
 class FaultStep(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     index: int
     type: str
     key: str
@@ -144,6 +148,8 @@ class FaultStep(BaseModel):
 
 class RunPlan(BaseModel):
     """What the Plan function returns to the state machine."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     valid: bool = True
     run_id: str
@@ -160,6 +166,8 @@ class RunPlan(BaseModel):
 
 
 class PlanRefused(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     valid: bool = False
     error: str
 

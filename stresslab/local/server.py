@@ -92,7 +92,7 @@ class ServerSettings:
 class RunRequest(BaseModel):
     """Body of POST /api/runs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: Annotated[str, Field(pattern=_NAME)]
     time_scale: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 1.0
@@ -115,7 +115,7 @@ class RunRequest(BaseModel):
 class FaultRequest(BaseModel):
     """Body of POST /api/faults."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: FaultType
     target: AgentName | None = None
