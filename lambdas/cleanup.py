@@ -13,7 +13,7 @@ from stresslab.aws.cleanup import cleanup_run
 from stresslab.aws.clients import client
 from stresslab.aws.env import one_line, read_env
 from stresslab.aws.faults import FisFaults
-from stresslab.aws.kill_switch import KillSwitch
+from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.store import DynamoRunStore
 
 logger, tracer, metrics = powertools("cleanup")
@@ -23,7 +23,6 @@ class CleanupEnv(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
-    KILL_SWITCH_PARAMETER: Annotated[str, Field(min_length=1)]
 
 
 class CaughtError(BaseModel):
@@ -80,9 +79,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             status = None
     except ValidationError as invalid:
         raise ValueError(one_line(invalid, "cleanup event: ")) from None
+    dynamodb = client("dynamodb")
     cleaned = cleanup_run(
-        run_id, FisFaults(client("fis"), {}), DynamoRunStore(client("dynamodb"), env.TABLE_NAME),
-        KillSwitch(client("ssm"), env.KILL_SWITCH_PARAMETER), error=error, cause=cause,
+        run_id, FisFaults(client("fis"), {}), DynamoRunStore(dynamodb, env.TABLE_NAME),
+        StopFlags(dynamodb, env.TABLE_NAME), error=error, cause=cause,
         execution_status=status,
     )
     metrics.add_metric(name="RunsCleanedUp", unit=MetricUnit.Count, value=1)

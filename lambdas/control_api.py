@@ -1,8 +1,10 @@
-"""Control API (HTTP API, Cognito JWT authoriser): start, stop, fault, list, show, export."""
+"""Control API (HTTP API, Cognito JWT authoriser): start, stop, kill switch, fault, list, show,
+export, viewer links."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
@@ -12,19 +14,33 @@ from aws_lambda_powertools.event_handler.exceptions import (
     BadRequestError,
     ForbiddenError,
     NotFoundError,
+    ServiceError,
 )
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
 from lambdas._powertools import powertools
 from stresslab.aws.cleanup import cleanup_run
 from stresslab.aws.clients import client
+from stresslab.aws.cognito_jwt import InvalidToken, groups_claim
 from stresslab.aws.env import one_line, read_env
 from stresslab.aws.faults import FisFaults, UnknownFault
-from stresslab.aws.kill_switch import KillSwitch
+from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.planning import Ceilings, InvalidRun, parse_run_input, resolve_spec
 from stresslab.aws.results import EXPORTS, S3Results
-from stresslab.aws.runs import StepFunctionsRuns, new_run_id
+from stresslab.aws.runs import (
+    NoSuchRun,
+    RunAlreadyEnded,
+    StepFunctionsRuns,
+    new_run_id,
+    resolve_run,
+    stop_execution,
+)
 from stresslab.aws.store import DynamoRunStore, RunNotFound
+from stresslab.aws.viewer_links import (
+    SecretsManagerKeys,
+    ViewerLinkRequest,
+    mint_viewer_link,
+)
 from stresslab.spec import FaultType
 
 logger, tracer, metrics = powertools("control_api")
@@ -38,7 +54,8 @@ class ControlEnv(BaseModel):
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     STATE_MACHINE_ARN: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:states:")]
     RESULTS_BUCKET: Annotated[str, Field(min_length=3)]
-    KILL_SWITCH_PARAMETER: Annotated[str, Field(min_length=1)]
+    VIEWER_LINK_SECRET_ARN: Annotated[str, Field(min_length=1)]
+    PRESENTATION_URL: Annotated[str, Field(pattern=r"^https?://")]
     MAX_TPS: Annotated[float, Field(gt=0)]
     MAX_DURATION_S: Annotated[float, Field(gt=0)]
     MAX_WORKERS: Annotated[int, Field(ge=1)] = 1000
@@ -59,8 +76,9 @@ class ControlDeps:
     store: DynamoRunStore
     runs: StepFunctionsRuns
     faults: FisFaults
-    kill_switch: KillSwitch
+    kill_switch: StopFlags
     results: S3Results
+    viewer_keys: SecretsManagerKeys
 
     @property
     def ceilings(self) -> Ceilings:
@@ -71,21 +89,23 @@ class ControlDeps:
 @cache
 def _deps() -> ControlDeps:
     env = read_env(ControlEnv)
+    dynamodb = client("dynamodb")
     return ControlDeps(
-        env=env, store=DynamoRunStore(client("dynamodb"), env.TABLE_NAME),
+        env=env, store=DynamoRunStore(dynamodb, env.TABLE_NAME),
         runs=StepFunctionsRuns(client("stepfunctions"), env.STATE_MACHINE_ARN),
         faults=FisFaults(client("fis"), env.FAULT_TEMPLATES),
-        kill_switch=KillSwitch(client("ssm"), env.KILL_SWITCH_PARAMETER, max_age_s=0.0),
+        kill_switch=StopFlags(dynamodb, env.TABLE_NAME),
         results=S3Results(client("s3"), env.RESULTS_BUCKET),
+        viewer_keys=SecretsManagerKeys(client("secretsmanager"), env.VIEWER_LINK_SECRET_ARN),
     )
 
 
 def groups_of(claims: dict[str, Any]) -> set[str]:
-    """HTTP API JWT authorisers pass list claims as '[a b]' strings; accept both forms."""
-    raw = claims.get("cognito:groups") or []
-    if isinstance(raw, str):
-        raw = raw.strip("[]").replace(",", " ").split()
-    return {str(group) for group in raw}
+    """The caller's groups, from the claim as the HTTP API authoriser passes it ("[a b]")."""
+    try:
+        return set(groups_claim(claims.get("cognito:groups")))
+    except InvalidToken:
+        return set()
 
 
 def _operator() -> str:
@@ -125,14 +145,64 @@ def start_run() -> Response[str]:
 
 @app.post("/runs/<run_id>/stop")
 def stop_run(run_id: str) -> Response[str]:
+    """Stop a run by id, or `current`: the run that is running."""
     operator = _operator()
     deps = _deps()
-    deps.kill_switch.trip(run_id)
-    stopped = deps.runs.stop(run_id, f"stopped by {operator}")
-    cleaned = cleanup_run(run_id, deps.faults, deps.store, deps.kill_switch, error="RunStopped",
+    try:
+        resolved = resolve_run(run_id, deps.runs, deps.store)
+    except NoSuchRun as missing:
+        raise NotFoundError(str(missing)) from None
+    except RunAlreadyEnded as ended:
+        raise ServiceError(409, str(ended)) from None
+    stopped = stop_execution(resolved, deps.runs, deps.kill_switch, operator)
+    cleaned = cleanup_run(resolved, deps.faults, deps.store, deps.kill_switch, error="RunStopped",
                           cause=f"stopped by {operator}")
-    return _json(200, {"run_id": run_id, "execution_stopped": stopped, "status": cleaned.status,
+    logger.info("run stopped", extra={"run_id": resolved, "operator": operator})
+    return _json(200, {"run_id": resolved, "execution_stopped": stopped,
+                       "status": cleaned.status,
                        "experiments_stopped": cleaned.experiments_stopped})
+
+
+@app.post("/kill-switch")
+def stop_every_run() -> Response[str]:
+    """Trip the `all` flag (every run, and any started until it is cleared) and stop the runs
+    that are running."""
+    operator = _operator()
+    deps = _deps()
+    deps.kill_switch.trip_all(by=operator)
+    stopped = []
+    for run_id in deps.runs.running():
+        stop_execution(run_id, deps.runs, deps.kill_switch, operator)
+        cleanup_run(run_id, deps.faults, deps.store, deps.kill_switch, error="RunStopped",
+                    cause=f"kill switch by {operator}")
+        stopped.append(run_id)
+    logger.warning("kill switch tripped", extra={"operator": operator, "stopped": stopped})
+    return _json(200, {"kill_switch": "all", "runs_stopped": stopped})
+
+
+@app.delete("/kill-switch")
+def clear_kill_switch() -> Response[str]:
+    operator = _operator()
+    _deps().kill_switch.clear_all()
+    logger.warning("kill switch cleared", extra={"operator": operator})
+    return _json(200, {"kill_switch": "off"})
+
+
+@app.post("/viewer-links")
+def share_presentation_link() -> Response[str]:
+    """A short-lived, read-only link to the live presentation, for people without an account."""
+    operator = _operator()
+    deps = _deps()
+    body = _body() if app.current_event.body else {}
+    try:
+        request = ViewerLinkRequest.model_validate(body)
+    except ValidationError as invalid:
+        raise BadRequestError(one_line(invalid)) from None
+    link = mint_viewer_link(deps.env.PRESENTATION_URL, deps.viewer_keys, request.ttl_s,
+                            time.time())
+    logger.info("viewer link shared", extra={"operator": operator,
+                                              "expires_at": link.expires_at})
+    return _json(201, link.model_dump())
 
 
 @app.post("/faults")

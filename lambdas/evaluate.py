@@ -12,7 +12,7 @@ from lambdas._powertools import powertools
 from stresslab.aws.clients import client
 from stresslab.aws.env import one_line, read_env
 from stresslab.aws.evaluation import evaluate_run
-from stresslab.aws.kill_switch import KillSwitch
+from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.results import S3Results
 from stresslab.aws.store import DynamoRunStore
 from stresslab.business import load_price_table
@@ -25,7 +25,6 @@ class EvaluateEnv(BaseModel):
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     RESULTS_BUCKET: Annotated[str, Field(min_length=3)]
-    KILL_SWITCH_PARAMETER: Annotated[str, Field(min_length=1)]
     SETTLE_TIMEOUT_S: Annotated[float, Field(ge=0, le=600)] = 30.0
 
 
@@ -52,7 +51,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     evaluation = evaluate_run(
         request.run_id, DynamoRunStore(client("dynamodb"), env.TABLE_NAME),
         S3Results(client("s3"), env.RESULTS_BUCKET),
-        KillSwitch(client("ssm"), env.KILL_SWITCH_PARAMETER), load_price_table(),
+        StopFlags(client("dynamodb"), env.TABLE_NAME), load_price_table(),
         settle_timeout_s=env.SETTLE_TIMEOUT_S,
     )
     metrics.add_metric(name="RunsEvaluated", unit=MetricUnit.Count, value=1)

@@ -14,7 +14,7 @@ from stresslab.aws.clients import client
 from stresslab.aws.env import one_line, read_env
 from stresslab.aws.generator import LoadEvent, run_work_item, seconds_left_of, target_opener
 from stresslab.aws.health import GeneratorHealth
-from stresslab.aws.kill_switch import KillSwitch
+from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.kinesis import KinesisMetricsSink
 
 logger, tracer, metrics = powertools("load_generator")
@@ -24,7 +24,7 @@ class GeneratorEnv(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     METRICS_STREAM_NAME: Annotated[str, Field(min_length=1)]
-    KILL_SWITCH_PARAMETER: Annotated[str, Field(min_length=1)]
+    TABLE_NAME: Annotated[str, Field(min_length=1)]
 
 
 @cache
@@ -45,7 +45,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         result = asyncio.run(run_work_item(
             item, KinesisMetricsSink(kinesis, env.METRICS_STREAM_NAME), target_opener(kinesis),
-            KillSwitch(client("ssm"), env.KILL_SWITCH_PARAMETER), seconds_left_of(context),
+            StopFlags(client("dynamodb"), env.TABLE_NAME), seconds_left_of(context),
             health=GeneratorHealth(),
         ))
     except Exception as error:

@@ -1,20 +1,20 @@
-"""Cognito JWT checks for WebSocket $connect (API Gateway WebSockets have no JWT authoriser)."""
+"""Cognito JWT checks for WebSocket $connect (API Gateway WebSockets have no JWT authoriser).
+
+PyJWT does the parsing and the signature; PyJWKClient fetches the pool's JWKS, caches it and
+refetches for an unknown `kid` at most once per cooldown, so tokens with made-up key ids cannot
+turn every connection attempt into a request to Cognito.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
-import time
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import jwt
 
-JWKS_TTL_S = 3600.0
+JWKS_LIFESPAN_S = 3600.0
+UNKNOWN_KID_COOLDOWN_S = 60.0
+JWKS_TIMEOUT_S = 5.0
 LEEWAY_S = 30.0
 OPERATORS_GROUP = "operators"
 
@@ -35,82 +35,72 @@ class VerifiedToken:
         return OPERATORS_GROUP in self.groups
 
 
-def _b64(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _int(segment: str) -> int:
-    return int.from_bytes(_b64(segment), "big")
-
-
-def fetch_jwks(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - fixed https URL
-        data: dict[str, Any] = json.loads(response.read())
-        return data
+def pool_issuer(user_pool_id: str) -> str:
+    region = user_pool_id.split("_", 1)[0]
+    return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
 
 
 class CognitoJwtVerifier:
-    """RS256 Cognito id or access tokens: signature from the pool's JWKS, issuer, client, expiry."""
+    """RS256 Cognito id or access tokens: signature from the pool's JWKS, issuer, client
+    (`aud` of id tokens, `client_id` of access tokens), token_use, expiry."""
 
     def __init__(
-        self, user_pool_id: str, client_id: str,
-        jwks_fetcher: Callable[[str], dict[str, Any]] | None = None,
-        clock: Callable[[], float] = time.time,
+        self, user_pool_id: str, client_id: str, jwks_url: str | None = None,
+        unknown_kid_cooldown_s: float = UNKNOWN_KID_COOLDOWN_S,
     ) -> None:
-        region = user_pool_id.split("_", 1)[0]
-        self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+        self.issuer = pool_issuer(user_pool_id)
         self._client_id = client_id
-        self._fetch = jwks_fetcher
-        self._clock = clock
-        self._keys: dict[str, rsa.RSAPublicKey] = {}
-        self._fetched_at = float("-inf")
-
-    def _key(self, kid: str) -> rsa.RSAPublicKey:
-        stale = self._clock() - self._fetched_at > JWKS_TTL_S
-        if kid not in self._keys or stale:
-            jwks = (self._fetch or fetch_jwks)(f"{self.issuer}/.well-known/jwks.json")
-            self._keys = {
-                str(k["kid"]): rsa.RSAPublicNumbers(_int(k["e"]), _int(k["n"])).public_key()
-                for k in jwks.get("keys", []) if k.get("kty") == "RSA"
-            }
-            self._fetched_at = self._clock()
-        key = self._keys.get(kid)
-        if key is None:
-            raise InvalidToken("token signed by an unknown key")
-        return key
+        self._keys = jwt.PyJWKClient(
+            jwks_url or f"{self.issuer}/.well-known/jwks.json", cache_jwk_set=True,
+            lifespan=JWKS_LIFESPAN_S, timeout=JWKS_TIMEOUT_S,
+            cooldown_duration=unknown_kid_cooldown_s,
+        )
 
     def verify(self, token: str) -> VerifiedToken:
         try:
-            header_b64, payload_b64, signature_b64 = token.split(".")
-            header = json.loads(_b64(header_b64))
-            claims = json.loads(_b64(payload_b64))
-            signature = _b64(signature_b64)
-        except (ValueError, TypeError):
-            raise InvalidToken("token is not a JWT") from None
-        if header.get("alg") != "RS256":
-            raise InvalidToken("token must be signed with RS256")
-        try:
-            self._key(str(header.get("kid"))).verify(
-                signature, f"{header_b64}.{payload_b64}".encode(), padding.PKCS1v15(),
-                hashes.SHA256(),
+            key = self._keys.get_signing_key_from_jwt(token)
+            claims: dict[str, Any] = jwt.decode(
+                token, key.key, algorithms=["RS256"], issuer=self.issuer, leeway=LEEWAY_S,
+                options={"require": ["exp", "iss", "sub", "token_use"], "verify_aud": False},
             )
-        except InvalidSignature:
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token has expired") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("token issued by another user pool") from None
+        except jwt.InvalidSignatureError:
             raise InvalidToken("token signature does not verify") from None
-        self._check_claims(claims)
-        groups = claims.get("cognito:groups") or []
+        except jwt.PyJWKClientConnectionError:
+            raise InvalidToken("token cannot be checked: the pool's keys are unreachable") \
+                from None
+        except jwt.PyJWKClientError as error:
+            raise InvalidToken(f"token signed by an unknown key: {error}") from None
+        except jwt.PyJWTError as error:
+            raise InvalidToken(f"token is not a valid JWT: {error}") from None
+        self._check_client(claims)
         return VerifiedToken(
-            subject=str(claims.get("sub", "")),
+            subject=str(claims["sub"]),
             username=str(claims.get("cognito:username") or claims.get("username") or ""),
-            groups=frozenset(str(g) for g in groups), claims=claims,
+            groups=frozenset(groups_claim(claims.get("cognito:groups"))), claims=claims,
         )
 
-    def _check_claims(self, claims: dict[str, Any]) -> None:
-        now = self._clock()
-        if claims.get("iss") != self.issuer:
-            raise InvalidToken("token issued by another user pool")
-        if not isinstance(claims.get("exp"), int | float) or claims["exp"] + LEEWAY_S < now:
-            raise InvalidToken("token has expired")
+    def _check_client(self, claims: dict[str, Any]) -> None:
         use = claims.get("token_use")
         audience = claims.get("aud") if use == "id" else claims.get("client_id")
         if use not in ("id", "access") or audience != self._client_id:
             raise InvalidToken("token is for another client")
+
+
+def groups_claim(raw: Any) -> list[str]:
+    """The `cognito:groups` claim: a JSON list in the token itself; API Gateway HTTP API JWT
+    authorisers hand list claims to the integration as one string, "[admins operators]".
+    Group names hold no whitespace but may hold commas, so only whitespace separates them."""
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, list):
+        return [str(group) for group in raw]
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        return text.split()
+    raise InvalidToken("cognito:groups is neither a list nor a string")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stresslab.aws.kill_switch import StopFlagUnreadable, StopPolling
 from stresslab.aws.kinesis import KinesisTarget
 from stresslab.aws.planning import RunTarget
 from stresslab.metrics import WorkerHealth
@@ -20,8 +22,10 @@ from stresslab.spec import ScenarioSpec
 from stresslab.targets.http import HttpTarget
 from stresslab.worker import ShardWorker
 
-STOP_POLL_S = 1.0
 DRAIN_MARGIN_S = 10.0
+KILL_SWITCH = "kill switch"
+UNREADABLE = "stop flags unreadable"
+STOP_POLLING = StopPolling()
 
 
 class RunStopped(RuntimeError):
@@ -96,10 +100,13 @@ TargetFactory = Callable[[RunTarget, ScenarioSpec], AbstractAsyncContextManager[
 async def run_work_item(
     item: WorkItem, sink: MetricsSink, open_target: TargetFactory, kill_switch: StopSignal,
     seconds_left: Callable[[], float], health: Callable[[int], WorkerHealth] | None = None,
-    clock: Clock | None = None,
+    clock: Clock | None = None, polling: StopPolling = STOP_POLLING,
+    draw: Callable[[], float] = random.random,
 ) -> WorkerResult:
-    """Run the shard; raise RunStopped, WaveOverrun or MetricsLost when the run must know."""
-    if await asyncio.to_thread(kill_switch.stops, item.run_id):
+    """Run the shard; raise RunStopped, StopFlagUnreadable, WaveOverrun or MetricsLost when the
+    run must know."""
+    clock = clock or RealClock()
+    if await _stopped(item.run_id, kill_switch, polling, clock):
         raise RunStopped(f"run {item.run_id} was stopped before {item.worker_id} started")
     spec = ScenarioSpec.model_validate(item.spec)
     assignment = WorkAssignment(
@@ -110,9 +117,8 @@ async def run_work_item(
     stop = asyncio.Event()
     reason: list[str] = []
     margin = spec.http.timeout + DRAIN_MARGIN_S
-    clock = clock or RealClock()
     async with open_target(item.target, spec) as target, _watch(
-        item.run_id, kill_switch, seconds_left, margin, stop, reason, clock
+        item.run_id, kill_switch, seconds_left, margin, stop, reason, clock, polling, draw
     ):
         worker = ShardWorker(
             assignment, spec, target, sink, clock, health=health, stop=stop,
@@ -131,7 +137,11 @@ async def run_work_item(
         raise MetricsLost(
             f"{item.worker_id}: {totals.lost_batches} of {totals.batches} batches not delivered"
         )
-    if totals.aborted and reason == ["kill switch"]:
+    if totals.aborted and reason == [UNREADABLE]:
+        raise StopFlagUnreadable(
+            f"{item.worker_id}: stop flags unreadable {polling.max_failures} reads in a row; "
+            f"stopped after sending {totals.sent} of {totals.scheduled} scheduled")
+    if totals.aborted and reason == [KILL_SWITCH]:
         raise RunStopped(f"run {item.run_id} stopped by the kill switch; {item.worker_id} "
                          f"sent {totals.sent} of {totals.scheduled} scheduled")
     if totals.aborted:
@@ -139,10 +149,28 @@ async def run_work_item(
     return result
 
 
+async def _stopped(
+    run_id: str, kill_switch: StopSignal, polling: StopPolling, clock: Clock,
+) -> bool:
+    """One guarded look at the flags: a failed read is retried, and after max_failures failed
+    reads in a row the worker stops (a switch that cannot be read must not be ignored)."""
+    for attempt in range(1, polling.max_failures + 1):
+        try:
+            return await asyncio.to_thread(kill_switch.stops, run_id)
+        except Exception as error:  # noqa: BLE001 - any failed read counts, throttle or not
+            if attempt == polling.max_failures:
+                raise StopFlagUnreadable(
+                    f"run {run_id}: stop flags unreadable {attempt} reads in a row: "
+                    f"{type(error).__name__}: {error}") from None
+            await clock.sleep(polling.retry_s)
+    raise AssertionError("unreachable")
+
+
 @contextlib.asynccontextmanager
 async def _watch(
     run_id: str, kill_switch: StopSignal, seconds_left: Callable[[], float], margin: float,
-    stop: asyncio.Event, reason: list[str], clock: Clock,
+    stop: asyncio.Event, reason: list[str], clock: Clock, polling: StopPolling,
+    draw: Callable[[], float],
 ) -> AsyncIterator[None]:
     async def poll() -> None:
         while not stop.is_set():
@@ -151,14 +179,16 @@ async def _watch(
                 stop.set()
                 return
             try:
-                stopped = await asyncio.to_thread(kill_switch.stops, run_id)
-            except Exception:  # noqa: BLE001 - a failed read must not end the run; next second
-                stopped = False
-            if stopped:
-                reason.append("kill switch")
+                stopped = await _stopped(run_id, kill_switch, polling, clock)
+            except StopFlagUnreadable:
+                reason.append(UNREADABLE)
                 stop.set()
                 return
-            await clock.sleep(STOP_POLL_S)
+            if stopped:
+                reason.append(KILL_SWITCH)
+                stop.set()
+                return
+            await clock.sleep(polling.next_delay(draw))
 
     task = asyncio.create_task(poll())
     try:

@@ -1,47 +1,88 @@
-"""KillSwitch: an SSM String parameter, 'off', a run id or 'all', read at most once a second."""
+"""Stop flags in the run table: one item per stopped run plus an `all` item, and how to poll them.
+
+Why DynamoDB and not an SSM parameter: SSM's GetParameter default quota (40/s per account) is
+below what a few hundred workers polling need, and one value cannot hold two stopped runs.
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-OFF = "off"
-ALL = "all"
+from stresslab.aws.store import run_pk
+
+STOP_SK = "STOP"
+ALL_PK = "STOP"
+ALL_SK = "ALL"
+DAY_S = 86_400
 
 
-class KillSwitch:
+class StopFlagUnreadable(RuntimeError):
+    """The stop flags could not be read several times in a row: the worker stops (fails closed)."""
+
+
+@dataclass(frozen=True)
+class StopPolling:
+    """How workers poll: every interval_s +/- jitter_s; a failed read is retried after retry_s;
+    after max_failures failed reads in a row the worker stops.
+
+    200 workers at one read per 3 s make about 67 BatchGetItem calls per second (2 RCU each,
+    strongly consistent): far from any DynamoDB limit, where SSM's 40/s quota was already passed.
+    """
+
+    interval_s: float = 3.0
+    jitter_s: float = 1.0
+    retry_s: float = 0.5
+    max_failures: int = 3
+
+    def next_delay(self, draw: Callable[[], float] = random.random) -> float:
+        """Seconds to the next read; jittered so workers started together do not poll together."""
+        return max(0.0, self.interval_s + (2.0 * draw() - 1.0) * self.jitter_s)
+
+
+class StopFlags:
+    """The kill switch: `trip` writes a run's flag (never reads first), `stops` reads both the
+    run's flag and the `all` flag in one BatchGetItem."""
+
     def __init__(
-        self, client: Any, parameter_name: str, max_age_s: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, client: Any, table_name: str, retention_days: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
-        self._name = parameter_name
-        self._max_age = max_age_s
+        self._db = client
+        self._table = table_name
+        self._retention_s = retention_days * DAY_S
         self._clock = clock
-        self._value = OFF
-        self._read_at: float | None = None
-
-    def value(self) -> str:
-        now = self._clock()
-        if self._read_at is None or now - self._read_at >= self._max_age:
-            response = self._client.get_parameter(Name=self._name)
-            self._value = str(response["Parameter"]["Value"]).strip() or OFF
-            self._read_at = now
-        return self._value
 
     def stops(self, run_id: str) -> bool:
-        value = self.value()
-        return value == ALL or value == run_id
+        """True when the run or every run is stopped; raises when the read did not complete."""
+        response = self._db.batch_get_item(RequestItems={self._table: {
+            "Keys": [_key(run_pk(run_id), STOP_SK), _key(ALL_PK, ALL_SK)],
+            "ConsistentRead": True, "ProjectionExpression": "pk",
+        }})
+        if response.get("UnprocessedKeys"):
+            raise StopFlagUnreadable("stop flags: read throttled (unprocessed keys)")
+        return bool(response.get("Responses", {}).get(self._table))
 
-    def trip(self, run_id: str) -> None:
-        """Name the run, unless every run is already stopped ('all' stays 'all')."""
-        self._read_at = None
-        if self.value() == ALL:
-            return
-        self._client.put_parameter(Name=self._name, Value=run_id, Type="String", Overwrite=True)
-        self._value, self._read_at = run_id, self._clock()
+    def trip(self, run_id: str, by: str = "") -> None:
+        self._put(run_pk(run_id), STOP_SK, by, self._clock() + self._retention_s)
 
-    def reset(self) -> None:
-        self._client.put_parameter(Name=self._name, Value=OFF, Type="String", Overwrite=True)
-        self._value, self._read_at = OFF, self._clock()
+    def trip_all(self, by: str = "") -> None:
+        """Stops every run, running or still to start, until clear_all."""
+        self._put(ALL_PK, ALL_SK, by, None)
+
+    def clear_all(self) -> None:
+        self._db.delete_item(TableName=self._table, Key=_key(ALL_PK, ALL_SK))
+
+    def _put(self, pk: str, sk: str, by: str, expires_at: float | None) -> None:
+        item: dict[str, Any] = {**_key(pk, sk), "stopped_by": {"S": by or "unknown"},
+                                "stopped_at": {"N": str(int(self._clock()))}}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at))}
+        self._db.put_item(TableName=self._table, Item=item)
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}

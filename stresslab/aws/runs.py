@@ -1,4 +1,5 @@
-"""StepFunctionsRuns: start and stop executions of the run_scenario state machine."""
+"""StepFunctionsRuns: start and stop executions of the run_scenario state machine; what Stop
+stops (`current` is the run that is running) and how."""
 
 from __future__ import annotations
 
@@ -6,11 +7,22 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from stresslab.aws.errors import error_code
+
+CURRENT = "current"
+RUNNING = "RUNNING"
+
+
+class NoSuchRun(LookupError):
+    """Stop named a run that does not exist, or `current` while no run is running."""
+
+
+class RunAlreadyEnded(RuntimeError):
+    """Stop named a run that has already ended."""
 
 
 def new_run_id(scenario: str, now: datetime | None = None) -> str:
@@ -48,6 +60,18 @@ class StepFunctionsRuns:
             raise
         return True
 
+    def running(self) -> list[str]:
+        """Run ids of the running executions, newest first (executions are named after runs)."""
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn,
+                                  "statusFilter": RUNNING}
+        found: list[tuple[str, str]] = []
+        while True:
+            page = self._client.list_executions(**kwargs)
+            found += [(str(e["startDate"]), str(e["name"])) for e in page["executions"]]
+            if not page.get("nextToken"):
+                return [name for _, name in sorted(found, reverse=True)]
+            kwargs["nextToken"] = page["nextToken"]
+
     def status(self, run_id: str) -> str | None:
         try:
             response = self._client.describe_execution(executionArn=self.execution_arn(run_id))
@@ -56,3 +80,47 @@ class StepFunctionsRuns:
                 return None
             raise
         return str(response["status"])
+
+
+class Executions(Protocol):
+    def running(self) -> list[str]: ...
+
+    def status(self, run_id: str) -> str | None: ...
+
+    def stop(self, run_id: str, cause: str) -> bool: ...
+
+
+class RecordedStatus(Protocol):
+    def get_run(self, run_id: str) -> dict[str, Any]: ...
+
+
+class StopFlag(Protocol):
+    def trip(self, run_id: str, by: str = "") -> None: ...
+
+
+def resolve_run(requested: str, executions: Executions, store: RecordedStatus) -> str:
+    """The run Stop means: `current` is the newest running execution; a named run must exist
+    (as an execution, or in the table before its plan step has run) and not have ended."""
+    if requested == CURRENT:
+        running = executions.running()
+        if not running:
+            raise NoSuchRun("no run is running")
+        return running[0]
+    execution = executions.status(requested)
+    try:
+        recorded: str | None = str(store.get_run(requested)["status"])
+    except LookupError:
+        recorded = None
+    if execution is None and recorded is None:
+        raise NoSuchRun(f"run {requested} not found")
+    if execution != RUNNING and recorded != "running":
+        raise RunAlreadyEnded(
+            f"run {requested} has already ended ({recorded or (execution or '').lower()})")
+    return requested
+
+
+def stop_execution(run_id: str, executions: Executions, flag: StopFlag, operator: str) -> bool:
+    """Flag first, so every worker stops at its next poll even if StopExecution fails; then end
+    the execution so no further wave starts. True when an execution was stopped."""
+    flag.trip(run_id, by=operator)
+    return executions.stop(run_id, f"stopped by {operator}")

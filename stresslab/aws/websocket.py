@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
 import json
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from stresslab.aws.cognito_jwt import InvalidToken, VerifiedToken
@@ -23,12 +21,18 @@ class TokenVerifier(Protocol):
     def verify(self, token: str) -> VerifiedToken: ...
 
 
+class ViewerTokenVerifier(Protocol):
+    def __call__(self, token: str) -> Any:
+        """Raises InvalidToken unless the viewer link's token is valid and unexpired."""
+
+
 def authorize_connection(
-    query: dict[str, str] | None, viewer_token: Callable[[], str], verifier: TokenVerifier | None,
+    query: dict[str, str] | None, viewer_token: ViewerTokenVerifier,
+    verifier: TokenVerifier | None,
 ) -> str:
     """The connection's role: 'operator' for a Cognito JWT of the operators group, 'viewer' for
-    any other valid JWT or the presentation token. Browsers cannot set headers on a WebSocket,
-    so both travel in the query string (?token=... or ?jwt=...)."""
+    any other valid JWT or a viewer link's signed token. Browsers cannot set headers on a
+    WebSocket, so both travel in the query string (?token=... or ?jwt=...)."""
     query = query or {}
     jwt = query.get("jwt")
     if jwt:
@@ -41,10 +45,11 @@ def authorize_connection(
         return OPERATOR if verified.is_operator else VIEWER
     token = query.get("token")
     if token:
-        expected = viewer_token()
-        if expected and hmac.compare_digest(token.encode(), expected.encode()):
-            return VIEWER
-        raise Unauthorized("presentation token does not match")
+        try:
+            viewer_token(token)
+        except InvalidToken as error:
+            raise Unauthorized(str(error)) from None
+        return VIEWER
     raise Unauthorized("no credential: pass ?token= or ?jwt=")
 
 

@@ -1,4 +1,4 @@
-"""Adapters against moto: KinesisTarget, KinesisMetricsSink, infra metrics, kill switch."""
+"""Adapters against moto: KinesisTarget, KinesisMetricsSink, infra metrics."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from lambdas import infra_metrics
-from stresslab.aws.kill_switch import KillSwitch
 from stresslab.aws.kinesis import KinesisMetricsSink, KinesisTarget
 from stresslab.aws.store import DynamoRunStore
 from stresslab.metrics import MetricsBatch
 
 from .sfn_harness import FakeContext
-from .world import BUCKET, KILL_SWITCH, STREAM, TABLE, World
+from .world import BUCKET, STREAM, TABLE, World
 
 
 def test_kinesis_target_batches_transactions_and_answers_each(aws: World) -> None:
@@ -45,22 +44,6 @@ def test_metrics_sink_puts_one_record_per_batch_keyed_by_worker(aws: World) -> N
     [record] = aws.read_stream()
     assert record["PartitionKey"] == "w0-s3"
     assert MetricsBatch.model_validate_json(record["Data"]) == batch
-
-
-def test_kill_switch_reads_the_parameter_at_most_once_a_second(aws: World) -> None:
-    now = [100.0]
-    switch = KillSwitch(aws.client("ssm"), KILL_SWITCH, clock=lambda: now[0])
-    assert not switch.stops("r1")
-    aws.client("ssm").put_parameter(Name=KILL_SWITCH, Value="r1", Type="String",
-                                    Overwrite=True)
-    now[0] += 0.5
-    assert not switch.stops("r1")  # cached
-    now[0] += 0.6
-    assert switch.stops("r1") and not switch.stops("r2")
-    aws.client("ssm").put_parameter(Name=KILL_SWITCH, Value="all", Type="String",
-                                    Overwrite=True)
-    now[0] += 1.0
-    assert switch.stops("r2")
 
 
 def test_infra_metrics_reads_cloudwatch_and_costs_usage(aws: World, monkeypatch) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from lambdas import aggregator, cleanup, control_api, evaluate, load_generator, plan
 from stresslab.aws.faults import RUN_TAG
+from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.store import DynamoRunStore, RunNotFound
 
 from .sfn_harness import (
@@ -23,7 +24,7 @@ from .sfn_harness import (
     substitute,
     tolerated_failures,
 )
-from .world import ACCOUNT, KILL_SWITCH, REGION, TABLE, ScoreServer, World
+from .world import ACCOUNT, REGION, TABLE, ScoreServer, World
 
 FUNCTIONS = {"plan": plan.handler, "load-generator": load_generator.handler,
              "evaluate": evaluate.handler, "cleanup": cleanup.handler}
@@ -235,9 +236,8 @@ def test_kill_switch_fails_the_run_through_cleanup(
     with StreamPump(machine.world):
         _wait_for(lambda: machine.experiments("killed-1") and score_server.received > 10)
 
-        # When the kill switch names it
-        machine.world.client("ssm").put_parameter(Name=KILL_SWITCH, Value="killed-1",
-                                                  Type="String", Overwrite=True)
+        # When the kill switch names it (its stop flag is written straight to the table)
+        StopFlags(machine.world.client("dynamodb"), TABLE).trip("killed-1", by="console")
         done = machine.wait(arn)
 
     # Then the Catch led through Cleanup to Fail: experiment stopped, status aborted

@@ -20,9 +20,8 @@ ACCOUNT = "123456789012"
 TABLE = "stresslab-runs"
 STREAM = "stresslab-metrics"
 BUCKET = "stresslab-results"
-KILL_SWITCH = "/stresslab/kill-switch"
-VIEWER_TOKEN = "/stresslab/viewer-token"
-VIEWER_SECRET = "presentation-secret-0123"
+VIEWER_LINK_SECRET = "stresslab/viewer-link-key"
+PRESENTATION_URL = "https://d123.cloudfront.net/presentation.html"
 WS_ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/live"
 USER_POOL_ID = "us-east-1_TestPool1"
 CLIENT_ID = "client-abc"
@@ -102,9 +101,8 @@ def build_world() -> World:
     stream_arn = kinesis.describe_stream_summary(StreamName=STREAM)[
         "StreamDescriptionSummary"]["StreamARN"]
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-    ssm = boto3.client("ssm", region_name=REGION)
-    ssm.put_parameter(Name=KILL_SWITCH, Value="off", Type="String")
-    ssm.put_parameter(Name=VIEWER_TOKEN, Value=VIEWER_SECRET, Type="SecureString")
+    viewer_key_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=VIEWER_LINK_SECRET, SecretString="k" * 64)["ARN"]
     fis = boto3.client("fis", region_name=REGION)
     templates = {}
     for fault in ("agent_errors", "latency"):
@@ -118,7 +116,7 @@ def build_world() -> World:
     world = World(templates=templates, stream_arn=stream_arn)
     world.env = {
         "TABLE_NAME": TABLE, "METRICS_STREAM_NAME": STREAM, "RESULTS_BUCKET": BUCKET,
-        "KILL_SWITCH_PARAMETER": KILL_SWITCH, "VIEWER_TOKEN_PARAMETER": VIEWER_TOKEN,
+        "VIEWER_LINK_SECRET_ARN": viewer_key_arn, "PRESENTATION_URL": PRESENTATION_URL,
         "WS_ENDPOINT": WS_ENDPOINT, "USER_POOL_ID": USER_POOL_ID,
         "USER_POOL_CLIENT_ID": CLIENT_ID, "MAX_TPS": "1000", "MAX_DURATION_S": "3600",
         "MAX_WORKERS": "16", "FAULT_TEMPLATES": json.dumps(templates), "START_MARGIN_S": "2",

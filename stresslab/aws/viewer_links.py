@@ -1,0 +1,122 @@
+"""Viewer links: short-lived, read-only presentation tokens (HS256 JWTs from PyJWT) signed with
+a key kept in Secrets Manager; tokens signed with the previous key stay valid until they expire,
+so rotating the secret does not cut a presentation short."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import jwt
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from stresslab.aws.cognito_jwt import InvalidToken
+from stresslab.aws.errors import error_code
+
+ISSUER = "stresslab"
+AUDIENCE = "stresslab-viewer"
+SCOPE = "viewer"
+ALGORITHM = "HS256"
+DEFAULT_TTL_S = 4 * 3600
+MAX_TTL_S = 24 * 3600
+KEY_CACHE_S = 300.0
+REFRESH_COOLDOWN_S = 30.0
+
+
+class ViewerLinkRequest(BaseModel):
+    """POST /viewer-links: how long the link stays valid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_s: Annotated[int, Field(ge=60, le=MAX_TTL_S)] = DEFAULT_TTL_S
+
+
+class ViewerLink(BaseModel):
+    url: str
+    expires_at: int
+
+
+class SigningKeys(Protocol):
+    def current(self) -> bytes: ...
+
+    def accepted(self, refresh: bool = False) -> list[bytes]: ...
+
+
+class SecretsManagerKeys:
+    """The signing key is the secret's AWSCURRENT version; AWSPREVIOUS is still accepted.
+    Read at most once per cache period, or sooner (after a cooldown) when a signature fails."""
+
+    def __init__(
+        self, client: Any, secret_id: str, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client, self._secret_id, self._clock = client, secret_id, clock
+        self._keys: list[bytes] = []
+        self._read_at = float("-inf")
+
+    def current(self) -> bytes:
+        return self.accepted()[0]
+
+    def accepted(self, refresh: bool = False) -> list[bytes]:
+        age = self._clock() - self._read_at
+        if not self._keys or age > KEY_CACHE_S or (refresh and age > REFRESH_COOLDOWN_S):
+            keys = [self._read("AWSCURRENT")]
+            previous = self._read("AWSPREVIOUS", missing_ok=True)
+            if previous is not None and previous != keys[0]:
+                keys.append(previous)
+            self._keys, self._read_at = keys, self._clock()
+        return self._keys
+
+    def _read(self, stage: str, missing_ok: bool = False) -> Any:
+        try:
+            value = self._client.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
+        except ClientError as error:
+            if missing_ok and error_code(error) == "ResourceNotFoundException":
+                return None
+            raise
+        return str(value["SecretString"]).encode()
+
+
+def mint_viewer_link(
+    presentation_url: str, keys: SigningKeys, ttl_s: int, now: float,
+) -> ViewerLink:
+    """A link to the presentation page carrying a token that lets its holder watch, nothing else."""
+    expires_at = int(now) + ttl_s
+    token = jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "scope": SCOPE, "iat": int(now), "exp": expires_at,
+         "jti": secrets.token_urlsafe(12)},
+        keys.current(), algorithm=ALGORITHM,
+    )
+    return ViewerLink(url=_with_token(presentation_url, token), expires_at=expires_at)
+
+
+def verify_viewer_token(token: str, keys: SigningKeys) -> dict[str, Any]:
+    """The token's claims, or InvalidToken for a forged, expired, malformed or foreign token."""
+    error: jwt.PyJWTError | None = None
+    for refresh in (False, True):
+        for key in keys.accepted(refresh=refresh):
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+                    options={"require": ["exp", "iat", "iss", "aud"]},
+                )
+            except jwt.InvalidSignatureError as bad_signature:
+                error = bad_signature
+                continue
+            except jwt.ExpiredSignatureError:
+                raise InvalidToken("viewer link has expired") from None
+            except jwt.PyJWTError as invalid:
+                raise InvalidToken(f"viewer token is not valid: {invalid}") from None
+            if claims.get("scope") != SCOPE:
+                raise InvalidToken("viewer token has the wrong scope")
+            return claims
+    raise InvalidToken(f"viewer token signature does not verify ({error})")
+
+
+def _with_token(url: str, token: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "token"] + [("token", token)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
