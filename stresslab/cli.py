@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-autostart", action="store_true",
                       help="start nothing; wait for the admin page")
     demo.add_argument("--db", type=Path, default=DEFAULT_DB)
+    demo.add_argument("--allow-remote", action="store_true",
+                      help="let --host be a non-loopback address (exposes the dashboards)")
     return parser
 
 
@@ -429,7 +431,7 @@ def command_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         host=args.host, port=args.port, scenario=args.scenario, time_scale=args.time_scale,
         load_scale=args.load_scale, autostart=not args.no_autostart, db_path=args.db,
-        results_dir=DEFAULT_RESULTS,
+        results_dir=DEFAULT_RESULTS, allow_remote=args.allow_remote,
     )
     try:
         return asyncio.run(run_demo(options))

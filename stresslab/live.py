@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +22,9 @@ from stresslab.summary import criterion_window
 
 LIVE_SCHEMA: Literal["stresslab.live/v1"] = "stresslab.live/v1"
 HISTORY_LIMIT = 7200
+# A snapshot is sent to every viewer that joins or resyncs: bounded whatever the run's length.
+SNAPSHOT_RECENT_S = 300  # the last five minutes, every second
+SNAPSHOT_OLDER_TICKS = 300  # the seconds before them, thinned evenly to at most this many
 UPTIME_ERROR_RATE = 0.01  # a second counts as "up" below the seed's critical alert level
 END_OF_RUN_METRICS = frozenset({"lost", "latency_drift_pct", "memory_growth_pct"})
 
@@ -280,7 +284,8 @@ class LiveFeed:
         return tick, self._judge_running(aggregator, second)
 
     def snapshot(self, runs: list[dict[str, Any]] | None = None) -> Snapshot:
-        return Snapshot(run=self.run, history=self.history, events=self.events, runs=runs or [])
+        return Snapshot(run=self.run, history=thin_history(self._history), events=self.events,
+                        runs=runs or [])
 
     def _count_uptime(self, row: dict[str, Any]) -> None:
         if row["sent"] == 0:
@@ -322,6 +327,16 @@ class LiveFeed:
                 events.append(self.event("criterion_recovered", second + 1, criterion=key,
                                          observed=result.observed))
         return events
+
+
+def thin_history(
+    history: list[Tick], recent: int = SNAPSHOT_RECENT_S, older: int = SNAPSHOT_OLDER_TICKS,
+) -> list[Tick]:
+    """The recent ticks whole, the ones before them evenly thinned (the first one kept)."""
+    if len(history) <= recent + older:
+        return list(history)
+    before, latest = history[:-recent], history[-recent:]
+    return before[::math.ceil(len(before) / older)] + latest
 
 
 def _compute_ms(agents: dict[str, dict[str, Any]]) -> float | None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from yarl import URL
 
 from stresslab.durations import format_duration, parse_duration
 from stresslab.live import LIVE_SCHEMA, Snapshot
@@ -53,6 +54,8 @@ PAGES = ("presentation", "analytics", "agents", "admin")
 MAX_BODY_BYTES = 16 * 1024
 STOP_TIMEOUT_S = 60.0
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 FAULT_TYPES: dict[str, tuple[str, float]] = {
     "agent_errors": ("An AI agent answers with errors for a share of its calls", 0.3),
@@ -84,6 +87,17 @@ class ServerSettings:
     max_tps: float = 20_000
     max_duration_s: float = 7200
     hub_limits: HubLimits = field(default_factory=HubLimits)
+    allowed_hosts: tuple[str, ...] = ()  # names besides loopback and `host` a browser may use
+    # Idle keep-alive connections, and requests whose headers never end, are cut after this.
+    keepalive_timeout_s: float = 15.0
+    max_connections: int = 512
+
+    def host_names(self) -> frozenset[str]:
+        """The names this server answers to: the Host allow-list."""
+        names = {*LOOPBACK_NAMES, *self.allowed_hosts}
+        if self.host not in WILDCARD_HOSTS:
+            names.add(self.host)
+        return frozenset(name.lower().strip("[]") for name in names)
 
 
 # ------------------------------------------------------------------------------ requests
@@ -270,6 +284,67 @@ def _json(status: int, body: Any) -> web.Response:
 
 def _error(status: int, message: str) -> web.Response:
     return _json(status, {"error": message})
+
+
+def _host_name(raw: str) -> str | None:
+    try:
+        return URL(f"http://{raw}").host
+    except ValueError:
+        return None
+
+
+def _refusal(request: web.Request, settings: ServerSettings) -> str | None:
+    """Why a request may not be served: a name that is not ours (DNS rebinding), or, for the
+    feed and the API, a page of another origin. None: serve it."""
+    raw_host = request.headers.get("Host")
+    if raw_host is not None:
+        name = _host_name(raw_host)
+        if name is None or name.lower().rstrip(".") not in settings.host_names():
+            return (f"host: {raw_host!r} is not a name of this server; open it as "
+                    f"http://127.0.0.1 or a name given with --host")
+    origin = request.headers.get("Origin")
+    if origin is None or not request.path.startswith(("/api/", "/ws")):
+        return None  # tools send no Origin; browsers always do across origins
+    own = URL.build(scheme=request.scheme, authority=request.host).origin()
+    try:
+        offered = URL(origin).origin()
+    except ValueError:
+        offered = None
+    if offered != own:
+        return (f"origin: pages of {origin} may not use this server's "
+                f"{'live feed' if request.path.startswith('/ws') else 'API'}; only {own}")
+    return None
+
+
+@web.middleware
+async def _same_origin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Host and Origin allow-lists, ahead of everything else."""
+    reason = _refusal(request, request.app[CONTROLLER].settings)
+    if reason is None:
+        return await handler(request)
+    log.warning("refused %s %s: %s", request.method, request.path, reason)
+    if request.path.startswith("/api/"):
+        return _error(403, reason)
+    return web.Response(status=403, text=reason + "\n")
+
+
+def content_security_policy(request: web.Request) -> str:
+    """Scripts only from this server, no inline script, no framing, talk only to ourselves."""
+    sources = ["'self'"]
+    if _refusal(request, request.app[CONTROLLER].settings) is None:
+        sources.append(f"{'wss' if request.secure else 'ws'}://{request.host}")
+    return "; ".join((
+        "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:", "font-src 'self' data:", f"connect-src {' '.join(sources)}",
+        "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+    ))
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Content-Security-Policy"] = content_security_policy(request)
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
 
 
 @web.middleware
@@ -488,9 +563,14 @@ def _not_built(missing: str) -> web.Response:
                         content_type="text/html", headers={"Retry-After": "10"})
 
 
+def _without_token(path: str, request: web.Request) -> str:
+    """Where to send a browser, keeping its query but never a token (it belongs in #token=)."""
+    query = [(key, value) for key, value in request.query.items() if key != "token"]
+    return str(URL.build(path=path, query=query))
+
+
 async def _root(request: web.Request) -> web.StreamResponse:
-    query = f"?{request.query_string}" if request.query_string else ""
-    raise web.HTTPFound(f"/presentation{query}")
+    raise web.HTTPFound(_without_token("/presentation", request))
 
 
 async def _site(request: web.Request) -> web.StreamResponse:
@@ -498,15 +578,15 @@ async def _site(request: web.Request) -> web.StreamResponse:
     dist = request.app[CONTROLLER].settings.site_dir.resolve()
     path = request.match_info["path"]
     is_page = path in PAGES
+    if is_page and "token" in request.query:
+        raise web.HTTPFound(_without_token(f"/{path}", request))
     if not dist.is_dir():
         return _not_built("dashboard_site/dist")
     candidates = [dist / f"{path}.html", dist / path / "index.html"] if is_page else [dist / path]
     for candidate in candidates:
         resolved = candidate.resolve()
         if resolved.is_relative_to(dist) and resolved.is_file():
-            headers = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
-            if resolved.suffix == ".html":
-                headers["Cache-Control"] = "no-cache"
+            headers = {"Cache-Control": "no-cache"} if resolved.suffix == ".html" else {}
             return web.FileResponse(resolved, headers=headers)
     if is_page:
         return _not_built(f"dashboard_site/dist/{path}.html")
@@ -515,8 +595,10 @@ async def _site(request: web.Request) -> web.StreamResponse:
 
 def create_app(controller: RunController) -> web.Application:
     """The dashboard server as an aiohttp application around one run controller."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_api_errors])
+    app = web.Application(client_max_size=MAX_BODY_BYTES,
+                          middlewares=[_same_origin_only, _api_errors])
     app[CONTROLLER] = controller
+    app.on_response_prepare.append(_security_headers)
     routes = app.router
     routes.add_get("/config.json", _config)
     routes.add_get("/ws", controller.hub.handle)
@@ -536,6 +618,19 @@ def create_app(controller: RunController) -> web.Application:
     return app
 
 
+def _cap_connections(server: web.Server, limit: int) -> None:
+    """Connections beyond `limit` are closed as they arrive (aiohttp itself has no cap)."""
+    admit = server.connection_made
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+        admit(handler, transport)
+        if len(server.connections) > limit:
+            log.warning("refusing a connection: %d open, at most %d", limit + 1, limit)
+            transport.abort()
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+
+
 @dataclass
 class RunningServer:
     """The dashboard server listening on a real socket until `stop`."""
@@ -550,7 +645,8 @@ class RunningServer:
 
     def page_urls(self) -> dict[str, str]:
         urls = {page: f"{self.url}/{page}" for page in PAGES}
-        urls["admin"] += f"?token={self.token}"
+        # In the fragment, the token never reaches a server log, a Referer or a redirect.
+        urls["admin"] += f"#token={self.token}"
         return urls
 
     async def stop(self) -> None:
@@ -563,8 +659,11 @@ async def start_server(
 ) -> RunningServer:
     """Serve the dashboards on settings.host:port (0: a free port) in the running loop."""
     controller = RunController(settings, announce)
-    runner = web.AppRunner(create_app(controller), access_log=None)
+    runner = web.AppRunner(create_app(controller), access_log=None,
+                           keepalive_timeout=settings.keepalive_timeout_s)
     await runner.setup()
+    assert runner.server is not None
+    _cap_connections(runner.server, settings.max_connections)
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
     except BaseException:
