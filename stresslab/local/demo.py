@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,22 @@ class DemoOptions:
     autostart: bool = True
     db_path: Path = Path(".stresslab/runs.db")
     results_dir: Path = Path("results")
+    allow_remote: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _exposed(host: str) -> str:
+    return (f"{host} is not a loopback address: anyone who can reach it would watch the live "
+            "feed and read every run's spec and summary, unencrypted (plain HTTP, the admin "
+            "token included when it is used)")
 
 
 def _first_run(options: DemoOptions, settings: ServerSettings) -> ScenarioSpec | None:
@@ -55,8 +72,8 @@ def banner(server: RunningServer, site_built: bool, host: str) -> list[str]:
     lines.append("  (the admin page carries the token the controls need; the others are read-only)")
     if not site_built:
         lines.append("  note: dashboard_site/dist is missing: pages answer 503 until `make site`")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        lines.append(f"  warning: listening on {host}: anyone who can reach it can watch")
+    if not is_loopback(host):
+        lines.append(f"  WARNING: --host {_exposed(host)}. Stop with Ctrl-C unless you meant it.")
     return lines
 
 
@@ -66,6 +83,8 @@ def _print(line: str) -> None:
 
 async def run_demo(options: DemoOptions, say: Callable[[str], None] = _print) -> int:
     """Serve until SIGINT/SIGTERM; the first run starts at once unless autostart is off."""
+    if not is_loopback(options.host) and not options.allow_remote:
+        raise DemoFailed(f"--host {_exposed(options.host)}; add --allow-remote to do it anyway")
     try:
         check_presentation_files()
     except PresentationError as error:

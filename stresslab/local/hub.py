@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +36,9 @@ class HubLimits:
     queue_size: int = 512
     max_messages_per_s: int = 20
     max_viewers: int = 256
+    max_viewers_per_address: int = 16
+    # A snapshot is the whole run so far: one per viewer this often at most, however asked.
+    resync_interval_s: float = 3.0
     close_timeout_s: float = 2.0
 
 
@@ -43,7 +46,10 @@ class HubLimits:
 class _Viewer:
     socket: ViewerSocket
     queue: asyncio.Queue[str]
+    address: str = ""
     sender: asyncio.Task[None] | None = None
+    snapshot_at: float = 0.0
+    resync: asyncio.Task[None] | None = None
     gone: bool = False
     window_start: float = 0.0
     in_window: int = 0
@@ -62,15 +68,19 @@ class BroadcastHub:
         snapshot: Callable[[], str],
         limits: HubLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._snapshot_of = snapshot
         self._snapshot: str | None = None
         self.limits = limits or HubLimits()
         self._clock = clock
+        self._sleep = sleep
         self._viewers: set[_Viewer] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self.dropped_slow = 0
         self.dropped_flooding = 0
+        self.snapshots_built = 0
+        self.resyncs_coalesced = 0
 
     @property
     def viewers(self) -> int:
@@ -86,15 +96,25 @@ class BroadcastHub:
         """The current state, built once per change however many viewers ask for it."""
         if self._snapshot is None:
             self._snapshot = self._snapshot_of()
+            self.snapshots_built += 1
         return self._snapshot
 
-    async def serve(self, socket: ViewerSocket, incoming: AsyncIterator[str | bytes]) -> None:
+    async def serve(
+        self, socket: ViewerSocket, incoming: AsyncIterator[str | bytes], address: str = "",
+    ) -> None:
         """One viewer's whole session: the snapshot first, then broadcasts and its replies."""
         if len(self._viewers) >= self.limits.max_viewers:
             await self._close(socket, CLOSE_TRY_LATER, "too many viewers, try again later")
             return
-        viewer = _Viewer(socket, asyncio.Queue(self.limits.queue_size),
-                         window_start=self._clock())
+        if sum(v.address == address for v in self._viewers) >= \
+                self.limits.max_viewers_per_address:
+            await self._close(socket, CLOSE_TRY_LATER,
+                              f"too many viewers from your address (at most "
+                              f"{self.limits.max_viewers_per_address}), try again later")
+            return
+        now = self._clock()
+        viewer = _Viewer(socket, asyncio.Queue(self.limits.queue_size), address=address,
+                         window_start=now, snapshot_at=now)
         # Registering and queueing the snapshot with no await between: nothing published
         # later can come before it, and nothing published earlier is missing from it.
         self._viewers.add(viewer)
@@ -117,9 +137,12 @@ class BroadcastHub:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """aiohttp handler for GET /ws."""
-        socket = web.WebSocketResponse(max_msg_size=MAX_CLIENT_MESSAGE, heartbeat=30.0)
+        # No per-message deflate: compressing every snapshot for every viewer would cost the
+        # event loop that aggregates the run; on loopback the bytes are free.
+        socket = web.WebSocketResponse(max_msg_size=MAX_CLIENT_MESSAGE, heartbeat=30.0,
+                                       compress=False)
         await socket.prepare(request)
-        await self.serve(socket, _texts(socket))
+        await self.serve(socket, _texts(socket), request.remote or "")
         if not socket.closed:
             await self._close(socket, CLOSE_GOING_AWAY, "bye")
         return socket
@@ -155,7 +178,29 @@ class BroadcastHub:
         if message.type == "ping":
             self._offer(viewer, _reply("pong"))
         else:
-            self._offer(viewer, self.snapshot())
+            self._resync(viewer)
+
+    def _resync(self, viewer: _Viewer) -> None:
+        """A fresh snapshot now if the last is old enough, else one later for the whole burst."""
+        if viewer.resync is not None:
+            self.resyncs_coalesced += 1
+            return
+        wait = viewer.snapshot_at + self.limits.resync_interval_s - self._clock()
+        if wait <= 0:
+            self._send_snapshot(viewer)
+        else:
+            viewer.resync = asyncio.get_running_loop().create_task(
+                self._resync_later(viewer, wait))
+
+    async def _resync_later(self, viewer: _Viewer, wait: float) -> None:
+        await self._sleep(wait)
+        viewer.resync = None
+        if not viewer.gone:
+            self._send_snapshot(viewer)
+
+    def _send_snapshot(self, viewer: _Viewer) -> None:
+        viewer.snapshot_at = self._clock()
+        self._offer(viewer, self.snapshot())
 
     async def _send_loop(self, viewer: _Viewer) -> None:
         try:
@@ -170,8 +215,9 @@ class BroadcastHub:
     def _leave(self, viewer: _Viewer) -> None:
         viewer.gone = True
         self._viewers.discard(viewer)
-        if viewer.sender is not None and viewer.sender is not asyncio.current_task():
-            viewer.sender.cancel()
+        for task in (viewer.sender, viewer.resync):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
 
     def _drop(self, viewer: _Viewer, code: int, reason: str) -> None:
         if viewer.gone:

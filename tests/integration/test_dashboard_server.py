@@ -317,7 +317,7 @@ async def test_the_demo_command_prints_its_pages_and_stops_on_ctrl_c(tmp_path, h
     assert base is not None
     pages = dict(line.split() for line in lines[1:5])
     assert pages["presentation"] == f"{base[1]}/presentation"
-    assert re.fullmatch(rf"{base[1]}/admin\?token=[\w-]{{20,}}", pages["admin"])
+    assert re.fullmatch(rf"{base[1]}/admin#token=[\w-]{{20,}}", pages["admin"])
     status, config = await get(http, f"{base[1]}/config.json")
     assert status == 200 and config["mode"] == "local"
     process.send_signal(signal.SIGINT)

@@ -187,18 +187,101 @@ async def test_malformed_messages_get_a_one_line_error_and_change_nothing(text, 
     assert len(other.sent) == 1  # the others saw nothing of it
 
 
+class FakeTime:
+    """A clock the test moves, and sleeps that end only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.asleep: list[tuple[float, asyncio.Event]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken = asyncio.Event()
+        self.asleep.append((seconds, woken))
+        await woken.wait()
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for _, woken in self.asleep:
+            woken.set()
+        self.asleep.clear()
+
+
 async def test_ping_gets_pong_and_resync_gets_a_fresh_snapshot():
-    state = State()
-    hub = BroadcastHub(state.snapshot)
+    state, time = State(), FakeTime()
+    hub = BroadcastHub(state.snapshot, HubLimits(resync_interval_s=3), clock=time.clock)
     viewer = FakeSocket()
     await connect(hub, viewer)
     state.history.append(7)
     hub.publish(tick(7))
+    time.advance(3)
     viewer.say('{"type": "ping"}')
     viewer.say('{"type": "resync"}')
     await settle()
     assert [m["type"] for m in viewer.decoded()] == ["snapshot", "tick", "pong", "snapshot"]
     assert viewer.decoded()[-1]["history"] == [7]
+
+
+async def test_a_burst_of_resyncs_is_answered_once_when_the_interval_is_over():
+    # Given a viewer that had its snapshot a second ago
+    state, time = State(), FakeTime()
+    hub = BroadcastHub(state.snapshot, HubLimits(resync_interval_s=3), clock=time.clock,
+                       sleep=time.sleep)
+    viewer = FakeSocket()
+    await connect(hub, viewer)
+    time.now = 1.0
+    # When it asks for the full state ten times at once
+    for _ in range(10):
+        viewer.say('{"type": "resync"}')
+    await settle()
+    # Then nothing is built or sent yet: one answer waits for the rest of the interval
+    assert [wait for wait, _ in time.asleep] == [2.0]
+    assert len(viewer.sent) == 1 and state.built == 1 and hub.resyncs_coalesced == 9
+    # And when the interval is over, exactly one fresh snapshot goes out
+    state.history.append(1)
+    hub.publish(tick(1))
+    time.advance(2)
+    await settle()
+    assert [m["type"] for m in viewer.decoded()] == ["snapshot", "tick", "snapshot"]
+    assert viewer.decoded()[-1]["history"] == [1] and state.built == 2
+    # And the next resync right away waits again
+    viewer.say('{"type": "resync"}')
+    await settle()
+    assert len(viewer.sent) == 3 and [wait for wait, _ in time.asleep] == [3.0]
+
+
+async def test_a_pending_resync_dies_with_its_viewer():
+    state, time = State(), FakeTime()
+    hub = BroadcastHub(state.snapshot, HubLimits(resync_interval_s=3), clock=time.clock,
+                       sleep=time.sleep)
+    viewer = FakeSocket()
+    session = await connect(hub, viewer)
+    viewer.say('{"type": "resync"}')
+    viewer.hang_up()
+    await asyncio.wait_for(session, 1)
+    time.advance(3)
+    await settle()
+    assert len(viewer.sent) == 1 and state.built == 1
+
+
+async def test_viewers_from_one_address_are_capped_the_others_still_join():
+    hub = BroadcastHub(State().snapshot, HubLimits(max_viewers_per_address=2))
+    for _ in range(2):
+        await connect_from(hub, FakeSocket(), "10.0.0.1")
+    greedy = FakeSocket()
+    await connect_from(hub, greedy, "10.0.0.1")
+    assert greedy.closed is not None and greedy.closed[0] == 1013
+    assert "from your address" in greedy.closed[1] and greedy.sent == []
+    other = FakeSocket()
+    await connect_from(hub, other, "10.0.0.2")
+    assert other.closed is None and hub.viewers == 3
+
+
+async def connect_from(hub: BroadcastHub, socket: FakeSocket, address: str) -> None:
+    asyncio.create_task(hub.serve(socket, socket.messages(), address))
+    await settle()
 
 
 async def test_the_snapshot_is_built_once_per_change_however_many_viewers_join():
