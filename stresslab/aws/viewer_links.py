@@ -120,3 +120,46 @@ def _with_token(url: str, token: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "token"] + [("token", token)]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+KEY_LENGTH = 64
+
+
+def rotate_signing_key(client: Any, secret_id: str, version: str, step: str) -> None:
+    """One step of Secrets Manager's rotation protocol for a key that lives only in the secret:
+    createSecret stages a new random key as AWSPENDING, finishSecret makes it AWSCURRENT (the
+    old one becomes AWSPREVIOUS, still accepted until its links expire); setSecret and
+    testSecret have nothing outside the secret to update or test."""
+    stages = client.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    if version not in stages:
+        raise ValueError(f"rotation: version {version} is not a version of the secret")
+    if "AWSCURRENT" in stages[version]:
+        return  # already current: a repeated invocation
+    if "AWSPENDING" not in stages[version]:
+        raise ValueError(f"rotation: version {version} is not pending")
+    if step == "createSecret" and _pending_key(client, secret_id, version) is None:
+        key = client.get_random_password(PasswordLength=KEY_LENGTH, ExcludePunctuation=True)
+        client.put_secret_value(SecretId=secret_id, ClientRequestToken=version,
+                                SecretString=key["RandomPassword"], VersionStages=["AWSPENDING"])
+    elif step == "testSecret" and len(_pending_key(client, secret_id, version) or "") < KEY_LENGTH:
+        raise ValueError(f"rotation: the pending key is not a {KEY_LENGTH}-character key")
+    elif step == "finishSecret":
+        current = [v for v, labels in stages.items() if "AWSCURRENT" in labels]
+        client.update_secret_version_stage(
+            SecretId=secret_id, VersionStage="AWSCURRENT", MoveToVersionId=version,
+            **({"RemoveFromVersionId": current[0]} if current else {}))
+        # Secrets Manager drops the label itself once the rotation ends; doing it here keeps a
+        # rotation that ran only partly from blocking the next one.
+        client.update_secret_version_stage(SecretId=secret_id, VersionStage="AWSPENDING",
+                                           RemoveFromVersionId=version)
+
+
+def _pending_key(client: Any, secret_id: str, version: str) -> str | None:
+    try:
+        value = client.get_secret_value(SecretId=secret_id, VersionId=version,
+                                        VersionStage="AWSPENDING")
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+    return value.get("SecretString")

@@ -1,0 +1,36 @@
+"""Secrets Manager rotation of the viewer-link signing key (createSecret .. finishSecret)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lambdas._powertools import powertools
+from stresslab.aws.clients import client
+from stresslab.aws.env import one_line
+from stresslab.aws.viewer_links import rotate_signing_key
+
+logger, tracer, metrics = powertools("rotate_viewer_key")
+
+
+class RotationEvent(BaseModel):
+    """What Secrets Manager sends the rotation function, once per step."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    SecretId: str
+    ClientRequestToken: str
+    Step: Literal["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> None:
+    try:
+        request = RotationEvent.model_validate(event)
+    except ValidationError as invalid:
+        raise ValueError(one_line(invalid, "rotation event: ")) from None
+    rotate_signing_key(client("secretsmanager"), request.SecretId, request.ClientRequestToken,
+                       request.Step)
+    logger.info("rotation step done", extra={"step": request.Step})
