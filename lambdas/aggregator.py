@@ -1,7 +1,9 @@
-"""Aggregator: Kinesis MetricsBatches merged once per (worker, seq), then a live tick pushed."""
+"""Aggregator: a Kinesis batch of MetricsBatches merged once, per second; closed seconds ticked,
+their alarm metrics flushed, and only then pushed to the viewers."""
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Annotated, Any
 
@@ -18,20 +20,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
 from stresslab.aws.aggregation import (
+    GRACE_S,
     LiveTicker,
-    MergeReport,
+    advance_runs,
     alarm_readings,
-    merge_record,
-    push_ticks,
+    decode_record,
+    publish,
 )
-from stresslab.aws.broadcast import ApiGatewayBroadcaster
+from stresslab.aws.broadcast import MAX_CONNECTIONS, ApiGatewayBroadcaster
 from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
 from stresslab.aws.store import DynamoRunStore
 from stresslab.business import load_price_table
+from stresslab.metrics import MetricsBatch
 
 logger, tracer, metrics = powertools("aggregator")
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+# Time kept back from the pushes so the invocation always returns its batch failures.
+RETURN_MARGIN_S = 3.0
 
 
 class AggregatorEnv(BaseModel):
@@ -39,34 +45,45 @@ class AggregatorEnv(BaseModel):
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     WS_ENDPOINT: Annotated[str, Field(pattern=r"^https://")]
+    TICK_GRACE_S: Annotated[float, Field(ge=0, le=300)] = GRACE_S
+    MAX_CONNECTIONS: Annotated[int, Field(ge=1, le=10_000)] = MAX_CONNECTIONS
 
 
 @cache
-def _deps() -> tuple[DynamoRunStore, LiveTicker]:
+def _deps() -> tuple[DynamoRunStore, LiveTicker, ApiGatewayBroadcaster]:
     env = read_env(AggregatorEnv)
     store = DynamoRunStore(client("dynamodb"), env.TABLE_NAME)
-    broadcaster = ApiGatewayBroadcaster(client("apigatewaymanagementapi", env.WS_ENDPOINT), store)
-    return store, LiveTicker(store, broadcaster, load_price_table())
+    broadcaster = ApiGatewayBroadcaster(client("apigatewaymanagementapi", env.WS_ENDPOINT), store,
+                                        max_connections=env.MAX_CONNECTIONS)
+    return store, LiveTicker(store, load_price_table(), grace_s=env.TICK_GRACE_S), broadcaster
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    store, ticker = _deps()
-    report = MergeReport()
+    store, ticker, broadcaster = _deps()
+    batches: list[MetricsBatch] = []
 
     def record_handler(record: KinesisStreamRecord) -> None:
-        merge_record(store, record.kinesis.data_as_bytes(), report)
+        batches.append(decode_record(record.kinesis.data_as_bytes()))
 
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
-    failures = len(response.get("batchItemFailures", []))
-    metrics.add_metric(name="BatchesMerged", unit=MetricUnit.Count, value=report.merged)
-    metrics.add_metric(name="DuplicateBatches", unit=MetricUnit.Count, value=report.duplicates)
-    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=failures)
-    for name, value in alarm_readings(push_ticks(ticker, report)):
+    # A failed merge raises: the whole batch is retried, and the markers make that safe.
+    outcome = store.merge_batches(batches)
+    ticked = advance_runs(ticker, {b.run_id for b in batches})
+    metrics.add_metric(name="BatchesMerged", unit=MetricUnit.Count, value=len(outcome.merged))
+    metrics.add_metric(name="DuplicateBatches", unit=MetricUnit.Count, value=outcome.duplicates)
+    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count,
+                       value=len(response.get("batchItemFailures", [])))
+    metrics.add_metric(name="PartialSeconds", unit=MetricUnit.Count,
+                       value=sum(1 for t in ticked if t.partial))
+    for name, value in alarm_readings(t.tick for t in ticked):
         unit = MetricUnit.Percent if name == "ErrorRate" else MetricUnit.Milliseconds
         metrics.add_metric(name=name, unit=unit, value=value)
+    # The safety alarms read these: out before any push, which a large audience can slow.
+    metrics.flush_metrics()
+    remaining_s = context.get_remaining_time_in_millis() / 1000
+    publish(broadcaster, ticked, deadline=time.monotonic() + remaining_s - RETURN_MARGIN_S)
     return dict(response)

@@ -11,13 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lambdas._powertools import powertools
 from stresslab.aws.clients import client
 from stresslab.aws.env import one_line, read_env
-from stresslab.aws.evaluation import evaluate_run
+from stresslab.aws.evaluation import SETTLE_TIMEOUT_S, evaluate_run
 from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.results import S3Results
 from stresslab.aws.store import DynamoRunStore
 from stresslab.business import load_price_table
 
 logger, tracer, metrics = powertools("evaluate")
+# Kept from the wait for judging and writing the outputs; past it, MetricsNotSettled is raised
+# and the state machine retries Evaluate.
+JUDGING_S = 120.0
 
 
 class EvaluateEnv(BaseModel):
@@ -25,7 +28,8 @@ class EvaluateEnv(BaseModel):
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     RESULTS_BUCKET: Annotated[str, Field(min_length=3)]
-    SETTLE_TIMEOUT_S: Annotated[float, Field(ge=0, le=600)] = 30.0
+    # after the planned end: how long to wait for every worker's last batch to be merged
+    SETTLE_TIMEOUT_S: Annotated[float, Field(ge=0, le=3600)] = SETTLE_TIMEOUT_S
 
 
 class EvaluateEvent(BaseModel):
@@ -53,6 +57,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         S3Results(client("s3"), env.RESULTS_BUCKET),
         StopFlags(client("dynamodb"), env.TABLE_NAME), load_price_table(),
         settle_timeout_s=env.SETTLE_TIMEOUT_S,
+        budget_s=context.get_remaining_time_in_millis() / 1000 - JUDGING_S,
     )
     metrics.add_metric(name="RunsEvaluated", unit=MetricUnit.Count, value=1)
     logger.info("run evaluated", extra=evaluation.model_dump())

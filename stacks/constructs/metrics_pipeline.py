@@ -17,6 +17,9 @@ from stacks.nag import acknowledge
 # aggregator's dedupe on (worker, seq) makes every retry safe.
 RETRY_ATTEMPTS = 5
 BATCH_SIZE = 100
+# Batches of one shard merged at once (Lambda keeps each partition key, i.e. each worker, in
+# order). The aggregator's consumers share no item but a second's tick, so they do not contend.
+PARALLELIZATION_FACTOR = 10
 
 
 class MetricsPipeline(Construct):
@@ -94,6 +97,7 @@ class MetricsPipeline(Construct):
             starting_position=_lambda.StartingPosition.TRIM_HORIZON,
             batch_size=BATCH_SIZE,
             max_batching_window=Duration.seconds(1),
+            parallelization_factor=PARALLELIZATION_FACTOR,
             report_batch_item_failures=True,
             bisect_batch_on_error=True,
             retry_attempts=RETRY_ATTEMPTS,

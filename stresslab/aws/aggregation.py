@@ -1,22 +1,35 @@
-"""The aggregator's logic: merge MetricsBatches once into the table, and tick the dashboards."""
+"""The aggregator's logic: merge MetricsBatches once into the table, tick each second once its
+workers have closed it, and push the ticks to the dashboards."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stresslab.aggregate import RunAggregator, WorkerState
-from stresslab.aws.store import MergeResult, StoredWindow, WorkerRecord
+from stresslab.aws.store import (
+    MERGED_WORKER,
+    MergeOutcome,
+    StoredWindow,
+    WorkerRecord,
+    merge_batches_of,
+    worker_slot,
+)
 from stresslab.business import PriceTable
 from stresslab.live import LiveEvent, LiveFeed, Tick, describe_run
 from stresslab.metrics import MetricsBatch, WindowStats
+from stresslab.plan import Plan
 from stresslab.reference_data import CURRENCIES
 from stresslab.spec import ScenarioSpec
 from stresslab.summary import criterion_window
 
 logger = logging.getLogger(__name__)
+
+# How long after a second ends its tick waits for late workers before going out as partial.
+GRACE_S = 15.0
 
 
 def window_stats(stored: StoredWindow) -> WindowStats:
@@ -47,21 +60,52 @@ def rebuild_aggregator(
 
 
 class MetricsStore(Protocol):
-    def merge_batch(self, batch: MetricsBatch) -> MergeResult: ...
+    def merge_batches(self, batches: Iterable[MetricsBatch]) -> MergeOutcome: ...
 
     def get_run(self, run_id: str) -> dict[str, Any]: ...
-
-    def total(self, run_id: str) -> StoredWindow | None: ...
 
     def second(self, run_id: str, second: int) -> StoredWindow | None: ...
 
     def seconds_between(self, run_id: str, start: int, end: int) -> dict[int, StoredWindow]: ...
 
+    def last_tick(self, run_id: str) -> tuple[int, StoredWindow] | None: ...
+
+    def put_tick(self, run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool: ...
+
     def infra(self) -> dict[str, Any] | None: ...
 
 
 class Broadcaster(Protocol):
-    def broadcast(self, message: str, roles: frozenset[str] | None = None) -> Any: ...
+    def broadcast(
+        self, message: str, roles: frozenset[str] | None = None, deadline: float | None = None,
+    ) -> Any: ...
+
+
+def expected_by_second(plan: Plan) -> list[frozenset[str]]:
+    """The planned workers (wave x shard) that must report each second of the run."""
+    seconds = len(plan.expected_per_second)
+    expected: list[set[str]] = [set() for _ in range(seconds)]
+    for assignment in plan.assignments(run_started_at=0.0):
+        for second in range(assignment.start_s, min(assignment.end_s, seconds)):
+            expected[second].add(assignment.worker_id)
+    return [frozenset(workers) for workers in expected]
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Which of a second's expected workers have closed it (any attempt's batch merged)."""
+
+    expected: frozenset[str]
+    closed: frozenset[str]
+
+    @property
+    def complete(self) -> bool:
+        return self.closed >= self.expected
+
+
+def watermark(expected: frozenset[str], stored: StoredWindow | None) -> Watermark:
+    merged = {worker_slot(w) for w in stored.workers} if stored else set()
+    return Watermark(expected, frozenset(merged & expected))
 
 
 @dataclass
@@ -81,21 +125,40 @@ class _RunView:
     spec: ScenarioSpec
     feed: LiveFeed
     fault_windows: list[tuple[str, float, float]]
-    last_ticked: int = -1
+    expected: list[frozenset[str]]
+    started_at: float
     closed_windows: dict[tuple[int, int], WindowStats] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TickedSecond:
+    tick: Tick
+    events: list[LiveEvent]
+    watermark: Watermark
+
+    @property
+    def partial(self) -> bool:
+        return not self.watermark.complete
+
+    def messages(self) -> list[str]:
+        return [self.tick.to_json(), *(event.to_json() for event in self.events)]
 
 
 @dataclass
 class LiveTicker:
-    """Builds stresslab.live/v1 ticks with the core LiveFeed and pushes them to every viewer.
+    """Builds stresslab.live/v1 ticks with the core LiveFeed, each second once, in order.
 
-    The feed is kept per run in this (warm) container; each second is ticked once, when a
-    later second has started arriving or its worker said it was final.
+    A second is ticked when every worker planned in it has merged its batch for it (the
+    watermark), or, once `grace_s` has passed since it ended, as partial. Whichever
+    aggregator claims a second's TICK item first ticks it; the item carries the running
+    totals, so no item is written per batch.
     """
 
     store: MetricsStore
-    broadcaster: Broadcaster
     prices: PriceTable
+    clock: Callable[[], float] = time.time
+    grace_s: float = GRACE_S
+    max_ticks: int = 60
     _runs: dict[str, _RunView] = field(default_factory=dict)
 
     def _view(self, run_id: str) -> _RunView:
@@ -103,43 +166,59 @@ class LiveTicker:
         if view is None:
             run = self.store.get_run(run_id)
             spec = ScenarioSpec.model_validate(run["spec"])
-            expected = run["plan"]["expected_per_second"]
+            plan = Plan.model_validate(run["plan"])
             live = describe_run(spec, run_id, run["started_at"], run["status"], run["target"],
-                                expected)
+                                plan.expected_per_second)
             feed = LiveFeed(spec, live, self.prices,
                             CURRENCIES[spec.reporting_currency].units_per_usd)
             scheduled = {f["key"] for f in run.get("faults", [])}
             windows = [(f.key, f.at, f.end) for f in spec.faults if f.key in scheduled]
-            view = self._runs[run_id] = _RunView(spec, feed, windows)
+            view = self._runs[run_id] = _RunView(
+                spec, feed, windows, expected_by_second(plan), float(run["run_started_at"]))
         return view
 
-    def due(self, run_id: str, touched: Iterable[int], final: bool) -> int | None:
-        latest = max(touched, default=-1)
-        closed = latest if final else latest - 1
-        view = self._runs.get(run_id)
-        last = view.last_ticked if view else -1
-        return closed if closed > last and closed >= 0 else None
-
-    def tick(self, run_id: str, second: int) -> tuple[Tick, list[LiveEvent]] | None:
+    def advance(self, run_id: str) -> list[TickedSecond]:
+        """Tick every second after the last ticked one that the watermark (or the grace) has
+        closed; stop at the first still open, or when another aggregator got there first."""
         view = self._view(run_id)
-        stored = self.store.second(run_id, second)
-        total = self.store.total(run_id)
-        if stored is None or total is None:
-            return None
+        last = self.store.last_tick(run_id)
+        second, totals = (last[0] + 1, last[1]) if last else (0, None)
+        ticked: list[TickedSecond] = []
+        while second < len(view.expected) and len(ticked) < self.max_ticks:
+            stored = self.store.second(run_id, second)
+            mark = watermark(view.expected[second], stored)
+            overdue = self.clock() >= view.started_at + second + 1 + self.grace_s
+            if not (mark.complete or overdue):
+                break
+            window = stored.batch if stored else WindowStats().to_batch(
+                run_id, MERGED_WORKER, 0, 0, 0, second)
+            totals = StoredWindow(
+                merge_batches_of([totals.batch, window] if totals else [window], run_id, 0),
+                (totals.batches if totals else 0) + (stored.batches if stored else 0),
+                second + 1, max(totals.peak_sent if totals else 0, window.sent),
+            )
+            if not self.store.put_tick(run_id, second, totals, partial=not mark.complete):
+                break
+            ticked.append(self._tick(run_id, view, second, window, totals, mark))
+            second += 1
+        return ticked
+
+    def _tick(
+        self, run_id: str, view: _RunView, second: int, window: MetricsBatch,
+        totals: StoredWindow, mark: Watermark,
+    ) -> TickedSecond:
         self._close_windows(run_id, view, second)
         aggregator = _TickAggregator(run_id, view.feed.run.expected_per_second,
                                      closed_windows=view.closed_windows)
-        aggregator.seconds[second] = window_stats(stored)
-        aggregator.totals = window_stats(total)
+        aggregator.seconds[second] = WindowStats.from_batch(window)
+        aggregator.totals = WindowStats.from_batch(totals.batch)
         active = [key for key, start, end in view.fault_windows if start <= second < end]
         tick, events = view.feed.tick(aggregator, second, faults_active=active,
                                       infra=self.store.infra())
-        tick.totals["peak_tps"] = max(int(tick.totals.get("peak_tps") or 0), total.peak_sent)
-        view.last_ticked = second
-        self.broadcaster.broadcast(tick.to_json())
-        for event in events:
-            self.broadcaster.broadcast(event.to_json())
-        return tick, events
+        tick.totals["peak_tps"] = max(int(tick.totals.get("peak_tps") or 0), totals.peak_sent)
+        tick.window.update(partial=not mark.complete, workers_expected=len(mark.expected),
+                           workers_closed=len(mark.closed))
+        return TickedSecond(tick, events, mark)
 
     def _close_windows(self, run_id: str, view: _RunView, second: int) -> None:
         """Load, once, the seconds of each criterion window LiveFeed is about to judge (it
@@ -154,43 +233,20 @@ class LiveTicker:
             )
 
 
-@dataclass
-class MergeReport:
-    merged: int = 0
-    duplicates: int = 0
-    touched: dict[str, set[int]] = field(default_factory=dict)
-    final: set[str] = field(default_factory=set)
-
-    def add(self, batch: MetricsBatch, result: MergeResult) -> None:
-        if not result.new:
-            self.duplicates += 1
-            return
-        self.merged += 1
-        self.touched.setdefault(batch.run_id, set()).add(batch.window)
-        if batch.final:
-            self.final.add(batch.run_id)
+def decode_record(data: bytes | str) -> MetricsBatch:
+    """One Kinesis record's MetricsBatch (raises, so the record is reported as failed)."""
+    return MetricsBatch.model_validate_json(data)
 
 
-def merge_record(store: MetricsStore, data: bytes | str, report: MergeReport) -> None:
-    """Decode one Kinesis record and merge it (raises so the record is reported as failed)."""
-    batch = MetricsBatch.model_validate_json(data)
-    report.add(batch, store.merge_batch(batch))
-
-
-def push_ticks(ticker: LiveTicker, report: MergeReport) -> list[Tick]:
-    """One tick per run whose next second has closed; failures here never fail the batch."""
-    pushed: list[Tick] = []
-    for run_id, touched in report.touched.items():
-        second = ticker.due(run_id, touched, run_id in report.final)
-        if second is None:
-            continue
+def advance_runs(ticker: LiveTicker, run_ids: Iterable[str]) -> list[TickedSecond]:
+    """Ticks for every run this invocation touched; a failure here never fails the merge."""
+    ticked: list[TickedSecond] = []
+    for run_id in sorted(run_ids):
         try:
-            ticked = ticker.tick(run_id, second)
-            if ticked:
-                pushed.append(ticked[0])
+            ticked += ticker.advance(run_id)
         except Exception:  # noqa: BLE001 - the merge is done; a dashboard hiccup is only logged
-            logger.exception("tick for %s second %d failed", run_id, second)
-    return pushed
+            logger.exception("ticks for %s failed", run_id)
+    return ticked
 
 
 def alarm_readings(ticks: Iterable[Tick]) -> list[tuple[str, float]]:
@@ -204,3 +260,14 @@ def alarm_readings(ticks: Iterable[Tick]) -> list[tuple[str, float]]:
         if window.get("p99_ms") is not None:
             readings.append(("LatencyP99", float(window["p99_ms"])))
     return readings
+
+
+def publish(broadcaster: Broadcaster, ticked: Iterable[TickedSecond], deadline: float) -> int:
+    """Push the ticks to the viewers until the deadline; what was not sent is dropped (the
+    next snapshot catches a viewer up). Returns the messages pushed."""
+    pushed = 0
+    for second in ticked:
+        for message in second.messages():
+            broadcaster.broadcast(message, deadline=deadline)
+            pushed += 1
+    return pushed

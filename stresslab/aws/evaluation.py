@@ -20,6 +20,8 @@ from stresslab.spec import ScenarioSpec
 from stresslab.summary import RunFacts, build_summary
 
 SATURATED_SHARE = 0.05
+# How long after the planned end Evaluate waits for the last batches to be merged.
+SETTLE_TIMEOUT_S = 300.0
 
 
 class RunReader(Protocol):
@@ -72,20 +74,47 @@ def failed_workers(plan: Plan, workers: dict[str, WorkerRecord]) -> list[str]:
     return failed
 
 
-def wait_for_workers(
-    store: RunReader, run_id: str, timeout_s: float, clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep, poll_s: float = 1.0,
-) -> dict[str, WorkerRecord]:
-    """Workers as merged so far, once every worker that reported is complete (or at timeout).
+class MetricsNotSettled(RuntimeError):
+    """Some planned worker's batches are not merged yet, the settle deadline is still ahead,
+    and this invocation has no time left to wait: the state machine retries Evaluate."""
 
-    The aggregator lags the workers by a Kinesis batching window; a worker that died never
-    completes, and waits only until the timeout.
-    """
-    deadline = clock() + timeout_s
+
+def unsettled_workers(
+    plan: Plan, workers: dict[str, WorkerRecord], stopped: bool = False,
+) -> list[str]:
+    """Workers whose batches are not all merged: every attempt that reported but is not
+    complete, and (unless the run was stopped) every planned worker no attempt completed."""
+    pending = sorted(w for w, record in workers.items() if not record.complete)
+    if not stopped:
+        pending += [w for w in failed_workers(plan, workers) if w not in pending]
+    return pending
+
+
+def settle_deadline(run: dict[str, Any], plan: Plan, settle_timeout_s: float) -> float:
+    """Epoch time after which Evaluate judges what is merged: the planned end plus a bound."""
+    return float(run["run_started_at"]) + len(plan.expected_per_second) + settle_timeout_s
+
+
+def wait_until_settled(
+    store: RunReader, run_id: str, plan: Plan, deadline: float, give_up_at: float,
+    stopped: bool = False, clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep, poll_s: float = 2.0,
+) -> dict[str, WorkerRecord]:
+    """Workers as merged, once every planned worker's final batch and all before it are in
+    (or at `deadline`, when what is missing is judged missing). The aggregator lags the
+    workers by its Kinesis batching and any backlog; waiting on the data, not on a fixed
+    time, keeps a slow stream from being judged early and a quick one from waiting.
+    Raises MetricsNotSettled when `give_up_at` (this invocation's budget) comes first."""
     while True:
         workers = store.workers(run_id)
-        if all(w.complete for w in workers.values()) or clock() >= deadline:
+        pending = unsettled_workers(plan, workers, stopped)
+        now = clock()
+        if not pending or now >= deadline:
             return workers
+        if now + poll_s >= give_up_at:
+            raise MetricsNotSettled(
+                f"{len(pending)} workers not fully merged yet (first {pending[0]}); "
+                f"{deadline - now:.0f}s left before judging without them")
         sleep(poll_s)
 
 
@@ -100,13 +129,18 @@ def saturated_seconds(seconds: dict[int, StoredWindow]) -> list[tuple[int, str]]
 
 def evaluate_run(
     run_id: str, store: RunReader, results: ResultsWriter, kill_switch: StopSignal,
-    prices: PriceTable, settle_timeout_s: float = 30.0, now: Callable[[], float] = time.time,
-    wait: Callable[[RunReader, str, float], dict[str, WorkerRecord]] | None = None,
+    prices: PriceTable, settle_timeout_s: float = SETTLE_TIMEOUT_S,
+    budget_s: float = float("inf"), now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Evaluation:
     run = store.get_run(run_id)
     spec = ScenarioSpec.model_validate(run["spec"])
     plan = Plan.model_validate(run["plan"])
-    workers = (wait or wait_for_workers)(store, run_id, settle_timeout_s)
+    stopped = kill_switch.stops(run_id)
+    workers = wait_until_settled(
+        store, run_id, plan, settle_deadline(run, plan, settle_timeout_s),
+        give_up_at=now() + budget_s, stopped=stopped, clock=now, sleep=sleep,
+    )
     seconds = store.seconds(run_id)
     aggregator = rebuild_aggregator(
         run_id, plan.expected_per_second, seconds, workers, store.duplicates(run_id)
@@ -115,7 +149,7 @@ def evaluate_run(
     notes = list(run.get("notes", []))
     missing = plan.scheduled_total - aggregator.totals.scheduled
     status = "completed"
-    if kill_switch.stops(run_id):
+    if stopped:
         status, failed = "aborted", []
     elif missing > 0:
         notes.append(f"{missing} planned arrivals were never scheduled (failed workers)")

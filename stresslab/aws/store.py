@@ -6,8 +6,8 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,13 +20,18 @@ logger = logging.getLogger(__name__)
 DAY_S = 86_400
 RUNS_PK = "RUNS"
 CONN_PK = "CONN"
-TOTAL_SK = "TOTAL"
 META_SK = "META"
 MERGED_WORKER = "merged"
+# A part and its markers go in one transaction (at most 100 items).
+PART_RECORDS = 99
 
 
 class MergeConflict(RuntimeError):
     """The optimistic merge lost the race too many times in a row; the record is retried."""
+
+
+class ConnectionLimitReached(RuntimeError):
+    """The live view already has as many connections as the aggregator may push to."""
 
 
 class RunNotFound(LookupError):
@@ -41,30 +46,49 @@ def second_sk(second: int) -> str:
     return f"SEC#{second:07d}"
 
 
-def marker_sk(worker_id: str, seq: int) -> str:
-    return f"BATCH#{worker_id}#{seq:09d}"
+def part_sk(second: int, worker_id: str, seq: int) -> str:
+    """One part of a second: named after its first batch, whose marker is written with it."""
+    return f"{second_sk(second)}#{worker_id}#{seq:09d}"
 
 
-def worker_sk(worker_id: str) -> str:
-    return f"WORKER#{worker_id}"
+def tick_sk(second: int) -> str:
+    return f"TICK#{second:07d}"
+
+
+def marker_pk(run_id: str, worker_id: str) -> str:
+    return f"RUN#{run_id}#W#{worker_id}"
+
+
+def marker_sk(seq: int) -> str:
+    return f"BATCH#{seq:09d}"
 
 
 @dataclass(frozen=True)
 class StoredWindow:
-    """A merged MetricsBatch as kept in the table, with how many batches went into it."""
+    """Merged MetricsBatches as kept in the table: a second (its parts merged), a run's
+    totals, or a tick's running totals."""
 
     batch: MetricsBatch
     batches: int
     version: int
     peak_sent: int = 0
+    workers: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class MergeResult:
-    new: bool
-    second: StoredWindow | None = None
-    total: StoredWindow | None = None
-    peak_sent: int = 0
+@dataclass
+class MergeOutcome:
+    """What one merge_batches call did: new batches per run, and redelivered ones skipped."""
+
+    merged: list[MetricsBatch] = field(default_factory=list)
+    duplicates: int = 0
+    writes: int = 0
+
+    @property
+    def runs(self) -> dict[str, set[int]]:
+        touched: dict[str, set[int]] = {}
+        for batch in self.merged:
+            touched.setdefault(batch.run_id, set()).add(batch.window)
+        return touched
 
 
 @dataclass(frozen=True)
@@ -94,13 +118,24 @@ def merge_health(a: WorkerHealth, b: WorkerHealth) -> WorkerHealth:
 
 def merged_batch(existing: MetricsBatch | None, batch: MetricsBatch, window: int) -> MetricsBatch:
     """existing + batch, merged by the core's WindowStats (exact counts, merged histograms)."""
+    return merge_batches_of([batch] if existing is None else [existing, batch], batch.run_id,
+                            window)
+
+
+def merge_batches_of(batches: Iterable[MetricsBatch], run_id: str, window: int) -> MetricsBatch:
+    """Many batches as one (worker `merged`), merged by the core's WindowStats."""
     stats = WindowStats()
-    health = batch.health
-    if existing is not None:
-        stats.add_batch(existing)
-        health = merge_health(existing.health, batch.health)
-    stats.add_batch(batch)
-    return stats.to_batch(batch.run_id, MERGED_WORKER, 0, 0, 0, window, health=health)
+    health: WorkerHealth | None = None
+    for batch in batches:
+        stats.add_batch(batch)
+        health = batch.health if health is None else merge_health(health, batch.health)
+    return stats.to_batch(run_id, MERGED_WORKER, 0, 0, 0, window, health=health)
+
+
+def worker_slot(worker_id: str) -> str:
+    """The planned worker an attempt belongs to: w0-s1-r2 -> w0-s1."""
+    base, _, attempt = worker_id.rpartition("-r")
+    return base if base and attempt.isdigit() else worker_id
 
 
 class DynamoRunStore:
@@ -212,58 +247,109 @@ class DynamoRunStore:
 
     # ------------------------------------------------------------------ metrics
 
-    def seen(self, worker_id: str, run_id: str, seq: int) -> bool:
-        item = self._db.get_item(
-            TableName=self._table, Key=_key(run_pk(run_id), marker_sk(worker_id, seq)),
-            ConsistentRead=True,
-        ).get("Item")
-        return item is not None
+    def merge_batches(self, batches: Iterable[MetricsBatch], attempts: int = 8) -> MergeOutcome:
+        """Merge a Lambda batch of MetricsBatches, each exactly once.
 
-    def merge_batch(self, batch: MetricsBatch, attempts: int = 12) -> MergeResult:
-        """Merge a batch into its second and the run total, once: marker, second, total and
-        worker move together in one transaction, guarded by the marker and both versions."""
-        if self.seen(batch.worker_id, batch.run_id, batch.seq):
-            self.count_duplicate(batch.run_id)
-            return MergeResult(new=False)
-        pk = run_pk(batch.run_id)
+        The batches of one (run, second) are merged in memory and written as one part item,
+        in one transaction with a marker per (worker, seq): a redelivered batch fails its
+        marker's condition, is dropped from the part, and the rest is written again. Parts
+        and ticks live under the run's key, markers under each worker's, so the run's
+        partition takes a few writes per second whatever the number of workers.
+        """
+        outcome = MergeOutcome()
+        unique: dict[tuple[str, str, int], MetricsBatch] = {}
+        duplicates_by_run: dict[str, int] = {}
+        for batch in batches:
+            key = (batch.run_id, batch.worker_id, batch.seq)
+            if key in unique:
+                duplicates_by_run[batch.run_id] = duplicates_by_run.get(batch.run_id, 0) + 1
+            else:
+                unique[key] = batch
+        groups: dict[tuple[str, int], list[MetricsBatch]] = {}
+        for batch in unique.values():
+            groups.setdefault((batch.run_id, batch.window), []).append(batch)
+        for (run_id, window), group in sorted(groups.items()):
+            group.sort(key=lambda b: (b.worker_id, b.seq))
+            for start in range(0, len(group), PART_RECORDS):
+                merged, duplicates, writes = self._merge_part(
+                    run_id, window, group[start:start + PART_RECORDS], attempts)
+                outcome.merged += merged
+                outcome.writes += writes
+                if duplicates:
+                    duplicates_by_run[run_id] = duplicates_by_run.get(run_id, 0) + duplicates
+        for run_id, count in duplicates_by_run.items():
+            self.count_duplicates(run_id, count)
+            outcome.writes += 1
+        outcome.duplicates = sum(duplicates_by_run.values())
+        return outcome
+
+    def _merge_part(
+        self, run_id: str, window: int, batches: list[MetricsBatch], attempts: int,
+    ) -> tuple[list[MetricsBatch], int, int]:
+        """(merged, duplicates, write calls) for up to PART_RECORDS batches of one second."""
+        remaining, duplicates, writes = list(batches), 0, 0
         for attempt in range(attempts):
-            second = self._window(pk, second_sk(batch.window))
-            total = self._window(pk, TOTAL_SK)
-            new_second = merged_batch(second.batch if second else None, batch, batch.window)
-            new_total = merged_batch(total.batch if total else None, batch, 0)
-            peak = max(total.peak_sent if total else 0, new_second.sent)
-            items = [
-                self._marker_put(pk, batch),
-                self._window_put(pk, second_sk(batch.window), new_second, second, {}),
-                self._window_put(pk, TOTAL_SK, new_total, total, {"peak_sent": {"N": str(peak)}}),
-                self._worker_update(pk, batch),
-            ]
+            if not remaining:
+                return [], duplicates, writes
+            items = [self._part_put(run_id, window, remaining)]
+            items += [self._marker_put(b) for b in remaining]
+            writes += 1
             try:
                 self._db.transact_write_items(TransactItems=items)
             except ClientError as error:
                 if error_code(error) != "TransactionCanceledException":
                     raise
-                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    self.count_duplicate(batch.run_id)
-                    return MergeResult(new=False)
+                reasons = error.response.get("CancellationReasons", [])
+                seen = {i - 1 for i, r in enumerate(reasons)
+                        if i > 0 and r.get("Code") == "ConditionalCheckFailed"}
+                if seen:
+                    duplicates += len(seen)
+                    remaining = [b for i, b in enumerate(remaining) if i not in seen]
+                    continue
+                # another consumer's transaction held one of the items: back off and retry
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                 continue
-            return MergeResult(
-                new=True,
-                second=StoredWindow(new_second, (second.batches if second else 0) + 1,
-                                    (second.version if second else 0) + 1),
-                total=StoredWindow(new_total, (total.batches if total else 0) + 1,
-                                   (total.version if total else 0) + 1, peak),
-                peak_sent=peak,
-            )
-        raise MergeConflict(f"{batch.worker_id}#{batch.seq}: lost {attempts} optimistic merges")
+            return remaining, duplicates, writes
+        raise MergeConflict(f"{run_id} second {window}: {attempts} merge attempts cancelled")
 
-    def count_duplicate(self, run_id: str) -> None:
+    def _part_put(self, run_id: str, window: int, batches: list[MetricsBatch]) -> dict[str, Any]:
+        first = batches[0]
+        keys = [[b.worker_id, b.seq, int(b.final)] for b in batches]
+        return {"Put": {
+            "TableName": self._table,
+            "Item": {
+                "pk": {"S": run_pk(run_id)},
+                "sk": {"S": part_sk(window, first.worker_id, first.seq)},
+                "batch": {"S": merge_batches_of(batches, run_id, window).model_dump_json(
+                    by_alias=True)},
+                "batches": {"N": str(len(batches))}, "keys": {"S": json.dumps(keys)},
+                "expires_at": self._expires(),
+            },
+            # the part is named after a batch whose marker is new in this same transaction
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
+
+    def _marker_put(self, batch: MetricsBatch) -> dict[str, Any]:
+        return {"Put": {
+            "TableName": self._table,
+            "Item": {"pk": {"S": marker_pk(batch.run_id, batch.worker_id)},
+                     "sk": {"S": marker_sk(batch.seq)}, "window": {"N": str(batch.window)},
+                     "expires_at": self._expires()},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
+
+    def seen(self, worker_id: str, run_id: str, seq: int) -> bool:
+        item = self._db.get_item(
+            TableName=self._table, Key=_key(marker_pk(run_id, worker_id), marker_sk(seq)),
+            ConsistentRead=True,
+        ).get("Item")
+        return item is not None
+
+    def count_duplicates(self, run_id: str, count: int = 1) -> None:
         self._db.update_item(
             TableName=self._table, Key=_key(run_pk(run_id), "DUPLICATES"),
-            UpdateExpression="ADD duplicates :one SET expires_at = :x",
-            ExpressionAttributeValues={":one": {"N": "1"}, ":x": self._expires()},
+            UpdateExpression="ADD duplicates :n SET expires_at = :x",
+            ExpressionAttributeValues={":n": {"N": str(count)}, ":x": self._expires()},
         )
 
     def duplicates(self, run_id: str) -> int:
@@ -272,102 +358,98 @@ class DynamoRunStore:
         ).get("Item")
         return int(item["duplicates"]["N"]) if item else 0
 
-    def total(self, run_id: str) -> StoredWindow | None:
-        """The run total so far (peak_sent: the busiest second's sent count)."""
-        return self._window(run_pk(run_id), TOTAL_SK)
-
     def second(self, run_id: str, second: int) -> StoredWindow | None:
-        return self._window(run_pk(run_id), second_sk(second))
+        """A second's parts merged; `workers` names every worker attempt merged into it."""
+        return self.seconds_between(run_id, second, second + 1).get(second)
 
     def seconds(self, run_id: str) -> dict[int, StoredWindow]:
-        return {
-            int(item["sk"]["S"][4:]): _stored(item)
-            for item in self._query_prefix(run_pk(run_id), "SEC#")
-        }
+        return _merge_parts(run_id, self._query_prefix(run_pk(run_id), "SEC#"))
 
     def seconds_between(self, run_id: str, start: int, end: int) -> dict[int, StoredWindow]:
         """The stored seconds with start <= second < end."""
         if end <= start:
             return {}
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "ConsistentRead": True,
+        return _merge_parts(run_id, self._query({
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
             "ExpressionAttributeValues": {":pk": {"S": run_pk(run_id)},
                                           ":a": {"S": second_sk(start)},
-                                          ":b": {"S": second_sk(end - 1)}},
-        }
-        found: dict[int, StoredWindow] = {}
-        while True:
-            page = self._db.query(**kwargs)
-            found.update({int(i["sk"]["S"][4:]): _stored(i) for i in page["Items"]})
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+                                          ":b": {"S": second_sk(end - 1) + "$"}},
+        }))
+
+    def total(self, run_id: str) -> StoredWindow | None:
+        """The run so far, summed from its seconds at read time (peak_sent: busiest second).
+        No item holds it: a total written per batch is the hot item this layout avoids."""
+        seconds = self.seconds(run_id)
+        if not seconds:
+            return None
+        return StoredWindow(
+            merge_batches_of((w.batch for w in seconds.values()), run_id, 0),
+            sum(w.batches for w in seconds.values()), len(seconds),
+            max(w.batch.sent for w in seconds.values()),
+        )
 
     def workers(self, run_id: str) -> dict[str, WorkerRecord]:
-        workers = {}
-        for item in self._query_prefix(run_pk(run_id), "WORKER#"):
-            worker_id = item["sk"]["S"][len("WORKER#"):]
-            workers[worker_id] = WorkerRecord(
-                worker_id=worker_id, batches=int(item.get("batches", {"N": "0"})["N"]),
-                final_seq=int(item["final_seq"]["N"]) if "final_seq" in item else None,
-                final_window=int(item["final_window"]["N"]) if "final_window" in item else None,
+        """Every worker attempt's merged batches, read from the parts' keys."""
+        counts: dict[str, int] = {}
+        finals: dict[str, tuple[int, int]] = {}
+        for item in self._query_prefix(run_pk(run_id), "SEC#"):
+            window = int(item["sk"]["S"][4:11])
+            for worker_id, seq, final in json.loads(item["keys"]["S"]):
+                counts[worker_id] = counts.get(worker_id, 0) + 1
+                if final:
+                    finals[worker_id] = (seq, window)
+        return {
+            worker_id: WorkerRecord(
+                worker_id=worker_id, batches=count,
+                final_seq=finals[worker_id][0] if worker_id in finals else None,
+                final_window=finals[worker_id][1] if worker_id in finals else None,
             )
-        return workers
-
-    def _window(self, pk: str, sk: str) -> StoredWindow | None:
-        item = self._db.get_item(
-            TableName=self._table, Key=_key(pk, sk), ConsistentRead=True,
-        ).get("Item")
-        return _stored(item) if item else None
-
-    def _marker_put(self, pk: str, batch: MetricsBatch) -> dict[str, Any]:
-        return {"Put": {
-            "TableName": self._table,
-            "Item": {"pk": {"S": pk}, "sk": {"S": marker_sk(batch.worker_id, batch.seq)},
-                     "window": {"N": str(batch.window)}, "expires_at": self._expires()},
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }}
-
-    def _window_put(
-        self, pk: str, sk: str, batch: MetricsBatch, before: StoredWindow | None,
-        extra: dict[str, Any],
-    ) -> dict[str, Any]:
-        version = before.version if before else 0
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": {
-                "pk": {"S": pk}, "sk": {"S": sk},
-                "batch": {"S": batch.model_dump_json(by_alias=True)},
-                "batches": {"N": str((before.batches if before else 0) + 1)},
-                "version": {"N": str(version + 1)}, "expires_at": self._expires(), **extra,
-            },
+            for worker_id, count in counts.items()
         }
-        if before is None:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
-        return {"Put": put}
 
-    def _worker_update(self, pk: str, batch: MetricsBatch) -> dict[str, Any]:
-        update = "ADD batches :one SET expires_at = :x"
-        values = {":one": {"N": "1"}, ":x": self._expires()}
-        if batch.final:
-            update += ", final_seq = :seq, final_window = :w"
-            values.update({":seq": {"N": str(batch.seq)}, ":w": {"N": str(batch.window)}})
-        return {"Update": {
-            "TableName": self._table, "Key": _key(pk, worker_sk(batch.worker_id)),
-            "UpdateExpression": update, "ExpressionAttributeValues": values,
-        }}
+    # ------------------------------------------------------------------ ticks
+
+    def last_tick(self, run_id: str) -> tuple[int, StoredWindow] | None:
+        """The latest ticked second and the run's totals up to and including it."""
+        page = self._db.query(
+            TableName=self._table, ConsistentRead=True, ScanIndexForward=False, Limit=1,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": run_pk(run_id)}, ":p": {"S": "TICK#"}},
+        )
+        if not page["Items"]:
+            return None
+        item = page["Items"][0]
+        return int(item["sk"]["S"][5:]), _stored(item)
+
+    def put_tick(self, run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool:
+        """Claim a second's tick with the running totals through it; False when another
+        aggregator already ticked it (one write per second of run, whoever ticks)."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": run_pk(run_id)}, "sk": {"S": tick_sk(second)},
+                    "batch": {"S": totals.batch.model_dump_json(by_alias=True)},
+                    "batches": {"N": str(totals.batches)}, "version": {"N": str(second + 1)},
+                    "peak_sent": {"N": str(totals.peak_sent)},
+                    "partial": {"BOOL": partial}, "expires_at": self._expires(),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def _query_prefix(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
+        return self._query({
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":p": {"S": prefix}},
-            "ConsistentRead": True,
-        }
+        })
+
+    def _query(self, condition: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True, **condition}
         while True:
             page = self._db.query(**kwargs)
             yield from page["Items"]
@@ -377,28 +459,39 @@ class DynamoRunStore:
 
     # ------------------------------------------------------------------ connections
 
-    def put_connection(self, connection_id: str, role: str, ttl_s: float = 2 * 3600) -> None:
+    def put_connection(
+        self, connection_id: str, role: str, ttl_s: float = 2 * 3600,
+        limit: int | None = None,
+    ) -> None:
+        """Register a connection; ConnectionLimitReached when `limit` are already open (the
+        aggregator pushes to each one, so an unbounded audience would starve it)."""
+        if limit is not None and self.open_connections(limit) >= limit:
+            raise ConnectionLimitReached(f"{limit} live connections already open")
         self._db.put_item(TableName=self._table, Item={
             "pk": {"S": CONN_PK}, "sk": {"S": connection_id}, "role": {"S": role},
             "connected_at": {"N": str(int(self._clock()))}, "expires_at": self._expires(ttl_s),
         })
 
+    def open_connections(self, up_to: int) -> int:
+        """How many unexpired connections there are, counting no further than up_to."""
+        return len(self.connections(limit=up_to))
+
     def delete_connection(self, connection_id: str) -> None:
         self._db.delete_item(TableName=self._table, Key=_key(CONN_PK, connection_id))
 
-    def connections(self) -> list[tuple[str, str]]:
-        """(connection_id, role) of every open connection."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": CONN_PK}},
-        }
+    def connections(self, limit: int | None = None) -> list[tuple[str, str]]:
+        """(connection_id, role) of open connections, at most `limit`, oldest id first.
+        TTL deletes lag by hours, so expired items are filtered out here."""
         found = []
-        while True:
-            page = self._db.query(**kwargs)
-            found += [(i["sk"]["S"], i["role"]["S"]) for i in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in self._query({
+            "KeyConditionExpression": "pk = :pk", "FilterExpression": "expires_at > :now",
+            "ExpressionAttributeValues": {":pk": {"S": CONN_PK},
+                                          ":now": {"N": str(int(self._clock()))}},
+        }):
+            found.append((item["sk"]["S"], item["role"]["S"]))
+            if limit is not None and len(found) >= limit:
+                break
+        return found
 
     # ------------------------------------------------------------------ infrastructure
 
@@ -421,6 +514,23 @@ def _stored(item: dict[str, Any]) -> StoredWindow:
     return StoredWindow(
         batch=MetricsBatch.model_validate_json(item["batch"]["S"]),
         batches=int(item.get("batches", {"N": "1"})["N"]),
-        version=int(item["version"]["N"]),
+        version=int(item.get("version", {"N": "1"})["N"]),
         peak_sent=int(item.get("peak_sent", {"N": "0"})["N"]),
     )
+
+
+def _merge_parts(run_id: str, items: Iterable[dict[str, Any]]) -> dict[int, StoredWindow]:
+    """Part items (sk SEC#<second>#...) merged per second."""
+    parts: dict[int, list[dict[str, Any]]] = {}
+    for item in items:
+        parts.setdefault(int(item["sk"]["S"][4:11]), []).append(item)
+    seconds = {}
+    for second, found in parts.items():
+        batches = [MetricsBatch.model_validate_json(i["batch"]["S"]) for i in found]
+        workers = frozenset(key[0] for i in found for key in json.loads(i["keys"]["S"]))
+        seconds[second] = StoredWindow(
+            batch=batches[0] if len(batches) == 1 else merge_batches_of(batches, run_id, second),
+            batches=sum(int(i["batches"]["N"]) for i in found), version=len(found),
+            workers=workers,
+        )
+    return seconds

@@ -93,8 +93,8 @@ class Registry:
         self.ids = ids
         self.deleted: list[str] = []
 
-    def connections(self) -> list[tuple[str, str]]:
-        return [(c, "operator" if c.startswith("op") else "viewer") for c in self.ids]
+    def connections(self, limit: int | None = None) -> list[tuple[str, str]]:
+        return [(c, "operator" if c.startswith("op") else "viewer") for c in self.ids][:limit]
 
     def delete_connection(self, connection_id: str) -> None:
         self.deleted.append(connection_id)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stresslab.aws.cleanup import cleanup_run, final_status
-from stresslab.aws.evaluation import failed_workers, saturated_seconds, wait_for_workers
+from stresslab.aws.evaluation import failed_workers, saturated_seconds
 from stresslab.aws.store import RunNotFound, StoredWindow, WorkerRecord
 from stresslab.metrics import MetricsBatch, WorkerHealth
 from stresslab.plan import plan_run
@@ -85,25 +85,6 @@ def test_a_shard_counts_as_done_when_any_attempt_completed() -> None:
         "w0-s1-r1": WorkerRecord("w0-s1-r1", 5, 4, 4),
     }
     assert failed_workers(plan, workers) == ["w0-s2"]
-
-
-def test_waiting_for_workers_ends_when_complete_or_at_the_timeout() -> None:
-    class Store:
-        calls = 0
-
-        def workers(self, run_id: str) -> dict[str, WorkerRecord]:
-            Store.calls += 1
-            done = Store.calls >= 3
-            return {"w0-s0": WorkerRecord("w0-s0", 3 if done else 2, 2, 2)}
-
-    now = [0.0]
-    workers = wait_for_workers(Store(), "r1", 30, clock=lambda: now[0],  # type: ignore[arg-type]
-                               sleep=lambda s: now.__setitem__(0, now[0] + s))
-    assert workers["w0-s0"].complete and now[0] == 2.0
-    Store.calls = -100
-    workers = wait_for_workers(Store(), "r1", 5, clock=lambda: now[0],  # type: ignore[arg-type]
-                               sleep=lambda s: now.__setitem__(0, now[0] + s))
-    assert not workers["w0-s0"].complete
 
 
 def test_saturated_seconds_name_the_reason() -> None:

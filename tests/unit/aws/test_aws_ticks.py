@@ -1,98 +1,144 @@
-"""LiveTicker with an in-memory store: ticks from the core LiveFeed, phase criteria judged
-over the whole phase even though a tick loads only one second."""
+"""LiveTicker with an in-memory store: ticks from the core LiveFeed, each second once its
+planned workers have closed it (or, after the grace, as partial), phase criteria judged over
+the whole phase even though a tick loads only one second."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from stresslab.aws.aggregation import LiveTicker
-from stresslab.aws.store import StoredWindow, merged_batch
+from stresslab.aws.aggregation import LiveTicker, expected_by_second
+from stresslab.aws.store import StoredWindow, merge_batches_of
 from stresslab.business import load_price_table
 from stresslab.metrics import MetricsBatch, WindowStats
 from stresslab.plan import plan_run
 from stresslab.spec import parse_scenario
 
 SPEC = parse_scenario({
-    "name": "ticks", "phases": [{"name": "warm", "shape": "constant", "tps": 10, "duration": 2},
-                                {"name": "hold", "shape": "constant", "tps": 10, "duration": 2}],
+    "name": "ticks", "workers": 2,
+    "phases": [{"name": "warm", "shape": "constant", "tps": 10, "duration": 2},
+               {"name": "hold", "shape": "constant", "tps": 10, "duration": 2}],
     "criteria": [{"expr": "error_rate < 1%", "during": "warm"}, "sent > 0"],
 }, "s")
+STARTED = 1_000.0
 
 
-def batch(window: int, ok: int, errors: int) -> MetricsBatch:
+def batch(worker: str, window: int, ok: int, errors: int) -> MetricsBatch:
     stats = WindowStats()
     stats.scheduled = stats.sent = ok + errors
     stats.ok = ok
     stats.errors["http_5xx"] = errors
-    return stats.to_batch("r1", "w0-s0", 0, 0, window, window)
+    return stats.to_batch("r1", worker, 0, 0, window, window)
 
 
 class Store:
-    def __init__(self) -> None:
-        self.windows: dict[int, StoredWindow] = {}
-        self.total_window: StoredWindow | None = None
+    """The LiveTicker's view of DynamoRunStore, in memory."""
 
-    def add(self, b: MetricsBatch) -> None:
-        before = self.windows.get(b.window)
-        self.windows[b.window] = StoredWindow(
-            merged_batch(before.batch if before else None, b, b.window), 1, 1)
-        total = self.total_window
-        merged = merged_batch(total.batch if total else None, b, 0)
-        self.total_window = StoredWindow(merged, 1, 1, peak_sent=max(
-            w.batch.sent for w in self.windows.values()))
+    def __init__(self) -> None:
+        self.batches: dict[int, list[MetricsBatch]] = {}
+        self.ticks: dict[int, tuple[StoredWindow, bool]] = {}
+
+    def add(self, *batches: MetricsBatch) -> None:
+        for b in batches:
+            self.batches.setdefault(b.window, []).append(b)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         return {"spec": SPEC.model_dump(mode="json"), "started_at": "2026-01-01T00:00:00Z",
-                "status": "running", "target": "http://t",
+                "status": "running", "target": "http://t", "run_started_at": STARTED,
                 "plan": plan_run(SPEC, run_id).model_dump(mode="json"), "faults": []}
 
-    def total(self, run_id: str) -> StoredWindow | None:
-        return self.total_window
-
     def second(self, run_id: str, second: int) -> StoredWindow | None:
-        return self.windows.get(second)
+        found = self.batches.get(second)
+        if not found:
+            return None
+        return StoredWindow(merge_batches_of(found, run_id, second), len(found), 1,
+                            workers=frozenset(b.worker_id for b in found))
 
     def seconds_between(self, run_id: str, start: int, end: int) -> dict[int, StoredWindow]:
-        return {s: w for s, w in self.windows.items() if start <= s < end}
+        return {s: w for s in range(start, end) if (w := self.second(run_id, s)) is not None}
+
+    def last_tick(self, run_id: str) -> tuple[int, StoredWindow] | None:
+        if not self.ticks:
+            return None
+        second = max(self.ticks)
+        return second, self.ticks[second][0]
+
+    def put_tick(self, run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool:
+        if second in self.ticks:
+            return False
+        self.ticks[second] = (totals, partial)
+        return True
 
     def infra(self) -> dict[str, Any] | None:
         return {"cost_usd_per_hour": 1.0}
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
+def ticker(store: Store, now: float = STARTED) -> LiveTicker:
+    return LiveTicker(store, load_price_table(), clock=lambda: now, grace_s=10.0)
 
-    def broadcast(self, message: str, roles: frozenset[str] | None = None) -> None:
-        self.messages.append(message)
+
+def test_the_planned_workers_of_each_second_come_from_the_plan() -> None:
+    expected = expected_by_second(plan_run(SPEC, "r1"))
+    assert expected == [frozenset({"w0-s0", "w0-s1"})] * 4
 
 
 def test_a_phase_criterion_is_judged_over_the_whole_phase() -> None:
-    # Given a bad first second and a clean second second in the 'warm' phase
-    store, sink = Store(), Sink()
-    store.add(batch(0, ok=5, errors=5))
-    store.add(batch(1, ok=10, errors=0))
-    store.add(batch(2, ok=10, errors=0))
-    ticker = LiveTicker(store, sink, load_price_table())
+    # Given a bad first second and a clean second second in the 'warm' phase, both workers
+    store = Store()
+    store.add(batch("w0-s0", 0, ok=5, errors=5), batch("w0-s1", 0, ok=0, errors=0))
+    store.add(batch("w0-s0", 1, ok=10, errors=0), batch("w0-s1", 1, ok=0, errors=0))
+    store.add(batch("w0-s0", 2, ok=5, errors=0), batch("w0-s1", 2, ok=5, errors=0))
 
-    # When the second after 'warm' is ticked (LiveFeed judges a phase once it is over)
-    tick, events = ticker.tick("r1", 2) or (None, [])
+    # When the seconds are ticked (LiveFeed judges a phase once it is over)
+    ticked = ticker(store).advance("r1")
 
     # Then the phase is judged on both its seconds (5 errors in 20), not on one second alone
-    assert tick is not None and tick.second == 2 and tick.totals["sent"] == 30
-    assert tick.totals["peak_tps"] == 10 and tick.infra == {"cost_usd_per_hour": 1.0}
-    assert [(e.event, e.detail["criterion"]) for e in events] == [
+    assert [t.tick.second for t in ticked] == [0, 1, 2]
+    last = ticked[-1]
+    assert last.tick.totals["sent"] == 30 and not last.partial
+    assert last.tick.totals["peak_tps"] == 10 and last.tick.infra == {"cost_usd_per_hour": 1.0}
+    assert [(e.event, e.detail["criterion"]) for e in last.events] == [
         ("criterion_breached", "error_rate < 1% [phase warm]")]
-    assert len(sink.messages) == 2
+    assert len(last.messages()) == 2
 
 
-def test_each_second_is_ticked_once_when_a_later_one_arrives() -> None:
-    store, sink = Store(), Sink()
-    store.add(batch(0, ok=5, errors=0))
-    ticker = LiveTicker(store, sink, load_price_table())
+def test_a_second_waits_for_every_planned_worker_then_is_ticked_once() -> None:
+    # Given one worker's second 0 and 1, the other's not yet
+    store = Store()
+    store.add(batch("w0-s0", 0, ok=5, errors=5), batch("w0-s0", 1, ok=5, errors=0))
+    live = ticker(store)
 
-    assert ticker.due("r1", {0}, final=False) is None
-    assert ticker.due("r1", {0, 1}, final=False) == 0
-    ticker.tick("r1", 0)
-    assert ticker.due("r1", {1}, final=False) is None
-    assert ticker.due("r1", {1}, final=True) == 1
+    # Then nothing is ticked while the second is open
+    assert live.advance("r1") == []
+
+    # When the other worker's retried attempt closes second 0
+    store.add(batch("w0-s1-r1", 0, ok=10, errors=0))
+    ticked = live.advance("r1")
+
+    # Then second 0 alone is ticked, on both workers, and never again
+    assert [t.tick.second for t in ticked] == [0]
+    assert ticked[0].tick.window["sent"] == 20 and ticked[0].tick.window["errors"] == 5
+    assert ticked[0].tick.window["workers_closed"] == 2
+    assert live.advance("r1") == []
+
+
+def test_an_open_second_is_ticked_as_partial_once_its_grace_has_passed() -> None:
+    store = Store()
+    store.add(batch("w0-s0", 0, ok=4, errors=0))
+    assert ticker(store, now=STARTED + 1 + 9.9).advance("r1") == []
+
+    ticked = ticker(store, now=STARTED + 1 + 10.0).advance("r1")
+
+    assert [(t.tick.second, t.partial) for t in ticked] == [(0, True)]
+    assert ticked[0].tick.window["partial"] is True
+    assert ticked[0].tick.window["workers_closed"] == 1
+    assert store.ticks[0][1] is True
+
+
+def test_a_second_another_aggregator_ticked_first_is_not_ticked_again() -> None:
+    store = Store()
+    store.add(batch("w0-s0", 0, ok=4, errors=0), batch("w0-s1", 0, ok=4, errors=0))
+    first, second = ticker(store), ticker(store)
+
+    assert [t.tick.second for t in first.advance("r1")] == [0]
+    assert second.advance("r1") == []
+    assert store.ticks[0][0].batch.sent == 8
