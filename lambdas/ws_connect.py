@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
+from stresslab.aws.broadcast import MAX_CONNECTIONS
 from stresslab.aws.clients import client
 from stresslab.aws.cognito_jwt import CognitoJwtVerifier
 from stresslab.aws.env import read_env
-from stresslab.aws.store import DynamoRunStore
+from stresslab.aws.store import ConnectionLimitReached, DynamoRunStore
 from stresslab.aws.viewer_links import SecretsManagerKeys, verify_viewer_token
 from stresslab.aws.websocket import Unauthorized, authorize_connection
 
@@ -27,6 +28,8 @@ class ConnectEnv(BaseModel):
     USER_POOL_CLIENT_ID: Annotated[str, Field(min_length=1)]
     # Only where the pool's keys are not at Cognito's address (the emulated AWS of aws-local).
     USER_POOL_JWKS_URL: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    # the aggregator pushes to at most this many; beyond it a connection is refused
+    MAX_CONNECTIONS: Annotated[int, Field(ge=1, le=10_000)] = MAX_CONNECTIONS
 
 
 class ConnectEvent(BaseModel):
@@ -41,18 +44,18 @@ class ConnectEvent(BaseModel):
 
 
 @cache
-def _deps() -> tuple[DynamoRunStore, SecretsManagerKeys, CognitoJwtVerifier]:
+def _deps() -> tuple[DynamoRunStore, SecretsManagerKeys, CognitoJwtVerifier, int]:
     env = read_env(ConnectEnv)
     return (DynamoRunStore(client("dynamodb"), env.TABLE_NAME),
             SecretsManagerKeys(client("secretsmanager"), env.VIEWER_LINK_SECRET_ARN),
             CognitoJwtVerifier(env.USER_POOL_ID, env.USER_POOL_CLIENT_ID,
-                               jwks_url=env.USER_POOL_JWKS_URL))
+                               jwks_url=env.USER_POOL_JWKS_URL), env.MAX_CONNECTIONS)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    store, viewer_keys, verifier = _deps()
+    store, viewer_keys, verifier, max_connections = _deps()
     request = ConnectEvent.model_validate(event)
     try:
         role = authorize_connection(request.queryStringParameters,
@@ -61,5 +64,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Unauthorized as refused:
         logger.info("connection refused", extra={"reason": str(refused)})
         return {"statusCode": 401, "body": str(refused)}
-    store.put_connection(request.connection_id, role)
+    try:
+        store.put_connection(request.connection_id, role, limit=max_connections)
+    except ConnectionLimitReached as full:
+        logger.warning("connection refused", extra={"reason": str(full)})
+        return {"statusCode": 429, "body": f"live view is full: {full}"}
     return {"statusCode": 200, "body": role}
