@@ -36,6 +36,7 @@ ACTIONS_WITHOUT_RESOURCE_TYPES = frozenset(
         "cloudwatch:GetMetricData",
         "cloudwatch:PutMetricData",
         "fis:ListExperiments",
+        "secretsmanager:GetRandomPassword",
         "tag:GetResources",
         "ec2:DescribeVpcs",
         "ec2:DescribeSubnets",

@@ -27,6 +27,7 @@ from stresslab.spec import (
 if TYPE_CHECKING:
     from stresslab.local.runner import LocalRun
 
+EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 DEFAULT_DB = Path(".stresslab/runs.db")
 DEFAULT_RESULTS = Path("results")
@@ -34,6 +35,10 @@ DEFAULT_RESULTS = Path("results")
 
 class BadInput(Exception):
     """A command-line value that cannot be used; the message is one line."""
+
+
+class RunFailed(Exception):
+    """A run (or search) that could not go on; the message is one line, never empty."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a scenario file")
     validate.add_argument("file")
 
+    from stresslab.target.__main__ import add_serving_arguments
+
     target = commands.add_parser("target", help="serve the reference fraud-detection service")
     target.add_argument("--host", default="127.0.0.1")
-    target.add_argument("--port", type=int, default=8088)
+    add_serving_arguments(target)
 
     runs = commands.add_parser("runs", help="list past runs in the store")
     runs.add_argument("--db", type=Path, default=DEFAULT_DB)
@@ -207,7 +214,9 @@ class _Stoppable(Protocol):
 
 
 def run_to_the_end(run: _Stoppable) -> Any:
-    """Execute a run; Ctrl-C or SIGTERM stops it cleanly; an unreachable target is bad input."""
+    """Execute a run; Ctrl-C or SIGTERM stops it cleanly; an unreachable target is bad input;
+    any other failure is RunFailed, one line (the run's outputs are written when it started)."""
+    from stresslab.local.runner import failure_reason
     from stresslab.targets.http import TargetUnreachable
 
     async def main() -> Any:
@@ -220,6 +229,9 @@ def run_to_the_end(run: _Stoppable) -> Any:
         return asyncio.run(main())
     except TargetUnreachable as error:
         raise BadInput(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - one line for the user, never a traceback
+        name = getattr(run, "run_id", None) or getattr(run, "search_id", "")
+        raise RunFailed(f"run {name} failed: {failure_reason(error)}") from None
 
 
 def judged_like_the_search(spec: ScenarioSpec, time_scale: float) -> ScenarioSpec:
@@ -393,9 +405,9 @@ def command_validate(args: argparse.Namespace) -> int:
 
 
 def command_target(args: argparse.Namespace) -> int:
-    from stresslab.target.service import serve
+    from stresslab.target.__main__ import serve_from_arguments
 
-    serve(args.host, args.port)
+    serve_from_arguments(build_parser(), args, None)
     return 0
 
 
@@ -457,6 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ScenarioError, BadInput) as error:
         print(f"stresslab: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RunFailed as failed:
+        print(f"stresslab: {failed}", file=sys.stderr)
+        return EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ END_OF_RUN_METRICS = frozenset({"lost", "latency_drift_pct", "memory_growth_pct"
 
 EventName = Literal[
     "run_started", "run_stopped", "fault_injected", "fault_cleared", "criterion_breached",
-    "criterion_recovered", "degradation_changed",
+    "criterion_recovered", "degradation_changed", "run_note",
 ]
 
 

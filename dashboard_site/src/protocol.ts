@@ -12,7 +12,8 @@ export type EventName =
   | "fault_cleared"
   | "criterion_breached"
   | "criterion_recovered"
-  | "degradation_changed";
+  | "degradation_changed"
+  | "run_note";
 
 export type AgentHealth = "healthy" | "degraded" | "down" | "unknown";
 export type BudgetStatus = "on track" | "over budget";

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as _lambda
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -37,7 +37,8 @@ class ControlApi(Construct):
         table: dynamodb.ITable,
         state_machine: sfn.IStateMachine,
         results_bucket: s3.IBucket,
-        kill_switch: ssm.IStringParameter,
+        viewer_link_key: secretsmanager.ISecret,
+        presentation_url: str,
         max_tps: int,
         max_duration_s: int,
         max_workers: int,
@@ -57,7 +58,8 @@ class ControlApi(Construct):
                     "TABLE_NAME": table.table_name,
                     "STATE_MACHINE_ARN": state_machine.state_machine_arn,
                     "RESULTS_BUCKET": results_bucket.bucket_name,
-                    "KILL_SWITCH_PARAMETER": kill_switch.parameter_name,
+                    "VIEWER_LINK_SECRET_ARN": viewer_link_key.secret_arn,
+                    "PRESENTATION_URL": presentation_url,
                     "MAX_TPS": str(max_tps),
                     "MAX_DURATION_S": str(max_duration_s),
                     "MAX_WORKERS": str(max_workers),
@@ -67,7 +69,9 @@ class ControlApi(Construct):
                 timeout=Duration.seconds(29),
             ),
         )
-        self._grant_handler(table, state_machine, results_bucket, kill_switch, fault_template_arns)
+        self._grant_handler(
+            table, state_machine, results_bucket, viewer_link_key, fault_template_arns
+        )
         self.api = self._build_api(operators, allowed_origin)
         self.stage = self._build_stage(log_retention)
 
@@ -80,10 +84,11 @@ class ControlApi(Construct):
         table: dynamodb.ITable,
         state_machine: sfn.IStateMachine,
         results_bucket: s3.IBucket,
-        kill_switch: ssm.IStringParameter,
+        viewer_link_key: secretsmanager.ISecret,
         fault_template_arns: list[str],
     ) -> None:
         handler: _lambda.Function = self.handler
+        # The table holds the runs and the stop flags Stop and the kill switch write.
         table.grant_read_write_data(handler)
         state_machine.grant_start_execution(handler)
         state_machine.grant_execution(handler, "states:DescribeExecution", "states:StopExecution")
@@ -101,9 +106,8 @@ class ControlApi(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{RESULTS_PREFIX}*"]}},
             )
         )
-        # Stop trips the kill switch and cleans up like the state machine's Cleanup does.
-        kill_switch.grant_read(handler)
-        kill_switch.grant_write(handler)
+        # "Share presentation link" signs viewer tokens with the key.
+        viewer_link_key.grant_read(handler)
         grant_start_experiments(self, handler, fault_template_arns)
         grant_stop_experiments(self, handler)
 

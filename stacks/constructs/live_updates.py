@@ -1,6 +1,6 @@
 """LiveUpdates: the API Gateway WebSocket API that pushes stresslab.live/v1 messages to browsers."""
 
-from aws_cdk import ArnFormat, Aws, Fn, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -8,7 +8,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as _lambda
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.constructs.access_logs import WEBSOCKET_FIELDS, StageAccessLogs
@@ -17,10 +17,14 @@ from stacks.constructs.operators import Operators
 from stacks.nag import acknowledge
 
 STAGE_NAME = "live"
+# Viewer links last at most a day, so a monthly key rotation never cuts one short: links signed
+# with the previous key are still accepted (docs/security.md).
+VIEWER_KEY_ROTATION = Duration.days(30)
 
 _ROUTE_AUTH_REASON = (
     "API Gateway authorises WebSockets only at $connect, and browsers cannot send headers "
-    "there: the ws_connect handler verifies the operator's Cognito JWT or the viewer token "
+    "there: the ws_connect handler verifies the operator's Cognito JWT or the viewer link's "
+    "signed token "
     "from the query string and refuses the connection otherwise."
 )
 
@@ -46,7 +50,7 @@ class LiveUpdates(Construct):
         super().__init__(scope, construct_id)
         self._functions = functions
         self._table = table
-        self.viewer_token = self._build_viewer_token(env_name)
+        self.viewer_link_key = self._build_viewer_link_key()
         self.connect_handler = self._build_connect_handler(operators)
         self.disconnect_handler = self._build_handler(
             "DisconnectHandler", "lambdas.ws_disconnect.handler", "WebSocket $disconnect"
@@ -80,17 +84,29 @@ class LiveUpdates(Construct):
             )
         )
 
-    def _build_viewer_token(self, env_name: str) -> ssm.StringParameter:
-        # CloudFormation can create neither a SecureString nor a random value; the stack's own
-        # UUID is unguessable and readable only by those who can read the parameter anyway.
-        # Operators rotate it with put-parameter (docs/deploy.md).
-        return ssm.StringParameter(
+    def _build_viewer_link_key(self) -> secretsmanager.Secret:
+        """The HMAC key of viewer links: random, in Secrets Manager, rotated by a function."""
+        key = secretsmanager.Secret(
             self,
-            "ViewerToken",
-            parameter_name=f"/stresslab/{env_name}/viewer-token",
-            string_value=Fn.select(2, Fn.split("/", Aws.STACK_ID)),
-            description="Read-only presentation token (?token=) for WebSocket viewers",
+            "ViewerLinkKey",
+            description="stresslab: signs the read-only viewer links of the presentation page",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
         )
+        rotation = self._functions.build(
+            self,
+            "ViewerLinkKeyRotation",
+            FunctionSpec(
+                handler="lambdas.rotate_viewer_key.handler",
+                description="rotates the viewer-link signing key (Secrets Manager rotation)",
+                environment={},
+            ),
+        )
+        key.add_rotation_schedule(
+            "Rotation", rotation_lambda=rotation, automatically_after=VIEWER_KEY_ROTATION
+        )
+        return key
 
     def _build_handler(
         self,
@@ -117,12 +133,12 @@ class LiveUpdates(Construct):
             "lambdas.ws_connect.handler",
             "WebSocket $connect (authorises viewers and operators)",
             {
-                "VIEWER_TOKEN_PARAMETER": self.viewer_token.parameter_name,
+                "VIEWER_LINK_SECRET_ARN": self.viewer_link_key.secret_arn,
                 "USER_POOL_ID": operators.user_pool.user_pool_id,
                 "USER_POOL_CLIENT_ID": operators.client.user_pool_client_id,
             },
         )
-        self.viewer_token.grant_read(function)
+        self.viewer_link_key.grant_read(function)
         return function
 
     def _build_default_handler(self) -> _lambda.Function:

@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 
 from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as _lambda
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.constructs.functions import FunctionFactory, FunctionSpec
@@ -25,23 +25,24 @@ class LoadGenerators(Construct):
         *,
         functions: FunctionFactory,
         stream: kinesis.IStream,
-        kill_switch: ssm.IStringParameter,
+        table: dynamodb.ITable,
         target_stream_arns: Sequence[str],
         memory_mb: int,
         reserved_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = self._build_function(
-            functions, stream, kill_switch, memory_mb, reserved_concurrency
+            functions, stream, table, memory_mb, reserved_concurrency
         )
         self._grant_put_records([stream.stream_arn, *target_stream_arns])
-        kill_switch.grant_read(self.function)
+        # It only polls the stop flags (one BatchGetItem of two keys every few seconds).
+        table.grant(self.function, "dynamodb:BatchGetItem")
 
     def _build_function(
         self,
         functions: FunctionFactory,
         stream: kinesis.IStream,
-        kill_switch: ssm.IStringParameter,
+        table: dynamodb.ITable,
         memory_mb: int,
         reserved_concurrency: int,
     ) -> _lambda.Function:
@@ -53,7 +54,7 @@ class LoadGenerators(Construct):
                 description="load generator (one shard of one wave)",
                 environment={
                     "METRICS_STREAM_NAME": stream.stream_name,
-                    "KILL_SWITCH_PARAMETER": kill_switch.parameter_name,
+                    "TABLE_NAME": table.table_name,
                 },
                 memory_mb=memory_mb,
                 timeout=WORKER_TIMEOUT,

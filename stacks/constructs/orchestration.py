@@ -12,7 +12,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as _lambda
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -57,7 +56,6 @@ class Orchestration(Construct):
         table: dynamodb.ITable,
         results_bucket: s3.IBucket,
         load_generator: _lambda.IFunction,
-        kill_switch: ssm.IStringParameter,
         limits: RunLimits,
         fault_templates_json: str,
         fault_template_arns: list[str],
@@ -67,8 +65,8 @@ class Orchestration(Construct):
         self._functions = functions
         self._table = table
         self.plan = self._build_plan(limits, fault_templates_json)
-        self.evaluate = self._build_evaluate(results_bucket, kill_switch)
-        self.cleanup = self._build_cleanup(kill_switch)
+        self.evaluate = self._build_evaluate(results_bucket)
+        self.cleanup = self._build_cleanup()
         self.substitutions = {
             "PlanFunctionArn": self.plan.function_arn,
             "LoadGeneratorFunctionArn": load_generator.function_arn,
@@ -121,9 +119,7 @@ class Orchestration(Construct):
             ),
         )
 
-    def _build_evaluate(
-        self, results_bucket: s3.IBucket, kill_switch: ssm.IStringParameter
-    ) -> _lambda.Function:
+    def _build_evaluate(self, results_bucket: s3.IBucket) -> _lambda.Function:
         function = self._function(
             "Evaluate",
             FunctionSpec(
@@ -132,7 +128,6 @@ class Orchestration(Construct):
                 environment={
                     "TABLE_NAME": self._table.table_name,
                     "RESULTS_BUCKET": results_bucket.bucket_name,
-                    "KILL_SWITCH_PARAMETER": kill_switch.parameter_name,
                 },
                 memory_mb=2048,
                 timeout=Duration.minutes(10),
@@ -144,10 +139,9 @@ class Orchestration(Construct):
                 resources=[results_bucket.arn_for_objects(f"{RESULTS_PREFIX}*")],
             )
         )
-        kill_switch.grant_read(function)
         return function
 
-    def _build_cleanup(self, kill_switch: ssm.IStringParameter) -> _lambda.Function:
+    def _build_cleanup(self) -> _lambda.Function:
         function = self._function(
             "Cleanup",
             FunctionSpec(
@@ -155,12 +149,10 @@ class Orchestration(Construct):
                 description="cleanup (stops the run's experiments, records the final status)",
                 environment={
                     "TABLE_NAME": self._table.table_name,
-                    "KILL_SWITCH_PARAMETER": kill_switch.parameter_name,
                 },
                 timeout=Duration.minutes(2),
             ),
         )
-        kill_switch.grant_read(function)
         grant_stop_experiments(self, function)
         return function
 

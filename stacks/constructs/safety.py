@@ -1,4 +1,4 @@
-"""Safety: the seed's alerts as CloudWatch alarms, a monthly budget and the kill switch."""
+"""Safety: the seed's alerts as CloudWatch alarms and a monthly budget."""
 
 from dataclasses import dataclass
 
@@ -9,15 +9,12 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 # What the aggregator publishes once per merged second (docs/deploy.md, "Live metrics").
 ERROR_RATE_METRIC = "ErrorRate"
 LATENCY_P99_METRIC = "LatencyP99"
 AGGREGATOR_SERVICE = "aggregator"
-
-KILL_SWITCH_OFF = "off"
 
 # The seed's budget alerts: cost exceeds the budget by 20% (warning) and by 50% (critical).
 _BUDGET_ACTUAL_THRESHOLDS_PCT = (120, 150)
@@ -34,7 +31,8 @@ class AlertThresholds:
 
 
 class Safety(Construct):
-    """Alarms on the live error rate and P99, an AWS Budget, the kill-switch parameter.
+    """Alarms on the live error rate and P99, and an AWS Budget. (The kill switch is a stop
+    flag in the run table: docs/aws-runtime.md.)
 
     The critical alarms are the stop conditions of every FIS experiment template; all alarms and
     the budget notify one SNS topic, which mails `alert_email` when it is set.
@@ -53,7 +51,6 @@ class Safety(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._namespace = metrics_namespace
-        self.kill_switch = self._build_kill_switch(env_name)
         self.alerts = self._build_alerts_topic(alert_email)
         self.critical_alarms = [
             self._build_alarm(
@@ -76,15 +73,6 @@ class Safety(Construct):
             ),
         ]
         self.budget = self._build_budget(env_name, budget_usd_per_month)
-
-    def _build_kill_switch(self, env_name: str) -> ssm.StringParameter:
-        return ssm.StringParameter(
-            self,
-            "KillSwitch",
-            parameter_name=f"/stresslab/{env_name}/kill-switch",
-            string_value=KILL_SWITCH_OFF,
-            description="stresslab kill switch: 'off', a run id, or 'all' to stop load generation",
-        )
 
     def _build_alerts_topic(self, alert_email: str | None) -> sns.Topic:
         topic = sns.Topic(self, "Alerts", display_name="stresslab alerts", enforce_ssl=True)

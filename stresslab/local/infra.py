@@ -9,9 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import psutil
 
+from stresslab.local.faults import (
+    AdminClient,
+    AdminUnavailable,
+    FaultInjectionFailed,
+    describe_error,
+)
 from stresslab.target.config import TargetConfig
 
 PROBE_EVERY_S = 1.0
@@ -101,32 +106,40 @@ def _concurrency(config: TargetConfig, name: str) -> int:
 
 
 class TargetProbe:
-    """Polls the reference service's /health and degradation level about once a second."""
+    """Polls the reference service's /admin/health (agents and level) about once a second.
 
-    def __init__(self, base_url: str, config: TargetConfig | None = None) -> None:
-        self._base = base_url.rstrip("/")
+    A poll that fails or stalls leaves the agents unknown for that second and is counted;
+    it never ends the probe.
+    """
+
+    def __init__(self, admin: AdminClient, config: TargetConfig | None = None) -> None:
+        self._admin = admin
         self._config = config or TargetConfig()
         self.agents: dict[str, dict[str, Any]] = {}
         self.degradation: str | None = None
+        self.polls = 0
+        self.failures = 0
+        self.last_error: str | None = None
 
     async def run(self, on_degradation: Callable[[str], None]) -> None:
-        timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
-                await self._poll(session, on_degradation)
-                await asyncio.sleep(PROBE_EVERY_S)
+        while True:
+            await self._poll(on_degradation)
+            await asyncio.sleep(PROBE_EVERY_S)
 
-    async def _poll(
-        self, session: aiohttp.ClientSession, on_degradation: Callable[[str], None]
-    ) -> None:
+    async def _poll(self, on_degradation: Callable[[str], None]) -> None:
+        self.polls += 1
         try:
-            async with session.get(f"{self._base}/health") as response:
-                self.agents = agent_load(await response.json(), self._config)
-            async with session.get(f"{self._base}/admin/degradation") as response:
-                level = (await response.json()).get("level") if response.status == 200 else None
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+            health = await asyncio.wait_for(self._admin.call("GET", "/admin/health"),
+                                            PROBE_TIMEOUT_S)
+            if not isinstance(health, dict):
+                raise AdminUnavailable(f"GET /admin/health: not an object: {health!r:.60}")
+        except (FaultInjectionFailed, TimeoutError) as error:
             self.agents = {}
+            self.failures += 1
+            self.last_error = describe_error(error)
             return
+        self.agents = agent_load(health, self._config)
+        level = health.get("degradation")
         if isinstance(level, str) and level != self.degradation:
             self.degradation = level
             on_degradation(level)

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import secrets
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import psutil
 
-_LISTENING = re.compile(r"listening on (http://\S+)")
+from stresslab.local.faults import (
+    AdminClient,
+    Backoff,
+    FaultInjectionFailed,
+    ReferenceTargetFaults,
+    with_retries,
+)
+from stresslab.target.config import TOKEN_ENV
+
+_LISTENING = re.compile(r"listening on (http://\S+) admin on (http://\S+)")
 START_TIMEOUT_S = 30.0
 RESTART_ATTEMPTS = 5
 RESTART_PAUSE_S = 0.2
-ADMIN_TIMEOUT_S = 2.0
+LEVEL_DEADLINE_S = 3.0
+STATS_DEADLINE_S = 5.0
 
 
 class ReferenceServiceFailed(RuntimeError):
@@ -23,38 +35,60 @@ class ReferenceServiceFailed(RuntimeError):
 
 
 class ReferenceService:
-    """`python -m stresslab.target` on 127.0.0.1 with a free port; its own count of requests."""
+    """`python -m stresslab.target` on 127.0.0.1 with free ports and a fresh admin token.
 
-    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
+    Scoring goes to `score_url`; the run's side work (faults, levels, counts, health) to the
+    admin API on its own port and thread (`admin_url`).
+    """
+
+    def __init__(
+        self, process: asyncio.subprocess.Process, base_url: str, admin_url: str, token: str,
+    ) -> None:
         self._process = process
         self.base_url = base_url
         self.score_url = f"{base_url}/v1/score"
+        self.token = token
+        self.admin_url = admin_url
+        self._own_admin_url = admin_url  # where it listens, even when admin_url is repointed
         self._ps = psutil.Process(process.pid)
         self._ps.cpu_percent(None)
         self._output: asyncio.Task[None] | None = None
         self.restarts = 0
 
+    @property
+    def admin(self) -> AdminClient:
+        """A client of the admin API (a test may point admin_url through a proxy)."""
+        return AdminClient(self.admin_url, self.token)
+
+    def faults(self) -> ReferenceTargetFaults:
+        return ReferenceTargetFaults(self.admin)
+
     @classmethod
     async def start(cls, host: str = "127.0.0.1", port: int = 0) -> ReferenceService:
-        process, base_url = await cls._spawn(host, port)
-        service = cls(process, base_url)
+        token = secrets.token_urlsafe(24)
+        process, base_url, admin_url = await cls._spawn(host, port, 0, token)
+        service = cls(process, base_url, admin_url, token)
         service._output = asyncio.get_running_loop().create_task(service._discard_output(process))
         return service
 
     @classmethod
-    async def _spawn(cls, host: str, port: int) -> tuple[asyncio.subprocess.Process, str]:
+    async def _spawn(
+        cls, host: str, port: int, admin_port: int, token: str,
+    ) -> tuple[asyncio.subprocess.Process, str, str]:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "stresslab.target", "--host", host, "--port", str(port),
+            "--admin-port", str(admin_port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, TOKEN_ENV: token},
         )
         try:
-            base_url = await asyncio.wait_for(cls._read_url(process), timeout=START_TIMEOUT_S)
+            urls = await asyncio.wait_for(cls._read_urls(process), timeout=START_TIMEOUT_S)
         except (TimeoutError, ReferenceServiceFailed):
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
             raise ReferenceServiceFailed("the reference service did not start") from None
-        return process, base_url
+        return process, *urls
 
     @property
     def exited(self) -> bool:
@@ -72,9 +106,10 @@ class ReferenceService:
         """
         parts = urlsplit(self.base_url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 0
+        admin_port = urlsplit(self._own_admin_url).port or 0
         for attempt in range(RESTART_ATTEMPTS):
             try:
-                process, base_url = await self._spawn(host, port)
+                process, base_url, _ = await self._spawn(host, port, admin_port, self.token)
                 break
             except ReferenceServiceFailed:
                 if attempt + 1 == RESTART_ATTEMPTS:
@@ -94,7 +129,7 @@ class ReferenceService:
         self._output = asyncio.get_running_loop().create_task(self._discard_output(process))
 
     @staticmethod
-    async def _read_url(process: asyncio.subprocess.Process) -> str:
+    async def _read_urls(process: asyncio.subprocess.Process) -> tuple[str, str]:
         assert process.stdout is not None
         while True:
             line = await process.stdout.readline()
@@ -102,7 +137,7 @@ class ReferenceService:
                 raise ReferenceServiceFailed("the reference service exited")
             match = _LISTENING.search(line.decode(errors="replace"))
             if match:
-                return match.group(1).rstrip("/")
+                return match.group(1).rstrip("/"), match.group(2).rstrip("/")
 
     @staticmethod
     async def _discard_output(process: asyncio.subprocess.Process) -> None:
@@ -127,30 +162,26 @@ class ReferenceService:
         except psutil.Error:
             return None
 
-    async def set_degradation(self, level: str) -> bool:
-        """Ask the service to degrade (POST /admin/degradation); False if it did not take it."""
-        timeout = aiohttp.ClientTimeout(total=ADMIN_TIMEOUT_S)
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.post(
-                    f"{self.base_url}/admin/degradation", json={"level": level}
-                ) as response:
-                    return response.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+    async def set_degradation(self, level: str, deadline_s: float = LEVEL_DEADLINE_S) -> None:
+        """Ask the service to degrade; setting a level is idempotent, so it is retried.
 
-    async def received(self, run_id: str) -> int | None:
-        """The service's own count of requests for the run (None if it cannot say)."""
-        timeout = aiohttp.ClientTimeout(total=5)
+        FaultInjectionFailed (one line) if it did not take it by the deadline.
+        """
+        async def post() -> Any:
+            return await self.admin.call("POST", "/admin/degradation", {"level": level})
+
+        await with_retries(post, Backoff(deadline_s))
+
+    async def received(self, run_id: str, deadline_s: float = STATS_DEADLINE_S) -> int:
+        """The service's own count of requests for the run, asked on the admin thread."""
+        async def get() -> Any:
+            return await self.admin.call("GET", "/admin/stats", params={"run_id": run_id})
+
+        stats = await with_retries(get, Backoff(deadline_s))
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.get(
-                    f"{self.base_url}/v1/stats", params={"run_id": run_id}
-                ) as response:
-                    stats = await response.json()
-                    return int(stats["received"])
-        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
-            return None
+            return int(stats["received"])
+        except (KeyError, TypeError, ValueError):
+            raise FaultInjectionFailed(f"GET /admin/stats: no count in {stats!r:.80}") from None
 
     async def stop(self) -> None:
         if self._process.returncode is None:

@@ -7,6 +7,7 @@ import contextlib
 import math
 import multiprocessing
 import secrets
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -16,14 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from pydantic import ValidationError
 
 from stresslab.aggregate import RunAggregator, aggregator_from_batches
 from stresslab.business import load_price_table
 from stresslab.degradation import DegradationTracker, Level, LevelChange, health_of
 from stresslab.live import EventName, LiveFeed, Snapshot, describe_run
-from stresslab.local.faults import FaultInjectionFailed, ReferenceTargetFaults
+from stresslab.local.faults import FaultInjectionFailed, ReferenceTargetFaults, describe_error
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.progress import ProgressDisplay, progress_line
 from stresslab.local.reference import ReferenceService, ReferenceServiceFailed
@@ -46,6 +46,14 @@ SETTLE_S = 0.02  # after a batch, let the other workers' batches of that second 
 LIVE_GRACE_S = 0.5  # how long a live tick waits for a late worker's batch of that second
 RECENT_RUNS = 20
 MAX_TARGET_RESTARTS = 3
+CLEAR_WARN_S = 4.0  # a fault not cleared this long after its end is told to the viewers
+END_CLEAR_S = 3.0  # at the end, how long to try clearing faults before leaving them to expire
+SIDE_WORK_WAIT_S = 8.0  # at the end, how long side work still under way may take
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why a run failed, in one line that is never empty."""
+    return describe_error(error)
 
 
 def new_run_id(scenario: str, now: datetime | None = None) -> str:
@@ -159,6 +167,11 @@ class LocalRun:
         self._level_tasks: set[asyncio.Task[None]] = set()
         self._apply_failures = 0
         self._invalid_batches = 0
+        self._side_work: set[asyncio.Task[None]] = set()
+        self._side_notes: list[str] = []
+        self._failure: str | None = None
+        self._publish_failures = 0
+        self._store_failures = 0
 
     def request_stop(self) -> None:
         """Abort: workers stop scheduling, drain what is in flight and report."""
@@ -198,7 +211,7 @@ class LocalRun:
         window = _FaultWindow(fault.model_copy(update={"at": round(elapsed, 3)}),
                               status="injecting")
         self._faults.append(window)
-        await self._start_fault(self._injector, window, elapsed)
+        await self._start_fault(self._injector, window, self._fault_key(window))
         if window.status != "injected":
             raise FaultInjectionFailed(window.status)
         return window.as_dict()
@@ -210,7 +223,7 @@ class LocalRun:
         except BaseException as error:
             self._ended = True
             self._announce("run_stopped", self._elapsed(), status="failed", passed=False,
-                           error=str(error) or type(error).__name__)
+                           error=failure_reason(error))
             raise
         summary = result.summary
         # Announced once everything is cleaned up, so a viewer may start the next run at once.
@@ -263,27 +276,39 @@ class LocalRun:
             self.run_id, self.spec.name, iso(started), self.spec.model_dump(mode="json"),
             self.plan.model_dump(mode="json"),
         )
-        faults = ReferenceTargetFaults(reference.base_url) if reference else None
+        faults = reference.faults() if reference else None
         self._injector = faults
         self._started = started
-        self._go_live(started, url, store, pool, reference)
         try:
+            self._go_live(started, url, store, pool, reference)
             await self._supervise(started, pool, store, faults, reference)
+        except Exception as error:  # noqa: BLE001 - the run ends early, its outputs still written
+            self._failure = failure_reason(error)
         finally:
             self._ended = True
+            self._stop.set()  # on a failure the workers stop now; after a full run they are done
             await self._settle_target(reference)
-            await self._clear_faults(faults, time.time() - started)
-            self._stop.set()
+            await self._clear_faults(faults)
             pool.close()
             pump.join(timeout=10)
-        self._drain_pending(store)
-        self._track_degradation(None)
-        self._publish_ticks(None)
+        try:
+            self._drain_pending(store)
+            self._track_degradation(None)
+            self._publish_ticks(None)
+        except Exception as error:  # noqa: BLE001 - as above
+            self._failure = self._failure or failure_reason(error)
         ended = time.time()
-        received = None
-        if reference is not None and not reference.exited:
-            received = await reference.received(self.run_id)
+        received = await self._target_count(reference)
         return self._finish(store, url, started, ended, received, pool)
+
+    async def _target_count(self, reference: ReferenceService | None) -> int | None:
+        if reference is None or reference.exited:
+            return None
+        try:
+            return await reference.received(self.run_id)
+        except FaultInjectionFailed as error:
+            self._side_notes.append(f"the target's own count could not be read: {error}")
+            return None
 
     async def _wait_ready(self, pool: WorkerPool) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -314,13 +339,30 @@ class LocalRun:
             except ValidationError:  # counted and noted; one bad message must not end the run
                 self._invalid_batches += 1
         if batches:
-            store.add_batches(batches)
+            # Stored before aggregated, so a rebuilt aggregator has all; a store that fails
+            # (locked, full) keeps them waiting for the next tick.
+            try:
+                store.add_batches(batches)
+            except sqlite3.Error as error:
+                self._store_trouble(error)
+                with self._pending_lock:
+                    self._pending[:0] = pending
+                return
             for batch in batches:
                 if self.aggregator.add(batch):
                     self._worker_scheduled[batch.worker_id] += batch.scheduled
         dirty = self.aggregator.take_dirty()
         if dirty:
-            store.save_seconds(self.run_id, [self._row(second) for second in dirty])
+            try:
+                store.save_seconds(self.run_id, [self._row(second) for second in dirty])
+            except sqlite3.Error as error:  # every second is saved again when the run ends
+                self._store_trouble(error)
+
+    def _store_trouble(self, error: sqlite3.Error) -> None:
+        self._store_failures += 1
+        if self._store_failures == 1:
+            self._trouble(f"the run store could not be written ({describe_error(error)}); "
+                          "retried at every tick")
 
     def _active_faults(self, second: int) -> list[str]:
         return [
@@ -353,7 +395,7 @@ class LocalRun:
                 elapsed = time.time() - started
                 pool.check(elapsed)
                 self._watch_target(reference, faults, elapsed)
-                await self._apply_faults(faults, elapsed)
+                self._apply_faults(faults, elapsed)
                 self._drain_pending(store)
                 closed = math.floor(elapsed) - 1
                 fresh = closed > shown and closed >= 0
@@ -390,49 +432,103 @@ class LocalRun:
 
     # ------------------------------------------------------------------------------- faults
 
-    async def _apply_faults(self, injector: ReferenceTargetFaults | None, elapsed: float) -> None:
+    def _fault_key(self, window: _FaultWindow, attempt: str = "") -> str:
+        """The idempotency key of one injection: the same on every retry of it."""
+        return f"{self.run_id}/{self._faults.index(window)}{attempt}"
+
+    def _side(self, work: Any) -> None:
+        """Side work in the background: the supervisor never waits for the target's answer."""
+        task = asyncio.create_task(work)
+        self._side_work.add(task)
+        task.add_done_callback(self._side_work.discard)
+
+    def _trouble(self, message: str) -> None:
+        """Side work that did not go as planned: a note in the summary and an event live."""
+        self._side_notes.append(message)
+        self._announce("run_note", self._elapsed(), message=message)
+
+    def _apply_faults(self, injector: ReferenceTargetFaults | None, elapsed: float) -> None:
         for window in list(self._faults):
             if window.status == "pending" and elapsed >= window.spec.at:
                 if injector is None:
                     window.status = "skipped: the target has no fault admin API"
                     continue
-                await self._start_fault(injector, window, elapsed)
+                window.status = "injecting"
+                self._side(self._start_fault(injector, window, self._fault_key(window)))
             elif window.status == "injected" and elapsed >= window.spec.end:
-                await self._clear_one(injector, window, elapsed)
+                window.status = "clearing"
+                self._side(self._clear_one(injector, window))
 
     async def _start_fault(
-        self, injector: ReferenceTargetFaults, window: _FaultWindow, elapsed: float
+        self, injector: ReferenceTargetFaults, window: _FaultWindow, key: str
     ) -> None:
         window.status = "injecting"
         try:
-            window.fault_id = await injector.inject(window.spec)
-        except (FaultInjectionFailed, aiohttp.ClientError) as error:
+            window.fault_id = await injector.inject(window.spec, key)
+        except FaultInjectionFailed as error:
             window.status = f"failed: {error}"
+            self._trouble(f"fault {window.spec.key} could not be injected: {error}")
             return
-        window.started_s, window.status = round(elapsed, 3), "injected"
-        self._announce("fault_injected", elapsed, key=window.spec.key, **window.as_dict())
+        window.started_s, window.status = round(self._elapsed(), 3), "injected"
+        self._announce("fault_injected", window.started_s, key=window.spec.key,
+                       **window.as_dict())
 
     async def _clear_one(
-        self, injector: ReferenceTargetFaults | None, window: _FaultWindow, elapsed: float
+        self, injector: ReferenceTargetFaults | None, window: _FaultWindow,
+        patience_s: float | None = None,
     ) -> None:
+        """Clear a fault, retrying while it is still in force; every fault also ends on the
+        service by its own duration, so one that cannot be cleared is left to expire."""
+        window.status = "clearing"
+        began = self._elapsed()
+        started = window.started_s if window.started_s is not None else began
+        expires_s = started + window.spec.duration
         if injector is not None and window.fault_id is not None:
-            try:
-                await injector.clear(window.fault_id)
-            except (FaultInjectionFailed, aiohttp.ClientError) as error:
-                window.status = f"clear failed: {error}"
-                return
-        window.ended_s, window.status = round(elapsed, 3), "cleared"
-        self._announce("fault_cleared", elapsed, key=window.spec.key, **window.as_dict())
+            told = False
+            while True:
+                waited = self._elapsed() - began
+                budget = CLEAR_WARN_S if patience_s is None else patience_s - waited
+                try:
+                    await injector.clear(window.fault_id, deadline_s=max(budget, 0.5))
+                    break
+                except FaultInjectionFailed as error:
+                    waited = self._elapsed() - began
+                    if not told:
+                        told = True
+                        self._trouble(f"fault {window.spec.key} could not be cleared for "
+                                      f"{waited:.0f} s: {error}")
+                    now = self._elapsed()
+                    if now >= expires_s + 1 or (patience_s is not None and waited >= patience_s):
+                        window.ended_s = round(min(max(expires_s, began), now), 3)
+                        window.status = "expired: it could not be cleared, it ended by its duration"
+                        self._announce("fault_cleared", window.ended_s, key=window.spec.key,
+                                       **window.as_dict())
+                        return
+        window.ended_s, window.status = round(self._elapsed(), 3), "cleared"
+        self._announce("fault_cleared", window.ended_s, key=window.spec.key, **window.as_dict())
 
-    async def _clear_faults(self, injector: ReferenceTargetFaults | None, elapsed: float) -> None:
+    async def _clear_faults(self, injector: ReferenceTargetFaults | None) -> None:
+        """At the end: side work finishes (or is given up), every fault is cleared or left to
+        expire by its duration, and the target is asked to clear whatever remains."""
+        if self._side_work:
+            _, late = await asyncio.wait(set(self._side_work), timeout=SIDE_WORK_WAIT_S)
+            for task in late:
+                task.cancel()
+            if late:
+                self._side_notes.append(f"{len(late)} calls to the target's admin API were "
+                                        f"still unanswered {SIDE_WORK_WAIT_S:g} s after the "
+                                        "run and were given up")
         for window in self._faults:
-            if window.status == "injected":
-                await self._clear_one(injector, window, elapsed)
+            if window.status in ("injected", "clearing"):
+                await self._clear_one(injector, window, patience_s=END_CLEAR_S)
+            elif window.status == "injecting":
+                window.status = "failed: the run ended before the target answered"
         if injector is not None:
             try:
-                await injector.clear_all()
-            except (FaultInjectionFailed, aiohttp.ClientError):
-                pass
+                await injector.clear_all(deadline_s=END_CLEAR_S)
+            except FaultInjectionFailed as error:
+                self._side_notes.append("the target's faults could not be cleared after the "
+                                        f"run (each ends by its own duration): {error}")
 
     async def _reinject_faults(
         self, injector: ReferenceTargetFaults | None, elapsed: float
@@ -446,8 +542,9 @@ class LocalRun:
                 continue
             try:
                 window.fault_id = await injector.inject(
-                    window.spec.model_copy(update={"duration": remaining}))
-            except (FaultInjectionFailed, aiohttp.ClientError, TimeoutError) as error:
+                    window.spec, self._fault_key(window, f"/r{len(self._outages)}"),
+                    duration_s=remaining)
+            except FaultInjectionFailed as error:
                 window.ended_s, window.status = round(elapsed, 3), f"lost with the target: {error}"
 
     # ------------------------------------------------------------------ the reference service
@@ -493,8 +590,12 @@ class LocalRun:
         if self._level_tasks:
             await asyncio.gather(*self._level_tasks, return_exceptions=True)
         if reference is not None and not reference.exited and self._applied != "NONE":
-            if await reference.set_degradation("NONE"):
+            try:
+                await reference.set_degradation("NONE")
                 self._applied = "NONE"
+            except FaultInjectionFailed as error:
+                self._side_notes.append(f"the target could not be set back to degradation "
+                                        f"level NONE after the run: {error}")
 
     # ------------------------------------------------------------------------- degradation
 
@@ -537,10 +638,14 @@ class LocalRun:
             level: Level = "NONE" if self._ended else self._tracker.level
             if level == self._applied or reference.exited:
                 return
-            if await reference.set_degradation(level):
+            try:
+                await reference.set_degradation(level)
                 self._applied = level
-            else:
+            except FaultInjectionFailed as error:
                 self._apply_failures += 1
+                if self._apply_failures == 1:
+                    self._trouble(f"degradation level {level} could not be sent to the "
+                                  f"target: {error}")
 
     # ------------------------------------------------------------------------------ results
 
@@ -606,6 +711,20 @@ class LocalRun:
         return (note + f"; restarted on the same port at {outage.back_s:g} s; {refused} "
                 f"connection errors in seconds {first}-{last}")
 
+    def _side_facts(self) -> list[str]:
+        """Notes on side work that went wrong: faults, counts, probes, store, live feed."""
+        notes = list(self._side_notes)
+        probe = self._probe
+        if probe is not None and probe.failures:
+            notes.append(f"{probe.failures} of {probe.polls} health probes of the target went "
+                         f"unanswered (last: {probe.last_error})")
+        if self._store_failures:
+            notes.append(f"{self._store_failures} writes to the run store failed and were "
+                         "retried")
+        if self._publish_failures:
+            notes.append(f"{self._publish_failures} live messages could not be published")
+        return notes
+
     def _degradation_facts(self) -> tuple[list[dict[str, Any]], list[str]]:
         applied = self._applies_levels()
         changes = [{**c.as_dict(), "applied": applied} for c in self._tracker.changes]
@@ -626,12 +745,16 @@ class LocalRun:
             notes.append(f"the target received {received - self.aggregator.totals.sent} more "
                          "requests than the workers reported sending: sent by workers that died")
         changes, degradation_notes = self._degradation_facts()
+        if self._failure is not None:
+            status = "failed"
+            notes.insert(0, f"the run ended early: {self._failure}")
         facts = RunFacts(
             run_id=self.run_id, target=url, started_at=iso(started), ended_at=iso(ended),
             status=status, target_received=received, workers_expected=len(pool.worker_ids),
             workers_failed=failed, fault_windows=[w.as_dict() for w in self._faults],
             extra_metrics={"memory_growth_pct": self._memory_growth_pct()},
-            notes=notes + target_notes + degradation_notes, degradation_changes=changes,
+            notes=notes + target_notes + degradation_notes + self._side_facts(),
+            degradation_changes=changes,
         )
         summary = build_summary(
             self.spec, self.plan, self.aggregator, facts, self._prices,
@@ -639,12 +762,18 @@ class LocalRun:
         )
         last = max(self.aggregator.seconds, default=-1)
         series = [self._row(second) for second in range(last + 1)]
-        store.save_seconds(self.run_id, series)
-        store.finish_run(self.run_id, status, facts.ended_at, summary)
+        try:
+            store.save_seconds(self.run_id, series)
+            store.finish_run(self.run_id, status, facts.ended_at, summary)
+        except sqlite3.Error as error:  # the files below still hold the whole run
+            summary.setdefault("notes", []).append(
+                f"the run store could not record the run's end: {describe_error(error)}")
         out_dir = self.options.out_dir
         outputs = write_outputs(out_dir, summary, series) if out_dir else {}
         if self._aborted:
             code = EXIT_ABORTED
+        elif self._failure is not None:
+            code = EXIT_FAILED
         else:
             code = EXIT_PASSED if summary["passed"] else EXIT_FAILED
         return LocalRunResult(self.run_id, summary, series, outputs, code)
@@ -655,8 +784,12 @@ class LocalRun:
         return 0.0 if self._started is None else max(time.time() - self._started, 0.0)
 
     def _send(self, message: str) -> None:
-        if self.options.broadcaster is not None:
+        if self.options.broadcaster is None:
+            return
+        try:
             self.options.broadcaster.publish(message)
+        except Exception:  # noqa: BLE001 - viewers miss a message; the run goes on
+            self._publish_failures += 1
 
     def _announce(self, name: EventName, at_s: float, **detail: Any) -> None:
         self._send(self._live.event(name, max(at_s, 0.0), **detail).to_json())
@@ -668,7 +801,7 @@ class LocalRun:
         """run_started, then a fresh snapshot so every viewer switches to this run."""
         if self.options.broadcaster is not None:
             self._meter = ProcessMeter(reference.pid if reference else None, pool.pids)
-            self._probe = TargetProbe(reference.base_url) if reference else None
+            self._probe = TargetProbe(reference.admin) if reference else None
         self._live.run = self._live.run.model_copy(update={"started_at": iso(started),
                                                            "target": url})
         self._announce("run_started", 0.0, status="running", scenario=self.spec.name)

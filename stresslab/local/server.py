@@ -224,11 +224,12 @@ class RunController:
         return run
 
     async def _execute(self, run: LocalRun) -> None:
+        from stresslab.local.runner import failure_reason
+
         try:
             result = await run.execute()
         except Exception as error:  # noqa: BLE001 - the server outlives a failed run
-            log.exception("run %s failed", run.run_id)
-            self._announce(f"run {run.run_id} failed: {error}")
+            self._announce(f"run {run.run_id} failed: {failure_reason(error)}")
         else:
             summary = result.summary
             self._announce(f"run {run.run_id} {summary['status']}, "

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
 
-from stresslab.target.service import TargetConfig, serve
+from stresslab.target.config import TOKEN_ENV
+from stresslab.target.service import RemoteBindRefused, TargetConfig, serve
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -23,9 +25,41 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the reference fraud-detection service (orchestrator + 4 agents).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8088, help="port to bind, 0 for any free one")
+    add_serving_arguments(parser)
     parser.add_argument("--config", type=Path, help="JSON file holding a TargetConfig")
     return parser
+
+
+def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    """--port, --admin-port and --allow-remote, shared with `stresslab target`."""
+    parser.add_argument("--port", type=int, default=8088, help="port to bind, 0 for any free one")
+    parser.add_argument("--admin-port", type=int, default=0,
+                        help="port of the admin API (its own thread), 0 for any free one")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host (the service then faces the network)")
+
+
+def serve_from_arguments(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: TargetConfig | None,
+) -> None:
+    """Serve with the parsed flags; bad ones and unusable addresses end in one line."""
+    for flag, port in (("--port", args.port), ("--admin-port", args.admin_port)):
+        if not 0 <= port <= 65_535:
+            parser.error(f"{flag}: must be within 0..65535")
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        try:
+            config = (config or TargetConfig()).model_copy(update={"admin_token": token})
+            TargetConfig.model_validate(config.model_dump())
+        except ValidationError:
+            parser.error(f"{TOKEN_ENV}: must be 16-256 characters")
+    try:
+        serve(args.host, args.port, config, admin_port=args.admin_port,
+              allow_remote=args.allow_remote)
+    except RemoteBindRefused as refused:
+        parser.error(str(refused))
+    except OSError as cannot_bind:
+        sys.exit(f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {cannot_bind}")
 
 
 def _load_config(parser: argparse.ArgumentParser, path: Path | None) -> TargetConfig | None:
@@ -45,13 +79,7 @@ def _load_config(parser: argparse.ArgumentParser, path: Path | None) -> TargetCo
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65_535:
-        parser.error("--port: must be within 0..65535")
-    config = _load_config(parser, args.config)
-    try:
-        serve(args.host, args.port, config)
-    except OSError as cannot_bind:
-        sys.exit(f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {cannot_bind}")
+    serve_from_arguments(parser, args, _load_config(parser, args.config))
 
 
 if __name__ == "__main__":

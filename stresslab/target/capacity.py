@@ -64,6 +64,12 @@ class AgentLane:
         queued = len(self._starts)
         return len(self._ends) - queued, queued
 
+    def peek_load(self, now: float) -> tuple[int, int]:
+        """`load` without changing the lane, for a reader on another thread."""
+        ends, starts = list(self._ends), list(self._starts)  # copies taken whole under the GIL
+        queued = sum(1 for start in starts if start > now)
+        return sum(1 for end in ends if end > now) - queued, queued
+
     def _forget_past(self, now: float) -> None:
         ends, starts = self._ends, self._starts
         while ends and ends[0] <= now:

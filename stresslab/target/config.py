@@ -7,6 +7,10 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Whoever spawns the service (the runner) hands it the admin token here, not on the command
+# line, where any local user could read it in the process list.
+TOKEN_ENV = "STRESSLAB_TARGET_ADMIN_TOKEN"
+
 AgentName = Literal["transaction_analysis", "pattern_velocity", "geographic_risk", "compliance"]
 AGENT_NAMES: tuple[AgentName, ...] = (
     "transaction_analysis",
@@ -35,7 +39,7 @@ class DegradationLevel(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AgentConfig(_Strict):
@@ -147,7 +151,14 @@ class TargetConfig(_Strict):
     rules: DetectionRules = DetectionRules()
     memory: MemoryLimits = MemoryLimits()
     degradation: DegradationLevel = DegradationLevel.NONE
-    admin_token: str | None = Field(default=None, min_length=1)
+    admin_token: str | None = Field(
+        default=None, min_length=16, max_length=256,
+        description="bearer token of the admin API; None: a random one is made at start",
+    )
+    max_faults: int = Field(default=16, ge=1, le=1_000)
+    max_added_ms: float = Field(default=30_000, gt=0, le=600_000,
+                                description="latency that faults may add in all")
+    max_fault_duration_s: float = Field(default=3_600, gt=0, le=86_400)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_tracked_runs: int = Field(default=10_000, ge=1)
     seed: int | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +27,21 @@ DELAY_FAULTS: frozenset[str] = frozenset({"latency", "slow_store"})
 # These act on the request or the card store, never on one agent.
 SERVICE_WIDE_FAULTS: frozenset[str] = frozenset({"slow_store", "drop_connections"})
 MAX_ADDED_MS = 60_000.0
+MAX_DURATION_S = 86_400.0
+REMEMBERED_KEYS = 256
+
+
+class FaultRefused(ValueError):
+    """A fault that would break a cap of the service (how many, how much delay in all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCaps:
+    """Bounds on what the admin API may do to the service at once."""
+
+    max_faults: int = 16
+    max_added_ms: float = 30_000.0
+    max_duration_s: float = 3_600.0
 
 
 def happens(rng: random.Random, chance: float) -> bool:
@@ -35,12 +52,13 @@ def happens(rng: random.Random, chance: float) -> bool:
 class FaultSpec(BaseModel):
     """Body of POST /admin/faults."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     type: FaultType
     agent: AgentName | None = None
     intensity: float | None = Field(default=None, allow_inf_nan=False, validate_default=True)
-    duration_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
+    # Every fault ends by itself: a client that dies mid-run cannot leave the service broken.
+    duration_s: float = Field(gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
 
     @field_validator("agent")
     @classmethod
@@ -67,19 +85,19 @@ class FaultSpec(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ActiveFault:
-    """A fault in force since `started_at` until `expires_at` (None: until cleared)."""
+    """A fault in force since `started_at` until `expires_at`."""
 
     fault_id: str
     spec: FaultSpec
     started_at: float
-    expires_at: float | None
+    expires_at: float
 
     @property
     def intensity(self) -> float:
         return 1.0 if self.spec.intensity is None else self.spec.intensity
 
     def describe(self, now: float) -> dict[str, Any]:
-        remaining = None if self.expires_at is None else max(0.0, self.expires_at - now)
+        remaining = max(0.0, self.expires_at - now)
         return {
             "fault_id": self.fault_id,
             "type": self.spec.type,
@@ -87,41 +105,81 @@ class ActiveFault:
             "intensity": self.intensity,
             "duration_s": self.spec.duration_s,
             "active_for_s": round(now - self.started_at, 3),
-            "remaining_s": None if remaining is None else round(remaining, 3),
+            "remaining_s": round(remaining, 3),
         }
 
 
 class FaultState:
-    """The faults in force; every query first drops the ones whose duration has passed."""
+    """The faults in force; every query first drops the ones whose duration has passed.
 
-    def __init__(self, clock: Clock) -> None:
+    The admin thread writes and the scoring loop reads: writers hold a lock and replace the
+    dict whole, so a reader iterates a dict that no one changes under it, without a lock.
+    """
+
+    def __init__(self, clock: Clock, caps: FaultCaps | None = None) -> None:
         self._clock = clock
+        self._caps = caps or FaultCaps()
         self._faults: dict[str, ActiveFault] = {}
         self._next_expiry = math.inf
         self._ids = itertools.count(1)
+        self._keys: OrderedDict[str, ActiveFault] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self._faults)
 
     def add(self, spec: FaultSpec) -> ActiveFault:
-        now = self._clock()
-        expires_at = None if spec.duration_s is None else now + spec.duration_s
-        fault = ActiveFault(f"fault-{next(self._ids)}", spec, now, expires_at)
-        self._faults[fault.fault_id] = fault
-        if expires_at is not None:
-            self._next_expiry = min(self._next_expiry, expires_at)
-        return fault
+        """Put a fault in force; FaultRefused if it would break a cap."""
+        return self.add_once(spec, None)[0]
+
+    def add_once(self, spec: FaultSpec, key: str | None) -> tuple[ActiveFault, bool]:
+        """The fault now in force and True; or, for a key seen before, that fault and False.
+
+        A client that timed out on its POST retries with the same key and gets the fault it
+        already made, rather than a second one on top.
+        """
+        with self._lock:
+            if key is not None and key in self._keys:
+                return self._keys[key], False
+            now = self._clock()
+            self._expire_locked(now)
+            self._check_caps(spec)
+            fault = ActiveFault(f"fault-{next(self._ids)}", spec, now, now + spec.duration_s)
+            self._faults = {**self._faults, fault.fault_id: fault}
+            self._next_expiry = min(self._next_expiry, fault.expires_at)
+            if key is not None:
+                self._keys[key] = fault
+                if len(self._keys) > REMEMBERED_KEYS:
+                    self._keys.popitem(last=False)
+            return fault, True
+
+    def _check_caps(self, spec: FaultSpec) -> None:
+        caps = self._caps
+        if spec.duration_s > caps.max_duration_s:
+            raise FaultRefused(f"duration_s: at most {caps.max_duration_s:g} s on this service")
+        if len(self._faults) >= caps.max_faults:
+            raise FaultRefused(f"faults: at most {caps.max_faults} at once; clear one first")
+        if spec.type in DELAY_FAULTS:
+            added = sum(f.intensity for f in self._faults.values() if f.spec.type in DELAY_FAULTS)
+            if added + (spec.intensity or 0.0) > caps.max_added_ms:
+                raise FaultRefused(f"intensity: latency faults may add at most "
+                                   f"{caps.max_added_ms:g} ms in all ({added:g} ms in force)")
 
     def remove(self, fault_id: str) -> bool:
-        self._expire()
-        return self._faults.pop(fault_id, None) is not None
+        with self._lock:
+            self._expire_locked(self._clock())
+            if fault_id not in self._faults:
+                return False
+            self._faults = {k: f for k, f in self._faults.items() if k != fault_id}
+            return True
 
     def clear(self) -> int:
-        self._expire()
-        cleared = len(self._faults)
-        self._faults.clear()
-        self._next_expiry = math.inf
-        return cleared
+        with self._lock:
+            self._expire_locked(self._clock())
+            cleared = len(self._faults)
+            self._faults = {}
+            self._next_expiry = math.inf
+            return cleared
 
     def active(self) -> list[ActiveFault]:
         self._expire()
@@ -166,12 +224,13 @@ class FaultState:
         now = self._clock()
         if now < self._next_expiry:
             return
+        with self._lock:
+            self._expire_locked(now)
+
+    def _expire_locked(self, now: float) -> None:
+        if now < self._next_expiry:
+            return
         self._faults = {
-            fault_id: fault
-            for fault_id, fault in self._faults.items()
-            if fault.expires_at is None or fault.expires_at > now
+            fault_id: fault for fault_id, fault in self._faults.items() if fault.expires_at > now
         }
-        self._next_expiry = min(
-            (f.expires_at for f in self._faults.values() if f.expires_at is not None),
-            default=math.inf,
-        )
+        self._next_expiry = min((f.expires_at for f in self._faults.values()), default=math.inf)

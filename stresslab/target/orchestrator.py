@@ -206,11 +206,13 @@ class Orchestrator:
             degradation=level,
         )
 
-    def health(self) -> dict[str, dict[str, Any]]:
-        now = asyncio.get_running_loop().time()
+    def health(self, now: float | None = None) -> dict[str, dict[str, Any]]:
+        """Each agent's state; with `now` (monotonic, as the loop's clock) from another thread."""
+        afar = now is not None
+        now = asyncio.get_running_loop().time() if now is None else now
         report: dict[str, dict[str, Any]] = {}
         for name, lane in self.lanes.items():
-            in_flight, queued = lane.load(now)
+            in_flight, queued = lane.peek_load(now) if afar else lane.load(now)
             healthy = self._faults.down_fraction(name) == 0
             report[name] = {"healthy": healthy, "in_flight": in_flight, "queued": queued}
         return report

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import ipaddress
 import json
 import random
+import re
+import secrets
 import signal
+import socket
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,15 +24,21 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stresslab.target.config import DegradationLevel, TargetConfig
-from stresslab.target.faults import FaultSpec, FaultState, happens
+from stresslab.target.faults import FaultCaps, FaultRefused, FaultSpec, FaultState, happens
 from stresslab.target.orchestrator import Orchestrator, ScoringRefused
 from stresslab.target.payload import UNKNOWN_RUN, InvalidTransaction, parse_transaction, run_id_of
 from stresslab.target.stats import DROPPED, ScoreCounters
 
-__all__ = ["RunningTarget", "TargetConfig", "create_app", "serve", "start_target"]
+__all__ = [
+    "RemoteBindRefused", "RunningTarget", "TargetConfig", "create_app", "serve", "start_target",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _NOT_JSON = object()
+_KEY = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+ADMIN_MAX_BODY = 16 * 1024
+ADMIN_START_TIMEOUT_S = 10.0
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
 @dataclass(slots=True)
@@ -45,56 +58,168 @@ STATE = web.AppKey("stresslab_target", TargetState)
 class DegradationRequest(BaseModel):
     """Body of POST /admin/degradation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     level: DegradationLevel
 
 
 def create_app(config: TargetConfig | None = None) -> web.Application:
-    """The target as an aiohttp application with fresh state."""
-    config = config or TargetConfig()
+    """The scoring face of the target (/v1/score, /v1/stats, /health) with fresh state."""
+    return _scoring_app(_new_state(config or TargetConfig()))
+
+
+def _new_state(config: TargetConfig) -> TargetState:
     rng = random.Random(config.seed)
-    faults = FaultState(clock=time.monotonic)
-    state = TargetState(
+    caps = FaultCaps(max_faults=config.max_faults, max_added_ms=config.max_added_ms,
+                     max_duration_s=config.max_fault_duration_s)
+    faults = FaultState(clock=time.monotonic, caps=caps)
+    return TargetState(
         config=config,
         faults=faults,
         orchestrator=Orchestrator(config, faults, rng),
         counters=ScoreCounters(config.max_tracked_runs),
         rng=rng,
     )
-    app = web.Application(client_max_size=config.max_body_bytes)
+
+
+def _scoring_app(state: TargetState) -> web.Application:
+    app = web.Application(client_max_size=state.config.max_body_bytes)
     app[STATE] = state
     app.router.add_post("/v1/score", _score)
     app.router.add_get("/v1/stats", _stats)
     app.router.add_get("/health", _health)
-    # Admin routes check the token themselves: an app-wide middleware would tax /v1/score.
-    admin = _AdminGuard(config.admin_token)
-    app.router.add_post("/admin/faults", admin(_add_fault))
-    app.router.add_get("/admin/faults", admin(_list_faults))
-    app.router.add_delete("/admin/faults", admin(_clear_faults))
-    app.router.add_delete("/admin/faults/{fault_id}", admin(_delete_fault))
-    app.router.add_post("/admin/degradation", admin(_set_degradation))
-    app.router.add_get("/admin/degradation", admin(_get_degradation))
     return app
+
+
+def _admin_app(state: TargetState, guard: AdminGuard) -> web.Application:
+    """The admin API: every route behind the guard (Host, token, JSON bodies)."""
+    app = web.Application(client_max_size=ADMIN_MAX_BODY, middlewares=[guard.middleware])
+    app[STATE] = state
+    app.router.add_post("/admin/faults", _add_fault)
+    app.router.add_get("/admin/faults", _list_faults)
+    app.router.add_delete("/admin/faults", _clear_faults)
+    app.router.add_delete("/admin/faults/{fault_id}", _delete_fault)
+    app.router.add_post("/admin/degradation", _set_degradation)
+    app.router.add_get("/admin/degradation", _get_degradation)
+    app.router.add_get("/admin/stats", _admin_stats)
+    app.router.add_get("/admin/health", _admin_health)
+    return app
+
+
+class RemoteBindRefused(ValueError):
+    """A non-loopback address without allow_remote: the admin API would face the network."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def admin_host_names(host: str) -> set[str]:
+    """Names a client may put in Host for a service bound to `host` (never a foreign name)."""
+    names = {_shown(host)}
+    if is_loopback(host) or host in WILDCARDS:
+        names |= {"127.0.0.1", "localhost", "[::1]"}
+    if host in WILDCARDS:
+        names.add(socket.gethostname())
+    return names
 
 
 @dataclass(slots=True)
 class RunningTarget:
-    """A target serving on a real socket until `stop`."""
+    """A target serving on real sockets until `stop`: scoring here, admin on its own thread."""
 
     url: str
+    admin_url: str
+    admin_token: str
     app: web.Application
     _runner: web.AppRunner
+    _admin: AdminThread
 
     async def stop(self) -> None:
-        await self._runner.cleanup()
+        try:
+            await self._runner.cleanup()
+        finally:
+            await asyncio.to_thread(self._admin.stop)
+
+
+class AdminThread:
+    """The admin app on its own thread and event loop, so a saturated scoring loop cannot
+    delay it (the GIL still switches threads every few milliseconds)."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._app, self._host, self._port = app, host, port
+        self._thread = threading.Thread(target=self._main, name="stresslab-target-admin",
+                                        daemon=True)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+
+    def start(self) -> int:
+        self._thread.start()
+        self._ready.wait(ADMIN_START_TIMEOUT_S)
+        if self._error is not None:
+            self._thread.join(ADMIN_START_TIMEOUT_S)
+            raise self._error
+        if not self.port:
+            raise OSError("the admin API did not start")
+        return self.port
+
+    def stop(self) -> None:
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has already closed
+                loop.call_soon_threadsafe(stopping.set)
+        self._thread.join(ADMIN_START_TIMEOUT_S)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as error:  # noqa: BLE001 - handed to the starting thread
+            self._error = error
+        finally:
+            self._ready.set()
+            loop.close()
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        runner = web.AppRunner(self._app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+            self.port = runner.addresses[0][1]
+            self._ready.set()
+            await self._stopping.wait()
+        finally:
+            await runner.cleanup()
 
 
 async def start_target(
-    host: str = "127.0.0.1", port: int = 0, config: TargetConfig | None = None
+    host: str = "127.0.0.1", port: int = 0, config: TargetConfig | None = None,
+    *, admin_port: int = 0, allow_remote: bool = False,
 ) -> RunningTarget:
-    """Serve the target on host:port (0: a free port) in the running event loop."""
-    app = create_app(config)
+    """Serve the target on host:port (0: a free port) in the running event loop, and its
+    admin API on host:admin_port in a thread of its own; a token is made unless configured."""
+    if not allow_remote and not is_loopback(host):
+        raise RemoteBindRefused(
+            f"--host {host}: not a loopback address; the admin API would face the network "
+            "(add --allow-remote if that is really meant)")
+    config = config or TargetConfig()
+    token = config.admin_token or secrets.token_urlsafe(24)
+    state = _new_state(config)
+    app = _scoring_app(state)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -103,18 +228,40 @@ async def start_target(
     except BaseException:
         await runner.cleanup()
         raise
-    shown_host = f"[{host}]" if ":" in host else host
-    return RunningTarget(url=f"http://{shown_host}:{bound_port}", app=app, _runner=runner)
+    guard = AdminGuard(token, set())
+    admin = AdminThread(_admin_app(state, guard), host, admin_port)
+    try:
+        bound_admin = await asyncio.to_thread(admin.start)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    guard.allow(admin_host_names(host), bound_admin)
+    shown = _shown(host)
+    return RunningTarget(url=f"http://{shown}:{bound_port}",
+                         admin_url=f"http://{shown}:{bound_admin}", admin_token=token,
+                         app=app, _runner=runner, _admin=admin)
 
 
-def serve(host: str, port: int, config: TargetConfig | None = None) -> None:
+def serve(
+    host: str, port: int, config: TargetConfig | None = None, *, admin_port: int = 0,
+    allow_remote: bool = False,
+) -> None:
     """Serve until SIGINT or SIGTERM; prints the URL line once listening."""
-    uvloop.run(_serve_until_stopped(host, port, config))
+    uvloop.run(_serve_until_stopped(host, port, config, admin_port, allow_remote))
 
 
-async def _serve_until_stopped(host: str, port: int, config: TargetConfig | None) -> None:
-    target = await start_target(host, port, config)
-    print(f"stresslab target listening on {target.url}", flush=True)
+async def _serve_until_stopped(
+    host: str, port: int, config: TargetConfig | None, admin_port: int, allow_remote: bool,
+) -> None:
+    target = await start_target(host, port, config, admin_port=admin_port,
+                                allow_remote=allow_remote)
+    if not is_loopback(host):
+        print(f"WARNING: the reference service listens on {host}, reachable from the network; "
+              "its admin API takes faults from anyone holding the token, over plain HTTP",
+              file=sys.stderr, flush=True)
+    print(f"stresslab target listening on {target.url} admin on {target.admin_url}", flush=True)
+    if config is None or config.admin_token is None:
+        print(f"stresslab target admin token: {target.admin_token}", flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -189,25 +336,33 @@ async def _health(request: web.Request) -> web.StreamResponse:
     return _json(200, {"status": "ok" if healthy else "degraded", "agents": agents})
 
 
-class _AdminGuard:
-    """Wraps admin handlers so they answer 401 unless the bearer token matches."""
+class AdminGuard:
+    """Refuses an admin request unless its Host is the bound name (DNS rebinding), it bears
+    the token, and a body comes as JSON (a page's no-cors POST can only send text/plain)."""
 
-    def __init__(self, token: str | None) -> None:
-        self._expected = None if token is None else f"Bearer {token}".encode()
+    def __init__(self, token: str, hosts: set[str]) -> None:
+        self._expected = f"Bearer {token}".encode()
+        self._hosts: frozenset[str] = frozenset(hosts)
 
-    def __call__(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            offered = request.headers.get("Authorization", "").encode()
-            if self._expected is not None and not hmac.compare_digest(offered, self._expected):
-                return web.Response(
-                    status=401,
-                    body=json.dumps({"error": "authorization: admin bearer token required"}),
-                    content_type="application/json",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            return await handler(request)
+    def allow(self, names: set[str], port: int) -> None:
+        self._hosts = frozenset(f"{name}:{port}".lower() for name in names)
 
-        return guarded
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host", "").lower()
+        if host not in self._hosts:
+            return _json(421, {"error": f"host: {host[:80]!r} is not a name of this service"})
+        offered = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(offered, self._expected):
+            return web.Response(
+                status=401,
+                body=json.dumps({"error": "authorization: admin bearer token required"}),
+                content_type="application/json",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if request.method == "POST" and request.content_type != "application/json":
+            return _json(415, {"error": "content-type: must be application/json"})
+        return await handler(request)
 
 
 def _one_line(error: ValidationError) -> str:
@@ -219,12 +374,18 @@ def _one_line(error: ValidationError) -> str:
 
 async def _add_fault(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _KEY.fullmatch(key):
+        return _json(400, {"error": "idempotency-key: 1-128 letters, digits or ._:/-"})
     try:
         spec = FaultSpec.model_validate_json(await request.read())
     except ValidationError as invalid:
         return _json(400, {"error": _one_line(invalid)})
-    fault = state.faults.add(spec)
-    return _json(201, fault.describe(fault.started_at))
+    try:
+        fault, new = state.faults.add_once(spec, key)
+    except FaultRefused as refused:
+        return _json(409, {"error": str(refused)})
+    return _json(201 if new else 200, fault.describe(fault.started_at))
 
 
 async def _list_faults(request: web.Request) -> web.StreamResponse:
@@ -255,3 +416,16 @@ async def _set_degradation(request: web.Request) -> web.StreamResponse:
 
 async def _get_degradation(request: web.Request) -> web.StreamResponse:
     return _json(200, {"level": request.app[STATE].orchestrator.degradation.value})
+
+
+async def _admin_stats(request: web.Request) -> web.StreamResponse:
+    """/v1/stats read from the admin thread: counters are copied whole under the GIL."""
+    return await _stats(request)
+
+
+async def _admin_health(request: web.Request) -> web.StreamResponse:
+    orchestrator = request.app[STATE].orchestrator
+    agents = orchestrator.health(now=time.monotonic())
+    healthy = all(agent["healthy"] for agent in agents.values())
+    return _json(200, {"status": "ok" if healthy else "degraded", "agents": agents,
+                       "degradation": orchestrator.degradation.value})

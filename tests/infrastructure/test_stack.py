@@ -11,7 +11,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as _lambda
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Match, Template
 
 from stacks.constructs.dashboard_site import DashboardSite
@@ -24,24 +23,24 @@ from tests.infrastructure.conftest import ROOT, SynthesizedApp
 ASL = ROOT / "step_functions" / "run_scenario.asl.json"
 
 # The variables each handler reads: docs/aws-runtime.md ("Lambda functions"), plus the plan's
-# FAULT_TEMPLATES, evaluate's KILL_SWITCH_PARAMETER and the control API's MAX_WORKERS, which
-# the handlers read beyond it.
+# FAULT_TEMPLATES and the control API's MAX_WORKERS, which the handlers read beyond it.
 CONTRACT_ENV = {
     "lambdas.plan.handler": {
         "TABLE_NAME", "MAX_TPS", "MAX_DURATION_S", "MAX_WORKERS", "FAULT_TEMPLATES",
     },
-    "lambdas.load_generator.handler": {"METRICS_STREAM_NAME", "KILL_SWITCH_PARAMETER"},
+    "lambdas.load_generator.handler": {"METRICS_STREAM_NAME", "TABLE_NAME"},
     "lambdas.aggregator.handler": {"TABLE_NAME", "WS_ENDPOINT"},
-    "lambdas.evaluate.handler": {"TABLE_NAME", "RESULTS_BUCKET", "KILL_SWITCH_PARAMETER"},
-    "lambdas.cleanup.handler": {"TABLE_NAME", "KILL_SWITCH_PARAMETER"},
+    "lambdas.evaluate.handler": {"TABLE_NAME", "RESULTS_BUCKET"},
+    "lambdas.cleanup.handler": {"TABLE_NAME"},
     "lambdas.ws_connect.handler": {
-        "TABLE_NAME", "VIEWER_TOKEN_PARAMETER", "USER_POOL_ID", "USER_POOL_CLIENT_ID",
+        "TABLE_NAME", "VIEWER_LINK_SECRET_ARN", "USER_POOL_ID", "USER_POOL_CLIENT_ID",
     },
+    "lambdas.rotate_viewer_key.handler": set(),
     "lambdas.ws_disconnect.handler": {"TABLE_NAME"},
     "lambdas.ws_default.handler": {"TABLE_NAME", "WS_ENDPOINT"},
     "lambdas.control_api.handler": {
-        "TABLE_NAME", "STATE_MACHINE_ARN", "RESULTS_BUCKET", "KILL_SWITCH_PARAMETER", "MAX_TPS",
-        "MAX_DURATION_S", "MAX_WORKERS", "FAULT_TEMPLATES",
+        "TABLE_NAME", "STATE_MACHINE_ARN", "RESULTS_BUCKET", "VIEWER_LINK_SECRET_ARN",
+        "PRESENTATION_URL", "MAX_TPS", "MAX_DURATION_S", "MAX_WORKERS", "FAULT_TEMPLATES",
     },
     "lambdas.infra_metrics.handler": {
         "TABLE_NAME", "WATCHED_METRICS_BUCKET", "WATCHED_METRICS_KEY",
@@ -467,7 +466,7 @@ def test_alarms_watch_the_seeds_thresholds(synthesized: SynthesizedApp) -> None:
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
 
 
-def test_budget_kill_switch_and_alert_subscription(synthesized: SynthesizedApp) -> None:
+def test_budget_and_alert_subscription(synthesized: SynthesizedApp) -> None:
     template = synthesized.template
     template.has_resource_properties(
         "AWS::Budgets::Budget",
@@ -485,9 +484,6 @@ def test_budget_kill_switch_and_alert_subscription(synthesized: SynthesizedApp) 
                 ]
             ),
         },
-    )
-    template.has_resource_properties(
-        "AWS::SSM::Parameter", {"Name": "/stresslab/dev/kill-switch", "Value": "off"}
     )
     template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
@@ -583,7 +579,6 @@ def test_a_placeholder_without_substitution_stops_synthesis(tmp_path: Path) -> N
             table=dynamodb.Table.from_table_name(stack, "Table", "runs"),
             results_bucket=_bucket(stack),
             load_generator=_lambda.Function.from_function_name(stack, "Worker", "worker"),
-            kill_switch=ssm.StringParameter.from_string_parameter_name(stack, "Kill", "/k"),
             limits=RunLimits(max_tps=10, max_duration_s=60, max_workers=1),
             fault_templates_json="{}", fault_template_arns=[],
             log_retention=logs.RetentionDays.ONE_DAY,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -78,8 +79,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+def auth(target: RunningTarget) -> dict[str, str]:
+    """The headers every admin call needs: the target's token (JSON is set by `post`)."""
+    return {"Authorization": f"Bearer {target.admin_token}"}
+
+
 async def post(http: aiohttp.ClientSession, url: str, body: Any, **kwargs: Any) -> tuple[int, Any]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
     async with http.post(url, data=data, **kwargs) as response:
         return response.status, await response.json(content_type=None)
 
@@ -205,7 +212,9 @@ async def test_health_reports_every_agent(launch: StartTarget, http: aiohttp.Cli
 
 
 async def inject(http: aiohttp.ClientSession, target: RunningTarget, **fault: Any) -> str:
-    status, answer = await post(http, f"{target.url}/admin/faults", fault)
+    fault.setdefault("duration_s", 60)
+    status, answer = await post(http, f"{target.admin_url}/admin/faults", fault,
+                                headers=auth(target))
     assert status == 201, answer
     return str(answer["fault_id"])
 
@@ -287,19 +296,20 @@ async def test_faults_are_listed_deleted_and_cleared(
     launch: StartTarget, http: aiohttp.ClientSession
 ) -> None:
     target = await launch()
-    faults = f"{target.url}/admin/faults"
+    faults = f"{target.admin_url}/admin/faults"
     first = await inject(http, target, type="latency", intensity=5, duration_s=60)
     await inject(http, target, type="throttle", agent="compliance", intensity=0.2)
 
-    _, listed = await get(http, faults)
+    _, listed = await get(http, faults, headers=auth(target))
     assert [f["fault_id"] for f in listed["faults"]][0] == first
     assert listed["faults"][0]["remaining_s"] <= 60
     assert listed["faults"][1]["agent"] == "compliance"
 
-    assert await delete(http, f"{faults}/{first}") == (200, {"deleted": first})
-    assert (await delete(http, f"{faults}/{first}"))[0] == 404
-    assert await delete(http, faults) == (200, {"cleared": 1})
-    assert await get(http, faults) == (200, {"faults": []})
+    assert await delete(http, f"{faults}/{first}", headers=auth(target)) == (
+        200, {"deleted": first})
+    assert (await delete(http, f"{faults}/{first}", headers=auth(target)))[0] == 404
+    assert await delete(http, faults, headers=auth(target)) == (200, {"cleared": 1})
+    assert await get(http, faults, headers=auth(target)) == (200, {"faults": []})
     status, _ = await post(http, f"{target.url}/v1/score", transaction("f/0/1"))
     assert status == 200
 
@@ -311,7 +321,7 @@ async def test_faults_are_listed_deleted_and_cleared(
         ({"type": "meteor", "intensity": 1}, "type"),
         ({"type": "agent_errors", "intensity": 7}, "intensity"),
         ({"type": "latency", "agent": "oracle", "intensity": 5}, "agent"),
-        ({"type": "latency", "intensity": 5, "extra": True}, "extra"),
+        ({"type": "latency", "intensity": 5, "duration_s": 9, "extra": True}, "extra"),
     ],
 )
 async def test_bad_fault_input_is_400_naming_the_field_and_changes_nothing(
@@ -319,25 +329,28 @@ async def test_bad_fault_input_is_400_naming_the_field_and_changes_nothing(
 ) -> None:
     target = await launch()
 
-    status, answer = await post(http, f"{target.url}/admin/faults", body)
+    status, answer = await post(http, f"{target.admin_url}/admin/faults", body,
+                                headers=auth(target))
 
     assert status == 400
     assert answer["error"].startswith(f"{field}: ")
     assert "\n" not in answer["error"]
-    assert await get(http, f"{target.url}/admin/faults") == (200, {"faults": []})
+    assert await get(http, f"{target.admin_url}/admin/faults", headers=auth(target)) == (
+        200, {"faults": []})
 
 
 async def test_admin_requires_the_bearer_token_when_configured(
     launch: StartTarget, http: aiohttp.ClientSession
 ) -> None:
-    target = await launch(admin_token="s3cret")
-    faults = f"{target.url}/admin/faults"
-    fault = {"type": "throttle", "intensity": 1.0}
+    target = await launch(admin_token="s3cret-s3cret-s3cret")
+    faults = f"{target.admin_url}/admin/faults"
+    fault = {"type": "throttle", "intensity": 1.0, "duration_s": 60}
 
     no_token = await post(http, faults, fault)
     wrong = await post(http, faults, fault, headers={"Authorization": "Bearer nope"})
-    right = await post(http, faults, fault, headers={"Authorization": "Bearer s3cret"})
-    degrade = await post(http, f"{target.url}/admin/degradation", {"level": "SEVERE"})
+    right = await post(http, faults, fault,
+                       headers={"Authorization": "Bearer s3cret-s3cret-s3cret"})
+    degrade = await post(http, f"{target.admin_url}/admin/degradation", {"level": "SEVERE"})
 
     assert no_token[0] == wrong[0] == degrade[0] == 401
     assert right[0] == 201
@@ -362,27 +375,29 @@ async def test_degradation_levels_shed_agents(
 ) -> None:
     target = await launch()
 
-    status, changed = await post(http, f"{target.url}/admin/degradation", {"level": level})
+    admin = f"{target.admin_url}/admin/degradation"
+    status, changed = await post(http, admin, {"level": level}, headers=auth(target))
     _, answer = await post(http, f"{target.url}/v1/score", transaction("deg/0/1"))
 
     assert status == 200
     assert changed == {"level": level, "previous": "NONE"}
     assert answer["degradation"] == level
     assert set(answer["agents"]) == agents
-    assert await get(http, f"{target.url}/admin/degradation") == (200, {"level": level})
+    assert await get(http, admin, headers=auth(target)) == (200, {"level": level})
 
 
 async def test_bad_degradation_level_is_400_and_keeps_the_level(
     launch: StartTarget, http: aiohttp.ClientSession
 ) -> None:
     target = await launch()
-    await post(http, f"{target.url}/admin/degradation", {"level": "SEVERE"})
+    admin = f"{target.admin_url}/admin/degradation"
+    await post(http, admin, {"level": "SEVERE"}, headers=auth(target))
 
-    status, answer = await post(http, f"{target.url}/admin/degradation", {"level": "PANIC"})
+    status, answer = await post(http, admin, {"level": "PANIC"}, headers=auth(target))
 
     assert status == 400
     assert answer["error"].startswith("level: ")
-    assert await get(http, f"{target.url}/admin/degradation") == (200, {"level": "SEVERE"})
+    assert await get(http, admin, headers=auth(target)) == (200, {"level": "SEVERE"})
 
 
 async def test_critical_mode_blocks_sanctioned_country_without_agents(
@@ -450,11 +465,16 @@ async def test_module_entry_point_prints_its_url_and_serves(
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
         assert line.startswith("stresslab target listening on http://127.0.0.1:")
-        url = line.rsplit(" ", 1)[-1].strip()
+        url, admin = re.findall(r"http://127\.0\.0\.1:\d+", line)
+        token_line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
+        token = token_line.removeprefix("stresslab target admin token: ").strip()
 
         status, health = await get(http, f"{url}/health")
+        admin_status, faults = await get(http, f"{admin}/admin/faults",
+                                         headers={"Authorization": f"Bearer {token}"})
 
         assert status == 200 and health["status"] == "ok"
+        assert len(token) >= 32 and (admin_status, faults) == (200, {"faults": []})
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0

@@ -397,7 +397,7 @@ async def test_critical_mode_still_blocks_sanctioned_countries_by_rule() -> None
 async def test_agent_errors_fault_fails_the_request_with_500() -> None:
     faults = FaultState(clock=lambda: 0.0)
     scorer = Orchestrator(zero_latency_config(), faults, random.Random(1))
-    faults.add(FaultSpec(type="agent_errors", agent="compliance", intensity=1.0))
+    faults.add(FaultSpec(type="agent_errors", agent="compliance", intensity=1.0, duration_s=60))
 
     with pytest.raises(AgentFailed) as failed:
         await scorer.assess(parse_transaction(payload(1)))
@@ -409,11 +409,11 @@ async def test_agent_errors_fault_fails_the_request_with_500() -> None:
 async def test_unnamed_faults_reach_the_request_or_every_agent() -> None:
     faults = FaultState(clock=lambda: 0.0)
     scorer = Orchestrator(zero_latency_config(), faults, random.Random(1))
-    latency = faults.add(FaultSpec(type="latency", intensity=20))
+    latency = faults.add(FaultSpec(type="latency", intensity=20, duration_s=60))
 
     slowed = await scorer.assess(parse_transaction(payload(1)))
     faults.remove(latency.fault_id)
-    faults.add(FaultSpec(type="agent_errors", intensity=1.0))
+    faults.add(FaultSpec(type="agent_errors", intensity=1.0, duration_s=60))
     with pytest.raises(AgentFailed) as failed:
         await scorer.assess(parse_transaction(payload(2)))
 
@@ -424,7 +424,7 @@ async def test_unnamed_faults_reach_the_request_or_every_agent() -> None:
 async def test_agent_throttle_fault_refuses_with_429() -> None:
     faults = FaultState(clock=lambda: 0.0)
     scorer = Orchestrator(zero_latency_config(), faults, random.Random(1))
-    faults.add(FaultSpec(type="throttle", agent="geographic_risk", intensity=1.0))
+    faults.add(FaultSpec(type="throttle", agent="geographic_risk", intensity=1.0, duration_s=60))
 
     with pytest.raises(Throttled):
         await scorer.assess(parse_transaction(payload(1)))
@@ -434,7 +434,7 @@ async def test_shed_agent_faults_do_not_matter_in_severe_mode() -> None:
     faults = FaultState(clock=lambda: 0.0)
     config = zero_latency_config(degradation=DegradationLevel.SEVERE)
     scorer = Orchestrator(config, faults, random.Random(1))
-    faults.add(FaultSpec(type="agent_down", agent="geographic_risk"))
+    faults.add(FaultSpec(type="agent_down", agent="geographic_risk", duration_s=60))
 
     result = await scorer.assess(parse_transaction(payload(1)))
 
@@ -585,11 +585,12 @@ def test_fault_expires_after_its_duration_on_the_fake_clock() -> None:
     clock = FakeClock()
     state = FaultState(clock)
     fault = state.add(FaultSpec(type="throttle", intensity=0.5, duration_s=10))
-    state.add(FaultSpec(type="latency", agent="compliance", intensity=40))
+    state.add(FaultSpec(type="latency", agent="compliance", intensity=40, duration_s=60))
 
     clock.now += 9.9
     assert state.fraction("throttle", None) == 0.5
-    assert [f["remaining_s"] for f in state.describe()] == [pytest.approx(0.1), None]
+    assert [f["remaining_s"] for f in state.describe()] == [pytest.approx(0.1),
+                                                            pytest.approx(50.1)]
 
     clock.now += 0.2
     assert state.fraction("throttle", None) == 0.0
@@ -599,10 +600,11 @@ def test_fault_expires_after_its_duration_on_the_fake_clock() -> None:
 
 def test_faults_combine_and_clear() -> None:
     state = FaultState(FakeClock())
-    first = state.add(FaultSpec(type="agent_errors", agent="compliance", intensity=0.5))
-    state.add(FaultSpec(type="agent_errors", agent="compliance", intensity=0.5))
-    state.add(FaultSpec(type="latency", agent="compliance", intensity=30))
-    state.add(FaultSpec(type="latency", agent="compliance", intensity=20))
+    first = state.add(FaultSpec(type="agent_errors", agent="compliance", intensity=0.5,
+                                duration_s=60))
+    state.add(FaultSpec(type="agent_errors", agent="compliance", intensity=0.5, duration_s=60))
+    state.add(FaultSpec(type="latency", agent="compliance", intensity=30, duration_s=60))
+    state.add(FaultSpec(type="latency", agent="compliance", intensity=20, duration_s=60))
 
     assert state.fraction("agent_errors", "compliance") == 0.75
     assert state.fraction("agent_errors", "geographic_risk") == 0.0
@@ -616,7 +618,7 @@ def test_faults_combine_and_clear() -> None:
 
 def test_agent_down_without_agent_downs_every_agent() -> None:
     state = FaultState(FakeClock())
-    state.add(FaultSpec(type="agent_down"))
+    state.add(FaultSpec(type="agent_down", duration_s=60))
 
     assert state.down_fraction("compliance") == 1.0
     assert state.down_fraction("pattern_velocity") == 1.0
@@ -631,7 +633,7 @@ def test_agent_down_without_agent_downs_every_agent() -> None:
         ({"type": "slow_store", "agent": "compliance", "intensity": 5}, "agent"),
         ({"type": "agent_errors", "agent": "oracle", "intensity": 0.1}, "agent"),
         ({"type": "latency", "intensity": 5, "duration_s": 0}, "duration_s"),
-        ({"type": "latency", "intensity": 5, "colour": "red"}, "colour"),
+        ({"type": "latency", "intensity": 5, "duration_s": 9, "colour": "red"}, "colour"),
     ],
 )
 def test_fault_spec_rejects_bad_input_naming_the_field(body: dict[str, Any], field: str) -> None:
