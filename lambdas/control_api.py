@@ -60,6 +60,7 @@ class ControlEnv(BaseModel):
     MAX_DURATION_S: Annotated[float, Field(gt=0)]
     MAX_WORKERS: Annotated[int, Field(ge=1)] = 1000
     FAULT_TEMPLATES: Json[dict[str, str]] = Field(default_factory=dict)
+    STACK_NAME: str = ""
 
 
 class FaultRequest(BaseModel):
@@ -93,7 +94,7 @@ def _deps() -> ControlDeps:
     return ControlDeps(
         env=env, store=DynamoRunStore(dynamodb, env.TABLE_NAME),
         runs=StepFunctionsRuns(client("stepfunctions"), env.STATE_MACHINE_ARN),
-        faults=FisFaults(client("fis"), env.FAULT_TEMPLATES),
+        faults=FisFaults(client("fis"), env.FAULT_TEMPLATES, stack=env.STACK_NAME),
         kill_switch=StopFlags(dynamodb, env.TABLE_NAME),
         results=S3Results(client("s3"), env.RESULTS_BUCKET),
         viewer_keys=SecretsManagerKeys(client("secretsmanager"), env.VIEWER_LINK_SECRET_ARN),

@@ -124,13 +124,6 @@ WILDCARD_REASONS = (
         "configuration bucket.",
     ),
     WildcardReason(
-        re.compile(r"^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
-                   r"log-group:\*$"),
-        "API Gateway names its execution log groups itself (API-Gateway-Execution-Logs_*), so "
-        "its logging role covers this account's and region's log groups.",
-        re.compile(r"/LiveUpdates/ApiGatewayLoggingRole/"),
-    ),
-    WildcardReason(
         re.compile(r"^(Action::s3:[A-Za-z]+\*|Resource::.*/\*|Resource::\*)$"),
         "CDK's BucketDeployment handler (managed by aws-cdk-lib) syncs the site: it reads the "
         "staged asset, replaces the site bucket's objects and invalidates the distribution.",

@@ -1,6 +1,6 @@
 """ControlApi: the HTTP API operators drive runs with (start, stop, inject fault, export, list)."""
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -64,6 +64,8 @@ class ControlApi(Construct):
                     "MAX_DURATION_S": str(max_duration_s),
                     "MAX_WORKERS": str(max_workers),
                     "FAULT_TEMPLATES": fault_templates_json,
+                    # Experiments it starts carry the stack's tag, which its grants require.
+                    "STACK_NAME": Stack.of(self).stack_name,
                 },
                 memory_mb=512,
                 timeout=Duration.seconds(29),

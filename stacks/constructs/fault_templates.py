@@ -19,6 +19,7 @@ from constructs import Construct
 
 from stacks.constructs.store_throttle import StoreThrottle, iso_duration
 from stacks.context import ALL_TARGETS, stream_name
+from stresslab.aws.faults import STACK_TAG
 
 # FIS writes each experiment's fault configuration here; the FIS Lambda extension on the
 # platform's functions reads it (AWS_FIS_CONFIGURATION_LOCATION).
@@ -572,31 +573,70 @@ def experiments_arn(scope: Construct) -> str:
     return Stack.of(scope).format_arn(service="fis", resource="experiment", resource_name="*")
 
 
+# Every experiment the stack starts carries STACK_TAG (value: the stack name), and its grants
+# stop only experiments that carry it: another env's, or anyone else's, stay out of reach.
+
+# FIS creates its service-linked role the first time an experiment starts in an account, as the
+# caller: without this, the first experiment of a fresh account fails.
+FIS_SERVICE = "fis.amazonaws.com"
+FIS_SERVICE_LINKED_ROLE = "AWSServiceRoleForFIS"
+
+
+def _stack_tag(scope: Construct, condition: str) -> dict[str, dict[str, str]]:
+    return {"StringEquals": {f"{condition}/{STACK_TAG}": Stack.of(scope).stack_name}}
+
+
 def grant_start_experiments(
     scope: Construct, grantee: iam.IGrantable, template_arns: Sequence[str]
 ) -> None:
-    """Start experiments from these templates (tagged with their run) and stop them."""
+    """Start experiments from these templates (tagged with the stack and run) and stop them."""
     if not template_arns:
         return
     principal = grantee.grant_principal
     principal.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["fis:StartExperiment"], resources=[*template_arns, experiments_arn(scope)]
+            actions=["fis:StartExperiment"],
+            resources=[*template_arns, experiments_arn(scope)],
+            conditions=_stack_tag(scope, "aws:RequestTag"),
         )
     )
     principal.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["fis:TagResource", "fis:StopExperiment"], resources=[experiments_arn(scope)]
+            actions=["fis:TagResource"],
+            resources=[experiments_arn(scope)],
+            conditions=_stack_tag(scope, "aws:RequestTag"),
         )
     )
-
-
-def grant_stop_experiments(scope: Construct, grantee: iam.IGrantable) -> None:
-    """Find a run's experiments (ListExperiments has no resource type) and stop them."""
-    principal = grantee.grant_principal
     principal.add_to_principal_policy(
-        iam.PolicyStatement(actions=["fis:ListExperiments"], resources=["*"])
+        iam.PolicyStatement(
+            actions=["iam:CreateServiceLinkedRole"],
+            resources=[
+                Stack.of(scope).format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name=f"aws-service-role/{FIS_SERVICE}/{FIS_SERVICE_LINKED_ROLE}",
+                )
+            ],
+            conditions={"StringEquals": {"iam:AWSServiceName": FIS_SERVICE}},
+        )
     )
+    grant_stop_experiments(scope, grantee, listing=False)
+
+
+def grant_stop_experiments(
+    scope: Construct, grantee: iam.IGrantable, *, listing: bool = True
+) -> None:
+    """Find a run's experiments (ListExperiments has no resource type) and stop the stack's."""
+    principal = grantee.grant_principal
+    if listing:
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["fis:ListExperiments"], resources=["*"])
+        )
     principal.add_to_principal_policy(
-        iam.PolicyStatement(actions=["fis:StopExperiment"], resources=[experiments_arn(scope)])
+        iam.PolicyStatement(
+            actions=["fis:StopExperiment"],
+            resources=[experiments_arn(scope)],
+            conditions=_stack_tag(scope, "aws:ResourceTag"),
+        )
     )

@@ -1,7 +1,6 @@
 """LiveUpdates: the API Gateway WebSocket API that pushes stresslab.live/v1 messages to browsers."""
 
-from aws_cdk import ArnFormat, Duration, Stack
-from aws_cdk import aws_apigateway as apigw
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_dynamodb as dynamodb
@@ -58,7 +57,6 @@ class LiveUpdates(Construct):
         self.api = self._build_api()
         self.stage = self._build_stage(log_retention)
         self.default_handler = self._build_default_handler()
-        self._build_api_gateway_logging_role()
 
     @property
     def url(self) -> str:
@@ -186,36 +184,3 @@ class LiveUpdates(Construct):
             ),
             throttle=apigwv2.ThrottleSettings(rate_limit=100, burst_limit=200),
         )
-
-    def _build_api_gateway_logging_role(self) -> None:
-        # WebSocket (unlike HTTP) APIs write access logs through the account's API Gateway
-        # CloudWatch role, a per-region account setting this stack therefore sets.
-        role = iam.Role(
-            self,
-            "ApiGatewayLoggingRole",
-            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description="API Gateway writes WebSocket access and execution logs",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogGroups",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                    "logs:GetLogEvents",
-                    "logs:FilterLogEvents",
-                ],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name="*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
-        )
-        account = apigw.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
-        self.stage.node.add_dependency(account)

@@ -72,6 +72,8 @@ class Orchestration(Construct):
             "LoadGeneratorFunctionArn": load_generator.function_arn,
             "EvaluateFunctionArn": self.evaluate.function_arn,
             "CleanupFunctionArn": self.cleanup.function_arn,
+            "RunTableName": table.table_name,
+            "StackName": Stack.of(self).stack_name,
         }
         self._check_placeholders(definition)
         self.state_machine = self._build_state_machine(
@@ -81,6 +83,8 @@ class Orchestration(Construct):
             function.grant_invoke(self.state_machine)
         self._grant_distributed_map()
         grant_start_experiments(self, self.state_machine, fault_template_arns)
+        # A fault that fails to start or stop is recorded on the run's item (RecordStartFailure)
+        table.grant(self.state_machine, "dynamodb:UpdateItem")
         self._build_cleanup_on_stop()
 
     def _build_cleanup_on_stop(self) -> None:

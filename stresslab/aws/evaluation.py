@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from stresslab.aws.aggregation import rebuild_aggregator
+from stresslab.aws.faults import fault_failure
 from stresslab.aws.health import saturation
 from stresslab.aws.planning import iso
 from stresslab.aws.store import StoredWindow, WorkerRecord
@@ -162,7 +163,8 @@ def evaluate_run(
     facts = RunFacts(
         run_id=run_id, target=run["target"], started_at=run["started_at"], ended_at=iso(now()),
         status=status, workers_expected=len(expected_workers(plan)), workers_failed=failed,
-        fault_windows=[_fault_window(f, plan) for f in run.get("faults", [])], notes=notes,
+        fault_windows=[_fault_window(f, plan, run.get("fault_failures", []))
+                       for f in run.get("faults", [])], notes=notes,
     )
     summary = build_summary(
         spec, plan, aggregator, facts, prices,
@@ -181,7 +183,9 @@ def evaluate_run(
                       outputs=outputs, workers_failed=failed)
 
 
-def _fault_window(fault: dict[str, Any], plan: Plan) -> dict[str, Any]:
+def _fault_window(
+    fault: dict[str, Any], plan: Plan, failures: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The fault as scheduled; FIS does not report when its actions took hold, so the
     summary measures it on the planned seconds."""
     window = {"type": fault["type"], "label": fault["label"], "key": fault["key"],
@@ -192,4 +196,5 @@ def _fault_window(fault: dict[str, Any], plan: Plan) -> dict[str, Any]:
         planned = plan.faults[index]
         window.update(number=index + 1, target=planned.target, intensity=planned.intensity,
                       planned_start_s=planned.at, planned_end_s=planned.end)
+    window.update(fault_failure(failures, index))
     return window

@@ -193,6 +193,11 @@ class DynamoRunStore:
                 run[name] = json.loads(item[name]["S"])
         if "ended_at" in item:
             run["ended_at"] = item["ended_at"]["S"]
+        if "fault_failures" in item:  # written by the state machine when FIS fails a fault
+            run["fault_failures"] = [
+                {name: value.get("S", value.get("N")) for name, value in entry["M"].items()}
+                for entry in item["fault_failures"]["L"]
+            ]
         return run
 
     def finish_run(

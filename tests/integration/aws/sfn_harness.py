@@ -54,6 +54,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
     iteration_worker,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+    distributed_item_processor_worker as distributed_worker,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
@@ -201,3 +204,26 @@ def aws_sdk_casing() -> Iterator[None]:
             mock.patch.object(aws_sdk.StateTaskServiceAwsSdk, "_normalise_response",
                               _normalise_response, create=True):
         yield
+
+
+class ChildOutputs:
+    """What each Distributed Map child execution returned to its Map (the JSON moto's
+    interpreter collects into the Map's result), in the order they ended."""
+
+    def __init__(self) -> None:
+        self.outputs: list[Any] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def recorded(self) -> Iterator[ChildOutputs]:
+        original = distributed_worker.DistributedItemProcessorWorker._eval_job
+        outputs = self
+
+        def eval_job(worker: Any, env: Any, job: Any) -> None:
+            original(worker, env, job)
+            with outputs._lock:
+                outputs.outputs.append(job.job_output)
+
+        with mock.patch.object(distributed_worker.DistributedItemProcessorWorker, "_eval_job",
+                               eval_job):
+            yield self

@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from moto.fis.exceptions import ResourceNotFoundException as FisNotFound
+from moto.fis.models import FISBackend
 
 from lambdas import aggregator, cleanup, control_api, evaluate, load_generator, plan
-from stresslab.aws.faults import RUN_TAG
+from stresslab.aws.faults import ACTIVE_STATES, RUN_TAG, STACK_TAG
 from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.store import DynamoRunStore, RunNotFound
 
 from .sfn_harness import (
     ASL_FILE,
+    ChildOutputs,
     FakeContext,
     InProcessLambdas,
     aws_sdk_casing,
@@ -26,6 +29,7 @@ from .sfn_harness import (
 )
 from .world import ACCOUNT, REGION, TABLE, ScoreServer, World
 
+STACK_NAME = "stresslab-test"
 FUNCTIONS = {"plan": plan.handler, "load-generator": load_generator.handler,
              "evaluate": evaluate.handler, "cleanup": cleanup.handler}
 
@@ -42,6 +46,7 @@ class Machine:
     world: World
     arn: str
     lambdas: InProcessLambdas
+    children: ChildOutputs
 
     @property
     def sfn(self) -> Any:
@@ -112,6 +117,7 @@ def machine(aws: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machine]:
     definition = substitute(ASL_FILE.read_text(), {
         "PlanFunctionArn": arns["plan"], "LoadGeneratorFunctionArn": arns["load-generator"],
         "EvaluateFunctionArn": arns["evaluate"], "CleanupFunctionArn": arns["cleanup"],
+        "RunTableName": TABLE, "StackName": STACK_NAME,
     })
     arn = aws.client("stepfunctions").create_state_machine(
         name="run-scenario", definition=definition, roleArn=role)["stateMachineArn"]
@@ -119,8 +125,9 @@ def machine(aws: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machine]:
     lambdas = InProcessLambdas()
     for name, handler in FUNCTIONS.items():
         lambdas.register(name, handler)
-    with lambdas.installed(), tolerated_failures(), aws_sdk_casing():
-        yield Machine(aws, arn, lambdas)
+    with lambdas.installed(), tolerated_failures(), aws_sdk_casing(), \
+            ChildOutputs().recorded() as children:
+        yield Machine(aws, arn, lambdas, children)
 
 
 def operator_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -161,12 +168,55 @@ def test_happy_path_runs_waves_faults_and_evaluates(
     assert "MapRunSucceeded" in machine.history(done["executionArn"])
     experiments = machine.experiments(run_id)
     assert len(experiments) == 1 and experiments[0]["state"]["status"] in ("stopping", "stopped")
+    assert experiments[0]["tags"][STACK_TAG] == STACK_NAME  # what the stack's grants require
+    # The Distributed Map's children return nothing: 1,000 results would pass 256 KB
+    assert machine.children.outputs == [{}, {}]
     run = DynamoRunStore(machine.world.client("dynamodb"), TABLE).get_run(run_id)
     assert run["status"] == "completed"
     counts = run["summary"]["counts"]
     assert counts["scheduled"] == 90 == counts["sent"] + counts["dropped"]
     assert counts["sent"] == score_server.received == counts["ok"]
     assert counts["reconciled"] is True
+
+
+def test_faults_fis_fails_to_start_or_stop_are_recorded_and_the_run_goes_on(
+    machine: Machine, score_server: ScoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run with two faults: FIS does not know the first's template (it fails to start),
+    # and refuses to stop the second
+    templates = {**machine.world.templates, "agent_down": "EXTnotthere0000"}
+    monkeypatch.setenv("FAULT_TEMPLATES", json.dumps(templates))
+    monkeypatch.setattr(FISBackend, "stop_experiment", _stop_refused)
+    faults = [{"type": "agent_down", "at": "0s", "duration": "1s"},
+              {"type": "latency", "at": "1s", "duration": "1s"}]
+    arn = machine.start("fis-fails-1", {"scenario": scenario(3, faults=faults),
+                                        "target_url": score_server.url})
+
+    # When it runs
+    with StreamPump(machine.world):
+        done = machine.wait(arn)
+
+    # Then the run still succeeds through Evaluate, with every transaction sent
+    assert done["status"] == "SUCCEEDED", done
+    run = DynamoRunStore(machine.world.client("dynamodb"), TABLE).get_run("fis-fails-1")
+    assert run["status"] == "completed"
+    assert run["summary"]["counts"]["scheduled"] == 90 == score_server.received
+
+    # And the summary names each failed fault, how it failed and FIS's error
+    windows = {w["key"]: w for w in run["summary"]["faults"]}
+    down, latency = windows["agent_down:all"], windows["latency:all"]
+    assert down["status"] == "failed to start with AWS FIS"
+    assert "ResourceNotFoundException" in down["error"] and "EXTnotthere0000" in down["error"]
+    assert down["start_s"] is None and down["passed"] is None  # never injected, not judged
+    assert latency["status"].startswith("failed to stop with AWS FIS")
+    assert "ResourceNotFoundException" in latency["error"]
+    # (the one FIS would not stop is still active: cleanup and its backstop are what end it)
+    assert [e["state"]["status"] in ACTIVE_STATES
+            for e in machine.experiments("fis-fails-1")] == [True]
+
+
+def _stop_refused(self: FISBackend, id: str) -> Any:
+    raise FisNotFound(f"Experiment {id} does not exist")
 
 
 def test_worker_failure_within_tolerance_is_reported_not_fatal(
