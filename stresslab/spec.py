@@ -26,8 +26,16 @@ FaultType = Literal[
 ]
 
 
+MAX_SCENARIO_BYTES = 1024 * 1024
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot run: unknown, unreadable or invalid. The message is one line."""
+
+    def __init__(self, message: str) -> None:
+        # names and values from the file end up in the message: keep it one printable line
+        super().__init__(_LINE_BREAKS.sub(" ", message))
 
 
 def _seconds(value: object) -> object:
@@ -233,6 +241,8 @@ def parse_scenario(data: object, source: str) -> ScenarioSpec:
         return ScenarioSpec.model_validate(data)
     except ValidationError as error:
         raise ScenarioError(f"{source}: {describe_validation_error(error)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: nested too deeply") from None
 
 
 def load_scenario(name_or_path: str, scenarios_dir: Path = SCENARIOS_DIR) -> ScenarioSpec:
@@ -246,11 +256,20 @@ def load_scenario(name_or_path: str, scenarios_dir: Path = SCENARIOS_DIR) -> Sce
             known = ", ".join(list_scenarios(scenarios_dir))
             raise ScenarioError(f"unknown scenario {name_or_path!r}; known: {known}")
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_SCENARIO_BYTES + 1)
     except OSError as error:
         raise ScenarioError(f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{path}: larger than {MAX_SCENARIO_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {error.start})") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ScenarioError(f"{path}: malformed YAML: nested too deeply") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
