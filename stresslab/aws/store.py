@@ -397,7 +397,12 @@ class DynamoRunStore:
         """Every worker attempt's merged batches, read from the parts' keys."""
         counts: dict[str, int] = {}
         finals: dict[str, tuple[int, int]] = {}
-        for item in self._query_prefix(run_pk(run_id), "SEC#"):
+        # only the keys: Evaluate polls this while it waits, and the merged batches are large
+        for item in self._query({
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": run_pk(run_id)}, ":p": {"S": "SEC#"}},
+            "ProjectionExpression": "sk, #keys", "ExpressionAttributeNames": {"#keys": "keys"},
+        }):
             window = int(item["sk"]["S"][4:11])
             for worker_id, seq, final in json.loads(item["keys"]["S"]):
                 counts[worker_id] = counts.get(worker_id, 0) + 1
