@@ -573,3 +573,55 @@ def test_html_shows_planned_fault_windows_from_aws(
     page = render_report_html(summary, series)
     assert all('class="fault-band"' in svg for svg in _svgs(page))
     assert "not measured" in page
+
+
+# -- hostile strings: everything from outside is escaped, wherever it is drawn ----------------
+
+HOSTILE = '"><img src=x onerror=window.__pwned=1>'
+HOSTILE_NAME_KEYS = ("agents", "decisions", "by_pattern", "errors_by_class")
+
+
+def _poison(value: Any) -> Any:
+    """Every string leaf replaced by markup; every name-keyed mapping gains a markup name."""
+    if isinstance(value, str):
+        return f"{HOSTILE} {value}"
+    if isinstance(value, list):
+        return [_poison(item) for item in value]
+    if isinstance(value, dict):
+        poisoned = {key: _poison(item) for key, item in value.items()}
+        for key in HOSTILE_NAME_KEYS:
+            inner = poisoned.get(key)
+            if isinstance(inner, dict) and inner:
+                sample = next(iter(inner.values()))
+                inner[HOSTILE] = copy.deepcopy(sample)
+        return poisoned
+    return value
+
+
+def _assert_no_raw_markup(page: str) -> None:
+    assert "<img" not in page and "onerror=window" not in page.replace(
+        "&quot;&gt;&lt;img src=x onerror=window.__pwned=1&gt;", "")
+    assert "&lt;img src=x onerror=window.__pwned=1&gt;" in page
+
+
+def test_html_escapes_every_string_from_outside(
+    summary: dict[str, Any], series: list[dict[str, Any]]
+) -> None:
+    # Given a summary and series where every string and every agent/decision/pattern/error
+    # name carries markup (as a target, a scenario file or a fault label could)
+    summary["notes"] = ["a note"]
+    hostile_summary, hostile_series = _poison(summary), _poison(series)
+    # When the report is rendered
+    page = render_report_html(hostile_summary, hostile_series)
+    # Then no markup from outside survives, in tables, headings, charts and legends alike
+    _assert_no_raw_markup(page)
+
+
+def test_capacity_html_escapes_every_string_from_outside() -> None:
+    from stresslab.capacity_report import render_capacity_html
+    from tests.unit.test_capacity import report_for, threshold
+
+    report = report_for(threshold(2700))
+    report["notes"] = ["a note"]
+    page = render_capacity_html(_poison(report))
+    _assert_no_raw_markup(page)
