@@ -106,6 +106,10 @@ class StresslabContext(BaseModel):
     fault_delay_ms: Annotated[int, Field(ge=1, le=900_000)] = 1_000
     fault_throttle_percentage: Annotated[int, Field(ge=1, le=100)] = 30
     fault_store_capacity_units: Annotated[int, Field(ge=1, le=40_000)] = 1
+    # FIS stops an experiment on these blast-radius alarms (3 consecutive minutes above), which
+    # sit above what the faults themselves cause; 100% errors never breaches (docs/faults.md).
+    fault_stop_error_rate_pct: Annotated[float, Field(gt=0, le=100)] = 95.0
+    fault_stop_p99_ms: Annotated[int, Field(gt=0)] = 30_000
     watched_metrics: list[WatchedMetric] = Field(default_factory=list)
 
     # Safety: the seed's alert thresholds on the live metrics, and the budget.
@@ -190,6 +194,22 @@ class StresslabContext(BaseModel):
             raise ValueError("warning_error_rate_pct must be below critical_error_rate_pct")
         if self.warning_p99_ms >= self.critical_p99_ms:
             raise ValueError("warning_p99_ms must be below critical_p99_ms")
+        return self
+
+    @model_validator(mode="after")
+    def _fault_stops_sit_above_what_the_faults_cause(self) -> Self:
+        injected = max(self.fault_error_percentage, self.fault_throttle_percentage)
+        if self.fault_stop_error_rate_pct <= injected:
+            raise ValueError(
+                f"fault_stop_error_rate_pct must be above the {injected}% errors the faults "
+                "inject, or each fault would stop itself"
+            )
+        slowest = self.critical_p99_ms + self.fault_delay_ms
+        if self.fault_stop_p99_ms <= slowest:
+            raise ValueError(
+                f"fault_stop_p99_ms must be above critical_p99_ms + fault_delay_ms ({slowest} "
+                "ms), or a latency fault would stop itself"
+            )
         return self
 
     @property

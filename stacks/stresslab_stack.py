@@ -90,6 +90,8 @@ class StresslabStack(Stack):
                 critical_p99_ms=context.critical_p99_ms,
                 warning_error_rate_pct=context.warning_error_rate_pct,
                 warning_p99_ms=context.warning_p99_ms,
+                blast_radius_error_rate_pct=context.fault_stop_error_rate_pct,
+                blast_radius_p99_ms=context.fault_stop_p99_ms,
             ),
             budget_usd_per_month=context.budget_usd_per_month,
             alert_email=context.alert_email,
@@ -110,7 +112,7 @@ class StresslabStack(Stack):
                 throttle_percentage=context.fault_throttle_percentage,
                 store_capacity_units=context.fault_store_capacity_units,
             ),
-            stop_alarms=self.safety.critical_alarms,
+            stop_alarms=self.safety.blast_radius_alarms,
             access_log_bucket=access_logs,
             log_retention=retention,
         )

@@ -28,14 +28,23 @@ class AlertThresholds:
     critical_p99_ms: int
     warning_error_rate_pct: float
     warning_p99_ms: int
+    # FIS's stop conditions: above what the injected faults cause (docs/faults.md).
+    blast_radius_error_rate_pct: float
+    blast_radius_p99_ms: int
+
+
+# A blast-radius alarm fires only when the live metrics stay past it this many minutes.
+BLAST_RADIUS_MINUTES = 3
 
 
 class Safety(Construct):
     """Alarms on the live error rate and P99, and an AWS Budget. (The kill switch is a stop
     flag in the run table: docs/aws-runtime.md.)
 
-    The critical alarms are the stop conditions of every FIS experiment template; all alarms and
-    the budget notify one SNS topic, which mails `alert_email` when it is set.
+    The blast-radius alarms are the stop conditions of every FIS experiment template: the
+    critical ones fire on the faults themselves (1% errors against 50% injected) and ended each
+    experiment within minutes. All alarms and the budget notify one SNS topic, which mails
+    `alert_email` when it is set.
     """
 
     def __init__(
@@ -72,6 +81,20 @@ class Safety(Construct):
                 f"warning: P99 latency above {thresholds.warning_p99_ms} ms",
             ),
         ]
+        self.blast_radius_alarms = [
+            self._build_alarm(
+                "BlastRadiusErrorRate", ERROR_RATE_METRIC, thresholds.blast_radius_error_rate_pct,
+                f"blast radius: error rate above {thresholds.blast_radius_error_rate_pct}% for "
+                f"{BLAST_RADIUS_MINUTES} minutes (stops FIS experiments)",
+                minutes=BLAST_RADIUS_MINUTES,
+            ),
+            self._build_alarm(
+                "BlastRadiusLatencyP99", LATENCY_P99_METRIC, thresholds.blast_radius_p99_ms,
+                f"blast radius: P99 latency above {thresholds.blast_radius_p99_ms} ms for "
+                f"{BLAST_RADIUS_MINUTES} minutes (stops FIS experiments)",
+                minutes=BLAST_RADIUS_MINUTES,
+            ),
+        ]
         self.budget = self._build_budget(env_name, budget_usd_per_month)
 
     def _build_alerts_topic(self, alert_email: str | None) -> sns.Topic:
@@ -90,7 +113,8 @@ class Safety(Construct):
         return topic
 
     def _build_alarm(
-        self, construct_id: str, metric_name: str, threshold: float, description: str
+        self, construct_id: str, metric_name: str, threshold: float, description: str,
+        minutes: int = 1,
     ) -> cloudwatch.Alarm:
         metric = cloudwatch.Metric(
             namespace=self._namespace,
@@ -105,8 +129,8 @@ class Safety(Construct):
             alarm_description=f"stresslab {description} (live metrics of the running scenario)",
             threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
+            evaluation_periods=minutes,
+            datapoints_to_alarm=minutes,
             # No run, no datapoints: that is not a breach.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )

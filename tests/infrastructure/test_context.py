@@ -118,6 +118,24 @@ def test_worker_concurrency_defaults_to_two_waves_of_max_workers() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
+        ({"fault_stop_error_rate_pct": 50}, "fault_stop_error_rate_pct must be above"),
+        ({"fault_throttle_percentage": 96}, "fault_stop_error_rate_pct must be above"),
+        ({"fault_stop_p99_ms": 10_500}, "fault_stop_p99_ms must be above"),
+        ({"fault_delay_ms": 25_000}, "fault_stop_p99_ms must be above"),
+    ],
+)
+def test_fault_stop_thresholds_must_sit_above_what_the_faults_cause(
+    raw: dict[str, Any], expected: str
+) -> None:
+    # A stop condition the fault itself trips would end every experiment within minutes
+    with pytest.raises(SystemExit) as refused:
+        _load(raw)
+    assert expected in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
         ({"max_workers": 50, "worker_reserved_concurrency": 99}, "at least twice max_workers"),
         ({"warning_error_rate_pct": 2}, "warning_error_rate_pct must be below"),
         ({"warning_p99_ms": 20_000}, "warning_p99_ms must be below"),

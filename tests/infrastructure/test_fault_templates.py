@@ -20,7 +20,7 @@ from stacks.constructs.fault_templates import (
 )
 from stacks.constructs.store_throttle import SCRIPT, iso_duration
 from stacks.runbooks import store_throttle
-from tests.infrastructure.conftest import TEST_CONTEXT, SynthesizedApp
+from tests.infrastructure.conftest import ROOT, TEST_CONTEXT, SynthesizedApp
 
 AGENTS = TEST_CONTEXT["platform_function_arns"]
 FUNCTION_ARNS = sorted(AGENTS.values())
@@ -188,14 +188,14 @@ def test_each_template_runs_its_action_with_its_parameters_on_its_targets(
         assert action["Targets"] == {target_name: target_name}
 
 
-def test_every_template_stops_on_the_critical_alarms_logs_and_needs_its_targets(
+def test_every_template_stops_on_the_blast_radius_alarms_logs_and_needs_its_targets(
     synthesized: SynthesizedApp,
 ) -> None:
     resources = _resources(synthesized)
-    critical = sorted(
+    blast_radius = sorted(
         key for key, alarm in resources.items()
         if alarm["Type"] == "AWS::CloudWatch::Alarm"
-        and alarm["Properties"]["AlarmDescription"].startswith("stresslab critical:")
+        and alarm["Properties"]["AlarmDescription"].startswith("stresslab blast radius:")
     )
     (log_group,) = [
         key for key, resource in resources.items()
@@ -203,11 +203,11 @@ def test_every_template_stops_on_the_critical_alarms_logs_and_needs_its_targets(
         and resource["Properties"].get("LogGroupName") == "/aws/vendedlogs/fis/stresslab-dev"
     ]
 
-    assert len(critical) == 2
+    assert len(blast_radius) == 2
     for key, template in _templates(synthesized).items():
         stops = template["StopConditions"]
         assert {stop["Source"] for stop in stops} == {"aws:cloudwatch:alarm"}, key
-        assert sorted(stop["Value"]["Fn::GetAtt"][0] for stop in stops) == critical, key
+        assert sorted(stop["Value"]["Fn::GetAtt"][0] for stop in stops) == blast_radius, key
         assert template["LogConfiguration"] == {
             "CloudWatchLogsConfiguration": {"LogGroupArn": {"Fn::GetAtt": [log_group, "Arn"]}},
             "LogSchemaVersion": 2,
@@ -234,6 +234,39 @@ def test_fault_templates_reach_the_plan_and_control_functions(
 
         # Then FAULT_TEMPLATES names every template, each key its own template's id
         assert templates == {key: f"<{logical_ids[key]}>" for key in EXPECTED}
+
+
+def test_blast_radius_alarms_sit_above_what_the_faults_cause(
+    synthesized: SynthesizedApp,
+) -> None:
+    # The seed's critical alarms (1% errors) fire on every injected fault (50% errors): as stop
+    # conditions they ended each fault within minutes. FIS stops on these instead.
+    alarms = {
+        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        for alarm in _resources(synthesized).values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        and alarm["Properties"]["AlarmDescription"].startswith("stresslab blast radius:")
+    }
+    context = synthesized.stack.node.try_get_context
+    errors = alarms["ErrorRate"]
+    latency = alarms["LatencyP99"]
+
+    assert errors["Threshold"] == 95
+    assert errors["Threshold"] > max(context("fault_error_percentage"),
+                                     context("fault_throttle_percentage"))
+    assert latency["Threshold"] == 30_000
+    assert latency["Threshold"] > context("critical_p99_ms") + context("fault_delay_ms")
+    for alarm in (errors, latency):
+        # sustained, not one bad minute; no run, no breach
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 3)
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+    # And docs/faults.md gives both thresholds and the keys that set them
+    doc = (ROOT / "docs" / "faults.md").read_text(encoding="utf-8")
+    for documented in ("fault_stop_error_rate_pct", "fault_stop_p99_ms", "95", "30000",
+                       "3 consecutive minutes"):
+        assert documented in doc, documented
 
 
 # -- roles --------------------------------------------------------------------------------------
@@ -585,3 +618,17 @@ def test_iso_durations_are_whole_minutes_as_fis_takes_them() -> None:
         iso_duration(timedelta(hours=2, minutes=40)),
         iso_duration(timedelta(minutes=5)),
     ] == ["PT2H", "PT2H40M", "PT5M"]
+
+
+def test_the_docs_say_what_template_id_does_for_an_unknown_target() -> None:
+    # Given a targeted fault whose target has no template of its own
+    from stresslab.aws.faults import template_id
+
+    assert template_id({"throttle": "EXTall"}, "throttle", "unknown-stream") is None
+
+    # Then docs/faults.md says the same: no fallback to the all-targets template
+    doc = " ".join((ROOT / "docs" / "faults.md").read_text(encoding="utf-8").split())
+    doc = doc.replace("*", "")
+    assert "does not know falls back" not in doc
+    assert "A target the context does not know has no template" in doc
+    assert "A targeted fault never falls back to the all-targets template" in doc

@@ -463,6 +463,8 @@ def test_alarms_watch_the_seeds_thresholds(synthesized: SynthesizedApp) -> None:
 
     assert thresholds == {
         ("ErrorRate", 1), ("LatencyP99", 10_000), ("ErrorRate", 0.1), ("LatencyP99", 5_000),
+        # FIS's blast-radius stop conditions (test_fault_templates.py)
+        ("ErrorRate", 95), ("LatencyP99", 30_000),
     }
     for alarm in alarms.values():
         assert alarm["Properties"]["Namespace"] == "stresslab/dev"
