@@ -28,6 +28,7 @@ from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.planning import Ceilings, InvalidRun, parse_run_input, resolve_spec
 from stresslab.aws.results import EXPORTS, S3Results
 from stresslab.aws.runs import (
+    JustStopped,
     NoSuchRun,
     RunAlreadyEnded,
     StepFunctionsRuns,
@@ -156,7 +157,7 @@ def stop_run(run_id: str) -> Response[str]:
     except RunAlreadyEnded as ended:
         raise ServiceError(409, str(ended)) from None
     stopped = stop_execution(resolved, deps.runs, deps.kill_switch, operator)
-    cleaned = cleanup_run(resolved, deps.faults, deps.store, deps.kill_switch, error="RunStopped",
+    cleaned = cleanup_run(resolved, deps.faults, deps.store, JustStopped(), error="RunStopped",
                           cause=f"stopped by {operator}")
     logger.info("run stopped", extra={"run_id": resolved, "operator": operator})
     return _json(200, {"run_id": resolved, "execution_stopped": stopped,
@@ -174,7 +175,7 @@ def stop_every_run() -> Response[str]:
     stopped = []
     for run_id in deps.runs.running():
         stop_execution(run_id, deps.runs, deps.kill_switch, operator)
-        cleanup_run(run_id, deps.faults, deps.store, deps.kill_switch, error="RunStopped",
+        cleanup_run(run_id, deps.faults, deps.store, JustStopped(), error="RunStopped",
                     cause=f"kill switch by {operator}")
         stopped.append(run_id)
     logger.warning("kill switch tripped", extra={"operator": operator, "stopped": stopped})

@@ -124,3 +124,11 @@ def stop_execution(run_id: str, executions: Executions, flag: StopFlag, operator
     the execution so no further wave starts. True when an execution was stopped."""
     flag.trip(run_id, by=operator)
     return executions.stop(run_id, f"stopped by {operator}")
+
+
+class JustStopped:
+    """The flag of a run Stop has just written: known without reading it back, so a throttled
+    read cannot turn a Stop that worked into an error."""
+
+    def stops(self, run_id: str) -> bool:
+        return True

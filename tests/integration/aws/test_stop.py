@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.store import DynamoRunStore
 
@@ -123,3 +125,27 @@ def _wait_for(condition: Any, timeout: float = 20) -> None:
             raise AssertionError("condition not met in time")
         time.sleep(0.1)
 
+
+
+def test_stop_answers_even_when_the_flags_cannot_be_read_back(
+    machine: Machine, score_server: ScoreServer,  # noqa: F811 - fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a running run, and reads of the stop flags throttled for the control API
+    arn = machine.start("throttled-1", {"scenario": scenario(30), "target_url": score_server.url})
+    with StreamPump(machine.world):
+        _wait_for(lambda: score_server.received > 10)
+
+        def throttled(self: StopFlags, run_id: str) -> bool:
+            raise RuntimeError("ThrottlingException: Rate exceeded")
+
+        # When an operator presses Stop
+        with monkeypatch.context() as patched:
+            patched.setattr(StopFlags, "stops", throttled)
+            stopped = request("POST", "/runs/current/stop")
+        done = machine.wait(arn)
+        _wait_for(lambda: len(_generator_outcomes(machine)) == 2, timeout=15)
+
+    # Then Stop wrote the flag, stopped the execution and answered, without reading anything back
+    assert stopped["status"] == 200 and stopped["body"]["status"] == "aborted", stopped
+    assert done["status"] in ("ABORTED", "FAILED")
