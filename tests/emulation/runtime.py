@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import importlib
 import os
+import sys
 import threading
 import time
 import uuid
@@ -168,10 +169,11 @@ class LambdaRuntime:
 
         clients.client.cache_clear()
         for function in self.account.functions.values():
-            module_name = function.handler.rpartition(".")[0]
-            if not module_name.startswith("lambdas."):
+            # Only modules already loaded: importing here, outside an invocation, would build
+            # their module-level objects (logger level, metrics namespace) from the host's env.
+            module = sys.modules.get(function.handler.rpartition(".")[0])
+            if module is None:
                 continue
-            module = importlib.import_module(module_name)
             for value in vars(module).values():
                 if hasattr(value, "cache_clear") and callable(value.cache_clear):
                     value.cache_clear()

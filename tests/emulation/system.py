@@ -141,6 +141,7 @@ class AwsLocal:
             "TZ": ":UTC",
         }, additions=lambda f: self._emulation_additions(f, jwks_url))
         self.runtime.forget_cold_starts()
+        self._one_process_for_every_function()
         self._exits.callback(self.runtime.forget_cold_starts)
         self._install_lambda_invoke()
         self.gateway.attach(self.account, self.runtime.invoke, self.client("s3"), jwks_url,
@@ -211,6 +212,16 @@ class AwsLocal:
         self._exits.enter_context(self.lambdas.installed())
         self._exits.enter_context(tolerated_failures())
         self._exits.enter_context(aws_sdk_casing())
+
+    def _one_process_for_every_function(self) -> None:
+        # A generator measures its process's CPU to tell a saturated generator; here that
+        # process also holds moto, the gateway and every other function, so it is not the
+        # generator's own and must not make a run "invalid".
+        from stresslab.aws import health
+
+        saturated = health.SATURATED_CPU_PCT
+        health.SATURATED_CPU_PCT = 10_000.0
+        self._exits.callback(lambda: setattr(health, "SATURATED_CPU_PCT", saturated))
 
     def _install_lambda_invoke(self) -> None:
         """moto's Lambda Invoke (what the state machine's tasks call) runs the real handler."""
