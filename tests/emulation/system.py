@@ -282,6 +282,10 @@ class AwsLocal:
 
     # -- for operators and tests -------------------------------------------------------------
 
+    def on_service_loop(self, coroutine: Any, timeout_s: float = 30) -> Any:
+        """Run a coroutine on the loop that holds the reference service (and the gateway)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.gateway._loop).result(timeout_s)
+
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url,
                             aws_access_key_id="testing", aws_secret_access_key="testing",
