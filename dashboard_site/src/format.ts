@@ -117,6 +117,15 @@ export function formatSpoken(seconds: number | null | undefined): string {
   return [plural(m, "minute"), s ? plural(s, "second") : ""].filter(Boolean).join(" ");
 }
 
+const HTML_ENTITIES: Record<string, string> = {
+  "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;",
+};
+
+/** Text made safe inside HTML: ECharts renders a tooltip formatter's string as markup. */
+export function escapeHtml(text: unknown): string {
+  return String(text).replace(/[&<>"'`]/g, (c) => HTML_ENTITIES[c] ?? c);
+}
+
 const ACRONYMS = new Set(["ai", "atm", "cnp", "http", "cpu", "api", "id", "fx", "tps"]);
 
 /** "geographic_risk" → "Geographic risk", "atm_cashout" → "ATM cashout". */
@@ -141,7 +150,8 @@ export function formatBytes(bytes: number | null | undefined): string {
 
 const ERROR_CLASS_LABELS: Record<string, string> = {
   connect: "Connection", http_4xx: "HTTP 4xx", http_429: "HTTP 429 throttled",
-  http_5xx: "HTTP 5xx", invalid_response: "Invalid response", other: "Other",
+  http_5xx: "HTTP 5xx", invalid_response: "Invalid response", oversized: "Oversized answer",
+  other: "Other",
 };
 
 /** The name of an error class (stresslab.metrics.ERROR_CLASSES) for people. */

@@ -9,6 +9,7 @@ import {
 } from "../ui/charts";
 import { h, setText } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
+import { agentHealthTooltip } from "../ui/tooltips";
 
 const charts: Record<string, Chart> = {};
 let cards: HTMLElement;
@@ -90,7 +91,7 @@ function updateCard(agent: AgentLive, tick: Tick): HTMLElement {
   element.querySelector<HTMLElement>("[data-role=load-bar]")!.style.width =
     `${Math.max(0, Math.min(100, load ?? 0))}%`;
   const put = (suffix: string, text: string) =>
-    setText(element.querySelector(`[data-testid="${id}-${suffix}"]`), text);
+    setText(element.querySelector(`[data-testid="${CSS.escape(`${id}-${suffix}`)}"]`), text);
   put("avg", formatMs(recent?.avg_ms ?? agent.avg_ms));
   put("p95", formatMs(recent?.p95_ms ?? agent.p95_ms));
   put("errors", formatInt(agent.errors));
@@ -151,12 +152,9 @@ function render(state: LiveState): void {
   charts["agent-health"]!.setOption({
     ...baseOption(),
     tooltip: { ...(baseOption().tooltip as object), trigger: "item",
-      formatter: (p: { data: [number, number, number | string, number] }) => {
-        const bucket = matrix.buckets[p.data[0]];
-        return `${humanize(names[p.data[1]] ?? "")}${bucket ? ` · ${formatClock(bucket[0])}–${
-          formatClock(bucket[1])}` : ""}<br/>${p.data[2] === "-" ? "no calls"
-          : `${p.data[2]}% of ${formatInt(p.data[3])} calls failed`}`;
-      } },
+      formatter: (p: { data: [number, number, number | string, number] }) =>
+        agentHealthTooltip(names[p.data[1]] ?? "", matrix.buckets[p.data[0]], p.data[2],
+                           p.data[3]) },
     grid: { left: 140, right: 20, top: 12, bottom: 30 },
     xAxis: { type: "category", data: matrix.buckets.map((b) => formatClock(b[0])),
              axisLabel: { color: COLORS.faint, hideOverlap: true },

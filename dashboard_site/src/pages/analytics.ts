@@ -10,6 +10,7 @@ import {
 import { h } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
 import { StatStrip } from "../ui/stats";
+import { patternTooltip } from "../ui/tooltips";
 
 const charts: Record<string, Chart> = {};
 let stats: StatStrip;
@@ -149,10 +150,7 @@ function render(state: LiveState): void {
       ...(baseOption().tooltip as object), trigger: "item",
       formatter: (p: { data: [number, number, number | null, number] }) => {
         const [b, pi, rate, seen] = p.data;
-        const bucket = matrix.buckets[b];
-        return `${humanize(matrix.patterns[pi] ?? "")}<br/>${bucket ? `${formatClock(bucket[0])}–${
-          formatClock(bucket[1])}` : ""}<br/>${rate === null ? "not seen" : `${rate}% flagged of ${
-          formatInt(seen)}`}`;
+        return patternTooltip(matrix.patterns[pi] ?? "", matrix.buckets[b], rate, seen);
       },
     },
     grid: { left: 150, right: 70, top: 12, bottom: 30 },
