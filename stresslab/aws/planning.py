@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stresslab.aws.faults import template_id
+from stresslab.live import describe_run
 from stresslab.plan import Plan, plan_run
 from stresslab.spec import (
     ScenarioError,
@@ -20,6 +22,14 @@ from stresslab.spec import (
 
 MAX_WAVE_S = 600.0
 TPS_PER_WORKER = 500.0
+
+# A run's per-second expectations live in one DynamoDB item (its record, beside the summary
+# Evaluate adds to it) and go to every viewer in each snapshot (one WebSocket frame): the
+# longest run AWS can hold is where either would overflow its share.
+DYNAMODB_ITEM_LIMIT = 400 * 1024
+WEBSOCKET_FRAME_LIMIT = 128 * 1024
+RUN_RECORD_BUDGET = 300 * 1024  # the rest of the item: summary, status, error
+SNAPSHOT_RUN_BUDGET = 64 * 1024  # the rest of the frame: the thinned history and events
 
 
 class InvalidRun(ValueError):
@@ -120,6 +130,35 @@ def resolve_spec(run_input: RunInput, ceilings: Ceilings) -> tuple[ScenarioSpec,
     return spec, workers
 
 
+def longest_run_s(total_bytes: int, series_bytes: int, seconds: int, budget: int) -> int:
+    """The longest run whose JSON fits `budget`, from this run's own size per second: the
+    per-second series costs its width per second, everything else is taken as fixed."""
+    per_second = series_bytes / max(seconds, 1)
+    return max(0, math.floor((budget - (total_bytes - series_bytes)) / per_second))
+
+
+def check_fits_aws(
+    spec: ScenarioSpec, plan: Plan, run_id: str, started_at: str, record: dict[str, Any]
+) -> None:
+    """Refuse, in one line naming the limit, a run too long for its record or its snapshot."""
+    series = plan.expected_per_second
+    # Serialised as they are sent: the record with json.dumps, the snapshot by pydantic.
+    live = describe_run(spec, run_id, started_at, "running", str(record["target"]), series)
+    live_series = json.dumps(live.expected_per_second, separators=(",", ":"))
+    limits = [
+        (longest_run_s(len(json.dumps(record)), len(json.dumps(series)), len(series),
+                       RUN_RECORD_BUDGET), "400 KB DynamoDB item"),
+        (longest_run_s(len(live.model_dump_json()), len(live_series), len(series),
+                       SNAPSHOT_RUN_BUDGET), "128 KB WebSocket frame"),
+    ]
+    cap, limit = min(limits)
+    if spec.duration > cap:
+        raise InvalidRun(
+            f"scenario: duration {spec.duration:g}s is above the {cap}s a run on AWS can last: "
+            f"its per-second series would overflow the {limit}"
+        )
+
+
 class RunRegistry(Protocol):
     def create_run(self, run_id: str, started_at: str, record: dict[str, Any]) -> None: ...
 
@@ -199,13 +238,15 @@ def plan_execution(
             end_at=iso(started + fault.end),
         ))
     spec_json = spec.model_dump(mode="json")
-    registry.create_run(run_id, iso(started), {
+    record = {
         "scenario": spec.name, "spec": spec_json, "plan": plan.model_dump(mode="json"),
         "target": run_input.target.label, "run_started_at": started,
         "execution_arn": execution_arn, "workers": workers,
         "tolerated_failure_pct": run_input.tolerated_failure_pct,
         "faults": [f.model_dump() for f in faults], "notes": notes,
-    })
+    }
+    check_fits_aws(spec, plan, run_id, iso(started), record)
+    registry.create_run(run_id, iso(started), record)
     return RunPlan(
         run_id=run_id, run_started_at=started, spec=spec_json, target=run_input.target,
         shards=list(range(workers)), shard_count=workers, waves=waves, wave_count=len(waves),
