@@ -166,6 +166,7 @@ class LocalRun:
         self._level_lock = asyncio.Lock()
         self._level_tasks: set[asyncio.Task[None]] = set()
         self._apply_failures = 0
+        self._apply_error = ""
         self._invalid_batches = 0
         self._side_work: set[asyncio.Task[None]] = set()
         self._side_notes: list[str] = []
@@ -643,9 +644,10 @@ class LocalRun:
                 self._applied = level
             except FaultInjectionFailed as error:
                 self._apply_failures += 1
-                if self._apply_failures == 1:
-                    self._trouble(f"degradation level {level} could not be sent to the "
-                                  f"target: {error}")
+                self._apply_error = str(error)
+                if self._apply_failures == 1:  # the summary counts them all
+                    self._announce("run_note", self._elapsed(), message=(
+                        f"degradation level {level} could not be sent to the target: {error}"))
 
     # ------------------------------------------------------------------------------ results
 
@@ -730,8 +732,8 @@ class LocalRun:
         changes = [{**c.as_dict(), "applied": applied} for c in self._tracker.changes]
         notes = []
         if self._apply_failures:
-            notes.append(f"{self._apply_failures} degradation level changes could not be sent "
-                         "to the target")
+            notes.append(f"{self._apply_failures} degradation level change(s) could not be "
+                         f"sent to the target (last: {self._apply_error})")
         return changes, notes
 
     def _finish(

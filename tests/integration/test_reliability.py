@@ -329,11 +329,9 @@ class Recorder:
 
 
 async def poll_level(reference: ReferenceService, seen: list[str]) -> None:
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"{reference.base_url}/admin/degradation") as response:
-                seen.append((await response.json())["level"])
-            await asyncio.sleep(0.05)
+    while True:
+        seen.append((await reference.admin.call("GET", "/admin/degradation"))["level"])
+        await asyncio.sleep(0.05)
 
 
 async def test_failing_agents_raise_the_level_the_target_degrades_and_recovers(
@@ -365,9 +363,7 @@ async def test_failing_agents_raise_the_level_the_target_degrades_and_recovers(
     assert changes[-1]["level"] == "NONE"
     # And the target was told (emergency mode) and left at NONE after the run
     assert "CRITICAL" in seen
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{reference.base_url}/admin/degradation") as response:
-            assert (await response.json())["level"] == "NONE"
+    assert (await reference.admin.call("GET", "/admin/degradation"))["level"] == "NONE"
     # And the dashboards got the changes as events, and the level in every tick
     events = [m for m in recorder.messages if m["type"] == "event"
               and m["event"] == "degradation_changed"]
