@@ -28,6 +28,7 @@ from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.planning import Ceilings, InvalidRun, parse_run_input, resolve_spec
 from stresslab.aws.results import EXPORTS, S3Results
 from stresslab.aws.runs import (
+    InvalidRunId,
     JustStopped,
     NoSuchRun,
     RunAlreadyEnded,
@@ -152,6 +153,8 @@ def stop_run(run_id: str) -> Response[str]:
     deps = _deps()
     try:
         resolved = resolve_run(run_id, deps.runs, deps.store)
+    except InvalidRunId as invalid:
+        raise BadRequestError(str(invalid)) from None
     except NoSuchRun as missing:
         raise NotFoundError(str(missing)) from None
     except RunAlreadyEnded as ended:

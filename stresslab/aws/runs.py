@@ -15,6 +15,11 @@ from stresslab.aws.errors import error_code
 
 CURRENT = "current"
 RUNNING = "RUNNING"
+RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+class InvalidRunId(ValueError):
+    """The id cannot name a run (runs are execution names: 1-80 of [A-Za-z0-9_-])."""
 
 
 class NoSuchRun(LookupError):
@@ -101,6 +106,8 @@ class StopFlag(Protocol):
 def resolve_run(requested: str, executions: Executions, store: RecordedStatus) -> str:
     """The run Stop means: `current` is the newest running execution; a named run must exist
     (as an execution, or in the table before its plan step has run) and not have ended."""
+    if not RUN_ID.match(requested):
+        raise InvalidRunId("run_id: must be 1-80 letters, digits, '-' or '_'")
     if requested == CURRENT:
         running = executions.running()
         if not running:

@@ -149,3 +149,12 @@ def test_stop_answers_even_when_the_flags_cannot_be_read_back(
     # Then Stop wrote the flag, stopped the execution and answered, without reading anything back
     assert stopped["status"] == 200 and stopped["body"]["status"] == "aborted", stopped
     assert done["status"] in ("ABORTED", "FAILED")
+
+
+def test_stop_of_a_run_id_that_cannot_exist_is_a_400(
+    machine: Machine,  # noqa: F811 - fixture
+) -> None:
+    for bad in ("has space", "x" * 81, "semi;colon"):
+        answer = request("POST", f"/runs/{bad}/stop")
+        assert answer["status"] == 400, (bad, answer)
+        assert answer["body"]["message"].startswith("run_id: "), answer
