@@ -110,3 +110,15 @@ def test_smoke_at_1000_tps_for_20s_holds_the_rate_and_reconciles(tmp_path):
                       str(db))
     assert again.returncode == 0
     assert json.loads((tmp_path / "again" / "summary.json").read_text()) == summary
+
+
+def test_a_run_that_cannot_go_on_says_why_in_one_line(tmp_path):
+    # Given a run store that cannot be created
+    result = stresslab("run", "smoke", "--quiet", "--db", "/proc/no-such/runs.db",
+                       cwd=tmp_path)
+    # Then the run fails in one line naming the reason, never a traceback
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("stresslab: run smoke-") and " failed: " in lines[-1]
+    assert "No such file or directory: '/proc/no-such'" in lines[-1]
+    assert "Traceback" not in result.stderr

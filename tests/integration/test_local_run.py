@@ -75,3 +75,26 @@ async def test_a_fault_on_the_timeline_shows_in_the_seconds_it_covers(tmp_path):
     assert errors[0] == 0 and errors[4] == 0
     assert errors[1] + errors[2] > 50
     assert any(row["faults"] for row in result.series)
+
+
+async def test_a_run_that_fails_mid_way_still_writes_its_outputs_with_the_reason(tmp_path):
+    # Given a run whose own machinery fails once second 1 has closed (here: a progress hook)
+    def fail(row: dict) -> None:
+        if row["second"] >= 1:
+            raise TimeoutError()  # no message of its own, as in the field report
+
+    run = LocalRun(LocalRunOptions(spec=spec(), out_dir=tmp_path / "out", on_second=fail,
+                                   db_path=tmp_path / "runs.db", progress=False))
+    # When it runs
+    result = await run.execute()
+    # Then it ended early as failed, with a one-line reason that is never empty
+    summary = result.summary
+    assert summary["status"] == "failed" and summary["passed"] is False
+    assert result.exit_code == 1
+    (reason,) = [n for n in summary["notes"] if n.startswith("the run ended early: ")]
+    assert reason == "the run ended early: no answer in time (TimeoutError)"
+    # And its outputs and its record hold what was measured until then
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["run_id"] == result.run_id and written["status"] == "failed"
+    assert 0 < written["counts"]["sent"] < 600
+    assert SqliteRunStore(tmp_path / "runs.db").get_run(result.run_id)["status"] == "failed"
