@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 ACTIVE = frozenset({"pending", "initiating", "running"})
 _ISO = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
 DEFAULT_DURATION_S = 3600.0
+# The reference service refuses longer faults; the carrier clears them when the experiment
+# ends anyway, so the service's own duration is only a backstop.
+SERVICE_MAX_DURATION_S = 3600.0
 
 
 def iso_seconds(text: str | None) -> float:
@@ -121,7 +124,7 @@ class FisCarrier:
                 continue
             if experiment.id not in self.carried:
                 if status in ACTIVE:
-                    self._begin(experiment)
+                    self._begin_or_fail(experiment)
                 continue
             carried = self.carried[experiment.id]
             if status == "stopping":
@@ -135,6 +138,16 @@ class FisCarrier:
 
     def _run_coroutine(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(15)
+
+    def _begin_or_fail(self, experiment: Any) -> None:
+        """An action that cannot be carried out fails the experiment, as in FIS."""
+        try:
+            self._begin(experiment)
+        except Exception as error:  # noqa: BLE001 - recorded on the experiment and timeline
+            logger.warning("experiment %s failed: %s", experiment.id, error)
+            self.finished.add(experiment.id)
+            experiment.status = "failed"
+            self.timeline.append(FaultEvent(time.time(), experiment.id, "failed", []))
 
     def _begin(self, experiment: Any) -> None:
         experiment.status = "initiating"
@@ -154,7 +167,8 @@ class FisCarrier:
             for target_name in (action.get("targets") or {}).values():
                 arns += (experiment.targets.get(target_name) or {}).get("resourceArns") or []
             for agent in agents_of(arns):
-                spec = FaultSpec(type=kind, target=agent, at=0, duration=seconds,
+                spec = FaultSpec(type=kind, target=agent, at=0,
+                                 duration=min(seconds, SERVICE_MAX_DURATION_S),
                                  intensity=intensity)
                 key = f"{experiment.id}:{name}:{agent or 'all'}"
                 faults.append(self._run_coroutine(self._faults().inject(spec, key)))
