@@ -44,7 +44,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     kinesis = client("kinesis")
     try:
         result = asyncio.run(run_work_item(
-            item, KinesisMetricsSink(kinesis, env.METRICS_STREAM_NAME), target_opener(kinesis),
+            item, KinesisMetricsSink(kinesis, env.METRICS_STREAM_NAME),
+            target_opener(kinesis, client("secretsmanager")),
             StopFlags(client("dynamodb"), env.TABLE_NAME), seconds_left_of(context),
             health=GeneratorHealth(),
         ))

@@ -125,6 +125,9 @@ class StresslabContext(BaseModel):
 
     # Optional second stack: the reference fraud service behind an HTTP API.
     deploy_reference_target: bool = False
+    # Its function's reserved concurrency: what a run against it may take of the account's, so
+    # Stop, cleanup and the rest of the account are never starved.
+    reference_target_concurrency: Annotated[int, Field(ge=1, le=10_000)] = 100
     reference_target_bedrock: bool = False
     bedrock_model_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = (
         "amazon.nova-micro-v1:0"

@@ -109,6 +109,13 @@ WILDCARD_REASONS = (
         "region is the narrowest resource for tagging and stopping them.",
     ),
     WildcardReason(
+        re.compile(r"^Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+                   r"<AWS::AccountId>:secret:\*$"),
+        "A run names its target's key by secret ARN at run time, and the condition holds the "
+        "load generators to secrets tagged stresslab:target-key=true.",
+        re.compile(r"/LoadGenerators/WorkerRole/"),
+    ),
+    WildcardReason(
         re.compile(r"^Resource::arn:<AWS::Partition>:execute-api:.*/live/POST/@connections/\*$"),
         "WebSocket connection ids are only known at run time; the grant is POST @connections "
         "on the live stage of this stack's API only.",

@@ -42,8 +42,11 @@ class ReferenceTargetStack(Stack):
             functions=functions,
             bedrock_enabled=context.reference_target_bedrock,
             bedrock_model_id=context.bedrock_model_id,
+            reserved_concurrency=context.reference_target_concurrency,
             log_retention=retention,
         )
         CfnOutput(self, "ReferenceTargetUrl", value=self.target.url)
+        # The secret's ARN: a run's target_api_key_secret. The key itself is in no output.
+        CfnOutput(self, "ReferenceTargetKeySecretArn", value=self.target.key_secret.secret_arn)
         apply_project_tags(self, context.env_name)
         acknowledge_wildcards(self)

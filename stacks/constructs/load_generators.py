@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as _lambda
 from constructs import Construct
 
 from stacks.constructs.functions import FunctionFactory, FunctionSpec
+from stresslab.aws.target_key import TARGET_KEY_TAG
 
 # Lambda's limit; waves are planned to at most 10 minutes so a worker always finishes inside it.
 WORKER_TIMEOUT = Duration.minutes(15)
@@ -35,6 +36,7 @@ class LoadGenerators(Construct):
             functions, stream, table, memory_mb, reserved_concurrency
         )
         self._grant_put_records([stream.stream_arn, *target_stream_arns])
+        self._grant_target_keys()
         # It only polls the stop flags (one BatchGetItem of two keys every few seconds).
         table.grant(self.function, "dynamodb:BatchGetItem")
 
@@ -64,6 +66,26 @@ class LoadGenerators(Construct):
             ),
         )
         return function
+
+    def _grant_target_keys(self) -> None:
+        # A run names its target's key by secret ARN (target_api_key_secret); the secrets are
+        # made at deploy time, possibly by another stack, and only tagged ones may be read.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="secretsmanager",
+                        resource="secret",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+                conditions={
+                    "StringEquals": {f"secretsmanager:ResourceTag/{TARGET_KEY_TAG}": "true"}
+                },
+            )
+        )
 
     def _grant_put_records(self, stream_arns: list[str]) -> None:
         # Its MetricsBatches go to the metrics stream; transactions go to an HTTPS target or to

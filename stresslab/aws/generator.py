@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stresslab.aws.kill_switch import StopFlagUnreadable, StopPolling
 from stresslab.aws.kinesis import KinesisTarget
 from stresslab.aws.planning import RunTarget
+from stresslab.aws.target_key import target_headers
 from stresslab.metrics import WorkerHealth
 from stresslab.plan import ArrivalSchedule, WorkAssignment
 from stresslab.ports import Clock, MetricsSink, RealClock, Target
@@ -208,11 +209,13 @@ def seconds_left_of(context: Any, fallback_s: float = 900.0) -> Callable[[], flo
     return lambda: deadline - time.monotonic()
 
 
-def target_opener(kinesis_client: Any) -> TargetFactory:
-    """HttpTarget for a URL, KinesisTarget for a stream."""
+def target_opener(kinesis_client: Any, secrets_client: Any = None) -> TargetFactory:
+    """HttpTarget for a URL (with its API key when the run names the key's secret),
+    KinesisTarget for a stream."""
     def open_target(target: RunTarget, spec: ScenarioSpec) -> AbstractAsyncContextManager[Any]:
         if target.url:
-            return HttpTarget(target.url, spec.http)
+            headers = target_headers(secrets_client, target.api_key_secret)
+            return HttpTarget(target.url, spec.http, headers)
         assert target.stream is not None
         return KinesisTarget(kinesis_client, target.stream)
 

@@ -49,6 +49,9 @@ class RunTarget(BaseModel):
 
     url: str | None = None
     stream: str | None = None
+    # The Secrets Manager secret holding the key the target's API requires (x-api-key); only
+    # its ARN travels, the load generators read the key (stresslab.aws.target_key).
+    api_key_secret: str | None = None
 
     @property
     def label(self) -> str:
@@ -63,6 +66,9 @@ class RunInput(BaseModel):
     scenario: dict[str, Any] | Annotated[str, Field(min_length=1, max_length=64)]
     target_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)] | None = None
     target_stream: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{1,128}$")] | None = None
+    target_api_key_secret: Annotated[
+        str, Field(pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+    ] | None = None
     workers: Annotated[int, Field(ge=1, le=10_000)] | None = None
     time_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
     load_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
@@ -75,9 +81,16 @@ class RunInput(BaseModel):
             raise ValueError("target_url, target_stream: give exactly one of them")
         return self
 
+    @model_validator(mode="after")
+    def _key_only_for_a_url(self) -> RunInput:
+        if self.target_api_key_secret and not self.target_url:
+            raise ValueError("target_api_key_secret: only an HTTP target (target_url) takes a key")
+        return self
+
     @property
     def target(self) -> RunTarget:
-        return RunTarget(url=self.target_url, stream=self.target_stream)
+        return RunTarget(url=self.target_url, stream=self.target_stream,
+                         api_key_secret=self.target_api_key_secret)
 
 
 class Ceilings(BaseModel):

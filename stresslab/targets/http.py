@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -198,10 +199,16 @@ class _Pool:
 class HttpTarget:
     """A Target over kept-alive HTTP/1.1 connections with a per-request timeout."""
 
-    def __init__(self, url: str, settings: HttpSettings) -> None:
+    def __init__(
+        self, url: str, settings: HttpSettings, headers: Mapping[str, str] | None = None
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TargetUnreachable(f"target must be an http(s) URL, got {url!r}")
+        sent = dict(headers or {})
+        if any(c in text for item in sent.items() for text in item for c in "\r\n"):
+            raise ValueError("headers: a name or value holds a line break")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in sent.items())
         self.url = url
         self._timeout = settings.timeout
         tls = ssl.create_default_context() if parts.scheme == "https" else None
@@ -213,7 +220,7 @@ class HttpTarget:
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         self._head = (
             f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Accept: application/json\r\nContent-Length: "
+            f"Accept: application/json\r\n{extra}Content-Length: "
         ).encode()
 
     async def __aenter__(self) -> HttpTarget:

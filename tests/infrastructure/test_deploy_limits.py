@@ -213,3 +213,51 @@ def test_load_generator_children_return_nothing_to_the_map() -> None:
         (task,) = wave["ItemProcessor"]["States"].values()
         assert task["ResultSelector"] == {}
         assert "OutputPath" not in task
+
+
+# -- the public reference target ---------------------------------------------------------------
+
+
+def test_reference_target_has_reserved_concurrency_and_its_api_a_key(
+    synthesized: SynthesizedApp,
+) -> None:
+    template = synthesized.reference_template
+    (service,) = [
+        fn for fn in _functions(template).values()
+        if fn["Properties"]["Handler"] == "lambdas.reference_target.handler"
+    ]
+    # A run against it cannot take the account's concurrency (Stop and cleanup need some)
+    assert service["Properties"]["ReservedConcurrentExecutions"] == 100
+
+    # Its one route answers only with the key: a Lambda authorizer on x-api-key, cached
+    ((authorizer_id, authorizer),) = template.find_resources(
+        "AWS::ApiGatewayV2::Authorizer").items()
+    props = authorizer["Properties"]
+    assert props["AuthorizerType"] == "REQUEST"
+    assert props["IdentitySource"] == ["$request.header.x-api-key"]
+    assert props["EnableSimpleResponses"] is True
+    assert props["AuthorizerResultTtlInSeconds"] == 300
+    routes = template.find_resources("AWS::ApiGatewayV2::Route")
+    assert routes and all(
+        r["Properties"]["AuthorizationType"] == "CUSTOM"
+        and r["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
+        for r in routes.values()
+    )
+
+    # The key is a generated secret tagged for the load generators, and in no output
+    ((secret_id, secret),) = template.find_resources("AWS::SecretsManager::Secret").items()
+    assert {"Key": "stresslab:target-key", "Value": "true"} in secret["Properties"]["Tags"]
+    outputs = template.to_json()["Outputs"]
+    assert outputs["ReferenceTargetKeySecretArn"]["Value"] == {"Ref": secret_id}
+    assert "resolve:secretsmanager" not in json.dumps(outputs)
+
+
+def test_load_generators_read_only_tagged_target_keys(synthesized: SynthesizedApp) -> None:
+    reads = [
+        s for s in _statements(synthesized.template)
+        if "secretsmanager:GetSecretValue" in _actions(s)
+    ]
+    (statement,) = [s for s in reads if "secret:*" in json.dumps(s["Resource"])]
+    assert statement["Condition"] == {
+        "StringEquals": {"secretsmanager:ResourceTag/stresslab:target-key": "true"}
+    }

@@ -46,6 +46,7 @@ CONTRACT_ENV = {
         "TABLE_NAME", "WATCHED_METRICS_BUCKET", "WATCHED_METRICS_KEY",
     },
     "lambdas.reference_target.handler": {"BEDROCK_ENABLED", "BEDROCK_MODEL_ID"},
+    "lambdas.reference_target_authorizer.handler": {"TARGET_KEY_SECRET_ARN"},
 }
 
 def _resources(template: Template, resource_type: str, props: Any = None) -> dict[str, Any]:
