@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system site demo test test-fast lint synth bench clean
+.PHONY: setup system site demo aws-local test test-fast lint synth bench clean
 
 ## Debian packages the runs and tests need (nginx for foreign-target tests, Chromium for the
 ## pages, npm for the site), each as package:what-shows-it-is-there; installed once, as root,
@@ -50,6 +50,10 @@ site: system $(SITE)
 ## The main job: dashboards on http://127.0.0.1:8080 and the investor demo, compressed.
 demo: system setup site
 	$(PY) -m stresslab demo
+
+## The AWS runtime on this machine, no account: moto, the synthesized stack, the real handlers.
+aws-local: system setup site
+	$(PY) -m tests.emulation
 
 ## Every test: unit, integration, infrastructure, end to end, browser.
 test: system setup site
