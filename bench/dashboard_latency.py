@@ -61,7 +61,7 @@ def start_demo(home: Path) -> tuple[subprocess.Popen[str], str, str]:
         stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert process.stdout is not None
     for line in process.stdout:
-        match = re.search(r"/admin\?token=(\S+)", line)
+        match = re.search(r"/admin#token=(\S+)", line)
         if match:
             return process, f"http://127.0.0.1:{port}", match.group(1)
     raise SystemExit("stresslab demo exited before printing its URLs")

@@ -10,14 +10,18 @@ export class ApiError extends Error {
   }
 }
 
-/** The admin token from ?token= (then removed from the address bar) or this tab's storage. */
+/** The admin token from the fragment (#token=, then removed from the address bar) or this
+ * tab's storage. A fragment never reaches a server, a log or a Referer header. */
 export function takeToken(win: Window = window): string | null {
   const url = new URL(win.location.href);
-  const fromUrl = url.searchParams.get("token");
+  const fragment = new URLSearchParams(url.hash.replace(/^#/, ""));
+  const fromUrl = fragment.get("token");
   if (fromUrl) {
     win.sessionStorage.setItem(TOKEN_KEY, fromUrl);
-    url.searchParams.delete("token");
-    win.history.replaceState(win.history.state, "", url.pathname + url.search + url.hash);
+    fragment.delete("token");
+    const rest = fragment.toString();
+    win.history.replaceState(win.history.state, "",
+      url.pathname + url.search + (rest ? `#${rest}` : ""));
     return fromUrl;
   }
   return win.sessionStorage.getItem(TOKEN_KEY);

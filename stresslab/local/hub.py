@@ -34,7 +34,7 @@ class ViewerSocket(Protocol):
 @dataclass(frozen=True)
 class HubLimits:
     queue_size: int = 512
-    max_messages_per_s: int = 20
+    max_messages_per_s: int = 5  # a dashboard pings every 10 s and resyncs on a new run
     max_viewers: int = 256
     max_viewers_per_address: int = 16
     # A snapshot is the whole run so far: one per viewer this often at most, however asked.

@@ -52,7 +52,12 @@ class Demo:
     def wait_for_run_end(self, run_id: str, timeout_s: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            record = self.api(f"/runs/{run_id}")
+            try:
+                record = self.api(f"/runs/{run_id}")
+            except urllib.error.HTTPError as error:
+                if error.code != 404:  # 404: accepted, not stored yet
+                    raise
+                record = {}
             if record.get("summary") is not None:
                 return record
             time.sleep(0.5)
@@ -88,11 +93,8 @@ def _require_site() -> None:
                         pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    _require_chromium()
-    _require_site()
-    home = tmp_path_factory.mktemp("demo")
+def start_demo(home: Path) -> Demo:
+    """`stresslab demo --no-autostart` on a free port, its store in `home`."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "stresslab", "demo", "--port", str(port), "--no-autostart",
@@ -108,7 +110,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         if not line:
             raise AssertionError(f"stresslab demo exited: {''.join(output)}")
         output.append(line)
-        match = re.search(r"/admin\?token=(\S+)", line)
+        match = re.search(r"/admin#token=(\S+)", line)
         if match:
             token = match.group(1)
         if time.monotonic() > deadline:
@@ -125,13 +127,26 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 raise AssertionError(
                     f"stresslab demo did not answer: {''.join(output)}") from None
             time.sleep(0.1)
-    yield Demo(url, token, process, output)
+    return Demo(url, token, process, output)
+
+
+def stop_demo(demo: Demo) -> None:
+    process = demo.process
     process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    _require_chromium()
+    _require_site()
+    running = start_demo(tmp_path_factory.mktemp("demo"))
+    yield running
+    stop_demo(running)
 
 
 @pytest.fixture(scope="module")

@@ -82,8 +82,8 @@ def test_a_run_from_the_admin_page_shows_live_agrees_with_its_summary_and_export
 ) -> None:
     # Given the presentation open, and the admin page opened with the printed token
     presentation = open_page(context, errors, demo, "presentation")
-    admin = open_page(context, errors, demo, f"admin?token={demo.token}")
-    assert "token=" not in admin.url
+    admin = open_page(context, errors, demo, f"admin#token={demo.token}")
+    assert "token" not in admin.url
     assert admin.is_hidden('[data-testid="token-box"]')
     offered = admin.eval_on_selector_all('[data-testid="scenario-select"] option',
                                          "options => options.map(o => o.value)")
@@ -224,7 +224,7 @@ def test_screenshots_of_the_four_pages_during_the_investor_demo(
         cinematic.screenshot(path=str(SCREENSHOTS / "presentation-cinematic.png"))
         cinematic.close()
         for name in PAGES[1:]:
-            path = f"admin?token={demo.token}" if name == "admin" else name
+            path = f"admin#token={demo.token}" if name == "admin" else name
             page = open_page(context, errors, demo, path)
             page.wait_for_timeout(2000)
             page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

@@ -20,6 +20,8 @@ let selectedRun: string | null = null;
 let faultTypes: FaultTypeInfo[] = [];
 let lastRunId: string | null = null;
 let lastStatus: string | null = null;
+// Off the address bar before anything else runs (the fragment never reaches the server).
+const tokenFromUrl = takeToken();
 
 interface ProcessReading {
   cpu_pct?: number | null;
@@ -364,7 +366,7 @@ function renderCharts(s: LiveState): void {
 
 async function setup(ctx: PageContext): Promise<void> {
   api = ctx.api;
-  api.token = takeToken();
+  api.token = tokenFromUrl;
   ctx.main.append(
     h("div", { class: "page-title-row" },
       h("h1", { class: "page-title" }, "Infrastructure & operations"),
