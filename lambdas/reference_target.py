@@ -13,6 +13,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
+from stresslab.aws.bedrock import REVIEWER, BedrockFailed, BedrockReviewer, BedrockThrottled
+from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
 from stresslab.target.config import TargetConfig
 from stresslab.target.faults import FaultState
@@ -27,18 +29,21 @@ class ReferenceEnv(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     BEDROCK_ENABLED: bool = False
-    BEDROCK_MODEL_ID: Annotated[str, Field(max_length=256)] = ""
+    BEDROCK_MODEL_ID: Annotated[str, Field(max_length=256)] = "amazon.nova-micro-v1:0"
 
 
 @cache
 def _orchestrator() -> Orchestrator:
-    env = read_env(ReferenceEnv)
-    if env.BEDROCK_ENABLED:
-        # Kept off by default: the reference agents are deterministic rules; a Bedrock-backed
-        # agent is not part of this build, and silently pretending otherwise would mislead.
-        raise NotImplementedError("BEDROCK_ENABLED=true is not supported by this build")
     config = TargetConfig()
     return Orchestrator(config, FaultState(clock=time.monotonic), random.Random(config.seed))
+
+
+@cache
+def _reviewer() -> BedrockReviewer | None:
+    env = read_env(ReferenceEnv)
+    if not env.BEDROCK_ENABLED:
+        return None
+    return BedrockReviewer(client("bedrock-runtime"), env.BEDROCK_MODEL_ID)
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
@@ -49,7 +54,8 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
 @app.post("/v1/score")
 def score() -> Response[str]:
     try:
-        txn = parse_transaction(json.loads(app.current_event.body or ""))
+        txn_json = json.loads(app.current_event.body or "")
+        txn = parse_transaction(txn_json)
     except ValueError as invalid:
         message = str(invalid) if isinstance(invalid, InvalidTransaction) else "body: not JSON"
         return _json(400, {"error": message})
@@ -57,7 +63,18 @@ def score() -> Response[str]:
         assessment = asyncio.run(_orchestrator().assess(txn))
     except ScoringRefused as refused:
         return _json(refused.status, {"error": refused.error})
-    return _json(200, assessment.to_json())
+    answer = assessment.to_json()
+    reviewer = _reviewer()
+    if reviewer is not None:
+        # The model's view is reported with the agents'; the decision stays the rules', so
+        # accuracy stays comparable with and without Bedrock.
+        try:
+            answer["agents"][REVIEWER] = reviewer.review(txn_json).to_json()
+        except BedrockThrottled:
+            return _json(429, {"error": "bedrock throttled"})
+        except BedrockFailed as failed:
+            return _json(502, {"error": str(failed)})
+    return _json(200, answer)
 
 
 @app.get("/health")

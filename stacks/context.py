@@ -200,6 +200,16 @@ class StresslabContext(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _bedrock_model_takes_the_nova_body(self) -> Self:
+        # The reference target's Bedrock agent sends Amazon Nova's InvokeModel body.
+        if self.reference_target_bedrock and not self.bedrock_model_id.startswith("amazon.nova-"):
+            raise ValueError(
+                "bedrock_model_id must be an Amazon Nova model (amazon.nova-...) when "
+                "reference_target_bedrock is true"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _fault_stops_sit_above_what_the_faults_cause(self) -> Self:
         injected = max(self.fault_error_percentage, self.fault_throttle_percentage)
         if self.fault_stop_error_rate_pct <= injected:

@@ -122,9 +122,12 @@ def test_worker_concurrency_defaults_to_two_waves_of_max_workers() -> None:
         ({"fault_throttle_percentage": 96}, "fault_stop_error_rate_pct must be above"),
         ({"fault_stop_p99_ms": 10_500}, "fault_stop_p99_ms must be above"),
         ({"fault_delay_ms": 25_000}, "fault_stop_p99_ms must be above"),
+        ({"reference_target_bedrock": True,
+          "bedrock_model_id": "anthropic.claude-3-haiku-20240307-v1:0"},
+         "bedrock_model_id must be an Amazon Nova model"),
     ],
 )
-def test_fault_stop_thresholds_must_sit_above_what_the_faults_cause(
+def test_fault_stops_and_the_bedrock_model_are_checked(
     raw: dict[str, Any], expected: str
 ) -> None:
     # A stop condition the fault itself trips would end every experiment within minutes
