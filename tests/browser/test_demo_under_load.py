@@ -1,5 +1,7 @@
 """`stresslab demo` with the four pages open in Chromium and both cores saturated by another
-process: the investor demo (compressed to about a minute) completes and writes its outputs."""
+process: the investor demo (compressed to about a minute, at the demo's load scale) completes
+and writes its outputs. Before the admin API had its own thread and the run's side work was
+retried, this run died at the fault's clear with `failed: ` and an empty reason."""
 
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ def test_the_investor_demo_completes_with_four_pages_open_and_both_cores_busy(
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "stresslab", "demo", "--port", str(port), "--time-scale", "0.1",
-         "--load-scale", "0.05", "--db", str(tmp_path / "runs.db")],
+         "--load-scale", "0.2", "--db", str(tmp_path / "runs.db")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
     output = DemoOutput(process)
@@ -117,7 +119,10 @@ def test_the_investor_demo_completes_with_four_pages_open_and_both_cores_busy(
         summary = json.loads((results / "summary.json").read_text())
         assert summary["run_id"] == run_id and summary["status"] == "completed"
         assert (results / "report.html").is_file()
-        assert summary["counts"]["sent"] == summary["counts"]["scheduled"] > 0
+        # (an overloaded machine drops arrivals it cannot send; they are counted, not lost)
+        counts = summary["counts"]
+        assert counts["scheduled"] == counts["sent"] + counts["dropped"] and counts["sent"] > 0
+        assert counts["sent"] == counts["ok"] + counts["errors"] + counts["timeouts"]
         # And the store has it too
         with urllib.request.urlopen(f"{url}/api/runs/{run_id}", timeout=20) as response:
             assert json.loads(response.read())["summary"]["status"] == "completed"
