@@ -7,11 +7,13 @@ import hmac
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import psutil
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from yarl import URL
@@ -93,9 +95,16 @@ class ServerSettings:
     max_connections: int = 512
 
     def host_names(self) -> frozenset[str]:
-        """The names this server answers to: the Host allow-list."""
+        """The names this server answers to: the Host allow-list. Bound to every interface,
+        that is this machine's name and each of its addresses."""
         names = {*LOOPBACK_NAMES, *self.allowed_hosts}
-        if self.host not in WILDCARD_HOSTS:
+        if self.host in WILDCARD_HOSTS:
+            names.add(socket.gethostname())
+            names.update(address.address.split("%")[0]
+                         for addresses in psutil.net_if_addrs().values()
+                         for address in addresses
+                         if address.family in (socket.AF_INET, socket.AF_INET6))
+        else:
             names.add(self.host)
         return frozenset(name.lower().strip("[]") for name in names)
 
@@ -274,6 +283,7 @@ class RunController:
 # ------------------------------------------------------------------------------ HTTP
 
 CONTROLLER = web.AppKey("stresslab_controller", RunController)
+HOST_NAMES = web.AppKey("stresslab_host_names", frozenset)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -294,13 +304,13 @@ def _host_name(raw: str) -> str | None:
         return None
 
 
-def _refusal(request: web.Request, settings: ServerSettings) -> str | None:
+def _refusal(request: web.Request, host_names: frozenset[str]) -> str | None:
     """Why a request may not be served: a name that is not ours (DNS rebinding), or, for the
     feed and the API, a page of another origin. None: serve it."""
     raw_host = request.headers.get("Host")
     if raw_host is not None:
         name = _host_name(raw_host)
-        if name is None or name.lower().rstrip(".") not in settings.host_names():
+        if name is None or name.lower().rstrip(".") not in host_names:
             return (f"host: {raw_host!r} is not a name of this server; open it as "
                     f"http://127.0.0.1 or a name given with --host")
     origin = request.headers.get("Origin")
@@ -320,7 +330,7 @@ def _refusal(request: web.Request, settings: ServerSettings) -> str | None:
 @web.middleware
 async def _same_origin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Host and Origin allow-lists, ahead of everything else."""
-    reason = _refusal(request, request.app[CONTROLLER].settings)
+    reason = _refusal(request, request.app[HOST_NAMES])
     if reason is None:
         return await handler(request)
     log.warning("refused %s %s: %s", request.method, request.path, reason)
@@ -332,7 +342,7 @@ async def _same_origin_only(request: web.Request, handler: Handler) -> web.Strea
 def content_security_policy(request: web.Request) -> str:
     """Scripts only from this server, no inline script, no framing, talk only to ourselves."""
     sources = ["'self'"]
-    if _refusal(request, request.app[CONTROLLER].settings) is None:
+    if _refusal(request, request.app[HOST_NAMES]) is None:
         sources.append(f"{'wss' if request.secure else 'ws'}://{request.host}")
     return "; ".join((
         "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
@@ -599,6 +609,7 @@ def create_app(controller: RunController) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[_same_origin_only, _api_errors])
     app[CONTROLLER] = controller
+    app[HOST_NAMES] = controller.settings.host_names()
     app.on_response_prepare.append(_security_headers)
     routes = app.router
     routes.add_get("/config.json", _config)

@@ -227,8 +227,8 @@ async def test_ping_gets_pong_and_resync_gets_a_fresh_snapshot():
 async def test_a_burst_of_resyncs_is_answered_once_when_the_interval_is_over():
     # Given a viewer that had its snapshot a second ago
     state, time = State(), FakeTime()
-    hub = BroadcastHub(state.snapshot, HubLimits(resync_interval_s=3), clock=time.clock,
-                       sleep=time.sleep)
+    hub = BroadcastHub(state.snapshot, HubLimits(resync_interval_s=3, max_messages_per_s=20),
+                       clock=time.clock, sleep=time.sleep)
     viewer = FakeSocket()
     await connect(hub, viewer)
     time.now = 1.0
