@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -81,7 +82,10 @@ class NameBook:
 
 
 def record_us(histogram: HdrHistogram, seconds: float) -> None:
-    histogram.record_value(min(max(int(seconds * 1_000_000), LOWEST_US), HIGHEST_US))
+    micros = seconds * 1_000_000
+    if not micros < HIGHEST_US:  # also inf and NaN, which int() cannot take
+        micros = HIGHEST_US
+    histogram.record_value(max(int(micros), LOWEST_US))
 
 
 class ErrorCounts(BaseModel):

@@ -15,6 +15,7 @@ from stresslab.transactions import GeneratedTransaction, TransactionFactory
 
 EARLY_WAKE_S = 0.0005
 YIELD_EVERY = 64
+MAX_AGENT_MS = 3_600_000
 
 
 @dataclass
@@ -39,6 +40,13 @@ def read_field(body: Any, dotted: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def _agent_seconds(ms: Any) -> float | None:
+    """An agent's reported time, if it is a plausible number of milliseconds (below an hour)."""
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms < MAX_AGENT_MS:
+        return None
+    return ms / 1000
 
 
 class ShardWorker:
@@ -154,11 +162,13 @@ class ShardWorker:
             outcome = await self._target.send(transaction.payload)
         except Exception:  # noqa: BLE001 - a target adapter bug must not lose the count
             outcome = Outcome("other")
-        self._record(transaction, outcome, self._clock.now() - due)
-        self._in_flight -= 1
-        self.totals.completed += 1
-        if self._in_flight == 0:
-            self._drained.set()
+        try:
+            self._record(transaction, outcome, self._clock.now() - due)
+        finally:  # whatever an answer holds, the worker must not wait for it forever
+            self._in_flight -= 1
+            self.totals.completed += 1
+            if self._in_flight == 0:
+                self._drained.set()
 
     def _record(self, transaction: GeneratedTransaction, outcome: Outcome, latency: float) -> None:
         stats = self._stats
@@ -194,9 +204,7 @@ class ShardWorker:
             name, folded, cleaned = self._agent_names.admit(str(raw))
             stats.agents_folded += folded
             stats.names_cleaned += cleaned
-            ms = report.get("ms")
-            seconds = ms / 1000 if isinstance(ms, int | float) else None
-            stats.record_agent(name, seconds, bool(report.get("error")))
+            stats.record_agent(name, _agent_seconds(report.get("ms")), bool(report.get("error")))
 
     async def _drain(self) -> None:
         if self._in_flight:

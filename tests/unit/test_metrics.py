@@ -170,3 +170,10 @@ def test_merging_never_holds_more_than_the_ceiling_of_names():
     assert total.agent_errors[OTHER] == 9 * MAX_NAMES // 2
     assert total.agent_latency[OTHER].get_total_count() == 9 * MAX_NAMES
     assert total.agents_folded == 9 * MAX_NAMES
+
+
+def test_record_us_clamps_what_no_histogram_can_hold():
+    histogram = new_histogram()
+    for seconds in (float("inf"), 1e305, float("nan"), -1.0):
+        record_us(histogram, seconds)
+    assert histogram.get_total_count() == 4

@@ -215,3 +215,22 @@ async def test_answer_bounds_are_configurable_in_the_response_section():
     stats = merged(sink)
     assert len(stats.decisions) == 3 and len(stats.agent_calls) == 4
     assert all(len(name) <= 8 for name in stats.agent_calls)
+
+
+async def test_absurd_agent_times_are_not_recorded_and_never_stall_the_worker():
+    # Given a target reporting agent times of 1e308 ms, negative, NaN-like and boolean
+    def absurd(clock):
+        return ScriptedTarget(clock, answer=lambda _: Outcome("ok", {
+            "decision": "approve",
+            "agents": {"a": {"ms": 1e308}, "b": {"ms": -5}, "c": {"ms": True}, "d": {"ms": 2}},
+        }))
+
+    # When the worker runs (before, 1e308 ms overflowed and the exchange never finished)
+    _, _, sink, totals = await run_worker(50, 1, absurd)
+    stats = merged(sink)
+    # Then every answer counted, each agent call counted, and only sane times recorded
+    assert totals.completed == stats.ok == 50
+    assert stats.agent_calls == {"a": 50, "b": 50, "c": 50, "d": 50}
+    assert "a" not in stats.agent_latency and "b" not in stats.agent_latency
+    assert "c" not in stats.agent_latency
+    assert stats.agent_latency["d"].get_total_count() == 50
