@@ -4,6 +4,7 @@ docs/faults.md is the table this module builds from: each scenario fault type, w
 or over every target, maps onto one FIS experiment template.
 """
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ ACTION_BACKSTOP = timedelta(hours=2)
 LOG_SCHEMA_VERSION = 2
 
 LAMBDA_TARGET = "aws:lambda:function"
+
+# FAULT_TEMPLATES travels in the plan and control API functions' environments, which Lambda
+# holds to 4 KB in all; this leaves the rest of them over 1 KB. Ids are counted at 32 characters
+# (FIS's are about 17).
+FAULT_TEMPLATES_BUDGET = 2_800
+_TEMPLATE_ID_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ class FaultTemplates(Construct):
         ]
         if not faults:
             return
+        _check_environment_budget([fault.key for fault in faults])
         log_group = self.log_group = self._build_log_group()
         for fault in faults:
             template = self._build_template(fault, log_group)
@@ -433,6 +441,16 @@ class FaultTemplates(Construct):
         )
         self._grants[kind](role)
         return role
+
+
+def _check_environment_budget(keys: Sequence[str]) -> None:
+    size = len(json.dumps({key: "x" * _TEMPLATE_ID_LENGTH for key in keys}))
+    if size > FAULT_TEMPLATES_BUDGET:
+        raise SystemExit(
+            f"stresslab: the context makes {len(keys)} fault templates, whose FAULT_TEMPLATES "
+            f"(up to {size} bytes) would pass its {FAULT_TEMPLATES_BUDGET}-byte share of "
+            "Lambda's 4 KB environment; name fewer platform functions, streams or tables"
+        )
 
 
 def _lambda_actions(intensities: FaultIntensities) -> dict[str, tuple[str, dict[str, str], str]]:

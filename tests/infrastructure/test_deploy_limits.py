@@ -5,8 +5,12 @@ import json
 import re
 from typing import Any
 
+import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Template
 
+import app as cdk_app
+from stacks.context import read_cdk_json_context
 from tests.infrastructure.conftest import ROOT, TEST_CONTEXT, SynthesizedApp
 
 ASL = ROOT / "step_functions" / "run_scenario.asl.json"
@@ -78,6 +82,23 @@ def test_every_function_environment_stays_under_lambdas_4_kb(synthesized: Synthe
     # Then none passes Lambda's limit (a deploy would roll back)
     too_big = {key: size for key, size in sizes.items() if size > LAMBDA_ENVIRONMENT_LIMIT}
     assert not too_big, too_big
+
+
+def test_a_context_whose_fault_templates_would_not_fit_is_refused_in_one_line() -> None:
+    # Given twice the test context's platform functions (FAULT_TEMPLATES grows with each)
+    functions = {
+        f"{name}_b": arn.replace(":function:", ":function:b-")
+        for name, arn in TEST_CONTEXT["platform_function_arns"].items()
+    }
+    context = {**read_cdk_json_context(ROOT / "cdk.json"), **TEST_CONTEXT,
+               "platform_function_arns": {**TEST_CONTEXT["platform_function_arns"], **functions}}
+
+    # When the stacks are built, synthesis stops with one line naming the limit
+    with pytest.raises(SystemExit) as refused:
+        cdk_app.build(cdk.App(context=context))
+    message = str(refused.value)
+    assert "\n" not in message and "Lambda's 4 KB environment" in message
+    assert "makes 74 fault templates" in message  # 4 types x (16 functions + all), and 6
 
 
 def test_watched_metrics_are_a_json_object_the_stack_writes_not_an_environment_variable(
