@@ -20,13 +20,13 @@ logger, tracer, metrics = powertools("cleanup")
 
 
 class CleanupEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
 
 
 class CaughtError(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     Error: str = ""
     Cause: str = ""
@@ -35,14 +35,14 @@ class CaughtError(BaseModel):
 class CatchEvent(BaseModel):
     """From the state machine's Catch: the execution name (= run id) and the caught error."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     run_id: Annotated[str, Field(min_length=1, max_length=80)]
     error: CaughtError = Field(default_factory=CaughtError)
 
 
 class ExecutionDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     name: Annotated[str, Field(min_length=1, max_length=80)]
     status: str
@@ -53,7 +53,7 @@ class ExecutionDetail(BaseModel):
 class StatusChangeEvent(BaseModel):
     """EventBridge 'Step Functions Execution Status Change' (console StopExecution, timeouts)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     detail: ExecutionDetail
 

@@ -21,7 +21,7 @@ logger, tracer, metrics = powertools("load_generator")
 
 
 class GeneratorEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     METRICS_STREAM_NAME: Annotated[str, Field(min_length=1)]
     TABLE_NAME: Annotated[str, Field(min_length=1)]

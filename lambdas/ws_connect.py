@@ -20,7 +20,7 @@ logger, tracer, metrics = powertools("ws_connect")
 
 
 class ConnectEnv(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     TABLE_NAME: Annotated[str, Field(min_length=1)]
     VIEWER_LINK_SECRET_ARN: Annotated[str, Field(min_length=1)]
@@ -33,7 +33,7 @@ class ConnectEnv(BaseModel):
 
 
 class ConnectEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     requestContext: dict[str, Any]
     queryStringParameters: dict[str, str] | None = None

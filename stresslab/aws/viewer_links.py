@@ -30,12 +30,14 @@ REFRESH_COOLDOWN_S = 30.0
 class ViewerLinkRequest(BaseModel):
     """POST /viewer-links: how long the link stays valid."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     ttl_s: Annotated[int, Field(ge=60, le=MAX_TTL_S)] = DEFAULT_TTL_S
 
 
 class ViewerLink(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     url: str
     expires_at: int
 
