@@ -255,11 +255,14 @@ async def test_a_burst_of_resyncs_gets_one_snapshot_later_not_one_each(tmp_path,
         await running.stop()
 
 
-async def test_one_snapshot_is_built_for_many_viewers(server, http):
+async def test_one_snapshot_is_built_for_many_viewers_and_sent_uncompressed(server, http):
+    # Given eight viewers that offer per-message deflate (aiohttp's client does by default)
     viewers = [Viewer(await http.ws_connect(f"{server.url}/ws")) for _ in range(8)]
     for watcher in viewers:
         await watcher.wait_for(lambda m: m["type"] == "snapshot")
+    # Then one snapshot was built for all, and nothing is compressed per viewer
     assert server.controller.hub.snapshots_built == 1
+    assert all(watcher.socket.compress == 0 for watcher in viewers)
     for watcher in viewers:
         await watcher.close()
 
