@@ -17,7 +17,7 @@ logger, tracer, metrics = powertools("rotate_viewer_key")
 class RotationEvent(BaseModel):
     """What Secrets Manager sends the rotation function, once per step."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     SecretId: str
     ClientRequestToken: str
