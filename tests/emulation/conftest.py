@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import NGINX, NGINX_CONF, Nginx, free_port
 
 from .system import AwsLocal
 
@@ -35,3 +40,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if str(item.path).startswith(here):
             item.add_marker(pytest.mark.filterwarnings(
                 "ignore:No application metrics to publish:UserWarning"))
+
+
+@pytest.fixture
+def wide_nginx(tmp_path: Path) -> Iterator[Nginx]:
+    """tests/conftest.py's nginx with room for twenty generators' connections (1,024 is less
+    than they open when the machine is busy, and a refused connection never reaches it)."""
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(root=tmp_path, port=port).replace(
+        "worker_connections 1024;", "worker_connections 16384;").replace(
+        "worker_processes 1;", "worker_processes 1;\nworker_rlimit_nofile 40000;"))
+    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)],
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"nginx did not start: {process.stderr!r}") from None
+            time.sleep(0.05)
+    yield Nginx(f"http://127.0.0.1:{port}/v1/score", tmp_path / "access.log")
+    process.terminate()
+    process.wait(timeout=10)
