@@ -333,10 +333,11 @@ class LocalRun:
     def _drain_pending(self, store: SqliteRunStore) -> None:
         with self._pending_lock:
             pending, self._pending = self._pending, []
-        batches = []
+        batches, readable = [], []
         for text in pending:
             try:
                 batches.append(MetricsBatch.model_validate_json(text))
+                readable.append(text)
             except ValidationError:  # counted and noted; one bad message must not end the run
                 self._invalid_batches += 1
         if batches:
@@ -347,7 +348,7 @@ class LocalRun:
             except sqlite3.Error as error:
                 self._store_trouble(error)
                 with self._pending_lock:
-                    self._pending[:0] = pending
+                    self._pending[:0] = readable
                 return
             for batch in batches:
                 if self.aggregator.add(batch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -55,6 +56,19 @@ class SqliteRunStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT; on an error (a locked database) ROLLBACK, so the next write can
+        begin again instead of failing "within a transaction" for the rest of the run."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -76,15 +90,13 @@ class SqliteRunStore:
             (b.run_id, b.worker_id, b.seq, b.window, b.model_dump_json(by_alias=True))
             for b in batches
         ]
-        with self._lock:
+        with self._lock, self._transaction():
             before = self._db.total_changes
-            self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR IGNORE INTO batches (run_id, worker_id, seq, window, body)"
                 " VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            self._db.execute("COMMIT")
             return self._db.total_changes - before
 
     def batches(self, run_id: str) -> Iterator[MetricsBatch]:
@@ -98,12 +110,10 @@ class SqliteRunStore:
 
     def save_seconds(self, run_id: str, rows: Iterable[dict[str, Any]]) -> None:
         values = [(run_id, row["second"], json.dumps(row)) for row in rows]
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._lock, self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO seconds (run_id, second, row) VALUES (?, ?, ?)", values
             )
-            self._db.execute("COMMIT")
 
     def series(self, run_id: str) -> list[dict[str, Any]]:
         with self._lock:

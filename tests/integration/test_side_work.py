@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from stresslab.local.reference import ReferenceService
 from stresslab.local.runner import LocalRun, LocalRunOptions
+from stresslab.local.store import SqliteRunStore
 from stresslab.spec import parse_scenario
 
 pytestmark = pytest.mark.timeout(180)
@@ -221,3 +224,43 @@ async def test_the_first_calls_at_every_site_failing_are_retried_and_the_run_is_
     reference.admin_url = proxy.upstream
     assert (await reference.admin.call("GET", "/admin/faults")) == {"faults": []}
     assert (await reference.admin.call("GET", "/admin/degradation")) == {"level": "NONE"}
+
+
+async def test_a_locked_run_store_is_retried_and_the_run_keeps_every_batch(
+    tmp_path: Path, reference: ReferenceService
+) -> None:
+    # Given another program holding the run store locked for longer than SQLite waits (5 s)
+    db = tmp_path / "runs.db"
+    released = threading.Event()
+
+    def hold_the_lock() -> None:
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        released.wait(7)
+        other.execute("COMMIT")
+        other.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+
+    def lock_once(row: dict[str, Any]) -> None:
+        if row["second"] >= 1 and holder.ident is None:
+            holder.start()
+
+    run = LocalRun(LocalRunOptions(spec=spec(), reference=reference, db_path=db,
+                                   out_dir=tmp_path / "results", progress=False,
+                                   on_second=lock_once))
+    # When the run goes on meanwhile
+    try:
+        result = await run.execute()
+    finally:
+        released.set()
+        holder.join(10)
+    # Then it completed with its outputs, and says the store was retried
+    summary = result.summary
+    assert summary["status"] == "completed", summary["notes"]
+    assert (tmp_path / "results" / "summary.json").is_file()
+    assert any("could not be written" in n for n in summary["notes"]), summary["notes"]
+    # And the store holds every batch and the finished run after all
+    store = SqliteRunStore(db)
+    assert store.get_run(result.run_id)["status"] == "completed"
+    assert sum(b.sent for b in store.batches(result.run_id)) == summary["counts"]["sent"] == 240
