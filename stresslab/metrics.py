@@ -69,11 +69,12 @@ class NameBook:
         known = self._seen.get(raw)
         if known is not None:
             return known[0], False, known[1]
+        if len(self._kept) >= self._limit:
+            # a target echoing ids lands here on every answer: no cleaning, no caching
+            return (raw, False, False) if raw in self._kept else (OTHER, True, False)
         name = clean_name(raw, self._max_length)
         cleaned = name != raw
         if name not in self._kept:
-            if len(self._kept) >= self._limit:
-                return OTHER, True, cleaned
             self._kept.add(name)
         if len(self._seen) < self._limit * 4:
             self._seen[raw] = (name, cleaned)
