@@ -27,6 +27,7 @@ FaultType = Literal[
 
 
 MAX_SCENARIO_BYTES = 1024 * 1024
+MAX_RUN_S = 7 * 24 * 3600  # plans keep a number per second: a longer run is a mistake
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
@@ -138,6 +139,8 @@ class ScenarioSpec(BaseModel):
                 )
             self._check_fault_reference(criterion)
         duration = self.duration
+        if duration > MAX_RUN_S:
+            raise ValueError(f"the run lasts {duration:g}s; at most {MAX_RUN_S}s (7 days)")
         for fault in self.faults:
             if fault.at >= duration:
                 raise ValueError(
@@ -178,6 +181,9 @@ class ScenarioSpec(BaseModel):
         """Durations times time_scale and rates times load_scale (recorded in the spec)."""
         if time_scale <= 0 or load_scale <= 0:
             raise ScenarioError("--time-scale and --load-scale must be greater than 0")
+        if self.duration * time_scale > MAX_RUN_S:
+            raise ScenarioError(f"--time-scale {time_scale:g} makes the run last "
+                                f"{self.duration * time_scale:g}s; at most {MAX_RUN_S}s (7 days)")
         return self.model_copy(
             update={
                 "phases": [p.scaled(time_scale, load_scale) for p in self.phases],

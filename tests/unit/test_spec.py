@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stresslab.spec import ScenarioError, list_scenarios, load_scenario
+from stresslab.spec import ScenarioError, list_scenarios, load_scenario, parse_scenario
 
 SEED_SCENARIOS = {"peak-load", "sustained", "burst", "failure-recovery", "investor-demo", "smoke"}
 
@@ -91,6 +91,16 @@ phases:
     (GOOD + "resilience: {patience: 3}\n", "resilience.patience: Extra inputs"),
     (GOOD + "mix: {legit: 0.5, fraud: 0.1, edge: 0.1}\n", "mix"),
     (GOOD.replace("name: mine", "name: Bad Name"), "name: String should match pattern"),
+    (GOOD.replace("duration: 5s", "duration: 1e300"), "the run lasts 1e+300s; at most 604800s"),
+    (GOOD.replace("duration: 5s", "duration: 8d"), "phases.0.duration: not a duration"),
+    (GOOD.replace("duration: 5s", "duration: .inf"), "phases.0.duration: Input should be a finite"),
+    (GOOD + "faults: [{type: latency, at: 1, duration: .nan}]\n", "faults.0.duration"),
+    (GOOD + "faults: [{type: latency, at: 1, duration: 1, intensity: .inf}]\n",
+     "faults.0.intensity: Input should be a finite number"),
+    (GOOD + "http: {max_body_bytes: 10}\n", "http.max_body_bytes"),
+    (GOOD + "response: {max_agents: 1000}\n", "response.max_agents"),
+    (GOOD.replace("name: mine", "name: mine\ndescription: \"a\\nb\"\nx: 1"),
+     "x: Extra inputs"),
 ])
 def test_bad_files_fail_with_one_line_naming_the_field(tmp_path, text, message):
     with pytest.raises(ScenarioError) as caught:
@@ -122,3 +132,10 @@ def test_constant_rate_override_keeps_fault_criteria_whose_faults_still_happen()
     assert len(spec.faults) == 1
     assert {c.window_label for c in spec.criteria} == {"run", "during fault", "after fault + 60s"}
     assert load_scenario("failure-recovery").at_constant_rate(100, 60).criteria[0].run_wide
+
+
+def test_scaling_past_seven_days_is_refused():
+    spec = parse_scenario({"name": "long", "phases": [
+        {"shape": "constant", "tps": 10, "duration": "2h"}]}, "test")
+    with pytest.raises(ScenarioError, match="--time-scale 100 makes the run last 720000s"):
+        spec.scaled(time_scale=100)
