@@ -27,6 +27,7 @@ from tests.conftest import free_port
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 TPS, SECONDS = 60, 3
+WORKER_RSS_LIMIT_MB = 250
 MARKUP = "<img src=x onerror=window.__pwned=1>"
 Answer = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
 
@@ -162,6 +163,9 @@ def assert_bounded(summary: dict[str, Any], db: Path) -> None:
         store.close()
     assert batches
     assert all(len(b.agents) <= 17 and len(b.decisions) <= 9 for b in batches)
+    # and the worker process stayed small (it reports its own resident memory)
+    rss = [b.health.rss_mb for b in batches if b.health.rss_mb is not None]
+    assert rss and max(rss) < WORKER_RSS_LIMIT_MB, rss
 
 
 def assert_no_markup(report: str) -> None:
