@@ -625,3 +625,23 @@ def test_capacity_html_escapes_every_string_from_outside() -> None:
     report["notes"] = ["a note"]
     page = render_capacity_html(_poison(report))
     _assert_no_raw_markup(page)
+
+
+def test_html_lists_the_summary_notes_escaped(
+    summary: dict[str, Any], series: list[dict[str, Any]]
+) -> None:
+    # Given a run with notes (e.g. the target's answers hit a bound)
+    summary["notes"] = ["120 agent reports beyond the first 16 agent names counted as 'other'",
+                        "<b>fault</b> could not be cleared for 4 s"]
+    # When the report is rendered
+    page = render_report_html(summary, series)
+    # Then each note is on the page, as text
+    assert "120 agent reports beyond the first 16 agent names counted as &#x27;other&#x27;" in page
+    assert "&lt;b&gt;fault&lt;/b&gt; could not be cleared for 4 s" in page
+
+
+def test_html_without_notes_has_no_notes_card(
+    summary: dict[str, Any], series: list[dict[str, Any]]
+) -> None:
+    summary["notes"] = []
+    assert ">Notes<" not in render_report_html(summary, series)
