@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         with AwsLocal(workdir, http_port=args.port) as aws:
             urls, operator = aws.urls, aws.operator
             assert operator is not None
+            id_token = aws.sign_in(operator)["IdToken"]
             print(f"""
 stresslab aws-local is up (everything on 127.0.0.1; Ctrl-C stops it)
   presentation   {urls.presentation}
@@ -45,6 +46,8 @@ stresslab aws-local is up (everything on 127.0.0.1; Ctrl-C stops it)
 operator sign-in (Cognito user pool {aws.account.user_pool_id}, group operators)
   username       {operator.username}
   password       {operator.password}
+  signed in      {urls.admin}#token={id_token}
+                 (the admin page with the operator's Cognito ID token; it expires in an hour)
 """, flush=True)
             try:
                 stopped.wait()

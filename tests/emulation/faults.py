@@ -131,7 +131,7 @@ class FisCarrier:
                 self._end(experiment.id, "stopped")
                 experiment.status = "stopped"
             elif status not in ACTIVE:
-                self._end(experiment.id, status)
+                self._end(experiment.id, status or "failed")
             elif time.monotonic() >= carried.ends_at:
                 self._end(experiment.id, "completed")
                 experiment.status = "completed"

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import datetime
+import functools
 import logging
 import os
 import secrets
 import string
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +137,8 @@ class AwsLocal:
         self.gateway = Gateway(cert, key)
         self._exits.callback(self.gateway.stop)
         self.gateway.start(self.http_port)
-        provisioner = Provisioner(self.stack, self.client, self._rewriter(lambda: provisioner))
+        provisioner = Provisioner(self.stack, self.client, lambda value: value)
+        provisioner.rewrite = self.rewriter(provisioner)
         self.account = provisioner.provision()
         jwks_url = f"{self.moto_url}/{self.account.user_pool_id}/.well-known/jwks.json"
         self.runtime = LambdaRuntime(self.account, {
@@ -185,11 +189,10 @@ class AwsLocal:
             tolerated_failures,
         )
 
-        previous = {k: dict(default_user_config.get(k, {}))  # type: ignore[misc]
-                    for k in ("lambda", "stepfunctions")}
+        previous = copy.deepcopy(default_user_config)
         default_user_config["lambda"] = {"use_docker": False}
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        self._exits.callback(lambda: default_user_config.update(previous))  # type: ignore[arg-type]
+        self._exits.callback(lambda: default_user_config.update(previous))
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
@@ -209,7 +212,7 @@ class AwsLocal:
             with lock:
                 return original(shard, *args, **kwargs)
 
-        Shard.put_record = serialised  # type: ignore[method-assign]
+        Shard.put_record = serialised  # type: ignore[method-assign,assignment]
         self._exits.callback(lambda: setattr(Shard, "put_record", original))
         self.lambdas = InProcessLambdas()
         self._exits.enter_context(self.lambdas.installed())
@@ -219,10 +222,11 @@ class AwsLocal:
     def _install_lambda_invoke(self) -> None:
         """moto's Lambda Invoke (what the state machine's tasks call) runs the real handler."""
         for function in self.account.functions.values():
-            self.lambdas.register(
-                function.name,
-                lambda event, _context, name=function.logical_id: self.runtime.invoke(name,
-                                                                                       event))
+            self.lambdas.register(function.name, functools.partial(self._invoke_task,
+                                                                   function.logical_id))
+
+    def _invoke_task(self, logical_id: str, event: dict[str, Any], _context: Any) -> Any:
+        return self.runtime.invoke(logical_id, event)
 
     def _start_reference_service(self) -> None:
         from stresslab.local.reference import ReferenceService
@@ -240,13 +244,13 @@ class AwsLocal:
             return {"USER_POOL_JWKS_URL": jwks_url}
         return {}
 
-    def _rewriter(self, provisioner: Any) -> Any:
+    def rewriter(self, provisioner: Provisioner) -> Callable[[Any], Any]:
         """Public endpoints the template builds (execute-api, CloudFront) -> the gateway."""
 
         def table() -> list[tuple[str, str]]:
-            names = provisioner().account.names
+            names = provisioner.account.names
             pairs = []
-            for logical_id, resource in provisioner().stack.resources.items():
+            for logical_id, resource in provisioner.stack.resources.items():
                 endpoint = names.attrs.get((logical_id, "ApiEndpoint"))
                 if resource.type == "AWS::ApiGatewayV2::Api" and endpoint:
                     host = endpoint.split("://", 1)[1]

@@ -25,7 +25,8 @@ def _provision_variant(aws: AwsLocal, name: str, change: Any) -> tuple[Any, Lamb
     template = copy.deepcopy(aws.stack.template)
     change(template["Resources"])
     stack = SynthesizedStack(name, template, aws.stack.outdir)
-    provisioner = Provisioner(stack, aws.client, aws._rewriter(lambda: provisioner))
+    provisioner = Provisioner(stack, aws.client, lambda value: value)
+    provisioner.rewrite = aws.rewriter(provisioner)
     account = provisioner.provision()
     return account, LambdaRuntime(account, aws.runtime.runtime_env)
 
