@@ -34,6 +34,7 @@ _TIME_STEPS: tuple[int, ...] = (
 )
 _XML_INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NA = "n/a"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Point = tuple[float, float | None]
 
@@ -147,13 +148,18 @@ def _csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float | str):
+    if isinstance(value, int | float):
         return value
-    if isinstance(value, Mapping):
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, Sequence):
-        return ";".join(str(item) for item in value)
-    return str(value)
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, Mapping):
+        text = json.dumps(value, sort_keys=True)
+    elif isinstance(value, Sequence):
+        text = ";".join(str(item) for item in value)
+    else:
+        text = str(value)
+    # a spreadsheet would run a cell starting like a formula; names from outside stay text
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
 def render_timeseries_csv(series: Sequence[Mapping[str, Any]]) -> str:

@@ -645,3 +645,16 @@ def test_html_without_notes_has_no_notes_card(
 ) -> None:
     summary["notes"] = []
     assert ">Notes<" not in render_report_html(summary, series)
+
+
+def test_csv_cells_from_outside_cannot_become_spreadsheet_formulas(
+    series: list[dict[str, Any]]
+) -> None:
+    # Given a fault whose target (from a scenario file) reads like a formula
+    series[0]["faults"] = ['=HYPERLINK("http://evil/","x")']
+    series[1]["faults"] = ["@SUM(A1)", "latency:all"]
+    rows = _csv_rows(render_timeseries_csv(series))
+    # Then the cells are text, not formulas, and ordinary values are untouched
+    assert rows[0]["faults"] == "'=HYPERLINK(\"http://evil/\",\"x\")"
+    assert rows[1]["faults"] == "'@SUM(A1);latency:all"
+    assert rows[2]["sent"] == str(series[2]["sent"])
