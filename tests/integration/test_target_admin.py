@@ -201,8 +201,9 @@ async def test_inf_and_nan_are_refused(
 
 
 def test_the_service_configuration_refuses_inf_and_nan() -> None:
-    for bad in ({"max_added_ms": "inf"}, {"agent_defaults": {"service_time_ms": "NaN"}},
-                {"rules": {"high_value_usd": "Infinity"}}):
+    window = {"seconds": "inf", "traffic_share": 1, "min_ticks": 1, "limit": 2}
+    for bad in ({"rules": {"burst": window}}, {"agent_defaults": {"service_time_ms": "NaN"}},
+                {"rules": {"high_value_usd": "Infinity"}}, {"max_added_ms": "inf"}):
         with pytest.raises(ValidationError):
             TargetConfig.model_validate(bad)
 
