@@ -288,8 +288,11 @@ class LocalRun:
         finally:
             self._ended = True
             self._stop.set()  # on a failure the workers stop now; after a full run they are done
-            await self._settle_target(reference)
-            await self._clear_faults(faults)
+            try:
+                await self._settle_target(reference)
+                await self._clear_faults(faults)
+            except Exception as error:  # noqa: BLE001 - cleanup is side work too
+                self._side_notes.append(f"cleaning up the target failed: {failure_reason(error)}")
             pool.close()
             pump.join(timeout=10)
         try:
