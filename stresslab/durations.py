@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _finite(seconds: float, value: object) -> float:
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a duration: {value!r} (a finite number of seconds)")
+    return seconds
 
 
 def parse_duration(value: object) -> float:
@@ -14,16 +21,18 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
         try:
-            return float(value)
+            return _finite(float(value), value)
         except OverflowError:
             raise ValueError("not a duration: too large") from None
     if not isinstance(value, str):
         raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 30s, 5m, 1h30m)")
     text = value.strip().lower().replace(" ", "")
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return _finite(number, value)
     position, total = 0, 0.0
     for match in _PART.finditer(text):
         if match.start() != position:
