@@ -1,4 +1,5 @@
-"""One emulated AWS per test session (booting it synthesizes the app: about half a minute)."""
+"""One emulated AWS for this folder's tests (booting it synthesizes the app: about half a
+minute); it is gone, with its patches of moto and the environment, before other folders run."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.conftest import NGINX, NGINX_CONF, Nginx, free_port
 from .system import AwsLocal
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def aws_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsLocal]:
     with AwsLocal(Path(tmp_path_factory.mktemp("aws-local"))) as aws:
         yield aws

@@ -167,3 +167,41 @@ async def test_twenty_generators_at_2000_tps_reconcile(aws_local: AwsLocal,
     counts = assert_reconciles(aws_local, run_id, summary_of(aws_local, run_id),
                                received=wide_nginx.requests_received())
     assert counts["scheduled"] == 20_000, counts
+
+
+async def test_stop_mid_fault_ends_the_run_and_clears_the_fault(aws_local: AwsLocal) -> None:
+    # Given a run whose fault is on the reference service
+    scenario = {
+        "name": "stop-check", "workers": 2, "seed": 9,
+        "phases": [{"name": "steady", "shape": "constant", "tps": 20, "duration": "60s"}],
+        "criteria": ["lost == 0"],
+        "faults": [{"type": "latency", "target": "compliance", "at": "1s", "duration": "50s"}],
+    }
+
+    def faults_on_target() -> list[dict[str, Any]]:
+        answer = aws_local.on_service_loop(aws_local.reference.admin.call("GET", "/admin/faults"))
+        return list(answer if isinstance(answer, list) else answer.get("faults", []))
+
+    async with aiohttp.ClientSession() as session:
+        operator = Operator(aws_local, session)
+        started = await operator.start(
+            {"scenario": scenario, "target_url": aws_local.reference.score_url})
+        deadline = time.monotonic() + 60
+        while not faults_on_target() and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert faults_on_target(), "the fault never reached the reference service"
+        # When the operator presses Stop
+        status, stopped = await operator.call("POST", "/runs/current/stop")
+        assert status == 200, stopped
+        done = await finished(aws_local, started["execution_arn"], timeout_s=60)
+
+    # Then the execution ended, its experiment was stopped, and the target has no fault left
+    assert done["status"] in ("ABORTED", "FAILED"), done  # moto: FAILED (see sfn_harness)
+    assert stopped["run_id"] == started["run_id"] and stopped["experiments_stopped"], stopped
+    deadline = time.monotonic() + 10
+    while faults_on_target() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert faults_on_target() == []
+    changes = [e.change for e in aws_local.carrier.timeline
+               if e.experiment_id in stopped["experiments_stopped"]]
+    assert changes == ["started", "stopped"], changes
