@@ -35,7 +35,7 @@ EventName = Literal[
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, allow_inf_nan=False)
 
     schema_: Literal["stresslab.live/v1"] = Field(default=LIVE_SCHEMA, alias="schema")
 
@@ -44,6 +44,8 @@ class _Message(BaseModel):
 
 
 class PhaseInfo(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     name: str
     shape: str
     start_s: float
@@ -52,6 +54,8 @@ class PhaseInfo(BaseModel):
 
 class LiveRun(BaseModel):
     """What a dashboard needs to know about the run before any tick."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     run_id: str
     scenario: str
@@ -73,6 +77,8 @@ class LiveRun(BaseModel):
 class Hero(BaseModel):
     """The presentation's big numbers, all from the run so far."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     transactions_processed: int
     fraud_blocked: int
     money_saved: float
@@ -83,6 +89,8 @@ class Hero(BaseModel):
 
 
 class AgentLive(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     name: str
     calls: int
     errors: int
@@ -94,6 +102,8 @@ class AgentLive(BaseModel):
 
 
 class Cost(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     cost_per_transaction: float
     usd_per_hour: float
     projected_usd_per_day: float
@@ -136,7 +146,7 @@ class Snapshot(_Message):
 class ClientMessage(BaseModel):
     """What a browser may send: a ping, or a request for the full state again."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["ping", "resync"]
 
