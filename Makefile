@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system site demo aws-local test test-fast lint synth bench clean
+.PHONY: setup system site contract demo aws-local test test-fast lint synth bench clean
 
 ## Debian packages the runs and tests need (nginx for foreign-target tests, Chromium for the
 ## pages, npm for the site), each as package:what-shows-it-is-there; installed once, as root,
@@ -46,6 +46,11 @@ $(SITE): $(SITE_SOURCES)
 
 ## The dashboards, built once and again when their sources change.
 site: system $(SITE)
+
+## The control API contract: its JSON Schema from stresslab/control.py, then the pages' types.
+contract: setup
+	$(PY) -m stresslab.control
+	cd dashboard_site && npm run types
 
 ## The main job: dashboards on http://127.0.0.1:8080 and the investor demo, compressed.
 demo: system setup site

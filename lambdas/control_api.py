@@ -1,5 +1,6 @@
 """Control API (HTTP API, Cognito JWT authoriser): start, stop, kill switch, fault, list, show,
-export, viewer links."""
+export, viewer links; bodies and answers are the control contract's (stresslab.control), the
+same the local server speaks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import (
@@ -16,16 +17,16 @@ from aws_lambda_powertools.event_handler.exceptions import (
     NotFoundError,
     ServiceError,
 )
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 from lambdas._powertools import powertools
 from stresslab.aws.cleanup import cleanup_run
 from stresslab.aws.clients import client
 from stresslab.aws.cognito_jwt import InvalidToken, groups_claim
-from stresslab.aws.env import one_line, read_env
+from stresslab.aws.env import read_env
 from stresslab.aws.faults import FisFaults, UnknownFault
 from stresslab.aws.kill_switch import StopFlags
-from stresslab.aws.planning import Ceilings, InvalidRun, parse_run_input, resolve_spec
+from stresslab.aws.planning import Ceilings, InvalidRun, RunInput, parse_run_input, resolve_spec
 from stresslab.aws.results import EXPORTS, S3Results
 from stresslab.aws.runs import (
     InvalidRunId,
@@ -38,16 +39,41 @@ from stresslab.aws.runs import (
     stop_execution,
 )
 from stresslab.aws.store import DynamoRunStore, RunNotFound
-from stresslab.aws.viewer_links import (
-    SecretsManagerKeys,
+from stresslab.aws.viewer_links import SecretsManagerKeys, mint_viewer_link
+from stresslab.control import (
+    ContractError,
+    ErrorBody,
+    ExportLink,
+    FaultInjected,
+    InjectFault,
+    KillSwitch,
+    Limits,
+    RunList,
+    RunStarted,
+    RunStopping,
+    StartRun,
+    ViewerLink,
     ViewerLinkRequest,
-    mint_viewer_link,
+    benchmark_list,
+    fault_type_list,
+    parse_request,
+    profile_list,
+    scenario_list,
 )
-from stresslab.spec import FaultType
+from stresslab.presentation import (
+    BENCHMARKS_FILE,
+    PLACEHOLDERS,
+    PRESENTATION_DIR,
+    PresentationError,
+    load_benchmarks,
+    load_profile,
+)
+from stresslab.spec import SCENARIOS_DIR
 
 logger, tracer, metrics = powertools("control_api")
 app = APIGatewayHttpResolver()
 OPERATORS = "operators"
+M = TypeVar("M", bound=BaseModel)
 
 
 class ControlEnv(BaseModel):
@@ -63,14 +89,8 @@ class ControlEnv(BaseModel):
     MAX_WORKERS: Annotated[int, Field(ge=1)] = 1000
     FAULT_TEMPLATES: Json[dict[str, str]] = Field(default_factory=dict)
     STACK_NAME: str = ""
-
-
-class FaultRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    type: FaultType
-    target: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    run_id: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    # Where a run goes when the operator names no target (e.g. the reference target's URL).
+    DEFAULT_TARGET_URL: Annotated[str, Field(pattern=r"^https?://")] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,11 +139,11 @@ def _operator() -> str:
     return str(claims.get("username") or claims.get("cognito:username") or claims.get("sub"))
 
 
-def _body() -> Any:
+def _request(model: type[M], allow_empty: bool = False) -> M:
     try:
-        return json.loads(app.current_event.body or "")
-    except ValueError:
-        raise BadRequestError("body: not valid JSON") from None
+        return parse_request(model, app.current_event.body, allow_empty)
+    except ContractError as invalid:
+        raise BadRequestError(str(invalid)) from None
 
 
 def _json(status: int, body: Any) -> Response[str]:
@@ -131,19 +151,49 @@ def _json(status: int, body: Any) -> Response[str]:
                     body=json.dumps(body))
 
 
+def _answer(status: int, answer: BaseModel) -> Response[str]:
+    return _json(status, answer.model_dump(mode="json", exclude_none=True))
+
+
+@app.exception_handler(ServiceError)
+def _refusal(error: ServiceError) -> Response[str]:
+    """Refusals carry the contract's error body, as the local server's do."""
+    return _json(error.status_code, ErrorBody(error=error.msg).model_dump())
+
+
+def run_input_of(start: StartRun, default_target: str | None) -> RunInput:
+    """The state machine's input for a start request: the scenario checked as the local server
+    checks it (a constant rate folded into it), the target given or the stack's default."""
+    spec = start.spec(SCENARIOS_DIR)
+    scenario: str | dict[str, Any] = start.scenario
+    if start.tps is not None:
+        scenario = spec.model_dump(mode="json", exclude_defaults=True)
+    target_url = start.target_url or (None if start.target_stream else default_target)
+    if target_url is None and start.target_stream is None:
+        raise InvalidRun("target_url: give the URL to load (or target_stream); this stack "
+                         "has no default target")
+    return parse_run_input({
+        "scenario": scenario, "time_scale": start.time_scale, "load_scale": start.load_scale,
+        **({"target_url": target_url} if target_url else {}),
+        **({"target_stream": start.target_stream} if start.target_stream else {}),
+    })
+
+
 @app.post("/runs")
 def start_run() -> Response[str]:
     operator = _operator()
     deps = _deps()
+    start = _request(StartRun)
     try:
-        run_input = parse_run_input(_body())
+        run_input = run_input_of(start, deps.env.DEFAULT_TARGET_URL)
         spec, _ = resolve_spec(run_input, deps.ceilings)
-    except InvalidRun as invalid:
+    except (InvalidRun, ContractError) as invalid:
         raise BadRequestError(str(invalid)) from None
     run_id = new_run_id(spec.name)
     execution_arn = deps.runs.start(run_id, run_input.model_dump(mode="json", exclude_none=True))
     logger.info("run started", extra={"run_id": run_id, "operator": operator})
-    return _json(202, {"run_id": run_id, "execution_arn": execution_arn})
+    return _answer(202, RunStarted(run_id=run_id, scenario=spec.name, duration_s=spec.duration,
+                                   peak_tps=spec.profile().peak(), execution_arn=execution_arn))
 
 
 @app.post("/runs/<run_id>/stop")
@@ -156,6 +206,8 @@ def stop_run(run_id: str) -> Response[str]:
     except InvalidRunId as invalid:
         raise BadRequestError(str(invalid)) from None
     except NoSuchRun as missing:
+        if run_id == "current":  # as the local server: nothing to stop is a conflict
+            raise ServiceError(409, "no run in progress") from None
         raise NotFoundError(str(missing)) from None
     except RunAlreadyEnded as ended:
         raise ServiceError(409, str(ended)) from None
@@ -163,9 +215,9 @@ def stop_run(run_id: str) -> Response[str]:
     cleaned = cleanup_run(resolved, deps.faults, deps.store, JustStopped(), error="RunStopped",
                           cause=f"stopped by {operator}")
     logger.info("run stopped", extra={"run_id": resolved, "operator": operator})
-    return _json(200, {"run_id": resolved, "execution_stopped": stopped,
-                       "status": cleaned.status,
-                       "experiments_stopped": cleaned.experiments_stopped})
+    return _answer(200, RunStopping(run_id=resolved, execution_stopped=stopped,
+                                    status=cleaned.status,
+                                    experiments_stopped=cleaned.experiments_stopped))
 
 
 @app.post("/kill-switch")
@@ -182,7 +234,7 @@ def stop_every_run() -> Response[str]:
                     cause=f"kill switch by {operator}")
         stopped.append(run_id)
     logger.warning("kill switch tripped", extra={"operator": operator, "stopped": stopped})
-    return _json(200, {"kill_switch": "all", "runs_stopped": stopped})
+    return _answer(200, KillSwitch(kill_switch="all", runs_stopped=stopped))
 
 
 @app.delete("/kill-switch")
@@ -190,7 +242,7 @@ def clear_kill_switch() -> Response[str]:
     operator = _operator()
     _deps().kill_switch.clear_all()
     logger.warning("kill switch cleared", extra={"operator": operator})
-    return _json(200, {"kill_switch": "off"})
+    return _answer(200, KillSwitch(kill_switch="off"))
 
 
 @app.post("/viewer-links")
@@ -198,36 +250,82 @@ def share_presentation_link() -> Response[str]:
     """A short-lived, read-only link to the live presentation, for people without an account."""
     operator = _operator()
     deps = _deps()
-    body = _body() if app.current_event.body else {}
-    try:
-        request = ViewerLinkRequest.model_validate(body)
-    except ValidationError as invalid:
-        raise BadRequestError(one_line(invalid)) from None
+    request = _request(ViewerLinkRequest, allow_empty=True)
     link = mint_viewer_link(deps.env.PRESENTATION_URL, deps.viewer_keys, request.ttl_s,
                             time.time())
     logger.info("viewer link shared", extra={"operator": operator,
                                               "expires_at": link.expires_at})
-    return _json(201, link.model_dump())
+    return _answer(201, ViewerLink.model_validate(link.model_dump()))
 
 
 @app.post("/faults")
 def inject_fault() -> Response[str]:
+    """Now, on the run named or the run that is running; the FIS template of the type (and
+    target) fixes its intensity and duration."""
     _operator()
     deps = _deps()
+    request = _request(InjectFault)
     try:
-        request = FaultRequest.model_validate(_body())
-        experiment_id = deps.faults.start(request.type, request.run_id, request.target)
-    except ValidationError as invalid:
-        raise BadRequestError(one_line(invalid)) from None
+        run_id = resolve_run(request.run_id or "current", deps.runs, deps.store)
+        experiment_id = deps.faults.start(request.type, run_id, request.target)
+    except InvalidRunId as invalid:
+        raise BadRequestError(str(invalid)) from None
+    except (NoSuchRun, RunAlreadyEnded) as no_run:
+        raise ServiceError(409, "no run in progress" if request.run_id is None
+                           else str(no_run)) from None
     except UnknownFault as unknown:
         raise BadRequestError(str(unknown)) from None
-    return _json(201, {"experiment_id": experiment_id, "type": request.type})
+    return _answer(201, FaultInjected(type=request.type, target=request.target,
+                                      status="injected", label=request.label or None,
+                                      experiment_id=experiment_id))
 
 
 @app.get("/runs")
 def list_runs() -> dict[str, Any]:
     _operator()
-    return {"runs": _deps().store.list_runs()}
+    runs = _deps().store.list_runs()
+    current = next((r["run_id"] for r in runs if r.get("status") == "running"), None)
+    return RunList(current=current, runs=runs).model_dump(mode="json")
+
+
+@app.get("/scenarios")
+def list_scenarios() -> dict[str, Any]:
+    _operator()
+    env = _deps().env
+    limits = Limits(max_tps=env.MAX_TPS, max_duration_s=env.MAX_DURATION_S)
+    return scenario_list(SCENARIOS_DIR, limits).model_dump(mode="json")
+
+
+@app.get("/fault-types")
+def list_fault_types() -> dict[str, Any]:
+    _operator()
+    return fault_type_list().model_dump(mode="json")
+
+
+# Presentation profiles and benchmarks are what investors see on the presentation page: public
+# routes (no authoriser), as on the local server.
+@app.get("/profiles")
+def list_presentation_profiles() -> dict[str, Any]:
+    return profile_list(PRESENTATION_DIR).model_dump(mode="json")
+
+
+@app.get("/profiles/<name>")
+def show_presentation_profile(name: str) -> dict[str, Any]:
+    try:
+        profile = load_profile(name, PRESENTATION_DIR, load_benchmarks(BENCHMARKS_FILE))
+    except LookupError as error:
+        raise NotFoundError(f"name: {error}") from None
+    except PresentationError as error:
+        raise ServiceError(500, str(error)) from None
+    return {**profile.model_dump(mode="json"), "placeholders": PLACEHOLDERS}
+
+
+@app.get("/benchmarks")
+def list_benchmarks() -> dict[str, Any]:
+    try:
+        return benchmark_list(BENCHMARKS_FILE).model_dump(mode="json")
+    except PresentationError as error:
+        raise ServiceError(500, str(error)) from None
 
 
 @app.get("/runs/<run_id>")
@@ -247,7 +345,7 @@ def export(run_id: str, name: str) -> dict[str, Any]:
         raise BadRequestError(f"file: unknown export {name!r}; one of {', '.join(EXPORTS)}")
     if not deps.results.exists(run_id, name):
         raise NotFoundError(f"run {run_id} has no {name} (yet)")
-    return {"url": deps.results.link(run_id, name), "expires_in_s": 300}
+    return ExportLink(url=deps.results.link(run_id, name), expires_in_s=300).model_dump()
 
 
 @logger.inject_lambda_context

@@ -18,6 +18,9 @@ from stacks.constructs.fault_templates import grant_start_experiments, grant_sto
 from stacks.constructs.functions import FunctionFactory, FunctionSpec
 from stacks.constructs.operators import Operators
 from stacks.constructs.results_store import RESULTS_PREFIX
+from stacks.nag import acknowledge
+
+PUBLIC_READS = ("/profiles", "/profiles/{name}", "/benchmarks")
 
 
 class ControlApi(Construct):
@@ -135,12 +138,22 @@ class ControlApi(Construct):
                 max_age=Duration.hours(1),
             ),
         )
+        integration = integrations.HttpLambdaIntegration("Handler", self.handler)
         # Not ANY: OPTIONS must stay unrouted so API Gateway answers CORS preflights itself.
         api.add_routes(
             path="/{proxy+}",
             methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.DELETE],
-            integration=integrations.HttpLambdaIntegration("Handler", self.handler),
+            integration=integration,
         )
+        # The presentation page's wording profiles and sourced benchmarks are shown to viewers
+        # without an account (a viewer link): public reads of bundled files.
+        for path in PUBLIC_READS:
+            for route in api.add_routes(path=path, methods=[apigwv2.HttpMethod.GET],
+                                        integration=integration,
+                                        authorizer=apigwv2.HttpNoneAuthorizer()):
+                acknowledge(route, "AwsSolutions-APIG4",
+                            "Presentation wording and sourced benchmark figures, read from "
+                            "bundled files, are shown to investors who hold no account.")
         return api
 
     def _build_stage(self, log_retention: logs.RetentionDays) -> apigwv2.HttpStage:

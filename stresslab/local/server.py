@@ -11,14 +11,30 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import psutil
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel
 from yarl import URL
 
-from stresslab.durations import format_duration, parse_duration
+from stresslab.control import (
+    ContractError,
+    ErrorBody,
+    FaultInjected,
+    InjectFault,
+    Limits,
+    RunList,
+    RunStarted,
+    RunStopping,
+    StartRun,
+    benchmark_list,
+    fault_type_list,
+    parse_request,
+    profile_list,
+    scenario_list,
+)
+from stresslab.durations import format_duration
 from stresslab.live import LIVE_SCHEMA, Snapshot
 from stresslab.local.faults import FaultInjectionFailed
 from stresslab.local.hub import BroadcastHub, HubLimits
@@ -29,25 +45,12 @@ from stresslab.presentation import (
     PLACEHOLDERS,
     PRESENTATION_DIR,
     PresentationError,
-    list_profiles,
     load_benchmarks,
     load_profile,
 )
 from stresslab.reference_data import CURRENCIES, FX_REFERENCE_DATE
 from stresslab.report import render_junit_xml, render_report_html, render_timeseries_csv
-from stresslab.spec import (
-    SCENARIOS_DIR,
-    FaultSpec,
-    FaultType,
-    ScenarioError,
-    ScenarioSpec,
-    describe_validation_error,
-    list_scenarios,
-    load_scenario,
-)
-from stresslab.target.config import AGENT_NAMES, AgentName
-from stresslab.target.faults import DELAY_FAULTS, MAX_ADDED_MS, SERVICE_WIDE_FAULTS
-from stresslab.target.faults import FaultSpec as TargetFaultSpec
+from stresslab.spec import SCENARIOS_DIR, FaultSpec, ScenarioSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +58,9 @@ SITE_DIR = SCENARIOS_DIR.parent / "dashboard_site" / "dist"
 PAGES = ("presentation", "analytics", "agents", "admin")
 MAX_BODY_BYTES = 16 * 1024
 STOP_TIMEOUT_S = 60.0
-_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
-FAULT_TYPES: dict[str, tuple[str, float]] = {
-    "agent_errors": ("An AI agent answers with errors for a share of its calls", 0.3),
-    "latency": ("Calls to an agent (or to every agent) take longer", 300.0),
-    "throttle": ("The service refuses a share of requests as overloaded (429)", 0.2),
-    "agent_down": ("An agent (or every agent) is unavailable for a share of calls", 1.0),
-    "slow_store": ("The card-history store answers slowly", 200.0),
-    "drop_connections": ("Connections are dropped without an answer", 0.05),
-}
 EXPORTS: dict[str, str] = {
     "summary.json": "application/json",
     "timeseries.csv": "text/csv",
@@ -111,69 +105,26 @@ class ServerSettings:
 
 # ------------------------------------------------------------------------------ requests
 
-
-class RunRequest(BaseModel):
-    """Body of POST /api/runs."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    scenario: Annotated[str, Field(pattern=_NAME)]
-    time_scale: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 1.0
-    load_scale: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 1.0
-    tps: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-    duration: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _seconds(cls, value: object) -> object:
-        return None if value is None else parse_duration(value)
-
-    @model_validator(mode="after")
-    def _tps_with_duration(self) -> RunRequest:
-        if (self.tps is None) != (self.duration is None):
-            raise ValueError("tps, duration: give both (a constant rate for a time) or neither")
-        return self
-
-
-class FaultRequest(BaseModel):
-    """Body of POST /api/faults."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    type: FaultType
-    target: AgentName | None = None
-    intensity: Annotated[float, Field(allow_inf_nan=False)]
-    duration_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
-    label: Annotated[str, Field(max_length=80)] = ""
-
-    @model_validator(mode="after")
-    def _the_target_accepts_it(self) -> FaultRequest:
-        try:
-            TargetFaultSpec(type=self.type, agent=self.target, intensity=self.intensity,
-                            duration_s=self.duration_s)
-        except ValidationError as error:
-            raise ValueError(
-                describe_validation_error(error).replace("agent:", "target:")
-            ) from None
-        return self
+# The request bodies are the control API contract's (stresslab.control), shared with AWS.
+RunRequest = StartRun
+FaultRequest = InjectFault
 
 
 class BadRequest(ValueError):
     """A request that cannot be carried out; the message names the field."""
 
 
-def build_spec(request: RunRequest, settings: ServerSettings) -> ScenarioSpec:
+def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
     """The scenario a start request asks for, scaled and within the server's ceilings."""
-    path = settings.scenarios_dir / f"{request.scenario}.yaml"
-    if not path.is_file():
-        known = ", ".join(list_scenarios(settings.scenarios_dir))
-        raise BadRequest(f"scenario: unknown scenario {request.scenario!r}; known: {known}")
+    if request.target_stream is not None:
+        raise BadRequest("target_stream: the local runtime sends to HTTP targets only; "
+                         "give target_url, or neither for the bundled reference service")
     try:
-        spec = load_scenario(str(path))
-        if request.tps is not None and request.duration is not None:
-            spec = spec.at_constant_rate(request.tps, request.duration)
+        spec = request.spec(settings.scenarios_dir)
         spec = spec.scaled(request.time_scale, request.load_scale)
-    except ScenarioError as error:
+    except ContractError as error:
+        raise BadRequest(str(error)) from None
+    except ValueError as error:
         raise BadRequest(f"scenario: {error}") from None
     peak = spec.profile().peak()
     if peak > settings.max_tps:
@@ -219,11 +170,11 @@ class RunController:
         run = self._run or self._last
         return (run.snapshot(runs) if run else Snapshot(run=None, runs=runs)).to_json()
 
-    def start(self, spec: ScenarioSpec) -> LocalRun:
+    def start(self, spec: ScenarioSpec, target_url: str | None = None) -> LocalRun:
         if self.current is not None:
             raise RunInProgress(f"run {self.current.run_id} is in progress; stop it first")
         run = LocalRun(LocalRunOptions(spec=spec, db_path=self.settings.db_path, progress=False,
-                                       broadcaster=self.hub))
+                                       broadcaster=self.hub, target_url=target_url))
         run.options.out_dir = self.settings.results_dir / run.run_id
         self._run = run
         self._task = asyncio.create_task(self._execute(run))
@@ -254,12 +205,12 @@ class RunController:
         run.request_stop()
         return run.run_id
 
-    async def inject(self, request: FaultRequest) -> dict[str, Any]:
+    async def inject(self, request: InjectFault) -> dict[str, Any]:
         run = self.current
         if run is None:
             raise NoRun("no run in progress")
         fault = FaultSpec(type=request.type, target=request.target, at=0.0,
-                          duration=request.duration_s, intensity=request.intensity,
+                          duration=request.duration_s, intensity=request.strength,
                           label=request.label or "Injected from the admin page")
         return await run.inject_now(fault)
 
@@ -294,7 +245,11 @@ def _json(status: int, body: Any) -> web.Response:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return _json(status, {"error": message})
+    return _json(status, ErrorBody(error=message).model_dump())
+
+
+def _answer(status: int, answer: BaseModel) -> web.Response:
+    return _json(status, answer.model_dump(mode="json", exclude_none=True))
 
 
 def _host_name(raw: str) -> str | None:
@@ -365,7 +320,7 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     try:
         return await handler(request)
-    except BadRequest as error:
+    except (BadRequest, ContractError) as error:
         return _error(400, str(error))
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"body: larger than {MAX_BODY_BYTES} bytes")
@@ -395,17 +350,7 @@ def _operator(handler: Handler) -> Handler:
 
 
 async def _body(request: web.Request, model: type[Model]) -> Model:
-    raw = await request.read()
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise BadRequest("body: not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body: expected a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None
+    return parse_request(model, await request.read())
 
 
 async def _config(request: web.Request) -> web.StreamResponse:
@@ -422,43 +367,23 @@ async def _config(request: web.Request) -> web.StreamResponse:
 
 async def _scenarios(request: web.Request) -> web.StreamResponse:
     settings = request.app[CONTROLLER].settings
-    scenarios = []
-    for name in list_scenarios(settings.scenarios_dir):
-        try:
-            spec = load_scenario(str(settings.scenarios_dir / f"{name}.yaml"))
-        except ScenarioError as error:
-            log.warning("scenario %s not offered: %s", name, error)
-            continue
-        scenarios.append({
-            "name": spec.name, "description": spec.description, "duration_s": spec.duration,
-            "peak_tps": spec.profile().peak(), "workers": spec.workers,
-            "phases": [{"name": p.name, "shape": p.shape, "duration_s": p.duration}
-                       for p in spec.phases],
-            "faults": [{"type": f.type, "label": f.label, "target": f.target, "at_s": f.at,
-                        "duration_s": f.duration} for f in spec.faults],
-        })
-    limits = {"max_tps": settings.max_tps, "max_duration_s": settings.max_duration_s}
-    return _json(200, {"scenarios": scenarios, "limits": limits})
+    skipped: list[str] = []
+    listing = scenario_list(settings.scenarios_dir, Limits(
+        max_tps=settings.max_tps, max_duration_s=settings.max_duration_s), skipped)
+    for reason in skipped:
+        log.warning("scenario not offered: %s", reason)
+    return _json(200, listing.model_dump(mode="json"))
 
 
 async def _fault_types(_: web.Request) -> web.StreamResponse:
-    types = []
-    for kind, (description, default) in FAULT_TYPES.items():
-        delay = kind in DELAY_FAULTS
-        types.append({
-            "type": kind, "description": description,
-            "targets": [] if kind in SERVICE_WIDE_FAULTS else list(AGENT_NAMES),
-            "intensity": {"unit": "ms" if delay else "fraction", "min": 0,
-                          "max": MAX_ADDED_MS if delay else 1, "default": default},
-        })
-    return _json(200, {"fault_types": types, "max_duration_s": 3600})
+    return _json(200, fault_type_list().model_dump(mode="json"))
 
 
 async def _runs(request: web.Request) -> web.StreamResponse:
     controller = request.app[CONTROLLER]
     current = controller.current
-    return _json(200, {"current": current.run_id if current else None,
-                       "runs": controller.store.list_runs()})
+    return _json(200, RunList(current=current.run_id if current else None,
+                              runs=controller.store.list_runs()).model_dump(mode="json"))
 
 
 def _record(request: web.Request) -> dict[str, Any]:
@@ -478,14 +403,15 @@ async def _run_record(request: web.Request) -> web.StreamResponse:
 
 async def _start_run(request: web.Request) -> web.StreamResponse:
     controller = request.app[CONTROLLER]
-    spec = build_spec(await _body(request, RunRequest), controller.settings)
+    start = await _body(request, StartRun)
+    spec = build_spec(start, controller.settings)
     try:
-        run = controller.start(spec)
+        run = controller.start(spec, start.target_url)
     except RunInProgress as error:
         return _error(409, str(error))
-    return _json(202, {"run_id": run.run_id, "scenario": spec.name, "duration_s": spec.duration,
-                       "peak_tps": spec.profile().peak(),
-                       "transactions": run.plan.scheduled_total})
+    return _answer(202, RunStarted(run_id=run.run_id, scenario=spec.name,
+                                   duration_s=spec.duration, peak_tps=spec.profile().peak(),
+                                   transactions=run.plan.scheduled_total))
 
 
 async def _stop_run(request: web.Request) -> web.StreamResponse:
@@ -493,18 +419,18 @@ async def _stop_run(request: web.Request) -> web.StreamResponse:
         run_id = request.app[CONTROLLER].stop()
     except NoRun as error:
         return _error(409, str(error))
-    return _json(202, {"run_id": run_id, "status": "stopping"})
+    return _answer(202, RunStopping(run_id=run_id, status="stopping"))
 
 
 async def _inject(request: web.Request) -> web.StreamResponse:
-    fault = await _body(request, FaultRequest)
+    fault = await _body(request, InjectFault)
     try:
         window = await request.app[CONTROLLER].inject(fault)
     except (NoRun, FaultsUnavailable) as error:
         return _error(409, str(error))
     except FaultInjectionFailed as error:
         return _error(502, f"the target did not take the fault: {error}")
-    return _json(201, window)
+    return _answer(201, FaultInjected.model_validate(window))
 
 
 async def _export(request: web.Request) -> web.StreamResponse:
@@ -533,9 +459,7 @@ def _presentation_failed(error: PresentationError) -> web.Response:
 
 
 async def _profiles(request: web.Request) -> web.StreamResponse:
-    settings = request.app[CONTROLLER].settings
-    return _json(200, {"profiles": list_profiles(settings.presentation_dir),
-                       "placeholders": PLACEHOLDERS})
+    return _answer(200, profile_list(request.app[CONTROLLER].settings.presentation_dir))
 
 
 async def _profile(request: web.Request) -> web.StreamResponse:
@@ -553,10 +477,10 @@ async def _profile(request: web.Request) -> web.StreamResponse:
 
 async def _benchmarks(request: web.Request) -> web.StreamResponse:
     try:
-        benchmarks = load_benchmarks(request.app[CONTROLLER].settings.benchmarks_file)
+        listing = benchmark_list(request.app[CONTROLLER].settings.benchmarks_file)
     except PresentationError as error:
         return _presentation_failed(error)
-    return _json(200, {"benchmarks": [b.model_dump(mode="json") for b in benchmarks.sourced()]})
+    return _json(200, listing.model_dump(mode="json"))
 
 
 _NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8">

@@ -321,7 +321,9 @@ def test_push_is_limited_to_posting_to_connections_of_the_live_stage(
         assert json.dumps(grant["Resource"]).endswith('"/live/POST/@connections/*"]]}')
 
 
-def test_every_control_api_route_needs_an_operator_pool_jwt(synthesized: SynthesizedApp) -> None:
+def test_every_control_api_route_but_the_presentations_reads_needs_an_operator_pool_jwt(
+    synthesized: SynthesizedApp,
+) -> None:
     template = synthesized.template
     api_id, _ = _only(template, "AWS::ApiGatewayV2::Api", {"ProtocolType": "HTTP"})
     pool_id, _ = _only(template, "AWS::Cognito::UserPool")
@@ -334,8 +336,13 @@ def test_every_control_api_route_needs_an_operator_pool_jwt(synthesized: Synthes
     assert authorizer["Properties"]["JwtConfiguration"]["Audience"] == [{"Ref": client_id}]
     assert pool_id in json.dumps(authorizer["Properties"]["JwtConfiguration"]["Issuer"])
     routes = _resources(template, "AWS::ApiGatewayV2::Route", {"ApiId": {"Ref": api_id}})
-    assert routes
+    public = {"GET /profiles", "GET /profiles/{name}", "GET /benchmarks"}
+    keys = {route["Properties"]["RouteKey"] for route in routes.values()}
+    assert public < keys and "GET /{proxy+}" in keys
     for route in routes.values():
+        if route["Properties"]["RouteKey"] in public:
+            assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
+            continue
         assert route["Properties"]["AuthorizationType"] == "JWT"
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
         assert not route["Properties"]["RouteKey"].startswith(("OPTIONS", "ANY"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from lambdas import control_api
 from stresslab.aws.results import output_key
 
@@ -56,32 +58,37 @@ def test_start_is_refused_above_the_ceilings_and_on_bad_bodies(aws: World) -> No
     not_json = request("POST", "/runs", raw="{oops")
 
     assert too_fast == {"status": 400, "body": {
-        "statusCode": 400,
-        "message": "scenario: peak 5000 TPS is above the ceiling of 1000 TPS"}}
-    assert too_long["status"] == 400 and "duration 7200s is above" in too_long["body"]["message"]
+        "error": "scenario: peak 5000 TPS is above the ceiling of 1000 TPS"}}
+    assert too_long["status"] == 400 and "duration 7200s is above" in too_long["body"]["error"]
     assert bad_field["status"] == 400
-    assert bad_field["body"]["message"].startswith("time_scale: Input should be greater than 0")
-    assert bad_phase["status"] == 400 and bad_phase["body"]["message"].startswith(
+    assert bad_field["body"]["error"].startswith("time_scale: Input should be greater than 0")
+    assert bad_phase["status"] == 400 and bad_phase["body"]["error"].startswith(
         "scenario: phases.0.tps:")
-    assert no_target["status"] == 400 and "target_url" in no_target["body"]["message"]
-    assert not_json == {"status": 400, "body": {"statusCode": 400,
-                                                "message": "body: not valid JSON"}}
+    assert no_target["status"] == 400 and "target_url" in no_target["body"]["error"]
+    assert not_json == {"status": 400, "body": {"error": "body: not valid JSON"}}
     executions = aws.client("stepfunctions").list_state_machines()["stateMachines"]
     assert executions == []
 
 
-def test_faults_list_show_and_export(aws: World) -> None:
+def test_faults_list_show_and_export(aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fault goes to the run that is running, as on the local server; none is running: 409
+    runs = control_api._deps().runs
+    monkeypatch.setattr(runs, "running", lambda: [])
+    idle = request("POST", "/faults", {"type": "latency"})
+    monkeypatch.setattr(runs, "running", lambda: ["r-now"])
     fault = request("POST", "/faults", {"type": "latency"})
     unknown = request("POST", "/faults", {"type": "throttle"})
     invalid = request("POST", "/faults", {"type": "meteor"})
+    assert idle == {"status": 409, "body": {"error": "no run in progress"}}
     assert fault["status"] == 201
     experiment = aws.client("fis").get_experiment(id=fault["body"]["experiment_id"])
     assert experiment["experiment"]["experimentTemplateId"] == aws.templates["latency"]
+    assert experiment["experiment"]["tags"]["stresslab:run_id"] == "r-now"
     assert unknown["status"] == 400 and "no FIS template for fault 'throttle'" in \
-        unknown["body"]["message"]
-    assert invalid["status"] == 400 and invalid["body"]["message"].startswith("type: ")
+        unknown["body"]["error"]
+    assert invalid["status"] == 400 and invalid["body"]["error"].startswith("type: ")
 
-    assert request("GET", "/runs")["body"] == {"runs": []}
+    assert request("GET", "/runs")["body"] == {"current": None, "runs": []}
     assert request("GET", "/runs/nope")["status"] == 404
     assert request("GET", "/runs/r1/export/secrets.txt")["status"] == 400
     assert request("GET", "/runs/r1/export/summary.json")["status"] == 404

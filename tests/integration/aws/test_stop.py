@@ -52,14 +52,14 @@ def test_each_run_has_its_own_flag_and_all_stops_every_run(aws: World) -> None:
     assert not flags.stops("run-c") and flags.stops("run-a")
 
 
-def test_stop_of_an_unknown_run_or_of_current_with_nothing_running_is_404(
+def test_stop_of_an_unknown_run_is_404_and_of_current_with_nothing_running_409(
     machine: Machine,  # noqa: F811 - fixture
 ) -> None:
     unknown = request("POST", "/runs/nope-1/stop")
     nothing = request("POST", "/runs/current/stop")
 
-    assert unknown["status"] == 404 and unknown["body"]["message"] == "run nope-1 not found"
-    assert nothing["status"] == 404 and nothing["body"]["message"] == "no run is running"
+    assert unknown["status"] == 404 and unknown["body"]["error"] == "run nope-1 not found"
+    assert nothing["status"] == 409 and nothing["body"]["error"] == "no run in progress"
     assert not StopFlags(machine.world.client("dynamodb"), TABLE).stops("current")
 
 
@@ -93,7 +93,7 @@ def test_stop_current_ends_the_running_run_and_every_worker(
 
     # And a second Stop of the same run says it has already ended
     again = request("POST", "/runs/current-1/stop")
-    assert again["status"] == 409 and "already ended" in again["body"]["message"]
+    assert again["status"] == 409 and "already ended" in again["body"]["error"]
 
 
 def test_kill_switch_route_stops_every_run_until_cleared(
@@ -157,4 +157,4 @@ def test_stop_of_a_run_id_that_cannot_exist_is_a_400(
     for bad in ("has space", "x" * 81, "semi;colon"):
         answer = request("POST", f"/runs/{bad}/stop")
         assert answer["status"] == 400, (bad, answer)
-        assert answer["body"]["message"].startswith("run_id: "), answer
+        assert answer["body"]["error"].startswith("run_id: "), answer

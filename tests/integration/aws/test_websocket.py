@@ -160,8 +160,8 @@ def test_share_presentation_link_needs_an_operator_and_a_sane_lifetime(
     link = control_request("POST", "/viewer-links", None)
 
     assert viewer["status"] == 403
-    assert too_long["status"] == 400 and too_long["body"]["message"].startswith("ttl_s: ")
-    assert unknown["status"] == 400 and unknown["body"]["message"].startswith("role: ")
+    assert too_long["status"] == 400 and too_long["body"]["error"].startswith("ttl_s: ")
+    assert unknown["status"] == 400 and unknown["body"]["error"].startswith("role: ")
     assert link["status"] == 201
     assert link["body"]["url"].startswith(PRESENTATION_URL + "?token=")
     assert 4 * 3600 - 5 <= link["body"]["expires_at"] - time.time() <= 4 * 3600
