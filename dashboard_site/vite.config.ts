@@ -10,6 +10,8 @@ const demo = process.env.STRESSLAB_URL ?? "http://127.0.0.1:8080";
 
 export default defineConfig({
   base: "./",
+  // amazon-cognito-identity-js bundles the `buffer` package, which reads Node's `global`.
+  define: { global: "globalThis" },
   build: {
     outDir: "dist",
     emptyOutDir: true,

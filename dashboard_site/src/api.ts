@@ -1,5 +1,10 @@
-/** The control API client: reads for every page, token-guarded actions for the admin page. */
+/** The control API client, typed by the contract generated from stresslab/control.py: reads for
+ * every page, token-guarded actions for the admin page, on either runtime. */
 
+import type {
+  BenchmarkList, ExportLink, FaultInjected, FaultTypeList, InjectFault, KillSwitch, ProfileList,
+  RunList, RunStarted, RunStopping, ScenarioList, StartRun, ViewerLink,
+} from "./generated/control";
 import type { Benchmark, FaultTypeInfo, RunRecord, ScenarioInfo } from "./protocol";
 
 const TOKEN_KEY = "stresslab.token";
@@ -31,61 +36,73 @@ export function storeToken(token: string, win: Window = window): void {
   win.sessionStorage.setItem(TOKEN_KEY, token);
 }
 
-/** The API's own words for a failure: {"error": "..."} when it sent one. */
+/** The API's own words for a failure: the contract's {"error": "..."}, or API Gateway's own
+ * {"message": "..."} (its authoriser's 401, throttling). */
 export async function errorText(response: Response): Promise<string> {
   const body = await response.text();
   try {
-    const parsed = JSON.parse(body) as { error?: unknown };
+    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
     if (typeof parsed.error === "string") return parsed.error;
+    if (typeof parsed.message === "string") return parsed.message;
   } catch {
     // not JSON: fall through to the status line
   }
   return body.trim().slice(0, 300) || `HTTP ${response.status} ${response.statusText}`;
 }
 
-export interface StartRun {
-  scenario: string;
-  time_scale: number;
-  load_scale: number;
-  tps?: number;
-  duration?: string | number;
-}
-
-export interface InjectFault {
-  type: string;
-  target?: string;
-  intensity: number;
-  duration_s: number;
-}
+export type { InjectFault, StartRun } from "./generated/control";
 
 export const EXPORT_FILES = ["summary.json", "timeseries.csv", "report.html", "junit.xml"] as const;
 export type ExportFile = (typeof EXPORT_FILES)[number];
 
-function listOf<T>(body: unknown, key: string): T[] {
-  if (Array.isArray(body)) return body as T[];
-  if (body && typeof body === "object" && Array.isArray((body as Record<string, unknown>)[key])) {
-    return (body as Record<string, T[]>)[key] ?? [];
-  }
-  return [];
+/** An export as the runtime answers it: the file itself (local) or a short-lived link to it
+ * (AWS: a pre-signed S3 URL). The client follows the answer's shape, not the runtime's name. */
+export type ExportResult =
+  | { kind: "file"; blob: Blob; name: string }
+  | { kind: "link"; url: string; expiresInS: number; name: string };
+
+export function isExportLink(value: unknown): value is ExportLink {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return false;
+  const keys = Object.keys(value).sort().join(",");
+  const link = value as Record<string, unknown>;
+  return keys === "expires_in_s,url" && typeof link.url === "string" &&
+    /^https?:\/\//.test(link.url) && typeof link.expires_in_s === "number";
 }
 
+export type Runtime = "local" | "aws";
+
 export class ControlApi {
-  constructor(readonly baseUrl: string, public token: string | null = null) {}
+  /** The bearer for the calls: the admin token (local) or the operator's id token (AWS). */
+  credential: () => string | null = () => this.token;
+
+  constructor(readonly baseUrl: string, public token: string | null = null,
+              readonly runtime: Runtime = "local") {}
 
   private url(path: string): string {
     return `${this.baseUrl}${path}`;
   }
 
-  private async request(path: string, init: RequestInit = {}, auth = false): Promise<Response> {
+  /** The request as sent: on AWS every call carries the operator's token (the authoriser
+   * guards reads too); locally only actions do. */
+  shape(path: string, init: RequestInit = {}, auth = false): Request {
     const headers = new Headers(init.headers);
-    if (auth) {
-      if (!this.token) throw new ApiError(401, "an admin token is needed: open the admin link "
-        + "printed by `stresslab demo`, or paste the token");
-      headers.set("Authorization", `Bearer ${this.token}`);
+    const bearer = this.credential();
+    if (auth && !bearer) {
+      throw new ApiError(401, this.runtime === "aws"
+        ? "sign in as an operator first"
+        : "an admin token is needed: open the admin link printed by `stresslab demo`, or "
+          + "paste the token");
     }
+    if (bearer && (auth || this.runtime === "aws")) headers.set("Authorization", `Bearer ${bearer}`);
+    if (init.body !== undefined) headers.set("Content-Type", "application/json");
+    return new Request(this.url(path), { ...init, headers, cache: "no-store" });
+  }
+
+  private async request(path: string, init: RequestInit = {}, auth = false): Promise<Response> {
+    const request = this.shape(path, init, auth);
     let response: Response;
     try {
-      response = await fetch(this.url(path), { ...init, headers, cache: "no-store" });
+      response = await fetch(request);
     } catch (error) {
       throw new ApiError(0, `cannot reach the control API (${String(error)})`);
     }
@@ -98,20 +115,21 @@ export class ControlApi {
     return (await response.json()) as T;
   }
 
+  private post<T>(path: string, body: unknown, method = "POST"): Promise<T> {
+    return this.json(path, { method, body: body === undefined ? undefined : JSON.stringify(body) },
+                     true);
+  }
+
   async scenarios(): Promise<ScenarioInfo[]> {
-    const body = await this.json<unknown>("/scenarios");
-    return listOf<ScenarioInfo | string>(body, "scenarios")
-      .map((s) => (typeof s === "string" ? { name: s } : s));
+    return (await this.json<ScenarioList>("/scenarios")).scenarios ?? [];
   }
 
   async faultTypes(): Promise<FaultTypeInfo[]> {
-    const body = await this.json<unknown>("/fault-types");
-    return listOf<FaultTypeInfo | string>(body, "fault_types")
-      .map((f) => (typeof f === "string" ? { type: f } : f));
+    return (await this.json<FaultTypeList>("/fault-types")).fault_types ?? [];
   }
 
   async runs(): Promise<RunRecord[]> {
-    return listOf<RunRecord>(await this.json<unknown>("/runs"), "runs");
+    return ((await this.json<RunList>("/runs")).runs ?? []) as RunRecord[];
   }
 
   async run(runId: string): Promise<Record<string, unknown>> {
@@ -119,8 +137,7 @@ export class ControlApi {
   }
 
   async profiles(): Promise<string[]> {
-    return listOf<string>(await this.json<unknown>("/profiles"), "profiles")
-      .filter((p) => typeof p === "string");
+    return (await this.json<ProfileList>("/profiles")).profiles ?? [];
   }
 
   async profile(name: string): Promise<unknown> {
@@ -128,32 +145,55 @@ export class ControlApi {
   }
 
   async benchmarks(): Promise<Benchmark[]> {
-    return listOf<Benchmark>(await this.json<unknown>("/benchmarks"), "benchmarks");
+    return (await this.json<BenchmarkList>("/benchmarks")).benchmarks ?? [];
   }
 
-  async startRun(body: StartRun): Promise<{ run_id: string }> {
-    return this.json("/runs", {
-      method: "POST", body: JSON.stringify(body),
-      headers: { "Content-Type": "application/json" },
-    }, true);
+  startRun(body: StartRun): Promise<RunStarted> {
+    return this.post("/runs", body);
   }
 
-  async stopRun(): Promise<unknown> {
-    return this.json("/runs/current/stop", { method: "POST" }, true);
+  /** Stop the run that is running (both runtimes resolve `current`). */
+  stopRun(): Promise<RunStopping> {
+    return this.post("/runs/current/stop", undefined);
   }
 
-  async injectFault(body: InjectFault): Promise<unknown> {
-    return this.json("/faults", {
-      method: "POST", body: JSON.stringify(body),
-      headers: { "Content-Type": "application/json" },
-    }, true);
+  injectFault(body: InjectFault): Promise<FaultInjected> {
+    return this.post("/faults", body);
   }
 
-  /** An export as a Blob (the token travels in a header, so no plain link). */
-  async exportFile(runId: string, file: ExportFile): Promise<Blob> {
+  /** AWS: a signed, read-only link to the live presentation for people without an account. */
+  shareLink(ttlS?: number): Promise<ViewerLink> {
+    return this.post("/viewer-links", ttlS === undefined ? {} : { ttl_s: ttlS });
+  }
+
+  /** AWS: stop every run, and any started, until the switch is cleared. */
+  killSwitch(): Promise<KillSwitch> {
+    return this.post("/kill-switch", undefined);
+  }
+
+  clearKillSwitch(): Promise<KillSwitch> {
+    return this.post("/kill-switch", undefined, "DELETE");
+  }
+
+  async exportFile(runId: string, file: ExportFile): Promise<ExportResult> {
     const response = await this.request(
       `/runs/${encodeURIComponent(runId)}/export/${file}`, {}, true);
-    return response.blob();
+    const name = `${runId}-${file}`;
+    const type = response.headers.get("Content-Type") ?? "";
+    if (type.includes("json")) {
+      const text = await response.text();
+      let parsed: unknown = null;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // a file that is not JSON after all: kept as it came
+      }
+      if (isExportLink(parsed)) {
+        return { kind: "link", url: parsed.url, expiresInS: parsed.expires_in_s, name };
+      }
+      return { kind: "file", blob: new Blob([text], { type }), name };
+    }
+    return { kind: "file", blob: await response.blob(), name };
   }
 }
 

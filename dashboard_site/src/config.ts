@@ -18,13 +18,19 @@ export function resolveUrls(raw: Partial<SiteConfig>, location: Pick<Location, "
       if (typeof value === "number" && Number.isFinite(value) && value > 0) fx[code] = value;
     }
   }
-  return {
+  const config: SiteConfig = {
     mode: raw.mode || "local",
     ws_url: ws,
     api_url: api,
     fx_usd_per_unit: fx,
     version: raw.version || "",
   };
+  for (const key of ["region", "user_pool_id", "user_pool_client_id", "cognito_endpoint",
+                     "target_url"] as const) {
+    const value = raw[key];
+    if (typeof value === "string" && value.trim()) config[key] = value.trim();
+  }
+  return config;
 }
 
 export async function loadConfig(): Promise<SiteConfig> {

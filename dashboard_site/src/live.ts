@@ -153,7 +153,16 @@ export class LiveClient {
   private lastMessageAt = 0;
   private stopped = false;
 
-  constructor(private readonly url: string) {}
+  private refusedListeners: (() => void)[] = [];
+
+  /** `url` may be a function: it is asked before every (re)connection, so a refreshed token
+   * is the one sent; null means there is no credential to connect with any more. */
+  constructor(private readonly url: string | (() => string | null)) {}
+
+  /** Called when the url function answers null: the client stops trying. */
+  onRefused(listener: () => void): void {
+    this.refusedListeners.push(listener);
+  }
 
   onState(listener: LiveListener): void {
     this.listeners.push(listener);
@@ -184,10 +193,17 @@ export class LiveClient {
   }
 
   private connect(): void {
+    const url = typeof this.url === "string" ? this.url : this.url();
+    if (url === null) {
+      this.stopped = true;
+      this.setStatus("closed");
+      for (const listener of this.refusedListeners) listener();
+      return;
+    }
     this.setStatus("connecting");
     let socket: WebSocket;
     try {
-      socket = new WebSocket(this.url);
+      socket = new WebSocket(url);
     } catch {
       this.scheduleReconnect();
       return;

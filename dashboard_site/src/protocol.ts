@@ -229,38 +229,18 @@ export interface SiteConfig {
   /** USD value of one unit of each currency, e.g. {"USD": 1, "EUR": 1.08}. */
   fx_usd_per_unit: Record<string, number>;
   version: string;
+  /** AWS: the operators' Cognito pool the admin page signs in to. */
+  region?: string;
+  user_pool_id?: string;
+  user_pool_client_id?: string;
+  /** Only where Cognito is not at its AWS address (the emulated AWS). */
+  cognito_endpoint?: string;
+  /** AWS: where a run started from the admin page goes unless the operator names a target. */
+  target_url?: string;
 }
 
-/** GET /benchmarks entry; only entries with a source are ever rendered. */
-export interface Benchmark {
-  id: string;
-  label: string;
-  value: number;
-  unit: string;
-  kind?: string;
-  note?: string;
-  source: { title: string; url_or_path: string; date: string } | null;
-  [extra: string]: unknown;
-}
-
-/** GET /scenarios entry. */
-export interface ScenarioInfo {
-  name: string;
-  description?: string;
-  duration_s?: number;
-  peak_tps?: number;
-  [extra: string]: unknown;
-}
-
-/** GET /fault-types entry. */
-export interface FaultTypeInfo {
-  type: string;
-  description?: string;
-  /** Agents it may target; empty for service-wide faults. */
-  targets?: string[];
-  intensity?: { unit?: string; min?: number; max?: number; default?: number };
-  [extra: string]: unknown;
-}
+/** The control API's answers: generated from stresslab/control.py's JSON Schema. */
+export type { Benchmark, FaultTypeInfo, ScenarioInfo } from "./generated/control";
 
 export function isServerMessage(value: unknown): value is ServerMessage {
   if (typeof value !== "object" || value === null) return false;

@@ -1,6 +1,10 @@
 /** Admin: infrastructure health, resources, cost, run history, and the operator's controls. */
 
-import { ApiError, type ControlApi, EXPORT_FILES, type ExportFile, storeToken, takeToken } from "../api";
+import {
+  ApiError, type ControlApi, EXPORT_FILES, type ExportFile, type InjectFault, type StartRun,
+  storeToken, takeToken,
+} from "../api";
+import type { AuthState, OperatorSession } from "../auth";
 import {
   formatClock, formatInt, formatMoney, formatNumber, formatPct, formatSmallMoney, formatWhen,
   humanize,
@@ -14,6 +18,9 @@ import { boot, type PageContext } from "../ui/shell";
 
 const charts: Record<string, Chart> = {};
 let api: ControlApi;
+let ctxRef: PageContext;
+let session: OperatorSession | null = null;
+let listsLoaded = false;
 let state: LiveState | null = null;
 let runs: RunRecord[] = [];
 let selectedRun: string | null = null;
@@ -82,9 +89,12 @@ function controlsPanel(): HTMLElement {
                                  "data-testid": "load-scale" });
   const start = h("button", { class: "button primary", "data-testid": "start-run" }, "Start test");
   const stop = h("button", { class: "button danger", "data-testid": "stop-run" }, "Stop test");
+  const targetUrl = h("input", { type: "url", placeholder: "https://…/v1/score",
+                                 "data-testid": "target-url", autocomplete: "off" });
   start.addEventListener("click", () => act(start, result, async () => {
-    const body = { scenario: scenario.value, time_scale: Number(timeScale.value),
-                   load_scale: Number(loadScale.value) };
+    const body: StartRun = { scenario: scenario.value, time_scale: Number(timeScale.value),
+                             load_scale: Number(loadScale.value) };
+    if (targetUrl.value.trim()) body.target_url = targetUrl.value.trim();
     const answer = await api.startRun(body);
     selectedRun = answer.run_id;
     return `Started ${answer.run_id}`;
@@ -117,10 +127,12 @@ function controlsPanel(): HTMLElement {
   inject.addEventListener("click", () => act(inject, result, async () => {
     const body = { type: faultType.value, intensity: Number(intensity.value),
                    duration_s: Number(duration.value),
-                   ...(target.value ? { target: target.value } : {}) };
-    await api.injectFault(body);
-    return `Injected ${humanize(body.type)}${body.target ? ` on ${humanize(body.target)}` : ""}` +
-      ` for ${body.duration_s} s`;
+                   ...(target.value ? { target: target.value } : {}) } as InjectFault;
+    const answer = await api.injectFault(body);
+    const on = body.target ? ` on ${humanize(body.target)}` : "";
+    return answer.experiment_id
+      ? `Injected ${humanize(body.type)}${on} (FIS experiment ${answer.experiment_id})`
+      : `Injected ${humanize(body.type)}${on} for ${body.duration_s} s`;
   }));
   const tokenInput = h("input", { type: "password", placeholder: "admin token",
                                   "data-testid": "token-input", autocomplete: "off" });
@@ -133,15 +145,18 @@ function controlsPanel(): HTMLElement {
       tokenInput.value = "";
       updateToken();
     } }, "Use token"));
+  const aws = api.runtime === "aws";
+  if (aws && ctxRef.config.target_url) targetUrl.value = ctxRef.config.target_url;
   return h("section", { class: "panel", "data-testid": "controls" },
     h("h2", { class: "panel-title" }, "Controls",
       h("span", { class: "hint", "data-role": "token-state" }, "")),
-    tokenBox,
+    aws ? signInPanel() : tokenBox,
     h("div", { class: "control-section" },
       h("h3", {}, "Run a test"),
       h("div", { class: "control-grid start" },
         field("Scenario", scenario), field("Time scale", timeScale),
-        field("Load scale", loadScale), start, stop)),
+        field("Load scale", loadScale), start, stop),
+      aws ? h("div", { class: "control-grid target" }, field("Target URL", targetUrl)) : null),
     h("div", { class: "control-section" },
       h("h3", {}, "Inject a failure"),
       h("div", { class: "control-grid fault" },
@@ -150,10 +165,144 @@ function controlsPanel(): HTMLElement {
         field("Seconds", duration), inject),
       h("div", { class: "faint", style: "font-size:12px; margin-top:6px",
                  "data-testid": "fault-help" }, "")),
+    aws ? awsSection(result) : null,
     result);
 }
 
+/** AWS: the presentation link for people without an account, and the kill switch. */
+function awsSection(result: HTMLElement): HTMLElement {
+  const share = h("button", { class: "button primary", "data-testid": "share-link" },
+    "Share presentation link");
+  const linkBox = h("input", { type: "text", readonly: true, class: "share-url",
+                               "data-testid": "share-url", "aria-label": "presentation link" });
+  const copy = h("button", { class: "button", "data-testid": "copy-share-url" }, "Copy");
+  const expiry = h("span", { class: "faint", "data-testid": "share-expiry" }, "");
+  const shared = h("div", { class: "form-row share-row", hidden: true }, linkBox, copy, expiry);
+  share.addEventListener("click", () => act(share, result, async () => {
+    const link = await api.shareLink();
+    linkBox.value = link.url;
+    const until = new Date(link.expires_at * 1000);
+    setText(expiry, `valid until ${formatWhen(until.toISOString())}`);
+    shared.hidden = false;
+    return "Presentation link ready: anyone with it watches live, read-only, until it expires.";
+  }));
+  copy.addEventListener("click", () => act(copy, result, async () => {
+    linkBox.select();
+    try {
+      await navigator.clipboard.writeText(linkBox.value);
+    } catch {
+      return "Selected: copy it with Ctrl-C (this browser keeps the clipboard from the page).";
+    }
+    return "Link copied.";
+  }));
+  const kill = h("button", { class: "button danger", "data-testid": "kill-switch" },
+    "Stop all runs (kill switch)");
+  const clear = h("button", { class: "button", "data-testid": "clear-kill-switch" },
+    "Clear kill switch");
+  kill.addEventListener("click", () => act(kill, result, async () => {
+    const answer = await api.killSwitch();
+    const stopped = answer.runs_stopped ?? [];
+    return `Kill switch on: ${stopped.length ? `stopped ${stopped.join(", ")}` : "no run was running"}`
+      + "; no run starts until it is cleared.";
+  }));
+  clear.addEventListener("click", () => act(clear, result, async () => {
+    await api.clearKillSwitch();
+    return "Kill switch cleared: runs may start again.";
+  }));
+  return h("div", { class: "control-section", "data-testid": "aws-controls" },
+    h("h3", {}, "Audience and safety"),
+    h("div", { class: "form-row" }, share, kill, clear), shared);
+}
+
+/** AWS: the operator's Cognito sign-in, one step at a time. */
+function signInPanel(): HTMLElement {
+  return h("div", { class: "sign-in", "data-testid": "sign-in" });
+}
+
+function input(testid: string, attrs: Record<string, string> = {}): HTMLInputElement {
+  return h("input", { "data-testid": testid, autocomplete: "off", ...attrs });
+}
+
+function step(title: string, submitLabel: string, submitId: string, fields: HTMLElement[],
+              onSubmit: () => Promise<void>, extra: HTMLElement[] = []): HTMLElement {
+  const submit = h("button", { class: "button primary", type: "submit",
+                               "data-testid": submitId }, submitLabel);
+  return h("form", { class: "sign-in-step", onsubmit: (event: Event) => {
+    event.preventDefault();
+    void onSubmit();
+  } }, h("h3", {}, title), ...extra, h("div", { class: "form-row" }, ...fields, submit));
+}
+
+function renderAuth(state: AuthState): void {
+  const panel = el("sign-in");
+  if (!panel || !session) return;
+  const s = session;
+  const current = state.current;
+  let body: HTMLElement;
+  switch (current.step) {
+    case "signed-out": {
+      const user = input("signin-username", { placeholder: "email", type: "email",
+                                               autocomplete: "username" });
+      const password = input("signin-password", { placeholder: "password", type: "password",
+                                                   autocomplete: "current-password" });
+      body = step("Operator sign-in", "Sign in", "signin-submit",
+        [field("Email", user), field("Password", password)],
+        () => s.signIn(user.value, password.value));
+      break;
+    }
+    case "new-password": {
+      const password = input("new-password", { type: "password",
+                                               autocomplete: "new-password" });
+      body = step("Choose a new password", "Set password", "new-password-submit",
+        [field("New password", password)], () => s.setNewPassword(password.value),
+        [h("p", { class: "faint" }, "This is your first sign-in: replace the temporary " +
+          "password (12 characters or more, with upper and lower case, a digit and a symbol).")]);
+      break;
+    }
+    case "totp-setup": {
+      const code = input("totp-setup-code", { inputmode: "numeric", maxlength: "6" });
+      body = step("Set up your authenticator", "Verify", "totp-setup-submit",
+        [field("6-digit code", code)], () => s.verifyTotpSetup(code.value),
+        [h("p", { class: "faint" }, "Add this key to an authenticator app (TOTP), then " +
+          "enter the code it shows."),
+         h("div", { class: "kv" },
+           h("span", { class: "k" }, "Key"),
+           h("code", { "data-testid": "totp-secret" }, current.secret),
+           h("span", { class: "k" }, "URI"),
+           h("code", { "data-testid": "totp-uri", class: "wrap" }, current.uri))]);
+      break;
+    }
+    case "totp": {
+      const code = input("totp-code", { inputmode: "numeric", maxlength: "6" });
+      body = step("Authenticator code", "Verify", "totp-submit",
+        [field("6-digit code", code)], () => s.answerTotp(code.value));
+      break;
+    }
+    case "signed-in": {
+      body = h("div", { class: "form-row" },
+        h("span", { "data-testid": "signed-in-as" }, `Signed in as ${current.username}`),
+        h("button", { class: "button", "data-testid": "sign-out",
+                      onclick: () => s.signOut() }, "Sign out"));
+      break;
+    }
+  }
+  const error = state.error
+    ? h("div", { class: "result error", "data-testid": "signin-error", role: "alert" },
+        state.error)
+    : null;
+  panel.replaceChildren(body, ...(error ? [error] : []));
+  for (const button of panel.querySelectorAll("button")) button.disabled = state.busy;
+  if (current.step !== "signed-in") {
+    panel.querySelector<HTMLInputElement>("input")?.focus();
+  }
+}
+
 function updateToken(): void {
+  if (api.runtime === "aws") {
+    setText(document.querySelector("[data-role=token-state]"), session?.signedIn
+      ? "signed in for this tab" : "actions need an operator sign-in");
+    return;
+  }
   const has = !!api.token;
   el("token-box").hidden = has;
   setText(document.querySelector("[data-role=token-state]"),
@@ -223,14 +372,23 @@ function historyPanel(): HTMLElement {
 async function download(file: ExportFile): Promise<string> {
   const runId = selectedRun ?? state?.run?.run_id ?? runs[0]?.run_id;
   if (!runId) throw new Error("no run to export yet");
-  const blob = await api.exportFile(runId, file);
-  const url = URL.createObjectURL(blob);
-  const link = h("a", { href: url, download: `${runId}-${file}` });
+  const result = await api.exportFile(runId, file);
+  if (result.kind === "link") {
+    // A pre-signed link: the browser fetches the file itself, no token in it beyond the link's.
+    const link = h("a", { href: result.url, download: result.name, rel: "noopener",
+                          "data-testid": "export-link" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    return `Downloading ${file} of ${runId} (link valid ${result.expiresInS} s)`;
+  }
+  const url = URL.createObjectURL(result.blob);
+  const link = h("a", { href: url, download: result.name });
   document.body.append(link);
   link.click();
   link.remove();
   window.setTimeout(() => URL.revokeObjectURL(url), 30_000);
-  return `Downloaded ${file} of ${runId} (${formatInt(blob.size)} bytes)`;
+  return `Downloaded ${file} of ${runId} (${formatInt(result.blob.size)} bytes)`;
 }
 
 function renderRuns(): void {
@@ -366,7 +524,9 @@ function renderCharts(s: LiveState): void {
 
 async function setup(ctx: PageContext): Promise<void> {
   api = ctx.api;
-  api.token = tokenFromUrl;
+  ctxRef = ctx;
+  session = ctx.session;
+  if (api.runtime === "local") api.token = tokenFromUrl;
   ctx.main.append(
     h("div", { class: "page-title-row" },
       h("h1", { class: "page-title" }, "Infrastructure & operations"),
@@ -378,6 +538,29 @@ async function setup(ctx: PageContext): Promise<void> {
       historyPanel()),
   );
   updateToken();
+  if (api.runtime === "aws") {
+    if (!session) {
+      show(el("control-result"), false, "config.json names no operator pool (user_pool_id, " +
+        "user_pool_client_id): sign-in is not possible");
+      return;
+    }
+    session.onChange((auth) => {
+      renderAuth(auth);
+      updateToken();
+      if (auth.current.step === "signed-in") {
+        ctx.startLive();
+        if (!listsLoaded) void loadLists();
+      }
+    });
+    renderAuth(session.state);
+    if (!session.signedIn) return;
+    ctx.startLive();
+  }
+  await loadLists();
+}
+
+async function loadLists(): Promise<void> {
+  listsLoaded = true;
   const [scenarios, types] = await Promise.allSettled([api.scenarios(), api.faultTypes()]);
   const scenarioSelect = el<HTMLSelectElement>("scenario-select");
   if (scenarios.status === "fulfilled") {

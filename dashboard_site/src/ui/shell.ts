@@ -3,10 +3,12 @@
 import "@fontsource-variable/inter";
 import "../styles/main.css";
 
+import { type Credential, isExpired, liveUrl, viewerCredential } from "../access";
 import { ControlApi } from "../api";
+import { OperatorSession } from "../auth";
 import { loadConfig } from "../config";
 import { degradationBadge } from "../degradation";
-import { formatClock } from "../format";
+import { formatClock, formatWhen } from "../format";
 import { type ConnectionStatus, LiveClient, type LiveState } from "../live";
 import type { ServerMessage, SiteConfig, Tick } from "../protocol";
 import { h, setText } from "./dom";
@@ -26,6 +28,12 @@ export interface PageContext {
   live: LiveClient;
   main: HTMLElement;
   header: HTMLElement;
+  /** AWS: the operator's sign-in (null on the local runtime). */
+  session: OperatorSession | null;
+  /** Who this page is to the runtime now (AWS), or null. */
+  credential: () => Credential | null;
+  /** Open the live feed once there is a credential for it (after an operator signs in). */
+  startLive: () => void;
 }
 
 interface RenderRecord {
@@ -124,6 +132,26 @@ function updateHeader(top: HTMLElement, state: LiveState): void {
   }
 }
 
+/** On AWS without a way in: say why in plain words (an expired link, or no sign-in). */
+function accessNotice(main: HTMLElement, viewer: Credential | null, page: PageName): void {
+  main.querySelector("[data-testid=access-notice]")?.remove();
+  if (page === "admin" && !isExpired(viewer, Date.now())) return; // the sign-in panel says it
+  const expiredAt = viewer?.kind === "viewer" && viewer.expiresAt !== null
+    ? new Date(viewer.expiresAt * 1000).toISOString() : null;
+  const notice = isExpired(viewer, Date.now())
+    ? h("section", { class: "panel notice", "data-testid": "access-notice",
+                     "data-reason": "link-expired", role: "alert" },
+        h("h2", {}, "This presentation link has expired"),
+        h("p", {}, `It was valid until ${formatWhen(expiredAt)}. Ask the operator who shared ` +
+          "it for a new link."))
+    : h("section", { class: "panel notice", "data-testid": "access-notice",
+                     "data-reason": "no-credential", role: "alert" },
+        h("h2", {}, "Live numbers need a presentation link or a sign-in"),
+        h("p", {}, "Open the presentation link an operator shared with you, or sign in on the ",
+          h("a", { href: "admin.html" }, "admin page"), " (operators)."));
+  main.prepend(notice);
+}
+
 /** Show a problem the page cannot work around, in plain words. */
 export function fatal(main: HTMLElement, title: string, detail: string): void {
   main.replaceChildren(h("section", { class: "panel fatal", "data-testid": "fatal" },
@@ -151,9 +179,33 @@ export async function boot(
       `config.json could not be read (${String(error)}). Serve the site with \`stresslab demo\`.`);
     return null;
   }
-  const live = new LiveClient(config.ws_url);
-  const ctx: PageContext = { config, api: new ControlApi(config.api_url), live, main,
-                             header: top };
+  const aws = config.mode === "aws";
+  let session: OperatorSession | null = null;
+  if (aws && config.user_pool_id && config.user_pool_client_id) {
+    // Only the AWS runtime loads the Cognito library.
+    const { CognitoIdentity } = await import("../cognito");
+    session = new OperatorSession(new CognitoIdentity({
+      user_pool_id: config.user_pool_id, user_pool_client_id: config.user_pool_client_id,
+      cognito_endpoint: config.cognito_endpoint,
+    }));
+    await session.restore();
+  }
+  const viewer = aws ? viewerCredential(window.location.search) : null;
+  const credential = (): Credential | null => {
+    const bearer = session?.bearer();
+    return bearer ? { kind: "operator", token: bearer } : viewer;
+  };
+  const live = new LiveClient(() => liveUrl(config, credential()));
+  const api = new ControlApi(config.api_url, null, aws ? "aws" : "local");
+  if (aws) api.credential = () => session?.bearer() ?? null;
+  let started = false;
+  const startLive = () => {
+    if (started || liveUrl(config, credential()) === null) return;
+    started = true;
+    live.start();
+  };
+  const ctx: PageContext = { config, api, live, main, header: top, session, credential,
+                             startLive };
   window.__stresslab = { renders: [], state: () => live.state, status: () => live.status };
   const conn = top.querySelector<HTMLElement>(".conn");
   live.onStatus((status) => {
@@ -169,6 +221,11 @@ export async function boot(
     if (message?.type === "tick") recordRender(message, received, epochNowMs() - received);
   });
   render(live.state, null);
-  live.start();
+  live.onRefused(() => {
+    started = false;
+    accessNotice(main, viewer, page);
+  });
+  startLive();
+  if (!started) accessNotice(main, viewer, page);
   return ctx;
 }
