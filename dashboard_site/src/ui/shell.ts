@@ -223,9 +223,11 @@ export async function boot(
   render(live.state, null);
   live.onRefused(() => {
     started = false;
+    setText(conn?.querySelector(".conn-text") ?? null, "not connected");
     accessNotice(main, viewer, page);
   });
   startLive();
-  if (!started) accessNotice(main, viewer, page);
+  // No credential (yet): the client is refused at once, which says so on the page.
+  if (!started) live.start();
   return ctx;
 }
