@@ -45,8 +45,11 @@ class S3Results:
     def link(self, run_id: str, name: str, expires_s: int = 300) -> str:
         if name not in CONTENT_TYPES:
             raise ValueError(f"file: unknown export {name!r}; one of {', '.join(EXPORTS)}")
+        # As an attachment: a browser following the link saves the file and stays on its page.
         return str(self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": output_key(run_id, name)},
+            "get_object", Params={
+                "Bucket": self.bucket, "Key": output_key(run_id, name),
+                "ResponseContentDisposition": f'attachment; filename="{run_id}-{name}"'},
             ExpiresIn=expires_s,
         ))
 

@@ -239,3 +239,58 @@ def test_an_expired_presentation_link_says_so_and_does_not_connect(
     page.wait_for_timeout(1500)
     assert sockets == [] and page.evaluate("window.__stresslab.status()") == "closed"
     context.close()
+
+
+def test_an_operator_exports_a_finished_runs_file_by_its_link_and_trips_the_kill_switch(
+        aws: AwsLocal, chromium: Any) -> None:
+    assert aws.operator is not None
+    errors = PageErrors()
+    context = new_context(chromium, aws)
+    admin = errors.watch(context.new_page())
+    # Given an operator signed in earlier in this tab (the session a reload finds)
+    admin.goto(aws.urls.admin)
+    tokens = aws.sign_in(aws.operator)
+    admin.evaluate("""([pool, client, user, t]) => {
+        const key = `CognitoIdentityServiceProvider.${client}`;
+        sessionStorage.setItem(`${key}.LastAuthUser`, user);
+        sessionStorage.setItem(`${key}.${user}.idToken`, t.IdToken);
+        sessionStorage.setItem(`${key}.${user}.accessToken`, t.AccessToken);
+        sessionStorage.setItem(`${key}.${user}.refreshToken`, t.RefreshToken); }""",
+                   [aws.account.user_pool_id, aws.account.user_pool_client_id,
+                    aws.operator.username, tokens])
+    admin.reload()
+    reached(admin, "signed-in-as", errors)
+    # And a short run that has finished
+    sfn = aws.client("stepfunctions")
+    admin.wait_for_function("document.querySelectorAll(\"[data-testid='scenario-select'] "
+                            "option\").length > 0", timeout=15_000)
+    by_testid(admin, "scenario-select").select_option("smoke")
+    by_testid(admin, "time-scale").fill("0.25")
+    by_testid(admin, "load-scale").fill("0.1")
+    by_testid(admin, "target-url").fill(aws.reference.score_url)
+    by_testid(admin, "start-run").click()
+    run_id = wait_for(lambda: re.search(r"Started (\S+)",
+                                        by_testid(admin, "control-result").inner_text()),
+                      30, "the start answer").group(1)
+    arn = f"{aws.account.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}"
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", 180,
+             "the run to finish")
+    assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+
+    # When they export its summary, the control API answers a link and the browser follows it
+    admin.locator(f"tr[data-run-id='{run_id}']").click(timeout=30_000)
+    with admin.expect_download(timeout=30_000) as downloading:
+        by_testid(admin, "export-summary.json").click()
+    summary = json.loads(Path(downloading.value.path()).read_text())
+    assert summary["run_id"] == run_id
+    assert "link valid 300 s" in by_testid(admin, "export-result").inner_text()
+
+    # When they trip the kill switch, no run is left running, until they clear it
+    by_testid(admin, "kill-switch").click()
+    wait_for(lambda: "Kill switch on" in by_testid(admin, "control-result").inner_text(), 30,
+             "the kill switch answer")
+    by_testid(admin, "clear-kill-switch").click()
+    wait_for(lambda: "Kill switch cleared" in by_testid(admin, "control-result").inner_text(),
+             30, "the clearing answer")
+    context.close()
+    assert [e for e in errors if "favicon" not in e] == []

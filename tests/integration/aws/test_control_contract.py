@@ -8,14 +8,17 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 
 from lambdas import control_api
 from stresslab.aws.planning import Ceilings, resolve_spec
+from stresslab.aws.results import output_key
 from stresslab.control import (
     BenchmarkList,
+    ExportLink,
     FaultTypeList,
     ProfileList,
     ScenarioList,
@@ -25,7 +28,7 @@ from stresslab.control import (
 from stresslab.local.server import RunningServer, ServerSettings, build_spec, start_server
 
 from .test_control_api import request as lambda_request
-from .world import World
+from .world import BUCKET, World
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -175,3 +178,12 @@ def test_a_presentation_profile_reads_without_an_operator(aws: World) -> None:
     assert answer["status"] == 200 and "placeholders" in answer["body"]
     assert lambda_request("GET", "/profiles/ceo", groups=None)["status"] == 404
     assert lambda_request("GET", "/scenarios", groups=None)["status"] == 403
+
+
+def test_an_export_link_downloads_the_file_under_the_runs_name(aws: World) -> None:
+    # A browser following the link saves the file rather than leaving the admin page for it
+    aws.client("s3").put_object(Bucket=BUCKET, Key=output_key("r9", "report.html"), Body=b"<p>")
+    status, answer = aws_call("GET", "/runs/r9/export/report.html")
+    assert status == 200 and ExportLink.model_validate(answer)
+    query = parse_qs(urlsplit(answer["url"]).query)
+    assert query["response-content-disposition"] == ['attachment; filename="r9-report.html"']
