@@ -20,8 +20,10 @@ export interface PoolSettings {
 
 function tokensOf(session: CognitoUserSession, username: string): Tokens {
   const id = session.getIdToken();
+  // The pool signs in by email; Cognito's own username is an opaque id.
+  const email = id.payload.email;
   return {
-    username,
+    username: typeof email === "string" && email ? email : username,
     idToken: id.getJwtToken(),
     accessToken: session.getAccessToken().getJwtToken(),
     refreshToken: session.getRefreshToken().getToken(),

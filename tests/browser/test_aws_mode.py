@@ -20,7 +20,14 @@ from moto.cognitoidp import models as cognito_models
 from stresslab.aws.viewer_links import SecretsManagerKeys, mint_viewer_link
 from tests.emulation.system import AwsLocal
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, PageErrors, _require_chromium, _require_site
+from .conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    PageErrors,
+    _require_chromium,
+    _require_site,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -159,6 +166,7 @@ def test_an_operator_signs_in_with_totp_starts_a_run_shares_it_and_stops_it(
     by_testid(admin, "new-password-submit").click()
     reached(admin, "totp-secret", errors)
     secret = by_testid(admin, "totp-secret").inner_text()
+    by_testid(admin, "sign-in").screenshot(path=str(SCREENSHOTS / "aws-sign-in.png"))
     uri = by_testid(admin, "totp-uri").inner_text()
     assert uri.startswith("otpauth://totp/stresslab:") and f"secret={secret}" in uri
     by_testid(admin, "totp-setup-code").fill(pyotp.TOTP(secret).now())
@@ -166,6 +174,7 @@ def test_an_operator_signs_in_with_totp_starts_a_run_shares_it_and_stops_it(
 
     # Then they are signed in, the controls list the bundled scenarios, the feed is live
     reached(admin, "signed-in-as", errors)
+    assert by_testid(admin, "signed-in-as").inner_text() == f"Signed in as {OPERATOR}"
     admin.wait_for_function("document.querySelectorAll(\"[data-testid='scenario-select'] "
                             "option\").length > 0", timeout=15_000)
     by_testid(admin, "connection").and_(admin.locator("[data-status='open']")).wait_for(
@@ -203,6 +212,18 @@ def test_an_operator_signs_in_with_totp_starts_a_run_shares_it_and_stops_it(
     wait_for(lambda: (live_run(viewer) or {}).get("run_id") == run_id, 60,
              "the run on the shared presentation")
     assert by_testid(viewer, "access-notice").count() == 0
+    viewer.wait_for_timeout(3000)  # a few seconds of numbers on the charts
+    viewer.screenshot(path=str(SCREENSHOTS / "aws-presentation.png"))
+    admin.screenshot(path=str(SCREENSHOTS / "aws-admin.png"))
+    # And the operator's other pages, in the same tab, open live with the tab's session
+    for name in ("analytics", "agents"):
+        admin.goto(f"{aws.gateway.http_url}/{name}.html")
+        wait_for(lambda: (live_run(admin) or {}).get("run_id") == run_id, 60,
+                 f"the run on {name}")
+        admin.wait_for_timeout(1500)
+        admin.screenshot(path=str(SCREENSHOTS / f"aws-{name}.png"))
+    admin.goto(aws.urls.admin)
+    reached(admin, "signed-in-as", errors)
 
     # When the operator stops the run from the admin page, the execution ends
     wait_for(lambda: by_testid(admin, "stop-run").is_enabled(), 30, "the stop button")
