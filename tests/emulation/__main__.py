@@ -30,10 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
-        with AwsLocal(workdir, http_port=args.port) as aws:
+        with AwsLocal(workdir, http_port=args.port, browser_sign_in=True) as aws:
             urls, operator = aws.urls, aws.operator
             assert operator is not None
-            id_token = aws.sign_in(operator)["IdToken"]
             print(f"""
 stresslab aws-local is up (everything on 127.0.0.1; Ctrl-C stops it)
   presentation   {urls.presentation}
@@ -46,8 +45,8 @@ stresslab aws-local is up (everything on 127.0.0.1; Ctrl-C stops it)
 operator sign-in (Cognito user pool {aws.account.user_pool_id}, group operators)
   username       {operator.username}
   password       {operator.password}
-  signed in      {urls.admin}#token={id_token}
-                 (the admin page with the operator's Cognito ID token; it expires in an hour)
+  (sign in on the admin page; the pool asks for an authenticator: moto accepts any 6 digits,
+   unless MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP=true; scripts can use USER_PASSWORD_AUTH)
 """, flush=True)
             try:
                 stopped.wait()

@@ -50,6 +50,7 @@ class Function:
 
 @dataclass(frozen=True)
 class HttpRoute:
+    logical_id: str
     method: str
     path: str  # "/{proxy+}" or a literal path
     function: str  # logical id
@@ -487,7 +488,7 @@ def _route(p: Provisioner, r: Resource, props: dict[str, Any]) -> None:
     authorizer = None
     if props.get("AuthorizationType") == "JWT":
         authorizer = r.properties["AuthorizerId"]["Ref"]
-    p.account.http_routes.append(HttpRoute(method, path, function, authorizer))
+    p.account.http_routes.append(HttpRoute(r.logical_id, method, path, function, authorizer))
 
 
 def _authorizer(p: Provisioner, r: Resource, props: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 import jwt
 from aiohttp import WSMsgType, web
 
@@ -99,6 +100,9 @@ class Gateway:
         self.authorisers: dict[str, JwtAuthoriser] = {}
         self.connections: dict[str, Connection] = {}
         self.delivered = 0
+        self.moto_url = ""
+        # Fields the emulation adds to the stack's config.json (none unless asked: see system).
+        self.config_extras: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="gateway-invoke")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
@@ -120,6 +124,7 @@ class Gateway:
         app.router.add_get("/{stage}/@connections/{connection_id}", self._get_connection)
         app.router.add_delete("/{stage}/@connections/{connection_id}", self._delete_connection)
         app.router.add_get("/console", self._console)
+        app.router.add_post("/cognito/", self._cognito)
         app.router.add_get("/{path:.*}", self._site_or_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -186,8 +191,19 @@ class Gateway:
         if found is None:
             return web.Response(status=404, text="Not Found")
         body, content_type = found
+        if key == "config.json" and self.config_extras:
+            body = json.dumps({**json.loads(body), **self.config_extras}).encode()
         return web.Response(body=body, content_type=content_type.split(";")[0],
                             headers={"Cache-Control": "no-store"})
+
+    async def _cognito(self, request: web.Request) -> web.Response:
+        """Cognito's API for the browser, same origin: the request as it came, to moto."""
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in ("content-type", "x-amz-target", "x-amz-user-agent")}
+        async with aiohttp.ClientSession() as session, session.post(
+                self.moto_url + "/", data=await request.read(), headers=headers) as answer:
+            return web.Response(status=answer.status, body=await answer.read(),
+                                content_type=answer.content_type)
 
     async def _console(self, request: web.Request) -> web.Response:
         summary = await self._loop.run_in_executor(self._pool, self.console)

@@ -101,6 +101,9 @@ class AwsLocal:
     workdir: Path
     http_port: int = 0
     stack: SynthesizedStack | None = None
+    # For people at a browser: config.json also names the gateway's Cognito endpoint and the
+    # reference service as the default target (the stack's own names neither).
+    browser_sign_in: bool = False
     account: Account = field(init=False)
     runtime: LambdaRuntime = field(init=False)
     gateway: Gateway = field(init=False)
@@ -154,6 +157,10 @@ class AwsLocal:
         self.gateway.attach(self.account, self.runtime.invoke, self.client("s3"), jwks_url,
                             self.console)
         self._start_reference_service()
+        self.gateway.moto_url = self.moto_url
+        if self.browser_sign_in:
+            self.gateway.config_extras = {"cognito_endpoint": f"{self.gateway.http_url}/cognito/",
+                                          "target_url": self.reference.score_url}
         self.carrier = FisCarrier(lambda: self.reference.faults(), self.gateway._loop)
         self.carrier.start()
         self._exits.callback(self.carrier.stop)

@@ -44,7 +44,13 @@ def test_every_resource_comes_from_the_template(aws_local: AwsLocal) -> None:
     assert {f.handler for f in account.functions.values()} >= {
         "lambdas.control_api.handler", "lambdas.aggregator.handler", "lambdas.plan.handler",
         "lambdas.load_generator.handler", "lambdas.evaluate.handler", "lambdas.ws_connect.handler"}
-    assert {r.authorizer is not None for r in account.http_routes} == {True}
+    routes = {r.logical_id: r for r in account.http_routes}
+    assert aws_local.stack is not None
+    for logical_id, route in aws_local.stack.of_type("AWS::ApiGatewayV2::Route").items():
+        if logical_id in routes:
+            jwt = route.properties.get("AuthorizationType") == "JWT"
+            assert (routes[logical_id].authorizer is not None) == jwt, logical_id
+    assert any(r.authorizer for r in account.http_routes)
     assert set(account.websocket_routes) >= {"$connect", "$disconnect", "$default"}
     assert account.stream_mappings and account.stream_mappings[0].report_item_failures
     assert account.fault_templates
@@ -144,3 +150,17 @@ def test_posting_to_a_gone_connection_is_410(aws_local: AwsLocal) -> None:
     with pytest.raises(ClientError) as raised:
         management.post_to_connection(ConnectionId="nobody", Data=b"{}")
     assert raised.value.response["Error"]["Code"] == "GoneException"
+
+
+def test_the_browser_reaches_cognito_through_the_gateway(aws_local: AwsLocal) -> None:
+    # The site's sign-in (amazon-cognito-identity-js) posts Cognito's JSON API to its
+    # cognito_endpoint; the gateway hands it to moto, same origin
+    assert aws_local.operator is not None
+    cognito = boto3.client("cognito-idp", region_name="us-east-1",
+                           endpoint_url=f"{aws_local.gateway.http_url}/cognito/",
+                           aws_access_key_id="x", aws_secret_access_key="x")
+    answer = cognito.initiate_auth(
+        ClientId=aws_local.account.user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": aws_local.operator.username,
+                        "PASSWORD": aws_local.operator.password})
+    assert answer["AuthenticationResult"]["IdToken"].count(".") == 2
