@@ -118,7 +118,8 @@ function controlsPanel(): HTMLElement {
     if (num(range?.max) !== null) intensity.max = String(range?.max);
     setText(el("fault-help"), [typeof info?.description === "string" ? info.description : "",
       range && num(range.min) !== null && num(range.max) !== null
-        ? `intensity ${range.min}–${range.max}${range.unit ? ` ${range.unit}` : ""}` : ""]
+        ? `intensity ${range.min}–${range.max}${range.unit ? ` ${range.unit}` : ""}` : "",
+      api.runtime === "aws" ? "on AWS the stack's FIS template sets intensity and duration" : ""]
       .filter(Boolean).join(" · "));
     updateButtons();
   });
