@@ -52,7 +52,6 @@ from stresslab.control import (
     RunStarted,
     RunStopping,
     StartRun,
-    ViewerLink,
     ViewerLinkRequest,
     benchmark_list,
     fault_type_list,
@@ -255,7 +254,7 @@ def share_presentation_link() -> Response[str]:
                             time.time())
     logger.info("viewer link shared", extra={"operator": operator,
                                               "expires_at": link.expires_at})
-    return _answer(201, ViewerLink.model_validate(link.model_dump()))
+    return _answer(201, link)
 
 
 @app.post("/faults")

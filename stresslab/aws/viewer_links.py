@@ -7,39 +7,22 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from stresslab.aws.cognito_jwt import InvalidToken
 from stresslab.aws.errors import error_code
+from stresslab.control import ViewerLink  # the control contract's answer to POST /viewer-links
 
 ISSUER = "stresslab"
 AUDIENCE = "stresslab-viewer"
 SCOPE = "viewer"
 ALGORITHM = "HS256"
-DEFAULT_TTL_S = 4 * 3600
-MAX_TTL_S = 24 * 3600
 KEY_CACHE_S = 300.0
 REFRESH_COOLDOWN_S = 30.0
-
-
-class ViewerLinkRequest(BaseModel):
-    """POST /viewer-links: how long the link stays valid."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    ttl_s: Annotated[int, Field(ge=60, le=MAX_TTL_S)] = DEFAULT_TTL_S
-
-
-class ViewerLink(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    url: str
-    expires_at: int
 
 
 class SigningKeys(Protocol):
