@@ -182,6 +182,7 @@ class MetricsBatch(BaseModel):
     ok: Count = 0
     timeouts: Count = 0
     dropped: Count = 0
+    undelivered: Count = 0  # of sent: timeouts and errors that never left the worker
     errors: ErrorCounts = Field(default_factory=ErrorCounts)
     latency: str = ""
     lag: str = ""
@@ -215,6 +216,7 @@ class WindowStats:
         self, latency: HdrHistogram | None = None, lag: HdrHistogram | None = None
     ) -> None:
         self.scheduled = self.sent = self.ok = self.timeouts = self.dropped = 0
+        self.undelivered = 0
         self.errors = dict.fromkeys(ERROR_CLASSES, 0)
         self._latency = latency if latency is not None else new_histogram()
         self._lag = lag if lag is not None else new_histogram(COARSE_DIGITS)
@@ -321,7 +323,8 @@ class WindowStats:
         return MetricsBatch(
             run_id=run_id, worker_id=worker_id, wave=wave, shard=shard, seq=seq, window=window,
             final=final, scheduled=self.scheduled, sent=self.sent, ok=self.ok,
-            timeouts=self.timeouts, dropped=self.dropped, errors=ErrorCounts(**self.errors),
+            timeouts=self.timeouts, dropped=self.dropped, undelivered=self.undelivered,
+            errors=ErrorCounts(**self.errors),
             latency=encode_histogram(self.latency), lag=encode_histogram(self.lag),
             confusion=Confusion(tp=self.tp, fp=self.fp, tn=self.tn, fn=self.fn),
             patterns={k: PatternCount(seen=v[0], flagged=v[1]) for k, v in self.patterns.items()},
@@ -352,6 +355,7 @@ class WindowStats:
         stats = cls(decode_histogram(batch.latency), decode_histogram(batch.lag, COARSE_DIGITS))
         stats.scheduled, stats.sent, stats.ok = batch.scheduled, batch.sent, batch.ok
         stats.timeouts, stats.dropped = batch.timeouts, batch.dropped
+        stats.undelivered = batch.undelivered
         stats.errors = {name: getattr(batch.errors, name) for name in ERROR_CLASSES}
         confusion = batch.confusion
         stats.tp, stats.fp = confusion.tp, confusion.fp
@@ -382,7 +386,8 @@ class WindowStats:
     def add_stats(self, other: WindowStats) -> None:
         """Merge another window (e.g. the seconds of a phase) without re-encoding."""
         self._thaw()
-        for name in ("scheduled", "sent", "ok", "timeouts", "dropped", "tp", "fp", "tn", "fn",
+        for name in ("scheduled", "sent", "ok", "timeouts", "dropped", "undelivered",
+                     "tp", "fp", "tn", "fn",
                      "fraud_total", "fraud_prevented", "fraud_missed", "false_positive",
                      "decisions_folded", "agents_folded", "names_cleaned", "batches"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -15,10 +15,15 @@ OUTCOME_TIMEOUT = "timeout"
 
 @dataclass(slots=True)
 class Outcome:
-    """What came back for one request: 'ok', 'timeout' or an error class; the parsed body."""
+    """What came back for one request: 'ok', 'timeout' or an error class; the parsed body.
+
+    `delivered` is False when the request never left this process (no connection in time, or
+    none could be opened): the target cannot have counted it.
+    """
 
     kind: str
     body: Any = None
+    delivered: bool = True
 
 
 class Clock(Protocol):

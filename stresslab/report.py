@@ -222,7 +222,8 @@ def reconcile_counts(counts: Mapping[str, Any]) -> list[CountCheck]:
                required=True),
         _check("sent = ok + errors + timeouts", get("sent"),
                [get("ok"), get("errors"), get("timeouts")], required=True),
-        _check("target_received = sent", get("target_received"), [get("sent")], required=False),
+        _check("target_received = sent - undelivered", get("target_received"),
+               [get("sent"), -(_int(get("undelivered")) or 0)], required=False),
         _check("errors = sum(errors_by_class)", get("errors"), class_terms, required=False),
     ]
 
@@ -967,7 +968,8 @@ def _counts_section(summary: Mapping[str, Any]) -> str:
             for c in checks]
     table = _table(("Identity", "Left", "Right", "Holds", "Note"), rows)
     totals = [(key, format_number(counts.get(key))) for key in
-              ("scheduled", "sent", "ok", "errors", "timeouts", "dropped", "target_received")]
+              ("scheduled", "sent", "ok", "errors", "timeouts", "dropped", "undelivered",
+               "target_received")]
     by_class = _section(counts, "errors_by_class")
     classes = [(f"errors: {k}", format_number(v)) for k, v in by_class.items()]
     body = f'<div class="split"><div>{table}</div><div>{_key_values(totals + classes)}</div></div>'

@@ -177,7 +177,7 @@ def build_summary(
     verdicts = judge_run(spec, aggregator, facts)
     results = verdicts.criteria
     reconciled = _reconciled(totals.scheduled, totals.sent, totals.dropped, totals.ok, errors,
-                             totals.timeouts, facts.target_received)
+                             totals.timeouts, totals.undelivered, facts.target_received)
     finished = sorted(w for w, state in aggregator.workers.items() if state.finished)
     return {
         "schema": SUMMARY_SCHEMA,
@@ -208,6 +208,7 @@ def build_summary(
             "errors": errors,
             "timeouts": totals.timeouts,
             "dropped": totals.dropped,
+            "undelivered": totals.undelivered,
             "target_received": facts.target_received,
             "errors_by_class": {name: totals.errors[name] for name in ERROR_CLASSES},
             "reconciled": reconciled,
@@ -234,12 +235,23 @@ def build_summary(
             "finished": len(finished),
             "failed": facts.workers_failed,
         },
-        "notes": [*facts.notes, *answer_bound_notes(totals, spec)],
+        "notes": [*facts.notes, *undelivered_notes(totals, spec),
+                  *answer_bound_notes(totals, spec)],
         "degradation": facts.degradation_changes,
         "criteria": [result.model_dump() for result in results],
         "passed": facts.status == "completed" and reconciled and all(r.passed for r in results)
         and all(fault["passed"] is not False for fault in verdicts.faults),
     }
+
+
+def undelivered_notes(totals: WindowStats, spec: ScenarioSpec) -> list[str]:
+    """Requests counted as sent (and as timeouts or errors) that the target never saw."""
+    if not totals.undelivered:
+        return []
+    return [f"{totals.undelivered:,} requests never reached the target: they waited longer than "
+            f"the timeout for one of the {spec.http.connections} connections (http.connections), "
+            "or no connection could be opened; they count as timeouts or connection errors, "
+            "and target_received is compared with sent - undelivered"]
 
 
 def answer_bound_notes(totals: WindowStats, spec: ScenarioSpec) -> list[str]:
@@ -277,10 +289,10 @@ def _compute_ms(
 
 def _reconciled(
     scheduled: int, sent: int, dropped: int, ok: int, errors: int, timeouts: int,
-    target_received: int | None,
+    undelivered: int, target_received: int | None,
 ) -> bool:
     return (
         scheduled == sent + dropped
         and sent == ok + errors + timeouts
-        and (target_received is None or target_received == sent)
+        and (target_received is None or target_received == sent - undelivered)
     )

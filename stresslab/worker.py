@@ -172,6 +172,8 @@ class ShardWorker:
 
     def _record(self, transaction: GeneratedTransaction, outcome: Outcome, latency: float) -> None:
         stats = self._stats
+        if not outcome.delivered:
+            stats.undelivered += 1
         if outcome.kind == OUTCOME_TIMEOUT:
             stats.timeouts += 1
             return

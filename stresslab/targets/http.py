@@ -243,11 +243,11 @@ class HttpTarget:
         except TimeoutError:
             if connection is not None:
                 connection.abort()
-            return Outcome(OUTCOME_TIMEOUT)
+            return Outcome(OUTCOME_TIMEOUT, delivered=connection is not None)
         except ResponseTooLarge:
             return Outcome(OUTCOME_OVERSIZED)
         except (ConnectionDropped, OSError):
-            return Outcome("connect")
+            return Outcome("connect", delivered=connection is not None)
         except ValueError:
             return Outcome("invalid_response")
         finally:

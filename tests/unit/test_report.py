@@ -658,3 +658,16 @@ def test_csv_cells_from_outside_cannot_become_spreadsheet_formulas(
     assert rows[0]["faults"] == "'=HYPERLINK(\"http://evil/\",\"x\")"
     assert rows[1]["faults"] == "'@SUM(A1);latency:all"
     assert rows[2]["sent"] == str(series[2]["sent"])
+
+
+def test_undelivered_requests_are_taken_off_what_the_target_must_have_received(
+    summary: dict[str, Any]
+) -> None:
+    # Given 3 requests that timed out waiting for a connection, never written
+    counts = summary["counts"]
+    counts.update(undelivered=3, target_received=counts["sent"] - 3)
+    # When the counts are checked, Then the target's own count reconciles with sent - undelivered
+    assert _cases(render_junit_xml(summary))["counts reconcile"].find("failure") is None
+    # And a target that counted them anyway would not
+    counts["target_received"] = counts["sent"]
+    assert _cases(render_junit_xml(summary))["counts reconcile"].find("failure") is not None
