@@ -8,6 +8,7 @@ import { ControlApi } from "../api";
 import { OperatorSession } from "../auth";
 import { loadConfig } from "../config";
 import { degradationBadge } from "../degradation";
+import { runNoteBanner } from "../notes";
 import { formatClock, formatWhen } from "../format";
 import { type ConnectionStatus, LiveClient, type LiveState } from "../live";
 import type { ServerMessage, SiteConfig, Tick } from "../protocol";
@@ -102,6 +103,7 @@ function header(current: PageName): HTMLElement {
     h("div", { class: "degradation-badge", "data-testid": "degradation", hidden: true },
       h("span", { class: "degradation-dot", "aria-hidden": "true" }),
       h("span", { class: "degradation-text" }, "")),
+    h("div", { class: "run-note", "data-testid": "run-note", role: "status", hidden: true }, ""),
     h("div", { class: "conn", "data-testid": "connection", "data-status": "connecting",
                title: "live connection" },
       h("span", { class: "conn-dot" }), h("span", { class: "conn-text" }, "connecting")));
@@ -129,6 +131,13 @@ function updateHeader(top: HTMLElement, state: LiveState): void {
     shown.dataset.level = badge?.level ?? "NONE";
     shown.title = badge?.title ?? "";
     setText(shown.querySelector(".degradation-text"), badge?.text ?? "");
+  }
+  const note = runNoteBanner(state);
+  const noteShown = top.querySelector<HTMLElement>(".run-note");
+  if (noteShown) {
+    noteShown.hidden = note === null;
+    noteShown.title = note?.title ?? "";
+    setText(noteShown, note?.text ?? "");
   }
 }
 
