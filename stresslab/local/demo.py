@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from stresslab.local.server import (
 )
 from stresslab.presentation import PresentationError, check_presentation_files
 from stresslab.spec import ScenarioSpec
+from stresslab.target.service import is_loopback
 
 
 class DemoFailed(RuntimeError):
@@ -37,15 +37,6 @@ class DemoOptions:
     db_path: Path = Path(".stresslab/runs.db")
     results_dir: Path = Path("results")
     allow_remote: bool = False
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _exposed(host: str) -> str:
