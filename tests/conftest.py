@@ -56,8 +56,13 @@ class Nginx:
 def nginx(tmp_path: Path) -> Iterator[Nginx]:
     """A plain nginx (not ours) that answers every POST with a decision and logs each request."""
     port = free_port()
+    yield from serve_nginx(tmp_path, port, NGINX_CONF.format(root=tmp_path, port=port))
+
+
+def serve_nginx(tmp_path: Path, port: int, config: str) -> Iterator[Nginx]:
+    """nginx with this configuration (listening on port) until the generator is closed."""
     conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(root=tmp_path, port=port))
+    conf.write_text(config)
     process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)],
                                stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10

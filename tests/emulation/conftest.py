@@ -4,15 +4,12 @@ minute); it is gone, with its patches of moto and the environment, before other 
 from __future__ import annotations
 
 import logging
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NGINX, NGINX_CONF, Nginx, free_port
+from tests.conftest import NGINX_CONF, Nginx, free_port, serve_nginx
 
 from .system import AwsLocal
 
@@ -48,22 +45,7 @@ def wide_nginx(tmp_path: Path) -> Iterator[Nginx]:
     """tests/conftest.py's nginx with room for twenty generators' connections (1,024 is less
     than they open when the machine is busy, and a refused connection never reaches it)."""
     port = free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(root=tmp_path, port=port).replace(
+    config = NGINX_CONF.format(root=tmp_path, port=port).replace(
         "worker_connections 1024;", "worker_connections 16384;").replace(
-        "worker_processes 1;", "worker_processes 1;\nworker_rlimit_nofile 40000;"))
-    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)],
-                               stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError(f"nginx did not start: {process.stderr!r}") from None
-            time.sleep(0.05)
-    yield Nginx(f"http://127.0.0.1:{port}/v1/score", tmp_path / "access.log")
-    process.terminate()
-    process.wait(timeout=10)
+        "worker_processes 1;", "worker_processes 1;\nworker_rlimit_nofile 40000;")
+    yield from serve_nginx(tmp_path, port, config)
