@@ -8,11 +8,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
+from stresslab.aws.aggregation import LiveTicker
 from stresslab.aws.broadcast import ApiGatewayBroadcaster
 from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
 from stresslab.aws.store import DynamoRunStore
 from stresslab.aws.websocket import answer_client
+from stresslab.business import PriceTable, load_price_table
 
 logger, tracer, metrics = powertools("ws_default")
 
@@ -25,18 +27,21 @@ class DefaultEnv(BaseModel):
 
 
 @cache
-def _deps() -> tuple[DynamoRunStore, ApiGatewayBroadcaster]:
+def _deps() -> tuple[DynamoRunStore, ApiGatewayBroadcaster, PriceTable]:
     env = read_env(DefaultEnv)
     store = DynamoRunStore(client("dynamodb"), env.TABLE_NAME)
-    return store, ApiGatewayBroadcaster(client("apigatewaymanagementapi", env.WS_ENDPOINT), store)
+    return (store, ApiGatewayBroadcaster(client("apigatewaymanagementapi", env.WS_ENDPOINT), store),
+            load_price_table())
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    store, broadcaster = _deps()
+    store, broadcaster, prices = _deps()
     connection_id = str(event["requestContext"]["connectionId"])
-    accepted, reply = answer_client(event.get("body"), store)
+    # a fresh ticker per message: the replay is the run's past as the table holds it now
+    accepted, reply = answer_client(event.get("body"), store,
+                                    lambda run_id: LiveTicker(store, prices).replay(run_id))
     broadcaster.send(connection_id, reply)
     if not accepted:
         logger.info("message rejected", extra={"connection_id": connection_id, "reply": reply})

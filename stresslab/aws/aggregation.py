@@ -72,6 +72,8 @@ class MetricsStore(Protocol):
 
     def put_tick(self, run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool: ...
 
+    def ticks(self, run_id: str) -> dict[int, StoredWindow]: ...
+
     def infra(self) -> dict[str, Any] | None: ...
 
 
@@ -164,18 +166,20 @@ class LiveTicker:
     def _view(self, run_id: str) -> _RunView:
         view = self._runs.get(run_id)
         if view is None:
-            run = self.store.get_run(run_id)
-            spec = ScenarioSpec.model_validate(run["spec"])
-            plan = Plan.model_validate(run["plan"])
-            live = describe_run(spec, run_id, run["started_at"], run["status"], run["target"],
-                                plan.expected_per_second)
-            feed = LiveFeed(spec, live, self.prices,
-                            CURRENCIES[spec.reporting_currency].units_per_usd)
-            scheduled = {f["key"] for f in run.get("faults", [])}
-            windows = [(f.key, f.at, f.end) for f in spec.faults if f.key in scheduled]
-            view = self._runs[run_id] = _RunView(
-                spec, feed, windows, expected_by_second(plan), float(run["run_started_at"]))
+            view = self._runs[run_id] = self._new_view(run_id)
         return view
+
+    def _new_view(self, run_id: str) -> _RunView:
+        run = self.store.get_run(run_id)
+        spec = ScenarioSpec.model_validate(run["spec"])
+        plan = Plan.model_validate(run["plan"])
+        live = describe_run(spec, run_id, run["started_at"], run["status"], run["target"],
+                            plan.expected_per_second)
+        feed = LiveFeed(spec, live, self.prices, CURRENCIES[spec.reporting_currency].units_per_usd)
+        scheduled = {f["key"] for f in run.get("faults", [])}
+        windows = [(f.key, f.at, f.end) for f in spec.faults if f.key in scheduled]
+        return _RunView(spec, feed, windows, expected_by_second(plan),
+                        float(run["run_started_at"]))
 
     def advance(self, run_id: str) -> list[TickedSecond]:
         """Tick every second after the last ticked one that the watermark (or the grace) has
@@ -199,13 +203,30 @@ class LiveTicker:
             )
             if not self.store.put_tick(run_id, second, totals, partial=not mark.complete):
                 break
-            ticked.append(self._tick(run_id, view, second, window, totals, mark))
+            ticked.append(self._tick(run_id, view, second, window, totals, mark,
+                                     self.store.infra()))
             second += 1
         return ticked
 
+    def replay(self, run_id: str) -> LiveFeed:
+        """The run's feed rebuilt from the seconds already ticked (their TICK items hold the
+        running totals), for a viewer who opens a page mid-run; writes nothing, and the
+        aggregator's own view is left as it is."""
+        view = self._new_view(run_id)
+        ticks = self.store.ticks(run_id)
+        windows = self.store.seconds_between(run_id, 0, max(ticks) + 1) if ticks else {}
+        infra = self.store.infra()
+        for second in sorted(s for s in ticks if s < len(view.expected)):
+            stored = windows.get(second)
+            window = stored.batch if stored else WindowStats().to_batch(
+                run_id, MERGED_WORKER, 0, 0, 0, second)
+            self._tick(run_id, view, second, window, ticks[second],
+                       watermark(view.expected[second], stored), infra)
+        return view.feed
+
     def _tick(
         self, run_id: str, view: _RunView, second: int, window: MetricsBatch,
-        totals: StoredWindow, mark: Watermark,
+        totals: StoredWindow, mark: Watermark, infra: dict[str, Any] | None,
     ) -> TickedSecond:
         self._close_windows(run_id, view, second)
         aggregator = _TickAggregator(run_id, view.feed.run.expected_per_second,
@@ -213,8 +234,7 @@ class LiveTicker:
         aggregator.seconds[second] = WindowStats.from_batch(window)
         aggregator.totals = WindowStats.from_batch(totals.batch)
         active = [key for key, start, end in view.fault_windows if start <= second < end]
-        tick, events = view.feed.tick(aggregator, second, faults_active=active,
-                                      infra=self.store.infra())
+        tick, events = view.feed.tick(aggregator, second, faults_active=active, infra=infra)
         tick.totals["peak_tps"] = max(int(tick.totals.get("peak_tps") or 0), totals.peak_sent)
         tick.window.update(partial=not mark.complete, workers_expected=len(mark.expected),
                            workers_closed=len(mark.closed))

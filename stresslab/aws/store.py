@@ -431,6 +431,11 @@ class DynamoRunStore:
         item = page["Items"][0]
         return int(item["sk"]["S"][5:]), _stored(item)
 
+    def ticks(self, run_id: str) -> dict[int, StoredWindow]:
+        """Every ticked second's running totals through it (what a late viewer replays)."""
+        return {int(item["sk"]["S"][5:]): _stored(item)
+                for item in self._query_prefix(run_pk(run_id), "TICK#")}
+
     def put_tick(self, run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool:
         """Claim a second's tick with the running totals through it; False when another
         aggregator already ticked it (one write per second of run, whoever ticks)."""

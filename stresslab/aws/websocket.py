@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from stresslab.aws.cognito_jwt import InvalidToken, VerifiedToken
-from stresslab.live import LIVE_SCHEMA, Snapshot, describe_run, parse_client_message
+from stresslab.aws.planning import WEBSOCKET_FRAME_LIMIT
+from stresslab.live import (
+    LIVE_SCHEMA,
+    SNAPSHOT_OLDER_TICKS,
+    SNAPSHOT_RECENT_S,
+    LiveFeed,
+    Snapshot,
+    describe_run,
+    parse_client_message,
+    thin_history,
+)
 from stresslab.spec import ScenarioSpec
 
 VIEWER = "viewer"
@@ -63,8 +74,10 @@ def error_message(text: str) -> str:
     return json.dumps({"schema": LIVE_SCHEMA, "type": "error", "error": text})
 
 
-def answer_client(body: str | None, runs: RunLookup) -> tuple[bool, str]:
-    """(accepted, reply) for a browser message: pong, a fresh snapshot, or a one-line error."""
+def answer_client(body: str | None, runs: RunLookup,
+                  replay: Callable[[str], LiveFeed] | None = None) -> tuple[bool, str]:
+    """(accepted, reply) for a browser message: pong, a fresh snapshot, or a one-line error.
+    The snapshot holds the current run's past seconds when `replay` rebuilds them."""
     try:
         message = parse_client_message(body or "")
     except ValueError as error:
@@ -73,11 +86,25 @@ def answer_client(body: str | None, runs: RunLookup) -> tuple[bool, str]:
         return True, json.dumps({"schema": LIVE_SCHEMA, "type": "pong"})
     recent = runs.list_runs(limit=20)
     current = next((r for r in recent if r["status"] == "running"), recent[0] if recent else None)
-    live = None
-    if current is not None:
-        run = runs.get_run(current["run_id"])
-        live = describe_run(
-            ScenarioSpec.model_validate(run["spec"]), run["run_id"], run["started_at"],
-            run["status"], run["target"], run["plan"]["expected_per_second"],
-        )
+    if current is None:
+        return True, Snapshot(run=None, runs=recent).to_json()
+    if replay is not None:
+        return True, snapshot_within_frame(replay(current["run_id"]).snapshot(recent))
+    run = runs.get_run(current["run_id"])
+    live = describe_run(
+        ScenarioSpec.model_validate(run["spec"]), run["run_id"], run["started_at"],
+        run["status"], run["target"], run["plan"]["expected_per_second"],
+    )
     return True, Snapshot(run=live, runs=recent).to_json()
+
+
+def snapshot_within_frame(snapshot: Snapshot, limit: int = WEBSOCKET_FRAME_LIMIT) -> str:
+    """The snapshot as one WebSocket frame: its history thinned further (the latest seconds
+    kept) until the frame fits, and dropped only when even one tick would not."""
+    text, recent, older = snapshot.to_json(), SNAPSHOT_RECENT_S, SNAPSHOT_OLDER_TICKS
+    while len(text.encode()) > limit and snapshot.history:
+        recent, older = recent // 2, older // 2
+        history = thin_history(snapshot.history, recent, max(older, 1)) if recent else []
+        snapshot = snapshot.model_copy(update={"history": history})
+        text = snapshot.to_json()
+    return text

@@ -272,6 +272,9 @@ def test_ticks_reach_viewers_and_a_gone_connection_is_removed(
     snapshot = json.loads(_management_backend().connections["c-live"].data)
     assert snapshot["run"]["run_id"] == "ws-1" and snapshot["run"]["status"] == "running"
     assert [r["run_id"] for r in snapshot["runs"]] == ["ws-1"]
+    # with the seconds ticked before it asked (a page opened mid-run draws the whole run)
+    assert [(t["second"], t["totals"]["sent"]) for t in snapshot["history"]] == [(0, 10)]
+    assert snapshot["history"][0] == {**tick, "infra": snapshot["history"][0]["infra"]}
 
 
 def _management_backend() -> ApiGatewayManagementApiBackend:
