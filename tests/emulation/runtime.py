@@ -103,6 +103,7 @@ class Invocation:
     function: str
     outcome: str
     seconds: float
+    ended_at: float = field(default_factory=time.monotonic)  # this host's monotonic clock
 
 
 class LambdaRuntime:
@@ -120,6 +121,8 @@ class LambdaRuntime:
         self.isolated = isolated
         self._workdir = workdir or Path(tempfile.gettempdir())
         self.invocations: list[Invocation] = []
+        # logical id -> invocations under way (read-only for tests: who is still running)
+        self.running: dict[str, int] = {}
         self._lock = threading.Lock()
         self._handlers: dict[str, Handler] = {}
 
@@ -158,16 +161,22 @@ class LambdaRuntime:
         context = LambdaContext(function.name, function.arn, function.memory_mb,
                                 function.timeout_s)
         started = time.monotonic()
-        if function.handler in self.isolated:
-            return self._invoke_in_sandbox(function, event, started)
-        with function_environment(self.environment_of(function)):
-            try:
-                result = self.handler_of(function)(event, context)
-            except Exception as error:
-                self._record(function, f"{type(error).__name__}: {error}", started)
-                raise
-        self._record(function, "ok", started)
-        return result
+        with self._lock:
+            self.running[function.logical_id] = self.running.get(function.logical_id, 0) + 1
+        try:
+            if function.handler in self.isolated:
+                return self._invoke_in_sandbox(function, event, started)
+            with function_environment(self.environment_of(function)):
+                try:
+                    result = self.handler_of(function)(event, context)
+                except Exception as error:
+                    self._record(function, f"{type(error).__name__}: {error}", started)
+                    raise
+            self._record(function, "ok", started)
+            return result
+        finally:
+            with self._lock:
+                self.running[function.logical_id] -= 1
 
     def _invoke_in_sandbox(self, function: Function, event: dict[str, Any],
                            started: float) -> Any:
