@@ -13,6 +13,7 @@ import os
 import secrets
 import string
 import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,10 @@ class AwsLocal:
         self._exits.callback(self.moto.stop)
         host, port = self.moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
+        # moto's backends live in this process, not in the server: a fresh account, not the
+        # resources of an emulation this process ran before (its streams, tables, users).
+        urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - our own moto on loopback
+            f"{self.moto_url}/moto-api/reset", method="POST"), timeout=30).close()
         # moto's interpreter calls Lambda and the AWS SDK integrations at localhost:MOTO_PORT.
         self._set_host_env("MOTO_PORT", str(port))
         for name, value in {**CREDENTIALS, "AWS_DEFAULT_REGION": REGION}.items():
