@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
 from .system import AwsLocal
-from .template import TemplateError
+from .template import ROOT, SynthesizedStack, TemplateError
+
+# CDK's jsii runs a node process: synthesized here, that process joins the terminal's group,
+# dies of the same Ctrl-C and leaves jsii a broken pipe to trace back at exit.
+_SYNTHESIZE_APART = """
+import json, sys
+from pathlib import Path
+from tests.emulation.template import synthesize
+stack = synthesize(Path(sys.argv[1]))
+Path(sys.argv[2]).write_text(json.dumps({"name": stack.name, "template": stack.template}))
+"""
+
+
+def synthesized_apart(outdir: Path) -> SynthesizedStack:
+    """The app synthesized in a process of its own session, out of reach of the terminal."""
+    written = outdir.parent / "synthesized-stack.json"
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-c", _SYNTHESIZE_APART, str(outdir), str(written)], cwd=ROOT,
+        capture_output=True, text=True, start_new_session=True, check=False)
+    if done.returncode != 0:
+        raise TemplateError(f"synthesizing the app failed: {done.stderr.strip()[-2000:]}")
+    stack = json.loads(written.read_text())
+    return SynthesizedStack(stack["name"], stack["template"], outdir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
-        with AwsLocal(workdir, http_port=args.port, browser_sign_in=True) as aws:
+        stack = synthesized_apart(workdir / "cdk.out")
+        with AwsLocal(workdir, http_port=args.port, browser_sign_in=True, stack=stack) as aws:
             urls, operator = aws.urls, aws.operator
             assert operator is not None
             print(f"""
