@@ -35,7 +35,6 @@ from stresslab.business import load_price_table
 from stresslab.metrics import MetricsBatch
 
 logger, tracer, metrics = powertools("aggregator")
-processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 # Time kept back from the pushes so the invocation always returns its batch failures.
 RETURN_MARGIN_S = 3.0
 
@@ -67,6 +66,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def record_handler(record: KinesisStreamRecord) -> None:
         batches.append(decode_record(record.kinesis.data_as_bytes()))
 
+    # A processor per invocation: it holds the batch's records, and a process that serves
+    # invocations on several threads (the emulation, the tests) must not mix them up.
+    processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
