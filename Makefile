@@ -69,7 +69,7 @@ test-fast: system setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stresslab app.py stacks lambdas
+	$(VENV)/bin/mypy stresslab reference_service app.py stacks lambdas
 
 synth: setup
 	$(PY) app.py

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stresslab.aggregate import RunAggregator  # noqa: E402
 from stresslab.local.store import SqliteRunStore  # noqa: E402
-from stresslab.metrics import MetricsBatch, WindowStats, record_us  # noqa: E402
+from stresslab.measurement.aggregate import RunAggregator  # noqa: E402
+from stresslab.measurement.metrics import MetricsBatch, WindowStats, record_us  # noqa: E402
 
 AGENTS = ("transaction_analysis", "pattern_velocity", "geographic_risk", "compliance")
 PATTERNS = ("normal", "card_testing", "account_takeover", "impossible_travel", "velocity_burst")

@@ -103,7 +103,7 @@ def free_port() -> int:
 def sample_body() -> str:
     out = subprocess.run(
         [str(VENV_PY), "-c",
-         "import json; from stresslab.transactions import TransactionFactory as F;"
+         "import json; from stresslab.generation.transactions import TransactionFactory as F;"
          "print(json.dumps(F('bench', 1, 0).next(1.8e9).payload))"],
         capture_output=True, text=True, check=True, cwd=ROOT)
     return out.stdout.strip()

@@ -31,8 +31,8 @@ from stresslab.aws.broadcast import MAX_CONNECTIONS, ApiGatewayBroadcaster
 from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
 from stresslab.aws.store import DynamoRunStore
-from stresslab.business import load_price_table
-from stresslab.metrics import MetricsBatch
+from stresslab.judgement.business import load_price_table
+from stresslab.measurement.metrics import MetricsBatch
 
 logger, tracer, metrics = powertools("aggregator")
 # Time kept back from the pushes so the invocation always returns its batch failures.

@@ -59,7 +59,7 @@ from stresslab.control import (
     profile_list,
     scenario_list,
 )
-from stresslab.presentation import (
+from stresslab.scenario.presentation import (
     BENCHMARKS_FILE,
     PLACEHOLDERS,
     PRESENTATION_DIR,
@@ -67,7 +67,7 @@ from stresslab.presentation import (
     load_benchmarks,
     load_profile,
 )
-from stresslab.spec import SCENARIOS_DIR
+from stresslab.scenario.spec import SCENARIOS_DIR
 
 logger, tracer, metrics = powertools("control_api")
 app = APIGatewayHttpResolver()

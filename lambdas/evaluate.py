@@ -15,7 +15,7 @@ from stresslab.aws.evaluation import SETTLE_TIMEOUT_S, evaluate_run
 from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.results import S3Results
 from stresslab.aws.store import DynamoRunStore
-from stresslab.business import load_price_table
+from stresslab.judgement.business import load_price_table
 
 logger, tracer, metrics = powertools("evaluate")
 # Kept from the wait for judging and writing the outputs; past it, MetricsNotSettled is raised

@@ -12,7 +12,7 @@ from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
 from stresslab.aws.infra import WatchedMetric, collect_infra, read_watched
 from stresslab.aws.store import DynamoRunStore
-from stresslab.business import PriceTable, load_price_table
+from stresslab.judgement.business import PriceTable, load_price_table
 
 logger, tracer, metrics = powertools("infra_metrics")
 

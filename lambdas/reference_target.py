@@ -13,13 +13,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
+from reference_service.config import TargetConfig
+from reference_service.faults import FaultState
+from reference_service.orchestrator import Orchestrator, ScoringRefused
+from reference_service.payload import InvalidTransaction, parse_transaction
 from stresslab.aws.bedrock import REVIEWER, BedrockFailed, BedrockReviewer, BedrockThrottled
 from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
-from stresslab.target.config import TargetConfig
-from stresslab.target.faults import FaultState
-from stresslab.target.orchestrator import Orchestrator, ScoringRefused
-from stresslab.target.payload import InvalidTransaction, parse_transaction
 
 logger, tracer, metrics = powertools("reference_target")
 app = APIGatewayHttpResolver()

@@ -14,7 +14,7 @@ from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
 from stresslab.aws.store import DynamoRunStore
 from stresslab.aws.websocket import answer_client
-from stresslab.business import PriceTable, load_price_table
+from stresslab.judgement.business import PriceTable, load_price_table
 
 logger, tracer, metrics = powertools("ws_default")
 

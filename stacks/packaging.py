@@ -14,7 +14,7 @@ PLATFORM = "manylinux2014_x86_64"
 
 # Folders of the repository copied into the asset as they are: the code, and the data the core
 # reads next to its package (bundled scenarios, price table, benchmarks).
-SOURCE_FOLDERS = ("stresslab", "lambdas", "scenarios", "config")
+SOURCE_FOLDERS = ("stresslab", "reference_service", "lambdas", "scenarios", "config")
 
 _IGNORED_DIRS = ("__pycache__", ".pytest_cache", ".mypy_cache")
 _IGNORED = shutil.ignore_patterns(*_IGNORED_DIRS, "*.pyc")

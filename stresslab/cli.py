@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from stresslab.capacity import PlannedStep, StepResult
-from stresslab.durations import parse_duration
-from stresslab.spec import (
+from stresslab.judgement.capacity import PlannedStep, StepResult
+from stresslab.scenario.durations import parse_duration
+from stresslab.scenario.spec import (
     ScenarioError,
     ScenarioSpec,
     describe_validation_error,
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a scenario file")
     validate.add_argument("file")
 
-    from stresslab.target.__main__ import add_serving_arguments
+    from reference_service.__main__ import add_serving_arguments
 
     target = commands.add_parser("target", help="serve the reference fraud-detection service")
     target.add_argument("--host", default="127.0.0.1")
@@ -405,7 +405,7 @@ def command_validate(args: argparse.Namespace) -> int:
 
 
 def command_target(args: argparse.Namespace) -> int:
-    from stresslab.target.__main__ import serve_from_arguments
+    from reference_service.__main__ import serve_from_arguments
 
     serve_from_arguments(build_parser(), args, None)
     return 0
@@ -423,7 +423,7 @@ def command_runs(args: argparse.Namespace) -> int:
 
 def command_report(args: argparse.Namespace) -> int:
     from stresslab.local.store import RunNotFound, SqliteRunStore
-    from stresslab.report import write_outputs
+    from stresslab.outputs.report import write_outputs
 
     store = SqliteRunStore(args.db)
     try:

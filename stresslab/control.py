@@ -18,14 +18,17 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from stresslab.durations import parse_duration
-from stresslab.presentation import (
+from reference_service.config import AGENT_NAMES, AgentName
+from reference_service.faults import DELAY_FAULTS, MAX_ADDED_MS, SERVICE_WIDE_FAULTS
+from reference_service.faults import FaultSpec as TargetFaultSpec
+from stresslab.scenario.durations import parse_duration
+from stresslab.scenario.presentation import (
     PLACEHOLDERS,
     Benchmark,
     list_profiles,
     load_benchmarks,
 )
-from stresslab.spec import (
+from stresslab.scenario.spec import (
     FaultType,
     ScenarioError,
     ScenarioSpec,
@@ -34,9 +37,6 @@ from stresslab.spec import (
     load_scenario,
     parse_scenario,
 )
-from stresslab.target.config import AGENT_NAMES, AgentName
-from stresslab.target.faults import DELAY_FAULTS, MAX_ADDED_MS, SERVICE_WIDE_FAULTS
-from stresslab.target.faults import FaultSpec as TargetFaultSpec
 
 CONTROL_SCHEMA = "stresslab.control/v1"
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "dashboard_site" / "src" / "generated" \

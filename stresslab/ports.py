@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stresslab.metrics import MetricsBatch
+from stresslab.measurement.metrics import MetricsBatch
 
 OUTCOME_OK = "ok"
 OUTCOME_TIMEOUT = "timeout"

@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from stresslab.metrics import MetricsBatch
+from stresslab.measurement.metrics import MetricsBatch
 from stresslab.ports import Outcome
 
 WALL_OFFSET = 1_800_000_000.0

@@ -154,7 +154,7 @@ const ERROR_CLASS_LABELS: Record<string, string> = {
   other: "Other",
 };
 
-/** The name of an error class (stresslab.metrics.ERROR_CLASSES) for people. */
+/** The name of an error class (stresslab.measurement.metrics.ERROR_CLASSES) for people. */
 export function errorClassLabel(name: string): string {
   return ERROR_CLASS_LABELS[name] ?? humanize(name);
 }

@@ -1,5 +1,5 @@
 /**
- * The dashboard message stresslab.live/v1, mirrored from `stresslab/live.py` (the one
+ * The dashboard message stresslab.live/v1, mirrored from `stresslab/measurement/live.py` (the one
  * definition) and the control API's JSON. Keep field names identical to the Python models.
  */
 
@@ -250,7 +250,7 @@ export function isServerMessage(value: unknown): value is ServerMessage {
 }
 
 /**
- * The generator's label taxonomy (stresslab.transactions): fraud patterns are scored on how
+ * The generator's label taxonomy (stresslab.generation.transactions): fraud patterns are scored on how
  * often they are caught; "normal" and the edge cases are legitimate.
  */
 export const FRAUD_PATTERNS: readonly string[] = [

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stresslab.aggregate import RunAggregator, WorkerState
 from stresslab.aws.store import (
     MERGED_WORKER,
     MergeOutcome,
@@ -18,13 +17,14 @@ from stresslab.aws.store import (
     merge_batches_of,
     worker_slot,
 )
-from stresslab.business import PriceTable
-from stresslab.live import LiveEvent, LiveFeed, Tick, describe_run
-from stresslab.metrics import MetricsBatch, WindowStats
-from stresslab.plan import Plan
-from stresslab.reference_data import CURRENCIES
-from stresslab.spec import ScenarioSpec
-from stresslab.summary import criterion_window
+from stresslab.generation.catalog import CURRENCIES
+from stresslab.generation.plan import Plan
+from stresslab.judgement.business import PriceTable
+from stresslab.judgement.summary import criterion_window
+from stresslab.measurement.aggregate import RunAggregator, WorkerState
+from stresslab.measurement.live import LiveEvent, LiveFeed, Tick, describe_run
+from stresslab.measurement.metrics import MetricsBatch, WindowStats
+from stresslab.scenario.spec import ScenarioSpec
 
 logger = logging.getLogger(__name__)
 

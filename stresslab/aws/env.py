@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from stresslab.spec import describe_validation_error
+from stresslab.scenario.spec import describe_validation_error
 
 Settings = TypeVar("Settings", bound=BaseModel)
 

@@ -14,11 +14,11 @@ from stresslab.aws.faults import fault_failure
 from stresslab.aws.health import saturation
 from stresslab.aws.planning import iso
 from stresslab.aws.store import StoredWindow, WorkerRecord
-from stresslab.business import PriceTable
-from stresslab.plan import Plan
-from stresslab.reference_data import CURRENCIES
-from stresslab.spec import ScenarioSpec
-from stresslab.summary import RunFacts, build_summary
+from stresslab.generation.catalog import CURRENCIES
+from stresslab.generation.plan import Plan
+from stresslab.judgement.business import PriceTable
+from stresslab.judgement.summary import RunFacts, build_summary
+from stresslab.scenario.spec import ScenarioSpec
 
 SATURATED_SHARE = 0.05
 # How long after the planned end Evaluate waits for the last batches to be merged.

@@ -16,12 +16,12 @@ from stresslab.aws.kill_switch import StopFlagUnreadable, StopPolling
 from stresslab.aws.kinesis import KinesisTarget
 from stresslab.aws.planning import RunTarget
 from stresslab.aws.target_key import target_headers
-from stresslab.metrics import WorkerHealth
-from stresslab.plan import ArrivalSchedule, WorkAssignment
+from stresslab.generation.plan import ArrivalSchedule, WorkAssignment
+from stresslab.generation.worker import ShardWorker
+from stresslab.measurement.metrics import WorkerHealth
 from stresslab.ports import Clock, MetricsSink, RealClock, Target
-from stresslab.spec import ScenarioSpec
+from stresslab.scenario.spec import ScenarioSpec
 from stresslab.targets.http import HttpTarget
-from stresslab.worker import ShardWorker
 
 DRAIN_MARGIN_S = 10.0
 KILL_SWITCH = "kill switch"

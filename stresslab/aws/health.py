@@ -6,7 +6,7 @@ import os
 
 import psutil
 
-from stresslab.metrics import WorkerHealth
+from stresslab.measurement.metrics import WorkerHealth
 
 LAMBDA_FD_LIMIT = 1024
 SATURATED_CPU_PCT = 95.0

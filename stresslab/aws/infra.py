@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from stresslab.business import PriceTable
+from stresslab.judgement.business import PriceTable
 
 
 class WatchedMetric(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stresslab.aws.errors import error_code, is_throttle
-from stresslab.metrics import MetricsBatch
+from stresslab.measurement.metrics import MetricsBatch
 from stresslab.ports import OUTCOME_OK, Outcome
 
 logger = logging.getLogger(__name__)

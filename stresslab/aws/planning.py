@@ -10,9 +10,9 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stresslab.aws.faults import template_id
-from stresslab.live import describe_run
-from stresslab.plan import Plan, plan_run
-from stresslab.spec import (
+from stresslab.generation.plan import Plan, plan_run
+from stresslab.measurement.live import describe_run
+from stresslab.scenario.spec import (
     ScenarioError,
     ScenarioSpec,
     describe_validation_error,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stresslab.report import write_outputs
+from stresslab.outputs.report import write_outputs
 
 CONTENT_TYPES = {
     "summary.json": "application/json",

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stresslab.aws.errors import error_code
-from stresslab.metrics import MetricsBatch, WindowStats, WorkerHealth
+from stresslab.measurement.metrics import MetricsBatch, WindowStats, WorkerHealth
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from stresslab.aws.cognito_jwt import InvalidToken, VerifiedToken
 from stresslab.aws.planning import WEBSOCKET_FRAME_LIMIT
-from stresslab.live import (
+from stresslab.measurement.live import (
     LIVE_SCHEMA,
     SNAPSHOT_OLDER_TICKS,
     SNAPSHOT_RECENT_S,
@@ -18,7 +18,7 @@ from stresslab.live import (
     parse_client_message,
     thin_history,
 )
-from stresslab.spec import ScenarioSpec
+from stresslab.scenario.spec import ScenarioSpec
 
 VIEWER = "viewer"
 OPERATOR = "operator"

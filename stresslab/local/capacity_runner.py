@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stresslab.capacity import (
+from stresslab.judgement.capacity import (
     CapacitySearch,
     PlannedStep,
     StepResult,
@@ -22,10 +22,10 @@ from stresslab.capacity import (
     observe_step,
     step_spec,
 )
-from stresslab.capacity_report import render_capacity_html
-from stresslab.local.reference import ReferenceService
+from stresslab.local.reference_process import ReferenceService
 from stresslab.local.runner import EXIT_ABORTED, LocalRun, LocalRunOptions, iso, new_run_id
-from stresslab.spec import ScenarioSpec
+from stresslab.outputs.capacity_report import render_capacity_html
+from stresslab.scenario.spec import ScenarioSpec
 
 EXIT_FOUND, EXIT_NOT_FOUND = 0, 1
 PAUSE_BETWEEN_STEPS_S = 1.0  # lets the target finish calls its callers gave up on

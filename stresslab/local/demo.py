@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reference_service.service import is_loopback
 from stresslab.local.server import (
     BadRequest,
     RunningServer,
@@ -17,9 +18,8 @@ from stresslab.local.server import (
     build_spec,
     start_server,
 )
-from stresslab.presentation import PresentationError, check_presentation_files
-from stresslab.spec import ScenarioSpec
-from stresslab.target.service import is_loopback
+from stresslab.scenario.presentation import PresentationError, check_presentation_files
+from stresslab.scenario.spec import ScenarioSpec
 
 
 class DemoFailed(RuntimeError):

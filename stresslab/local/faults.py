@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from stresslab.spec import FaultSpec
+from stresslab.scenario.spec import FaultSpec
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 2.0

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from aiohttp import WSMsgType, web
 
-from stresslab.live import LIVE_SCHEMA, parse_client_message
+from stresslab.measurement.live import LIVE_SCHEMA, parse_client_message
 
 log = logging.getLogger(__name__)
 

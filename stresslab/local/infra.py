@@ -11,13 +11,13 @@ from typing import Any
 
 import psutil
 
+from reference_service.config import TargetConfig
 from stresslab.local.faults import (
     AdminClient,
     AdminUnavailable,
     FaultInjectionFailed,
     describe_error,
 )
-from stresslab.target.config import TargetConfig
 
 PROBE_EVERY_S = 1.0
 PROBE_TIMEOUT_S = 0.8

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from stresslab.durations import format_duration
+from stresslab.scenario.durations import format_duration
 
 
 def progress_line(row: dict[str, Any], elapsed: float, duration: float, faults: list[str]) -> str:

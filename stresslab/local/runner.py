@@ -19,23 +19,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stresslab.aggregate import RunAggregator, aggregator_from_batches
-from stresslab.business import load_price_table
-from stresslab.degradation import DegradationTracker, Level, LevelChange, health_of
-from stresslab.live import EventName, LiveFeed, Snapshot, describe_run
+from stresslab.generation.catalog import CURRENCIES
+from stresslab.generation.plan import ArrivalSchedule, Plan, plan_run
+from stresslab.judgement.business import load_price_table
+from stresslab.judgement.degradation import DegradationTracker, Level, LevelChange, health_of
+from stresslab.judgement.summary import RunFacts, build_summary
 from stresslab.local.faults import FaultInjectionFailed, ReferenceTargetFaults, describe_error
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.progress import ProgressDisplay, progress_line
-from stresslab.local.reference import ReferenceService, ReferenceServiceFailed
+from stresslab.local.reference_process import ReferenceService, ReferenceServiceFailed
 from stresslab.local.store import SqliteRunStore
 from stresslab.local.workers import WorkerPool
-from stresslab.metrics import MetricsBatch, WindowStats
-from stresslab.plan import ArrivalSchedule, Plan, plan_run
+from stresslab.measurement.aggregate import RunAggregator, aggregator_from_batches
+from stresslab.measurement.live import EventName, LiveFeed, Snapshot, describe_run
+from stresslab.measurement.metrics import MetricsBatch, WindowStats
+from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
-from stresslab.reference_data import CURRENCIES
-from stresslab.report import write_outputs
-from stresslab.spec import FaultSpec, ScenarioSpec
-from stresslab.summary import RunFacts, build_summary
+from stresslab.scenario.spec import FaultSpec, ScenarioSpec
 from stresslab.targets.http import check_reachable
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3

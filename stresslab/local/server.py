@@ -34,13 +34,15 @@ from stresslab.control import (
     profile_list,
     scenario_list,
 )
-from stresslab.durations import format_duration
-from stresslab.live import LIVE_SCHEMA, Snapshot
+from stresslab.generation.catalog import CURRENCIES, FX_REFERENCE_DATE
 from stresslab.local.faults import FaultInjectionFailed
 from stresslab.local.hub import BroadcastHub, HubLimits
 from stresslab.local.runner import RECENT_RUNS, FaultsUnavailable, LocalRun, LocalRunOptions
 from stresslab.local.store import RunNotFound, SqliteRunStore
-from stresslab.presentation import (
+from stresslab.measurement.live import LIVE_SCHEMA, Snapshot
+from stresslab.outputs.report import render_junit_xml, render_report_html, render_timeseries_csv
+from stresslab.scenario.durations import format_duration
+from stresslab.scenario.presentation import (
     BENCHMARKS_FILE,
     PLACEHOLDERS,
     PRESENTATION_DIR,
@@ -48,9 +50,7 @@ from stresslab.presentation import (
     load_benchmarks,
     load_profile,
 )
-from stresslab.reference_data import CURRENCIES, FX_REFERENCE_DATE
-from stresslab.report import render_junit_xml, render_report_html, render_timeseries_csv
-from stresslab.spec import SCENARIOS_DIR, FaultSpec, ScenarioSpec
+from stresslab.scenario.spec import SCENARIOS_DIR, FaultSpec, ScenarioSpec
 
 log = logging.getLogger(__name__)
 

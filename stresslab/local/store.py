@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from stresslab.metrics import MetricsBatch
+from stresslab.measurement.metrics import MetricsBatch
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

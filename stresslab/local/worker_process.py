@@ -15,12 +15,12 @@ from multiprocessing.synchronize import Event
 import psutil
 import uvloop
 
-from stresslab.metrics import MetricsBatch, WorkerHealth
-from stresslab.plan import ArrivalSchedule, WorkAssignment
+from stresslab.generation.plan import ArrivalSchedule, WorkAssignment
+from stresslab.generation.worker import ShardWorker
+from stresslab.measurement.metrics import MetricsBatch, WorkerHealth
 from stresslab.ports import RealClock
-from stresslab.spec import ScenarioSpec
+from stresslab.scenario.spec import ScenarioSpec
 from stresslab.targets.http import HttpTarget
-from stresslab.worker import ShardWorker
 
 STOP_POLL_S = 0.1
 READY = b"ready"

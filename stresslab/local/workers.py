@@ -14,8 +14,8 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
+from stresslab.generation.plan import ArrivalSchedule, WorkAssignment
 from stresslab.local.worker_process import READY, RESUMED, resume_assignments, worker_main
-from stresslab.plan import ArrivalSchedule, WorkAssignment
 
 MAX_ATTEMPTS = 3  # a shard's first process and up to two replacements
 PUMP_WAIT_S = 0.1

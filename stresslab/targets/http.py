@@ -18,7 +18,7 @@ import httptools
 import orjson
 
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
-from stresslab.spec import HttpSettings
+from stresslab.scenario.spec import HttpSettings
 
 OUTCOME_OVERSIZED = "oversized"
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers, on top of the body limit

@@ -66,8 +66,8 @@ def hostile_origin() -> Iterator[str]:
 
 @pytest.fixture
 def reference() -> Iterator[dict[str, str]]:
-    """`python -m stresslab.target` on free ports, as a user starts it."""
-    process = subprocess.Popen([sys.executable, "-m", "stresslab.target", "--port", "0"],
+    """`python -m reference_service` on free ports, as a user starts it."""
+    process = subprocess.Popen([sys.executable, "-m", "reference_service", "--port", "0"],
                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     listening = process.stdout.readline()

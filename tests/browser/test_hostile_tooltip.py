@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from stresslab.aggregate import RunAggregator
-from stresslab.business import load_price_table
-from stresslab.live import LiveFeed, describe_run
-from stresslab.metrics import WindowStats, record_us
-from stresslab.spec import parse_scenario
+from stresslab.judgement.business import load_price_table
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.live import LiveFeed, describe_run
+from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 from tests.browser.conftest import Demo, PageErrors
 
 pytestmark = pytest.mark.timeout(180)

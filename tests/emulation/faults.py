@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stresslab.local.faults import ReferenceTargetFaults
-from stresslab.spec import FaultSpec
+from stresslab.scenario.spec import FaultSpec
 
 from .template import ACCOUNT, AGENTS, REGION, agent_function_arn
 

@@ -241,7 +241,7 @@ class AwsLocal:
         return self.runtime.invoke(logical_id, event)
 
     def _start_reference_service(self) -> None:
-        from stresslab.local.reference import ReferenceService
+        from stresslab.local.reference_process import ReferenceService
 
         loop = self.gateway._loop
         self.reference = asyncio.run_coroutine_threadsafe(ReferenceService.start(),

@@ -17,7 +17,7 @@ import pytest
 
 from stresslab.local.capacity_runner import CapacityRun, CapacityRunOptions
 from stresslab.local.runner import LocalRun, LocalRunOptions
-from stresslab.spec import parse_scenario
+from stresslab.scenario.spec import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
@@ -36,7 +36,7 @@ async def small_target(tmp_path: Path) -> AsyncIterator[str]:
     config = tmp_path / "target.json"
     config.write_text(json.dumps(LOW_CAPACITY_TARGET))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stresslab.target", "--host", "127.0.0.1", "--port", "0",
+        sys.executable, "-m", "reference_service", "--host", "127.0.0.1", "--port", "0",
         "--config", str(config), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -14,9 +14,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from stresslab.aggregate import RunAggregator
-from stresslab.business import load_price_table
-from stresslab.live import (
+from stresslab.judgement.business import load_price_table
+from stresslab.local.demo import DemoFailed, DemoOptions, banner, run_demo
+from stresslab.local.hub import HubLimits
+from stresslab.local.server import RunningServer, ServerSettings, start_server
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.live import (
     SNAPSHOT_OLDER_TICKS,
     SNAPSHOT_RECENT_S,
     LiveFeed,
@@ -24,11 +27,8 @@ from stresslab.live import (
     describe_run,
     thin_history,
 )
-from stresslab.local.demo import DemoFailed, DemoOptions, banner, run_demo
-from stresslab.local.hub import HubLimits
-from stresslab.local.server import RunningServer, ServerSettings, start_server
-from stresslab.metrics import WindowStats, record_us
-from stresslab.spec import parse_scenario
+from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 from tests.viewer import Viewer
 
 pytestmark = pytest.mark.timeout(60)

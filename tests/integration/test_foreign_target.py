@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stresslab.local.runner import LocalRun, LocalRunOptions
-from stresslab.spec import parse_scenario
+from stresslab.scenario.spec import parse_scenario
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from stresslab.local.runner import LocalRun, LocalRunOptions
 from stresslab.local.store import SqliteRunStore
-from stresslab.spec import parse_scenario
+from stresslab.scenario.spec import parse_scenario
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]

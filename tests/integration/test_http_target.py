@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from stresslab.spec import HttpSettings
+from stresslab.scenario.spec import HttpSettings
 from stresslab.targets.http import HttpTarget, TargetUnreachable, check_reachable
 from tests.conftest import free_port
 

@@ -8,7 +8,7 @@ import pytest
 
 from stresslab.local.runner import LocalRun, LocalRunOptions
 from stresslab.local.store import SqliteRunStore
-from stresslab.spec import parse_scenario
+from stresslab.scenario.spec import parse_scenario
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,15 +15,20 @@ from typing import Any
 import aiohttp
 import pytest
 
-from stresslab.aggregate import RunAggregator, accuracy_of, aggregator_from_batches, latency_ms
-from stresslab.local.reference import ReferenceService
+from stresslab.generation.plan import plan_run
+from stresslab.local.reference_process import ReferenceService
 from stresslab.local.runner import LocalRun, LocalRunOptions
 from stresslab.local.server import RunningServer, ServerSettings, start_server
 from stresslab.local.store import SqliteRunStore
 from stresslab.local.worker_process import resume_assignments
-from stresslab.metrics import MetricsBatch, WindowStats, record_us
-from stresslab.plan import plan_run
-from stresslab.spec import parse_scenario
+from stresslab.measurement.aggregate import (
+    RunAggregator,
+    accuracy_of,
+    aggregator_from_batches,
+    latency_ms,
+)
+from stresslab.measurement.metrics import MetricsBatch, WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 from tests.viewer import Message, Viewer
 
 pytestmark = pytest.mark.timeout(120)

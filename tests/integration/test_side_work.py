@@ -19,10 +19,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from stresslab.local.reference import ReferenceService
+from stresslab.local.reference_process import ReferenceService
 from stresslab.local.runner import LocalRun, LocalRunOptions
 from stresslab.local.store import SqliteRunStore
-from stresslab.spec import parse_scenario
+from stresslab.scenario.spec import parse_scenario
 
 pytestmark = pytest.mark.timeout(180)
 

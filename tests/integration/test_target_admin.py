@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from stresslab.target.config import AgentConfig, TargetConfig
-from stresslab.target.service import RemoteBindRefused, RunningTarget, start_target
+from reference_service.config import AgentConfig, TargetConfig
+from reference_service.service import RemoteBindRefused, RunningTarget, start_target
 
 REPO = Path(__file__).resolve().parents[2]
 FAULT = {"type": "throttle", "intensity": 0.5, "duration_s": 30}
@@ -253,7 +253,7 @@ async def test_a_non_loopback_host_is_refused_without_allow_remote() -> None:
         await start_target("0.0.0.0", 0)
 
 
-@pytest.mark.parametrize("command", [["-m", "stresslab.target"], ["-m", "stresslab", "target"]])
+@pytest.mark.parametrize("command", [["-m", "reference_service"], ["-m", "stresslab", "target"]])
 def test_the_command_refuses_host_0000_in_one_line(command: list[str]) -> None:
     done = subprocess.run([sys.executable, *command, "--host", "0.0.0.0", "--port", "0"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)

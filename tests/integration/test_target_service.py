@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from stresslab.target.config import AgentConfig
-from stresslab.target.service import RunningTarget, TargetConfig, start_target
+from reference_service.config import AgentConfig
+from reference_service.service import RunningTarget, TargetConfig, start_target
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = AgentConfig(service_time_ms=0.2, service_time_sigma=0)
@@ -418,7 +418,7 @@ async def test_critical_mode_blocks_sanctioned_country_without_agents(
 
 def test_module_entry_point_rejects_bad_flags_with_one_line() -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "stresslab.target", "--port", "eighty"],
+        [sys.executable, "-m", "reference_service", "--port", "eighty"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -435,7 +435,7 @@ def test_module_entry_point_rejects_a_bad_config_file(tmp_path: Path) -> None:
     config.write_text(json.dumps({"agent_defaults": {"concurrency": 0}}))
 
     finished = subprocess.run(
-        [sys.executable, "-m", "stresslab.target", "--port", "0", "--config", str(config)],
+        [sys.executable, "-m", "reference_service", "--port", "0", "--config", str(config)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -453,7 +453,7 @@ async def test_module_entry_point_prints_its_url_and_serves(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "stresslab.target",
+        "reference_service",
         "--host",
         "127.0.0.1",
         "--port",

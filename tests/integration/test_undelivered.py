@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 
 from stresslab.local.runner import LocalRun, LocalRunOptions
-from stresslab.report import reconcile_counts
-from stresslab.spec import parse_scenario
+from stresslab.outputs.report import reconcile_counts
+from stresslab.scenario.spec import parse_scenario
 from tests.integration.test_hostile_target import HostileTarget
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]

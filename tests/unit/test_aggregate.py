@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stresslab.aggregate import RunAggregator, mean_us, percentiles_us, window_metrics
-from stresslab.metrics import MetricsBatch, WindowStats, record_us
+from stresslab.measurement.aggregate import RunAggregator, mean_us, percentiles_us, window_metrics
+from stresslab.measurement.metrics import MetricsBatch, WindowStats, record_us
 
 
 def batch(worker: str, seq: int, window: int, sent: int = 10, run: str = "run",

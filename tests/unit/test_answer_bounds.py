@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stresslab.aggregate import RunAggregator
-from stresslab.business import load_price_table
-from stresslab.metrics import WindowStats, record_us
-from stresslab.plan import plan_run
-from stresslab.spec import parse_scenario
-from stresslab.summary import RunFacts, build_summary
+from stresslab.generation.plan import plan_run
+from stresslab.judgement.business import load_price_table
+from stresslab.judgement.summary import RunFacts, build_summary
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 
 TPS = 50
 

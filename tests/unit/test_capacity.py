@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stresslab.capacity import (
+from stresslab.judgement.capacity import (
     CAPACITY_SCHEMA,
     CapacitySearch,
     PlannedStep,
@@ -27,9 +27,9 @@ from stresslab.capacity import (
     observe_step,
     step_spec,
 )
-from stresslab.capacity_report import render_capacity_html
-from stresslab.criteria import Criterion, CriterionResult
-from stresslab.spec import ScenarioError, load_scenario, parse_scenario
+from stresslab.judgement.criteria import Criterion, CriterionResult
+from stresslab.outputs.capacity_report import render_capacity_html
+from stresslab.scenario.spec import ScenarioError, load_scenario, parse_scenario
 
 Oracle = Callable[[float], Verdict]
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stresslab.criteria import METRICS, Criterion, judge, parse_threshold
+from stresslab.judgement.criteria import METRICS, Criterion, judge, parse_threshold
 
 
 @pytest.mark.parametrize("expr, metric, op, value", [

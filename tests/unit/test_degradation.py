@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from stresslab.aggregate import RunAggregator
-from stresslab.business import load_price_table
-from stresslab.degradation import (
+from stresslab.judgement.business import load_price_table
+from stresslab.judgement.degradation import (
     DegradationPolicy,
     DegradationTracker,
     SecondHealth,
     assess,
     health_of,
 )
-from stresslab.live import LiveFeed, describe_run
-from stresslab.metrics import WindowStats, record_us
-from stresslab.spec import parse_scenario
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.live import LiveFeed, describe_run
+from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 
 POLICY = DegradationPolicy()  # the seed's: errors > 10% critical, p99 > 5 s severe, CPU > 90%
 CALM = SecondHealth(error_rate=0.0, p99_ms=20.0, cpu_pct=30.0)

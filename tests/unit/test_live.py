@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from stresslab.aggregate import RunAggregator
-from stresslab.business import load_price_table
-from stresslab.live import LiveFeed, describe_run, parse_client_message
-from stresslab.metrics import WindowStats, record_us
-from stresslab.spec import parse_scenario
+from stresslab.judgement.business import load_price_table
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.live import LiveFeed, describe_run, parse_client_message
+from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 
 SPEC = parse_scenario({
     "name": "live",

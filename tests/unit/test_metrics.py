@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stresslab.metrics import (
+from stresslab.measurement.metrics import (
     MAX_NAMES,
     OTHER,
     MetricsBatch,

@@ -55,7 +55,7 @@ def _float_fields(model: type[BaseModel]) -> list[tuple[str, str]]:
 
 def test_the_walk_finds_the_models() -> None:
     names = {f"{m.__module__}.{m.__qualname__}" for m in MODELS}
-    assert {"stresslab.spec.FaultSpec", "stresslab.metrics.MetricsBatch",
+    assert {"stresslab.scenario.spec.FaultSpec", "stresslab.measurement.metrics.MetricsBatch",
             "lambdas.plan.PlanEnv"} <= names
     assert len(MODELS) > 50
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from stresslab.plan import ArrivalSchedule, plan_run
-from stresslab.profiles import LoadProfile, Phase
-from stresslab.spec import parse_scenario
+from stresslab.generation.plan import ArrivalSchedule, plan_run
+from stresslab.scenario.profiles import LoadProfile, Phase
+from stresslab.scenario.spec import parse_scenario
 
 PHASE = TypeAdapter(Phase)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stresslab.presentation import (
+from stresslab.scenario.presentation import (
     PresentationError,
     check_presentation_files,
     list_profiles,

@@ -7,8 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from stresslab.durations import format_duration, parse_duration
-from stresslab.profiles import BurstShape, ChaosShape, LoadProfile, Phase, RampShape, WaveShape
+from stresslab.scenario.durations import format_duration, parse_duration
+from stresslab.scenario.profiles import (
+    BurstShape,
+    ChaosShape,
+    LoadProfile,
+    Phase,
+    RampShape,
+    WaveShape,
+)
 
 PHASE = TypeAdapter(Phase)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from stresslab.report import (
+from stresslab.outputs.report import (
     MAX_CHART_POINTS,
     ChartBand,
     ChartLine,
@@ -618,7 +618,7 @@ def test_html_escapes_every_string_from_outside(
 
 
 def test_capacity_html_escapes_every_string_from_outside() -> None:
-    from stresslab.capacity_report import render_capacity_html
+    from stresslab.outputs.capacity_report import render_capacity_html
     from tests.unit.test_capacity import report_for, threshold
 
     report = report_for(threshold(2700))

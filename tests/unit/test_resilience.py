@@ -8,12 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stresslab.aggregate import RunAggregator
-from stresslab.business import load_price_table
-from stresslab.criteria import Criterion, CriterionResult
-from stresslab.metrics import WindowStats, record_us
-from stresslab.plan import plan_run
-from stresslab.resilience import (
+from stresslab.generation.plan import plan_run
+from stresslab.judgement.business import load_price_table
+from stresslab.judgement.criteria import Criterion, CriterionResult
+from stresslab.judgement.resilience import (
     DEFAULT_ERROR_BUDGET,
     FaultMeasurement,
     ResilienceSettings,
@@ -24,8 +22,10 @@ from stresslab.resilience import (
     judge_per_fault,
     measure_faults,
 )
-from stresslab.spec import parse_scenario
-from stresslab.summary import RunFacts, build_summary, criterion_window
+from stresslab.judgement.summary import RunFacts, build_summary, criterion_window
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 
 TPS = 100
 

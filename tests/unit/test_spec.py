@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stresslab.spec import ScenarioError, list_scenarios, load_scenario, parse_scenario
+from stresslab.scenario.spec import ScenarioError, list_scenarios, load_scenario, parse_scenario
 
 SEED_SCENARIOS = {"peak-load", "sustained", "burst", "failure-recovery", "investor-demo", "smoke"}
 
@@ -144,7 +144,7 @@ def test_scaling_past_seven_days_is_refused():
 @pytest.mark.parametrize("value", ["inf", "-inf", "NaN", "1e400", float("inf"), float("nan"),
                                    10**400, "Infinity"])
 def test_a_duration_is_always_a_finite_number(value):
-    from stresslab.durations import parse_duration
+    from stresslab.scenario.durations import parse_duration
 
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(value)

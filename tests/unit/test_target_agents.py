@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from stresslab.target.agents import (
+from reference_service.agents import (
     Verdict,
     amount_shape,
     analyse_transaction,
@@ -17,8 +17,8 @@ from stresslab.target.agents import (
     score_pattern_velocity,
     screen_compliance,
 )
-from stresslab.target.capacity import AgentLane
-from stresslab.target.config import (
+from reference_service.capacity import AgentLane
+from reference_service.config import (
     AgentConfig,
     DecisionPolicy,
     DegradationLevel,
@@ -26,9 +26,9 @@ from stresslab.target.config import (
     MemoryLimits,
     TargetConfig,
 )
-from stresslab.target.faults import FaultSpec, FaultState
-from stresslab.target.memory import CardMemory
-from stresslab.target.orchestrator import (
+from reference_service.faults import FaultSpec, FaultState
+from reference_service.memory import CardMemory
+from reference_service.orchestrator import (
     AgentFailed,
     Assessment,
     Orchestrator,
@@ -36,8 +36,8 @@ from stresslab.target.orchestrator import (
     combine,
     explain,
 )
-from stresslab.target.payload import InvalidTransaction, parse_transaction, run_id_of
-from stresslab.target.stats import ScoreCounters
+from reference_service.payload import InvalidTransaction, parse_transaction, run_id_of
+from reference_service.stats import ScoreCounters
 
 START = datetime(2026, 11, 27, 11, 10, tzinfo=UTC)
 BERLIN = {"city": "Berlin", "country": "DE", "lat": 52.52, "lon": 13.405}

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stresslab.reference_data import (
+from stresslab.generation.catalog import (
     CITIES,
     CURRENCIES,
     FX_REFERENCE_DATE,
@@ -23,7 +23,7 @@ from stresslab.reference_data import (
     haversine_km,
     to_usd,
 )
-from stresslab.transactions import (
+from stresslab.generation.transactions import (
     EDGE_CASES,
     FRAUD_PATTERNS,
     PAYLOAD_SCHEMA,

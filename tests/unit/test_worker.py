@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from stresslab.metrics import WindowStats
-from stresslab.plan import WorkAssignment
+from stresslab.generation.plan import WorkAssignment
+from stresslab.generation.worker import ShardWorker, read_field
+from stresslab.measurement.metrics import WindowStats
 from stresslab.ports import Outcome
-from stresslab.spec import parse_scenario
-from stresslab.worker import ShardWorker, read_field
+from stresslab.scenario.spec import parse_scenario
 from tests.fakes import FakeClock, ListSink, ScriptedTarget
 
 

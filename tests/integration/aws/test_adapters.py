@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from lambdas import infra_metrics
 from stresslab.aws.kinesis import KinesisMetricsSink, KinesisTarget
 from stresslab.aws.store import DynamoRunStore
-from stresslab.metrics import MetricsBatch
+from stresslab.measurement.metrics import MetricsBatch
 
 from .sfn_harness import FakeContext
 from .world import BUCKET, STREAM, TABLE, World

@@ -7,7 +7,7 @@ from typing import Any
 
 from lambdas import aggregator, plan
 from stresslab.aws.store import DynamoRunStore
-from stresslab.metrics import MetricsBatch, WindowStats, record_us
+from stresslab.measurement.metrics import MetricsBatch, WindowStats, record_us
 
 from .sfn_harness import FakeContext
 from .world import TABLE, World

@@ -13,7 +13,7 @@ import pytest
 from lambdas import aggregator, plan
 from stresslab.aws import clients
 from stresslab.aws.store import DynamoRunStore
-from stresslab.metrics import MetricsBatch, WindowStats, record_us
+from stresslab.measurement.metrics import MetricsBatch, WindowStats, record_us
 
 from .sfn_harness import FakeContext
 from .test_aggregator import record

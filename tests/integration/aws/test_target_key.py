@@ -163,7 +163,7 @@ def test_a_key_is_named_by_its_secret_arn_and_only_for_an_http_target(
 
 
 def test_a_header_with_a_line_break_is_refused() -> None:
-    from stresslab.spec import HttpSettings
+    from stresslab.scenario.spec import HttpSettings
     from stresslab.targets.http import HttpTarget
 
     with pytest.raises(ValueError, match="line break"):

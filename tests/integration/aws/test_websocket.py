@@ -20,7 +20,7 @@ from moto.core.exceptions import JsonRESTError
 
 from lambdas import aggregator, plan, ws_connect, ws_default, ws_disconnect
 from stresslab.aws.store import DynamoRunStore
-from stresslab.metrics import WindowStats
+from stresslab.measurement.metrics import WindowStats
 
 from .sfn_harness import FakeContext
 from .test_cognito_jwt import JwksServer, b64

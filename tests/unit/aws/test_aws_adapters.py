@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from stresslab.aws.broadcast import ApiGatewayBroadcaster
 from stresslab.aws.kinesis import Backoff, KinesisMetricsSink, KinesisTarget, MetricsNotDelivered
-from stresslab.metrics import MetricsBatch
+from stresslab.measurement.metrics import MetricsBatch
 
 NO_WAIT = Backoff(attempts=3, base_s=0.0, cap_s=0.0)
 

@@ -18,8 +18,8 @@ from stresslab.aws.planning import (
     parse_run_input,
     plan_execution,
 )
-from stresslab.live import describe_run
-from stresslab.spec import ScenarioSpec
+from stresslab.measurement.live import describe_run
+from stresslab.scenario.spec import ScenarioSpec
 
 # The context allows max_duration_s up to a day.
 CEILINGS = Ceilings(max_tps=10_000, max_duration_s=86_400, max_workers=100)

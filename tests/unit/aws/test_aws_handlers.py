@@ -10,7 +10,7 @@ import pytest
 
 from lambdas import reference_target
 from lambdas.control_api import groups_of
-from stresslab.transactions import TransactionFactory
+from stresslab.generation.transactions import TransactionFactory
 
 
 @pytest.mark.parametrize(("claims", "groups"), [

@@ -13,8 +13,8 @@ from stresslab.aws.planning import (
     plan_execution,
     resolve_spec,
 )
-from stresslab.plan import plan_run
-from stresslab.spec import parse_scenario
+from stresslab.generation.plan import plan_run
+from stresslab.scenario.spec import parse_scenario
 
 CEILINGS = Ceilings(max_tps=10_000, max_duration_s=3 * 3600, max_workers=100)
 SCENARIO = {

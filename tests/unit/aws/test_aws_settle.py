@@ -15,8 +15,8 @@ from stresslab.aws.evaluation import (
     wait_until_settled,
 )
 from stresslab.aws.store import WorkerRecord
-from stresslab.plan import plan_run
-from stresslab.spec import parse_scenario
+from stresslab.generation.plan import plan_run
+from stresslab.scenario.spec import parse_scenario
 
 ASL = Path(__file__).resolve().parents[3] / "step_functions" / "run_scenario.asl.json"
 PLAN = plan_run(parse_scenario({"name": "x", "workers": 2, "phases": [

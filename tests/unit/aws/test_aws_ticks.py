@@ -8,10 +8,10 @@ from typing import Any
 
 from stresslab.aws.aggregation import LiveTicker, expected_by_second
 from stresslab.aws.store import StoredWindow, merge_batches_of
-from stresslab.business import load_price_table
-from stresslab.metrics import MetricsBatch, WindowStats
-from stresslab.plan import plan_run
-from stresslab.spec import parse_scenario
+from stresslab.generation.plan import plan_run
+from stresslab.judgement.business import load_price_table
+from stresslab.measurement.metrics import MetricsBatch, WindowStats
+from stresslab.scenario.spec import parse_scenario
 
 SPEC = parse_scenario({
     "name": "ticks", "workers": 2,

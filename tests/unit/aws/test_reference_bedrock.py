@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 
 from lambdas import reference_target
 from stresslab.aws.bedrock import BedrockReviewer, parse_review
-from stresslab.transactions import TransactionFactory
+from stresslab.generation.transactions import TransactionFactory
 
 MODEL = "amazon.nova-micro-v1:0"
 

@@ -6,7 +6,7 @@ import json
 
 from stresslab.aws.planning import WEBSOCKET_FRAME_LIMIT
 from stresslab.aws.websocket import snapshot_within_frame
-from stresslab.live import Cost, Hero, Snapshot, Tick
+from stresslab.measurement.live import Cost, Hero, Snapshot, Tick
 
 
 def tick(second: int) -> Tick:

@@ -9,17 +9,17 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stresslab.capacity import CapacitySearch
-from stresslab.criteria import Criterion, is_fault_ref
-from stresslab.degradation import DegradationPolicy
-from stresslab.durations import parse_duration
-from stresslab.metrics import MAX_NAMES
-from stresslab.profiles import ConstantShape, LoadProfile, Phase
-from stresslab.reference_data import CURRENCIES
-from stresslab.resilience import ResilienceSettings
-from stresslab.transactions import TransactionMix
+from stresslab.generation.catalog import CURRENCIES
+from stresslab.generation.transactions import TransactionMix
+from stresslab.judgement.capacity import CapacitySearch
+from stresslab.judgement.criteria import Criterion, is_fault_ref
+from stresslab.judgement.degradation import DegradationPolicy
+from stresslab.judgement.resilience import ResilienceSettings
+from stresslab.measurement.metrics import MAX_NAMES
+from stresslab.scenario.durations import parse_duration
+from stresslab.scenario.profiles import ConstantShape, LoadProfile, Phase
 
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 FaultType = Literal[
     "agent_errors", "latency", "throttle", "agent_down", "slow_store", "drop_connections"

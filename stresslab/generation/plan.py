@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stresslab.profiles import LoadProfile
-from stresslab.spec import FaultSpec, ScenarioSpec
+from stresslab.scenario.profiles import LoadProfile
+from stresslab.scenario.spec import FaultSpec, ScenarioSpec
 
 SLICE_S = 0.01
 MAX_WAVE_S = 600.0

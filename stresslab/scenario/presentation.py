@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stresslab.reference_data import CURRENCIES
-from stresslab.spec import SCENARIOS_DIR, describe_validation_error
+from stresslab.generation.catalog import CURRENCIES
+from stresslab.scenario.spec import SCENARIOS_DIR, describe_validation_error
 
 PRESENTATION_DIR = SCENARIOS_DIR / "presentation"
 BENCHMARKS_FILE = SCENARIOS_DIR.parent / "config" / "benchmarks.yaml"

@@ -1,4 +1,4 @@
-"""`python -m stresslab.target`: serve the reference fraud-detection target."""
+"""`python -m reference_service`: serve the reference fraud-detection target."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from stresslab.target.config import TOKEN_ENV
-from stresslab.target.service import RemoteBindRefused, TargetConfig, serve
+from reference_service.config import TOKEN_ENV
+from reference_service.service import RemoteBindRefused, TargetConfig, serve
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -21,7 +21,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
-        prog="python -m stresslab.target",
+        prog="python -m reference_service",
         description="Serve the reference fraud-detection service (orchestrator + 4 agents).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

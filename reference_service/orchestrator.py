@@ -10,9 +10,9 @@ from time import perf_counter
 from types import MappingProxyType
 from typing import Any, Literal
 
-from stresslab.target.agents import AGENT_SCORERS, Evidence, Verdict
-from stresslab.target.capacity import AgentLane
-from stresslab.target.config import (
+from reference_service.agents import AGENT_SCORERS, Evidence, Verdict
+from reference_service.capacity import AgentLane
+from reference_service.config import (
     AGENT_NAMES,
     AgentName,
     DecisionPolicy,
@@ -20,9 +20,9 @@ from stresslab.target.config import (
     DetectionRules,
     TargetConfig,
 )
-from stresslab.target.faults import FaultState, happens
-from stresslab.target.memory import CardContext, CardMemory
-from stresslab.target.payload import Transaction
+from reference_service.faults import FaultState, happens
+from reference_service.memory import CardContext, CardMemory
+from reference_service.payload import Transaction
 
 Decision = Literal["approve", "review", "block"]
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from stresslab.target.fx import USD_PER_UNIT, minor_unit_exponent, to_usd
+from reference_service.fx import USD_PER_UNIT, minor_unit_exponent, to_usd
 
 SCHEMA = "stresslab.transaction/v1"
 UNKNOWN_RUN = "unknown"

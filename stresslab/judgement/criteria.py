@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stresslab.durations import parse_duration
+from stresslab.scenario.durations import parse_duration
 
 METRICS: dict[str, str] = {
     "avg_ms": "mean latency from the intended send time (ms)",

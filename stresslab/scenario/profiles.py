@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stresslab.durations import parse_duration
+from stresslab.scenario.durations import parse_duration
 
 Tps = Annotated[float, Field(ge=0, le=1_000_000)]
 

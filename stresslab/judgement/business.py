@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-PRICING_FILE = Path(__file__).resolve().parent.parent / "config" / "pricing.yaml"
+PRICING_FILE = Path(__file__).resolve().parents[2] / "config" / "pricing.yaml"
 
 NonNegative = Annotated[float, Field(ge=0)]
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stresslab.reference_data import (
+from stresslab.generation.catalog import (
     CITIES,
     CURRENCIES,
     MCC_BY_CODE,

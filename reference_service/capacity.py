@@ -6,7 +6,7 @@ import heapq
 import math
 import random
 
-from stresslab.target.config import AgentConfig
+from reference_service.config import AgentConfig
 
 
 class ServiceTime:

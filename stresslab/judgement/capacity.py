@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stresslab.criteria import Criterion, CriterionResult, judge, parse_threshold
-from stresslab.durations import parse_duration
+from stresslab.judgement.criteria import Criterion, CriterionResult, judge, parse_threshold
+from stresslab.scenario.durations import parse_duration
 
 if TYPE_CHECKING:  # spec.py imports this module for ScenarioSpec.capacity_search
-    from stresslab.spec import ScenarioSpec
+    from stresslab.scenario.spec import ScenarioSpec
 
 CAPACITY_SCHEMA = "stresslab.capacity/v1"
 MAX_SEARCH_STEPS = 100

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from stresslab.target.config import AgentName, DetectionRules, VelocityWindow
-from stresslab.target.fx import minor_unit_exponent
-from stresslab.target.memory import PLACE_RADIUS_KM, CardContext, Sighting
-from stresslab.target.payload import Transaction
+from reference_service.config import AgentName, DetectionRules, VelocityWindow
+from reference_service.fx import minor_unit_exponent
+from reference_service.memory import PLACE_RADIUS_KM, CardContext, Sighting
+from reference_service.payload import Transaction
 
 EARTH_RADIUS_KM = 6371.0
 

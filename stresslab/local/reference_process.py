@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from reference_service.config import TOKEN_ENV
 from stresslab.local.faults import (
     AdminClient,
     Backoff,
@@ -20,7 +21,6 @@ from stresslab.local.faults import (
     ReferenceTargetFaults,
     with_retries,
 )
-from stresslab.target.config import TOKEN_ENV
 
 _LISTENING = re.compile(r"listening on (http://\S+) admin on (http://\S+)")
 START_TIMEOUT_S = 30.0
@@ -35,7 +35,7 @@ class ReferenceServiceFailed(RuntimeError):
 
 
 class ReferenceService:
-    """`python -m stresslab.target` on 127.0.0.1 with free ports and a fresh admin token.
+    """`python -m reference_service` on 127.0.0.1 with free ports and a fresh admin token.
 
     Scoring goes to `score_url`; the run's side work (faults, levels, counts, health) to the
     admin API on its own port and thread (`admin_url`).
@@ -76,7 +76,7 @@ class ReferenceService:
         cls, host: str, port: int, admin_port: int, token: str,
     ) -> tuple[asyncio.subprocess.Process, str, str]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "stresslab.target", "--host", host, "--port", str(port),
+            sys.executable, "-m", "reference_service", "--host", host, "--port", str(port),
             "--admin-port", str(admin_port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, TOKEN_ENV: token},

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from stresslab.target.config import AgentName
+from reference_service.config import AgentName
 
 FaultType = Literal[
     "agent_errors", "latency", "throttle", "agent_down", "slow_store", "drop_connections"

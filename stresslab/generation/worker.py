@@ -7,11 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stresslab.metrics import MetricsBatch, NameBook, WindowStats, WorkerHealth, record_us
-from stresslab.plan import ArrivalSchedule, WorkAssignment
+from stresslab.generation.plan import ArrivalSchedule, WorkAssignment
+from stresslab.generation.transactions import GeneratedTransaction, TransactionFactory
+from stresslab.measurement.metrics import (
+    MetricsBatch,
+    NameBook,
+    WindowStats,
+    WorkerHealth,
+    record_us,
+)
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Clock, MetricsSink, Outcome, Target
-from stresslab.spec import ResponseMapping, ScenarioSpec
-from stresslab.transactions import GeneratedTransaction, TransactionFactory
+from stresslab.scenario.spec import ResponseMapping, ScenarioSpec
 
 EARLY_WAKE_S = 0.0005
 YIELD_EVERY = 64

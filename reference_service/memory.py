@@ -6,8 +6,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from stresslab.target.config import DetectionRules, MemoryLimits
-from stresslab.target.payload import Transaction
+from reference_service.config import DetectionRules, MemoryLimits
+from reference_service.payload import Transaction
 
 PLACE_RADIUS_KM = 100.0
 T = TypeVar("T")

@@ -7,19 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stresslab.aggregate import (
-    RunAggregator,
-    accuracy_of,
-    agents_of,
-    latency_ms,
-    percentiles_us,
-    window_metrics,
-)
-from stresslab.business import PriceTable, business_value
-from stresslab.criteria import Criterion, CriterionResult, judge
-from stresslab.metrics import ERROR_CLASSES, WindowStats
-from stresslab.plan import Plan
-from stresslab.resilience import (
+from stresslab.generation.plan import Plan
+from stresslab.judgement.business import PriceTable, business_value
+from stresslab.judgement.criteria import Criterion, CriterionResult, judge
+from stresslab.judgement.resilience import (
     SecondCounts,
     Timeline,
     criterion_seconds,
@@ -30,7 +21,16 @@ from stresslab.resilience import (
     measure_faults,
     selects,
 )
-from stresslab.spec import ScenarioSpec
+from stresslab.measurement.aggregate import (
+    RunAggregator,
+    accuracy_of,
+    agents_of,
+    latency_ms,
+    percentiles_us,
+    window_metrics,
+)
+from stresslab.measurement.metrics import ERROR_CLASSES, WindowStats
+from stresslab.scenario.spec import ScenarioSpec
 
 SUMMARY_SCHEMA = "stresslab.summary/v1"
 

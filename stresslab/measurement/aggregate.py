@@ -11,7 +11,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from stresslab.metrics import ERROR_CLASSES, MetricsBatch, WindowStats
+from stresslab.measurement.metrics import ERROR_CLASSES, MetricsBatch, WindowStats
 
 HOT_SECONDS = 10
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stresslab.criteria import Criterion, CriterionResult, FaultPhase, FaultRef, judge
-from stresslab.durations import parse_duration
+from stresslab.judgement.criteria import Criterion, CriterionResult, FaultPhase, FaultRef, judge
+from stresslab.scenario.durations import parse_duration
 
 DEFAULT_ERROR_BUDGET = 0.001
 RECOVERY_FLOOR_S = 3  # per-second noise does not shrink when the timeline is compressed

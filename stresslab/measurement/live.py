@@ -8,17 +8,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stresslab.aggregate import (
+from stresslab.judgement.business import PriceTable, cost_per_transaction_usd
+from stresslab.judgement.criteria import judge
+from stresslab.judgement.summary import criterion_window
+from stresslab.measurement.aggregate import (
     RunAggregator,
     accuracy_of,
     agents_of,
     latency_ms,
     window_metrics,
 )
-from stresslab.business import PriceTable, cost_per_transaction_usd
-from stresslab.criteria import judge
-from stresslab.spec import ScenarioSpec
-from stresslab.summary import criterion_window
+from stresslab.scenario.spec import ScenarioSpec
 
 LIVE_SCHEMA: Literal["stresslab.live/v1"] = "stresslab.live/v1"
 HISTORY_LIMIT = 7200

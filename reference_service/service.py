@@ -23,11 +23,11 @@ import uvloop
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stresslab.target.config import DegradationLevel, TargetConfig
-from stresslab.target.faults import FaultCaps, FaultRefused, FaultSpec, FaultState, happens
-from stresslab.target.orchestrator import Orchestrator, ScoringRefused
-from stresslab.target.payload import UNKNOWN_RUN, InvalidTransaction, parse_transaction, run_id_of
-from stresslab.target.stats import DROPPED, ScoreCounters
+from reference_service.config import DegradationLevel, TargetConfig
+from reference_service.faults import FaultCaps, FaultRefused, FaultSpec, FaultState, happens
+from reference_service.orchestrator import Orchestrator, ScoringRefused
+from reference_service.payload import UNKNOWN_RUN, InvalidTransaction, parse_transaction, run_id_of
+from reference_service.stats import DROPPED, ScoreCounters
 
 __all__ = [
     "RemoteBindRefused", "RunningTarget", "TargetConfig", "create_app", "serve", "start_target",

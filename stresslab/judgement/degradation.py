@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stresslab.aggregate import percentiles_us
-from stresslab.metrics import WindowStats
+from stresslab.measurement.aggregate import percentiles_us
+from stresslab.measurement.metrics import WindowStats
 
 Level = Literal["NONE", "MODERATE", "SEVERE", "CRITICAL"]
 LEVELS: tuple[Level, ...] = ("NONE", "MODERATE", "SEVERE", "CRITICAL")

@@ -1,0 +1,1 @@
+"""Generating the load: the plan, labelled transactions and the worker that sends them."""

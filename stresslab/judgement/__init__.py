@@ -1,0 +1,1 @@
+"""Judging a run: criteria, resilience, degradation, capacity, business value, the summary."""

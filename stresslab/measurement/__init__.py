@@ -1,0 +1,1 @@
+"""Measuring: per-worker metrics, their aggregation per second, the live protocol."""

@@ -1,0 +1,1 @@
+"""What a run leaves behind: report.html, capacity.html, CSV and JUnit."""
