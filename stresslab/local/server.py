@@ -50,7 +50,8 @@ from stresslab.scenario.presentation import (
     load_benchmarks,
     load_profile,
 )
-from stresslab.scenario.spec import SCENARIOS_DIR, FaultSpec, ScenarioSpec
+from stresslab.scenario.resolve import AboveCeiling, Ceilings, Overrides, Scales, resolve_scenario
+from stresslab.scenario.spec import SCENARIOS_DIR, FaultSpec, ScenarioError, ScenarioSpec
 
 log = logging.getLogger(__name__)
 
@@ -119,21 +120,24 @@ def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
     if request.target_stream is not None:
         raise BadRequest("target_stream: the local runtime sends to HTTP targets only; "
                          "give target_url, or neither for the bundled reference service")
+    duration = None if request.duration is None else float(request.duration)
     try:
-        spec = request.spec(settings.scenarios_dir)
-        spec = spec.scaled(request.time_scale, request.load_scale)
-    except ContractError as error:
-        raise BadRequest(str(error)) from None
-    except ValueError as error:
-        raise BadRequest(f"scenario: {error}") from None
-    peak = spec.profile().peak()
-    if peak > settings.max_tps:
-        raise BadRequest(f"tps: at most {settings.max_tps:,.0f} TPS for a run started here; "
-                         f"this one peaks at {peak:,.0f}")
-    if spec.duration > settings.max_duration_s:
-        raise BadRequest(f"duration: at most {format_duration(settings.max_duration_s)} for a "
-                         f"run started here; this one lasts {format_duration(spec.duration)}")
-    return spec
+        return resolve_scenario(
+            request.scenario, Overrides(tps=request.tps, duration=duration),
+            Scales(time=request.time_scale, load=request.load_scale),
+            Ceilings(max_tps=settings.max_tps, max_duration_s=settings.max_duration_s),
+            scenarios_dir=settings.scenarios_dir, bundled_only=True,
+        )
+    except AboveCeiling as above:
+        if above.limit == "tps":
+            raise BadRequest(f"tps: at most {above.ceiling:,.0f} TPS for a run started here; "
+                             f"this one peaks at {above.value:,.0f}") from None
+        raise BadRequest(f"duration: at most {format_duration(above.ceiling)} for a run "
+                         f"started here; this one lasts {format_duration(above.value)}") from None
+    except ScenarioError as error:
+        message = str(error)
+        raise BadRequest(message if message.startswith("scenario")
+                         else f"scenario: {message}") from None
 
 
 # ------------------------------------------------------------------------------ the run
