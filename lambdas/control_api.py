@@ -27,14 +27,13 @@ from stresslab.aws.env import read_env
 from stresslab.aws.faults import FisFaults, UnknownFault
 from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.planning import Ceilings, InvalidRun, RunInput, parse_run_input, resolve_spec
-from stresslab.aws.results import EXPORTS, S3Results
+from stresslab.aws.results import S3Results
 from stresslab.aws.runs import (
     InvalidRunId,
     JustStopped,
     NoSuchRun,
     RunAlreadyEnded,
     StepFunctionsRuns,
-    new_run_id,
     resolve_run,
     stop_execution,
 )
@@ -59,6 +58,7 @@ from stresslab.control import (
     profile_list,
     scenario_list,
 )
+from stresslab.runs import EXPORTS, OPERATORS_GROUP, new_run_id
 from stresslab.scenario.presentation import (
     BENCHMARKS_FILE,
     PLACEHOLDERS,
@@ -71,7 +71,6 @@ from stresslab.scenario.spec import SCENARIOS_DIR
 
 logger, tracer, metrics = powertools("control_api")
 app = APIGatewayHttpResolver()
-OPERATORS = "operators"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -133,7 +132,7 @@ def groups_of(claims: dict[str, Any]) -> set[str]:
 def _operator() -> str:
     authorizer = app.current_event.request_context.authorizer
     claims = (authorizer.jwt_claim if authorizer else None) or {}
-    if OPERATORS not in groups_of(claims):
+    if OPERATORS_GROUP not in groups_of(claims):
         raise ForbiddenError("operators group required")
     return str(claims.get("username") or claims.get("cognito:username") or claims.get("sub"))
 

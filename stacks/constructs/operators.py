@@ -4,7 +4,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-OPERATORS_GROUP = "operators"
+from stresslab.runs import OPERATORS_GROUP
 
 
 class Operators(Construct):

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from stresslab.aws.planning import iso
 from stresslab.aws.store import RunNotFound
+from stresslab.runs import iso
 
 
 class ExperimentStopper(Protocol):

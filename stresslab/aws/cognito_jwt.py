@@ -12,11 +12,12 @@ from typing import Any
 
 import jwt
 
+from stresslab.runs import OPERATORS_GROUP
+
 JWKS_LIFESPAN_S = 3600.0
 UNKNOWN_KID_COOLDOWN_S = 60.0
 JWKS_TIMEOUT_S = 5.0
 LEEWAY_S = 30.0
-OPERATORS_GROUP = "operators"
 
 
 class InvalidToken(ValueError):

@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict
 from stresslab.aws.aggregation import rebuild_aggregator
 from stresslab.aws.faults import fault_failure
 from stresslab.aws.health import saturation
-from stresslab.aws.planning import iso
 from stresslab.aws.store import StoredWindow, WorkerRecord
 from stresslab.generation.catalog import CURRENCIES
 from stresslab.generation.plan import Plan
 from stresslab.judgement.business import PriceTable
 from stresslab.judgement.summary import RunFacts, build_summary
+from stresslab.runs import iso
 from stresslab.scenario.spec import ScenarioSpec
 
 SATURATED_SHARE = 0.05

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from stresslab.aws.faults import template_id
 from stresslab.generation.plan import Plan, plan_run
 from stresslab.measurement.live import describe_run
+from stresslab.runs import iso
 from stresslab.scenario.spec import (
     ScenarioError,
     ScenarioSpec,
@@ -34,12 +34,6 @@ SNAPSHOT_RUN_BUDGET = 64 * 1024  # the rest of the frame: the thinned history an
 
 class InvalidRun(ValueError):
     """The run cannot start; the message is one line naming the field."""
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
 
 
 class RunTarget(BaseModel):

@@ -8,14 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stresslab.outputs.report import write_outputs
-
-CONTENT_TYPES = {
-    "summary.json": "application/json",
-    "timeseries.csv": "text/csv; charset=utf-8",
-    "report.html": "text/html; charset=utf-8",
-    "junit.xml": "application/xml",
-}
-EXPORTS = tuple(CONTENT_TYPES)
+from stresslab.runs import EXPORTS, export_content_type
 
 
 def output_key(run_id: str, name: str) -> str:
@@ -37,13 +30,13 @@ class S3Results:
                 key = output_key(run_id, path.name)
                 self._client.put_object(
                     Bucket=self.bucket, Key=key, Body=path.read_bytes(),
-                    ContentType=CONTENT_TYPES[path.name],
+                    ContentType=export_content_type(path.name),
                 )
                 keys[name] = key
         return keys
 
     def link(self, run_id: str, name: str, expires_s: int = 300) -> str:
-        if name not in CONTENT_TYPES:
+        if name not in EXPORTS:
             raise ValueError(f"file: unknown export {name!r}; one of {', '.join(EXPORTS)}")
         # As an attachment: a browser following the link saves the file and stays on its page.
         return str(self._client.generate_presigned_url(

@@ -4,18 +4,15 @@ stops (`current` is the run that is running) and how."""
 from __future__ import annotations
 
 import json
-import re
-import secrets
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from stresslab.aws.errors import error_code
+from stresslab.runs import RUN_ID
 
 CURRENT = "current"
 RUNNING = "RUNNING"
-RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
 class InvalidRunId(ValueError):
@@ -28,13 +25,6 @@ class NoSuchRun(LookupError):
 
 class RunAlreadyEnded(RuntimeError):
     """Stop named a run that has already ended."""
-
-
-def new_run_id(scenario: str, now: datetime | None = None) -> str:
-    """An id that is also a valid execution name (at most 80 of [A-Za-z0-9-_])."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-    name = re.sub(r"[^a-z0-9_-]", "-", scenario.lower())[:48]
-    return f"{name}-{stamp}-{secrets.token_hex(3)}"
 
 
 class StepFunctionsRuns:

@@ -41,6 +41,7 @@ from stresslab.local.runner import RECENT_RUNS, FaultsUnavailable, LocalRun, Loc
 from stresslab.local.store import RunNotFound, SqliteRunStore
 from stresslab.measurement.live import LIVE_SCHEMA, Snapshot
 from stresslab.outputs.report import render_junit_xml, render_report_html, render_timeseries_csv
+from stresslab.runs import EXPORT_CHARSET, EXPORT_MEDIA_TYPES
 from stresslab.scenario.durations import format_duration
 from stresslab.scenario.presentation import (
     BENCHMARKS_FILE,
@@ -62,12 +63,7 @@ STOP_TIMEOUT_S = 60.0
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
-EXPORTS: dict[str, str] = {
-    "summary.json": "application/json",
-    "timeseries.csv": "text/csv",
-    "report.html": "text/html",
-    "junit.xml": "application/xml",
-}
+EXPORTS = EXPORT_MEDIA_TYPES
 
 
 @dataclass(frozen=True)
@@ -452,7 +448,7 @@ async def _export(request: web.Request) -> web.StreamResponse:
         "report.html": lambda: render_report_html(summary, series),
         "junit.xml": lambda: render_junit_xml(summary),
     }
-    return web.Response(text=renderers[name](), content_type=EXPORTS[name], charset="utf-8",
+    return web.Response(text=renderers[name](), content_type=EXPORTS[name], charset=EXPORT_CHARSET,
                         headers={"Content-Disposition":
                                  f'attachment; filename="{record["run_id"]}-{name}"'})
 

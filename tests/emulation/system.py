@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from stresslab.runs import OPERATORS_GROUP
+
 from .account import Account, Function, Provisioner
 from .faults import FisCarrier
 from .gateway import API_PREFIX, Gateway
@@ -30,7 +32,6 @@ from .streams import StreamPoller
 from .template import REGION, SynthesizedStack, synthesize
 
 logger = logging.getLogger(__name__)
-OPERATORS_GROUP = "operators"
 # Load generators run in processes of their own: twenty in this interpreter would share one GIL
 # with moto and the gateway, and measure this process's CPU as theirs.
 ISOLATED_HANDLERS = frozenset({"lambdas.load_generator.handler"})
