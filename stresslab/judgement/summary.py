@@ -21,6 +21,21 @@ from stresslab.judgement.resilience import (
     measure_faults,
     selects,
 )
+from stresslab.judgement.summary_model import (
+    SUMMARY_SCHEMA,
+    Accuracy,
+    AgentStats,
+    Business,
+    Counts,
+    DegradationChange,
+    FaultEntry,
+    LatencyMs,
+    Load,
+    RunSummary,
+    ScheduleLagMs,
+    WorkersReport,
+    load_summary,
+)
 from stresslab.measurement.aggregate import (
     RunAggregator,
     accuracy_of,
@@ -32,7 +47,10 @@ from stresslab.measurement.aggregate import (
 from stresslab.measurement.metrics import ERROR_CLASSES, WindowStats
 from stresslab.scenario.spec import ScenarioSpec
 
-SUMMARY_SCHEMA = "stresslab.summary/v1"
+__all__ = [
+    "SUMMARY_SCHEMA", "RunFacts", "RunSummary", "build_summary", "criterion_window",
+    "judge_criteria", "judge_run", "load_summary", "summarize_run",
+]
 
 
 @dataclass
@@ -158,14 +176,15 @@ def judge_criteria(
     return judge_run(spec, aggregator, facts).criteria
 
 
-def build_summary(
+def summarize_run(
     spec: ScenarioSpec,
     plan: Plan,
     aggregator: RunAggregator,
     facts: RunFacts,
     prices: PriceTable,
     usd_to_currency: float,
-) -> dict[str, Any]:
+) -> RunSummary:
+    """The run's summary.json, typed."""
     totals = aggregator.totals
     duration = spec.duration
     planned = plan.scheduled_total
@@ -179,69 +198,80 @@ def build_summary(
     reconciled = _reconciled(totals.scheduled, totals.sent, totals.dropped, totals.ok, errors,
                              totals.timeouts, totals.undelivered, facts.target_received)
     finished = sorted(w for w, state in aggregator.workers.items() if state.finished)
-    return {
-        "schema": SUMMARY_SCHEMA,
-        "run_id": facts.run_id,
-        "scenario": spec.name,
-        "description": spec.description,
-        "target": facts.target,
-        "started_at": facts.started_at,
-        "ended_at": facts.ended_at,
-        "duration_s": duration,
-        "time_scale": spec.time_scale,
-        "load_scale": spec.load_scale,
-        "seed": spec.seed,
-        "workers": plan.shards,
-        "status": facts.status,
-        "load": {
-            "target_tps_avg": round(target_tps, 3),
-            "achieved_tps_avg": round(achieved, 3),
-            "peak_tps": max((s.sent for s in aggregator.seconds.values()), default=0),
-            "rate_error_pct": round((achieved - target_tps) / target_tps * 100, 3)
+    faults = [FaultEntry.model_validate(fault) for fault in verdicts.faults]
+    return RunSummary(
+        run_id=facts.run_id,
+        scenario=spec.name,
+        description=spec.description,
+        target=facts.target,
+        started_at=facts.started_at,
+        ended_at=facts.ended_at,
+        duration_s=duration,
+        time_scale=spec.time_scale,
+        load_scale=spec.load_scale,
+        seed=spec.seed,
+        workers=plan.shards,
+        status=facts.status,
+        load=Load(
+            target_tps_avg=round(target_tps, 3),
+            achieved_tps_avg=round(achieved, 3),
+            peak_tps=max((s.sent for s in aggregator.seconds.values()), default=0),
+            rate_error_pct=round((achieved - target_tps) / target_tps * 100, 3)
             if target_tps else None,
-            "planned": planned,
-        },
-        "counts": {
-            "scheduled": totals.scheduled,
-            "sent": totals.sent,
-            "ok": totals.ok,
-            "errors": errors,
-            "timeouts": totals.timeouts,
-            "dropped": totals.dropped,
-            "undelivered": totals.undelivered,
-            "target_received": facts.target_received,
-            "errors_by_class": {name: totals.errors[name] for name in ERROR_CLASSES},
-            "reconciled": reconciled,
-            "duplicate_batches": aggregator.duplicates,
-        },
-        "latency_ms": latency_ms(totals),
-        "schedule_lag_ms": {
-            "p50": totals.lag.get_value_at_percentile(50) / 1000.0,
-            "p99": totals.lag.get_value_at_percentile(99) / 1000.0,
-            "max": totals.lag.get_max_value() / 1000.0,
-        } if totals.lag.get_total_count() else None,
-        "accuracy": accuracy_of(totals),
-        "decisions": dict(sorted(totals.decisions.items())),
-        "business": business_value(
+            planned=planned,
+        ),
+        counts=Counts(
+            scheduled=totals.scheduled,
+            sent=totals.sent,
+            ok=totals.ok,
+            errors=errors,
+            timeouts=totals.timeouts,
+            dropped=totals.dropped,
+            undelivered=totals.undelivered,
+            target_received=facts.target_received,
+            errors_by_class={name: totals.errors[name] for name in ERROR_CLASSES},
+            reconciled=reconciled,
+            duplicate_batches=aggregator.duplicates,
+        ),
+        latency_ms=LatencyMs.model_validate(latency_ms(totals)),
+        schedule_lag_ms=ScheduleLagMs(
+            p50=totals.lag.get_value_at_percentile(50) / 1000.0,
+            p99=totals.lag.get_value_at_percentile(99) / 1000.0,
+            max=totals.lag.get_max_value() / 1000.0,
+        ) if totals.lag.get_total_count() else None,
+        accuracy=Accuracy.model_validate(accuracy_of(totals)),
+        decisions=dict(sorted(totals.decisions.items())),
+        business=Business.model_validate(business_value(
             table=prices, processed=totals.ok, fraud_detected=totals.tp,
             prevented_usd=totals.fraud_prevented, missed_usd=totals.fraud_missed,
             false_positive_usd=totals.false_positive, compute_ms=compute_ms,
             currency=spec.reporting_currency, usd_to_currency=usd_to_currency,
+        )),
+        agents={name: AgentStats.model_validate(agent) for name, agent in agents.items()},
+        faults=faults,
+        workers_report=WorkersReport(
+            expected=facts.workers_expected, finished=len(finished),
+            failed=facts.workers_failed,
         ),
-        "agents": agents,
-        "faults": verdicts.faults,
-        "workers_report": {
-            "expected": facts.workers_expected,
-            "finished": len(finished),
-            "failed": facts.workers_failed,
-        },
-        "notes": [*facts.notes, *undelivered_notes(totals, spec),
-                  *answer_bound_notes(totals, spec)],
-        "degradation": facts.degradation_changes,
-        "criteria": [result.model_dump() for result in results],
-        "passed": facts.status == "completed" and reconciled and all(r.passed for r in results)
-        and all(fault["passed"] is not False for fault in verdicts.faults),
-    }
+        notes=[*facts.notes, *undelivered_notes(totals, spec),
+               *answer_bound_notes(totals, spec)],
+        degradation=[DegradationChange.model_validate(c) for c in facts.degradation_changes],
+        criteria=results,
+        passed=facts.status == "completed" and reconciled and all(r.passed for r in results)
+        and all(fault.passed is not False for fault in faults),
+    )
+
+
+def build_summary(
+    spec: ScenarioSpec,
+    plan: Plan,
+    aggregator: RunAggregator,
+    facts: RunFacts,
+    prices: PriceTable,
+    usd_to_currency: float,
+) -> dict[str, Any]:
+    """The run's summary as summary.json holds it (see summarize_run for the typed one)."""
+    return summarize_run(spec, plan, aggregator, facts, prices, usd_to_currency).to_json_dict()
 
 
 def undelivered_notes(totals: WindowStats, spec: ScenarioSpec) -> list[str]:

@@ -1,0 +1,288 @@
+"""The summary.json wire format (stresslab.summary/v1) as pydantic models, written and read
+through them; docs/summary.schema.json is generated from RunSummary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from stresslab.judgement.criteria import CriterionResult
+
+SUMMARY_SCHEMA: Literal["stresslab.summary/v1"] = "stresslab.summary/v1"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "summary.schema.json"
+
+# A value a runtime records as it measured it: an integer stays an integer on the wire.
+Number = int | float
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Load(_Part):
+    """The offered load: planned against achieved, averaged over the run's length."""
+
+    target_tps_avg: float
+    achieved_tps_avg: float
+    peak_tps: int = Field(description="most requests sent in one second")
+    rate_error_pct: float | None = Field(description="achieved against target, in percent; "
+                                                     "null when nothing was planned")
+    planned: int = Field(description="requests the plan scheduled")
+
+
+class Counts(_Part):
+    """Exact counts: scheduled = sent + dropped, sent = ok + errors + timeouts."""
+
+    scheduled: int
+    sent: int
+    ok: int
+    errors: int
+    timeouts: int
+    dropped: int = Field(description="scheduled but never sent (the worker fell behind)")
+    undelivered: int = Field(description="sent but never reached the target (no connection "
+                                         "in time); counted as timeouts or errors")
+    target_received: int | None = Field(description="the target's own count, when it reports "
+                                                    "one")
+    errors_by_class: dict[str, int] = Field(description="every class of "
+                                                        "measurement.metrics.ERROR_CLASSES")
+    reconciled: bool = Field(description="the counts add up, and the target's count equals "
+                                         "sent - undelivered")
+    duplicate_batches: int = Field(description="metrics batches delivered twice and dropped")
+
+
+class LatencyMs(_Part):
+    """End-to-end latency in ms, measured from each request's intended send time."""
+
+    avg: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    p999: float | None
+    max: float | None
+
+
+class ScheduleLagMs(_Part):
+    """How late requests left the worker against their intended send time, in ms."""
+
+    p50: float
+    p99: float
+    max: float
+
+
+class PatternDetection(_Part):
+    seen: int
+    flagged: int
+    detection_rate: float | None
+
+
+class Accuracy(_Part):
+    """The target's decisions against the generator's ground truth."""
+
+    labelled: int
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    false_positive_rate: float | None
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    by_pattern: dict[str, PatternDetection] = Field(description="per ground-truth label")
+
+
+class Business(_Part):
+    """What the run was worth, in the reporting currency (amounts rounded to cents)."""
+
+    fraud_detected: int
+    fraud_prevented_amount: float
+    fraud_missed_amount: float
+    false_positive_amount: float
+    currency: str
+    cost_per_transaction: float
+    total_cost: float
+    roi_pct: float | None
+    compute_ms_per_transaction: float | None
+    pricing_source: str
+
+
+class AgentStats(_Part):
+    """One agent's calls as the target reported them."""
+
+    calls: int
+    errors: int
+    avg_ms: float | None
+    p95_ms: float | None
+
+
+class FaultBaseline(_Part):
+    seconds: int = Field(description="clean seconds before the fault the baseline holds")
+    error_rate: float | None
+    p95_ms: float | None
+
+
+_RECORD_ONLY = ("intensity", "planned_start_s", "planned_end_s", "status")
+
+
+class FaultEntry(BaseModel):
+    """One fault: the runtime's record (extra keys, e.g. AWS FIS's template_id, are kept)
+    plus what resilience measured and its per-fault verdicts."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    type: str
+    label: str
+    target: str | None
+    intensity: Number | None = None
+    planned_start_s: Number | None = None
+    planned_end_s: Number | None = None
+    start_s: Number | None = Field(description="observed start (null: never injected)")
+    end_s: Number | None
+    status: str | None = None
+    number: int = Field(description="1-based, in the plan's order, then faults by hand")
+    timing: Literal["planned", "observed"] | None = Field(
+        description="which times it was measured on; null: not measured")
+    time_to_detect_s: float | None
+    time_to_recover_s: float | None
+    detected_at_s: float | None
+    recovered_at_s: float | None
+    affected: int | None
+    lost: int | None
+    dropped: int | None
+    error_budget_spent_pct: float | None
+    accuracy_before: float | None
+    accuracy_during: float | None
+    accuracy_after: float | None
+    baseline: FaultBaseline | None
+    criteria: list[CriterionResult]
+    passed: bool | None = Field(description="null: nothing to judge (never injected)")
+
+    _order: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_order(cls, data: Any, handler: ModelWrapValidatorHandler[FaultEntry]) -> FaultEntry:
+        entry = handler(data)
+        if isinstance(data, dict):
+            entry._order = tuple(data)
+        return entry
+
+    @model_serializer(mode="wrap")
+    def _as_recorded(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written as the runtime recorded it: its keys in its order (each runtime has its own),
+        # the record's own fields only when it has them.
+        data: dict[str, Any] = handler(self)
+        for name in _RECORD_ONLY:
+            if name not in self.model_fields_set:
+                data.pop(name, None)
+        ordered = {key: data.pop(key) for key in self._order if key in data}
+        return {**ordered, **data}
+
+
+class WorkersReport(_Part):
+    expected: int
+    finished: int
+    failed: list[str] = Field(description="workers that died or never reported")
+
+
+class DegradationChange(_Part):
+    at_s: float
+    level: str
+    previous: str
+    reason: str
+    applied: bool = Field(description="the level was sent to the target's admin API")
+
+
+class RunSummary(BaseModel):
+    """What a run did, judged against its criteria: summary.json."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True,
+                              json_schema_serialization_defaults_required=True)
+
+    schema_: Literal["stresslab.summary/v1"] = Field(default=SUMMARY_SCHEMA, alias="schema")
+    run_id: str
+    scenario: str
+    description: str
+    target: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    time_scale: float
+    load_scale: float
+    seed: int
+    workers: int = Field(description="shards the plan spread the load over")
+    status: str = Field(description="completed, aborted, failed, ...")
+    load: Load
+    counts: Counts
+    latency_ms: LatencyMs
+    schedule_lag_ms: ScheduleLagMs | None
+    accuracy: Accuracy
+    decisions: dict[str, int] = Field(description="the target's decisions by value, sorted")
+    business: Business
+    agents: dict[str, AgentStats]
+    faults: list[FaultEntry]
+    workers_report: WorkersReport
+    notes: list[str] = Field(description="side work that did not go as planned, bounds hit")
+    degradation: list[DegradationChange]
+    criteria: list[CriterionResult] = Field(description="in the scenario's order; a fault "
+                                                        "criterion once per fault it selects")
+    passed: bool = Field(description="completed, reconciled, every criterion and fault passed")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The summary as summary.json holds it."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_json(self) -> str:
+        """summary.json's text."""
+        return json.dumps(self.to_json_dict(), indent=2) + "\n"
+
+    @property
+    def failed_criteria(self) -> list[CriterionResult]:
+        return [c for c in self.criteria if not c.passed]
+
+
+def load_summary(path: Path) -> RunSummary:
+    """A summary.json file; ValueError with one line when it is not one."""
+    try:
+        return RunSummary.model_validate_json(path.read_bytes())
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise ValueError(f"{path}: not a {SUMMARY_SCHEMA} summary: {_first_problem(error)}") \
+            from None
+
+
+def _first_problem(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return str(error).splitlines()[0]
+    first = errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "summary"
+    return f"{where}: {first['msg']}"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = RunSummary.model_json_schema(by_alias=True, mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SUMMARY_SCHEMA, **schema}
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    SCHEMA_FILE.write_text(schema_text())
+    print(f"wrote {SCHEMA_FILE}")

@@ -1,0 +1,82 @@
+"""summary.json as a typed model: the same bytes as the dict-building code wrote (golden files
+taken before the change), read back through RunSummary, and its published JSON Schema current."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stresslab.judgement.summary import RunSummary, load_summary
+from stresslab.judgement.summary_model import SCHEMA_FILE, schema_text
+from tests.unit.summary_runs import GOLDEN_RUNS, golden_summary
+
+GOLDEN = Path(__file__).with_name("summary_golden")
+
+
+@pytest.mark.parametrize("run", GOLDEN_RUNS)
+def test_summary_json_is_byte_for_byte_what_it_was(run: str) -> None:
+    # Given a fixed run, when its summary is built and written as summary.json is written
+    written = json.dumps(golden_summary(run), indent=2) + "\n"
+    # Then the text is the golden file's, key order included
+    assert written == (GOLDEN / f"{run}.json").read_text()
+
+
+@pytest.mark.parametrize("run", GOLDEN_RUNS)
+def test_a_summary_read_and_written_again_is_unchanged(run: str) -> None:
+    text = (GOLDEN / f"{run}.json").read_text()
+    assert RunSummary.model_validate_json(text).to_json() == text
+    assert RunSummary.model_validate(json.loads(text)).to_json() == text
+
+
+def test_the_runtimes_own_fault_fields_are_kept_in_their_order() -> None:
+    aws = load_summary(GOLDEN / "aws.json")
+    (fault,) = aws.faults
+    assert fault.model_extra == {"key": "f1-agent_errors",
+                                 "planned_start": "2026-01-01T00:00:10Z",
+                                 "planned_end": "2026-01-01T00:00:15Z", "template_id": "EXT123"}
+    assert list(fault.model_dump())[:4] == ["type", "label", "key", "planned_start"]
+    local = load_summary(GOLDEN / "local.json")
+    assert (local.faults[0].intensity, local.faults[0].status) == (0.3, "cleared")
+
+
+def test_typed_fields_read_what_the_dict_held() -> None:
+    summary = load_summary(GOLDEN / "local.json")
+    assert summary.schema_ == "stresslab.summary/v1"
+    assert (summary.counts.sent, summary.counts.undelivered, summary.passed) == (1500, 1, False)
+    assert summary.counts.errors_by_class["invalid_response"] == 1
+    assert summary.latency_ms.p95 == 28.511 and summary.schedule_lag_ms is not None
+    assert summary.agents["velocity"].errors == 75
+    assert [c.expr for c in summary.failed_criteria] == ["lost == 0"]
+    assert summary.degradation[0].applied is True
+
+
+def test_a_file_that_is_not_a_summary_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    broken = json.loads((GOLDEN / "plain.json").read_text())
+    del broken["counts"]["sent"]
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match=r"not a stresslab.summary/v1 summary: counts.sent: "
+                                         r"Field required$"):
+        load_summary(path)
+    path.write_text(json.dumps({**json.loads((GOLDEN / "plain.json").read_text()),
+                                "schema": "stresslab.summary/v2"}))
+    with pytest.raises(ValueError, match="schema: Input should be 'stresslab.summary/v1'"):
+        load_summary(path)
+    with pytest.raises(ValueError, match="cannot read"):
+        load_summary(tmp_path / "missing.json")
+
+
+def test_the_published_schema_is_the_models_schema() -> None:
+    assert SCHEMA_FILE.read_text() == schema_text(), (
+        "docs/summary.schema.json is stale: run `python -m stresslab.judgement.summary_model` "
+        "(make contract)")
+
+
+def test_the_schema_describes_the_wire_names() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert schema["$id"] == "stresslab.summary/v1"
+    assert "schema" in schema["required"] and "schema_" not in schema["properties"]
+    assert set(schema["properties"]) == set(json.loads((GOLDEN / "local.json").read_text()))
+    assert schema["$defs"]["FaultEntry"]["additionalProperties"] is True
