@@ -282,6 +282,49 @@ export interface PatternMatrix {
 
 const NICE_BUCKETS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
 
+interface TimeBuckets {
+  /** bucket width, seconds */
+  size: number;
+  /** first bucket's start, a multiple of `size` */
+  start: number;
+  count: number;
+  /** the bucket a run-time second falls in */
+  of: (second: number) => number;
+}
+
+/** A (non-empty) history's seconds cut into at most `maxBuckets` buckets of a round width. */
+function timeBuckets(history: Tick[], maxBuckets: number): TimeBuckets {
+  const first = history[0]!.second;
+  const last = history[history.length - 1]!.second;
+  const span = last - first + 1;
+  const size = NICE_BUCKETS.find((b) => Math.ceil(span / b) <= maxBuckets) ??
+    Math.ceil(span / maxBuckets);
+  const start = Math.floor(first / size) * size;
+  const count = Math.floor(last / size) - Math.floor(first / size) + 1;
+  return { size, start, count, of: (second) => Math.floor((second - start) / size) };
+}
+
+function zeros(rows: number, columns: number): number[][] {
+  return Array.from({ length: rows }, () => new Array<number>(columns).fill(0));
+}
+
+/** Per bucket and row: [bucket, row, part ÷ whole in % (one decimal) or null, whole]. */
+function shareCells(time: TimeBuckets, part: number[][], whole: number[][]): {
+  buckets: [number, number][];
+  cells: [number, number, number | null, number][];
+  bucket_s: number;
+} {
+  const cells: [number, number, number | null, number][] = [];
+  const buckets: [number, number][] = [];
+  for (let b = 0; b < time.count; b++) {
+    buckets.push([time.start + b * time.size, time.start + (b + 1) * time.size]);
+    whole[b]!.forEach((n, row) => {
+      cells.push([b, row, n > 0 ? Math.round((1000 * part[b]![row]!) / n) / 10 : null, n]);
+    });
+  }
+  return { buckets, cells, bucket_s: time.size };
+}
+
 /** Fraud pattern × time bucket → detection rate (flagged / seen), at most `maxBuckets` wide. */
 export function patternMatrix(history: Tick[], maxBuckets = 30): PatternMatrix {
   const names = new Set<string>();
@@ -293,18 +336,12 @@ export function patternMatrix(history: Tick[], maxBuckets = 30): PatternMatrix {
   if (history.length === 0 || patterns.length === 0) {
     return { patterns, buckets: [], cells: [], bucket_s: 1 };
   }
-  const first = history[0]!.second;
-  const last = history[history.length - 1]!.second;
-  const span = last - first + 1;
-  const bucket = NICE_BUCKETS.find((b) => Math.ceil(span / b) <= maxBuckets) ??
-    Math.ceil(span / maxBuckets);
-  const start = Math.floor(first / bucket) * bucket;
-  const count = Math.floor(last / bucket) - Math.floor(first / bucket) + 1;
-  const seen = Array.from({ length: count }, () => new Array<number>(patterns.length).fill(0));
-  const flagged = Array.from({ length: count }, () => new Array<number>(patterns.length).fill(0));
+  const time = timeBuckets(history, maxBuckets);
+  const seen = zeros(time.count, patterns.length);
+  const flagged = zeros(time.count, patterns.length);
   const index = new Map(patterns.map((p, i) => [p, i]));
   for (const tick of history) {
-    const b = Math.floor((tick.second - start) / bucket);
+    const b = time.of(tick.second);
     for (const [name, pair] of Object.entries(tick.window.patterns ?? {})) {
       const p = index.get(name);
       if (p === undefined || !Array.isArray(pair)) continue;
@@ -312,16 +349,7 @@ export function patternMatrix(history: Tick[], maxBuckets = 30): PatternMatrix {
       flagged[b]![p]! += pair[1] ?? 0;
     }
   }
-  const cells: PatternMatrix["cells"] = [];
-  const buckets: [number, number][] = [];
-  for (let b = 0; b < count; b++) {
-    buckets.push([start + b * bucket, start + (b + 1) * bucket]);
-    for (let p = 0; p < patterns.length; p++) {
-      const s = seen[b]![p]!;
-      cells.push([b, p, s > 0 ? Math.round((1000 * flagged[b]![p]!) / s) / 10 : null, s]);
-    }
-  }
-  return { patterns, buckets, cells, bucket_s: bucket };
+  return { patterns, ...shareCells(time, flagged, seen) };
 }
 
 /** Highest answered-per-second value in the history. */
@@ -354,17 +382,11 @@ export function agentErrorMatrix(history: Tick[], agents: string[], maxBuckets =
   if (history.length === 0 || agents.length === 0) {
     return { agents, buckets: [], cells: [], bucket_s: 1 };
   }
-  const first = history[0]!.second;
-  const last = history[history.length - 1]!.second;
-  const span = last - first + 1;
-  const bucket = NICE_BUCKETS.find((b) => Math.ceil(span / b) <= maxBuckets) ??
-    Math.ceil(span / maxBuckets);
-  const start = Math.floor(first / bucket) * bucket;
-  const count = Math.floor(last / bucket) - Math.floor(first / bucket) + 1;
-  const calls = Array.from({ length: count }, () => new Array<number>(agents.length).fill(0));
-  const errors = Array.from({ length: count }, () => new Array<number>(agents.length).fill(0));
+  const time = timeBuckets(history, maxBuckets);
+  const calls = zeros(time.count, agents.length);
+  const errors = zeros(time.count, agents.length);
   for (const tick of history) {
-    const b = Math.floor((tick.second - start) / bucket);
+    const b = time.of(tick.second);
     agents.forEach((name, a) => {
       const w = tick.window.agents?.[name];
       if (!w) return;
@@ -372,14 +394,5 @@ export function agentErrorMatrix(history: Tick[], agents: string[], maxBuckets =
       errors[b]![a]! += w.errors;
     });
   }
-  const cells: AgentErrorMatrix["cells"] = [];
-  const buckets: [number, number][] = [];
-  for (let b = 0; b < count; b++) {
-    buckets.push([start + b * bucket, start + (b + 1) * bucket]);
-    agents.forEach((_, a) => {
-      const n = calls[b]![a]!;
-      cells.push([b, a, n > 0 ? Math.round((1000 * errors[b]![a]!) / n) / 10 : null, n]);
-    });
-  }
-  return { agents, buckets, cells, bucket_s: bucket };
+  return { agents, ...shareCells(time, errors, calls) };
 }

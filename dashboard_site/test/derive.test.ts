@@ -128,6 +128,20 @@ describe("agentErrorMatrix", () => {
     const m = agentErrorMatrix(history, ["geographic_risk", "compliance"]);
     expect(m.cells).toEqual([[0, 0, 0, 100], [0, 1, null, 0], [1, 0, 50, 10], [1, 1, null, 0]]);
   });
+  it("widens buckets like the pattern matrix: aligned to the width, the first one partial", () => {
+    const history = Array.from({ length: 130 }, (_, s) => tick(s + 7, { agents: {
+      compliance: { calls: 10, errors: s % 2, avg_ms: 1, p95_ms: 2 } } }));
+    const m = agentErrorMatrix(history, ["compliance"], 60);
+    const p = patternMatrix(history, 60);
+    expect(m.bucket_s).toBe(5);
+    expect(p.bucket_s).toBe(5);
+    expect(m.buckets[0]).toEqual([5, 10]);
+    expect(p.buckets).toEqual(m.buckets);
+    expect(m.buckets).toHaveLength(27);
+    expect(m.cells[0]).toEqual([0, 0, 3.3, 30]);
+    expect(m.cells[1]).toEqual([1, 0, 6, 50]);
+    expect(m.cells[26]).toEqual([26, 0, 5, 20]);
+  });
 });
 
 describe("interpolatedElapsed", () => {

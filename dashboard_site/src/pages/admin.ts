@@ -11,7 +11,9 @@ import {
 } from "../format";
 import type { LiveState } from "../live";
 import type { FaultTypeInfo, RunRecord, ScenarioInfo, Tick } from "../protocol";
-import { baseOption, type Chart, UPDATE, COLORS, faultAreas, makeChart, timeAxis, valueAxis } from "../ui/charts";
+import {
+  baseOption, type Chart, chartPanel, UPDATE, COLORS, faultAreas, timeAxis, valueAxis,
+} from "../ui/charts";
 import { faultWindows } from "../derive";
 import { h, setText } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
@@ -343,13 +345,6 @@ function costPanel(): HTMLElement {
     h("div", { class: "kv", "data-role": "cost-kv" }));
 }
 
-function chartPanel(id: string, title: string, hint: string): HTMLElement {
-  const box = h("div", { class: "chart", "data-testid": `chart-${id}` });
-  charts[id] = makeChart(box);
-  return h("section", { class: "panel chart-panel" },
-    h("h2", { class: "panel-title" }, title, h("span", { class: "hint" }, hint)), box);
-}
-
 function historyPanel(): HTMLElement {
   const result = h("div", { class: "result", "data-testid": "export-result", role: "status" });
   const buttons = EXPORT_FILES.map((file) => {
@@ -534,8 +529,8 @@ async function setup(ctx: PageContext): Promise<void> {
       h("div", { class: "page-sub", "data-role": "run-sub" }, "")),
     h("div", { class: "admin-top" }, controlsPanel(), infraPanel(), costPanel()),
     h("div", { class: "admin-bottom fill" },
-      chartPanel("cpu", "CPU", "per process, % of one core"),
-      chartPanel("memory", "Memory", "resident set size"),
+      chartPanel(charts, "cpu", "CPU", "per process, % of one core"),
+      chartPanel(charts, "memory", "Memory", "resident set size"),
       historyPanel()),
   );
   updateToken();

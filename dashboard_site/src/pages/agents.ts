@@ -5,7 +5,8 @@ import { formatClock, formatInt, formatMs, formatPct, formatRate, humanize } fro
 import type { LiveState } from "../live";
 import type { AgentLive, Tick } from "../protocol";
 import {
-  baseOption, type Chart, UPDATE, COLORS, faultAreas, makeChart, SERIES_COLORS, timeAxis, valueAxis,
+  baseOption, type Chart, chartPanel, UPDATE, COLORS, faultAreas, SERIES_COLORS, timeAxis,
+  valueAxis,
 } from "../ui/charts";
 import { h, setText } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
@@ -19,13 +20,6 @@ const HEALTH_TEXT: Record<AgentLive["health"], string> = {
   healthy: "Healthy", degraded: "Degraded", down: "Down", unknown: "No calls",
 };
 
-function chartPanel(id: string, title: string, hint: string): HTMLElement {
-  const box = h("div", { class: "chart", "data-testid": `chart-${id}` });
-  charts[id] = makeChart(box);
-  return h("section", { class: "panel chart-panel" },
-    h("h2", { class: "panel-title" }, title, h("span", { class: "hint" }, hint)), box);
-}
-
 function setup(ctx: PageContext): void {
   cards = h("section", { class: "grid-4", "data-testid": "agent-cards" });
   waiting = h("div", { class: "waiting-banner", "data-testid": "waiting" },
@@ -37,12 +31,12 @@ function setup(ctx: PageContext): void {
     waiting,
     cards,
     h("div", { class: "grid-3 fill", style: "margin-top:16px" },
-      chartPanel("workload", "Workload distribution", "load per agent: calls in flight ÷ capacity"),
-      chartPanel("agent-latency", "Agent latency", "average per agent per second"),
-      chartPanel("latency-share", "Share of decision latency", "time spent per agent, run so far"),
-      chartPanel("agent-health", "Health over time", "share of calls failing, per agent per second"),
-      chartPanel("agent-p95", "Agent p95", "95th percentile per agent per second"),
-      chartPanel("agent-errors", "Agent errors", "failed calls per agent per second"),
+      chartPanel(charts, "workload", "Workload distribution", "load per agent: calls in flight ÷ capacity"),
+      chartPanel(charts, "agent-latency", "Agent latency", "average per agent per second"),
+      chartPanel(charts, "latency-share", "Share of decision latency", "time spent per agent, run so far"),
+      chartPanel(charts, "agent-health", "Health over time", "share of calls failing, per agent per second"),
+      chartPanel(charts, "agent-p95", "Agent p95", "95th percentile per agent per second"),
+      chartPanel(charts, "agent-errors", "Agent errors", "failed calls per agent per second"),
     ),
   );
 }

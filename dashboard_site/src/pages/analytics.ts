@@ -5,7 +5,8 @@ import { errorClassLabel, formatClock, formatInt, formatMs, formatPct, humanize 
 import type { LiveState } from "../live";
 import type { Tick } from "../protocol";
 import {
-  baseOption, type Chart, UPDATE, COLORS, faultAreas, makeChart, SERIES_COLORS, timeAxis, valueAxis,
+  baseOption, type Chart, chartPanel, UPDATE, COLORS, faultAreas, SERIES_COLORS, timeAxis,
+  valueAxis,
 } from "../ui/charts";
 import { h } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
@@ -15,13 +16,6 @@ import { patternTooltip } from "../ui/tooltips";
 const charts: Record<string, Chart> = {};
 let stats: StatStrip;
 let waiting: HTMLElement;
-
-function chartPanel(id: string, title: string, hint: string): HTMLElement {
-  const box = h("div", { class: "chart", "data-testid": `chart-${id}` });
-  charts[id] = makeChart(box);
-  return h("section", { class: "panel chart-panel" },
-    h("h2", { class: "panel-title" }, title, h("span", { class: "hint" }, hint)), box);
-}
 
 function setup(ctx: PageContext): void {
   stats = new StatStrip([
@@ -41,10 +35,10 @@ function setup(ctx: PageContext): void {
     waiting,
     stats.element,
     h("div", { class: "grid-2 fill" },
-      chartPanel("accuracy-load", "Accuracy under load", "TPS and decision accuracy per second"),
-      chartPanel("latency", "Latency", "p50 / p95 / p99 per second, from the intended send time"),
-      chartPanel("errors", "Errors by class", "per second; timeouts and drops included"),
-      chartPanel("patterns", "Pattern detection", "flagged ÷ seen per fraud pattern and time"),
+      chartPanel(charts, "accuracy-load", "Accuracy under load", "TPS and decision accuracy per second"),
+      chartPanel(charts, "latency", "Latency", "p50 / p95 / p99 per second, from the intended send time"),
+      chartPanel(charts, "errors", "Errors by class", "per second; timeouts and drops included"),
+      chartPanel(charts, "patterns", "Pattern detection", "flagged ÷ seen per fraud pattern and time"),
     ),
   );
 }

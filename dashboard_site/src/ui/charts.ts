@@ -9,6 +9,7 @@ import { CanvasRenderer } from "echarts/renderers";
 
 import type { FaultWindow } from "../derive";
 import { formatClock } from "../format";
+import { h } from "./dom";
 
 echarts.use([
   LineChart, BarChart, HeatmapChart, PieChart, GridComponent, TooltipComponent,
@@ -50,6 +51,15 @@ export function makeChart(element: HTMLElement): Chart {
   const chart = echarts.init(element, undefined, { renderer: "canvas" });
   new ResizeObserver(() => chart.resize()).observe(element);
   return chart;
+}
+
+/** A titled panel holding a new chart, kept in `charts` under `id` (testid `chart-<id>`). */
+export function chartPanel(charts: Record<string, Chart>, id: string, title: string,
+                           hint: string): HTMLElement {
+  const box = h("div", { class: "chart", "data-testid": `chart-${id}` });
+  charts[id] = makeChart(box);
+  return h("section", { class: "panel chart-panel" },
+    h("h2", { class: "panel-title" }, title, h("span", { class: "hint" }, hint)), box);
 }
 
 export function baseOption(): Option {
