@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,15 +30,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from machine import describe_machine, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("STRESSLAB_CHROMIUM", "/usr/bin/chromium"))
 PAGES = ("presentation", "analytics", "agents", "admin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def api(url: str, path: str, token: str | None = None, body: dict[str, Any] | None = None) -> Any:
@@ -80,19 +74,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
     return ordered[rank]
-
-
-def machine(browser_version: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"Chromium {browser_version}, {platform.system()} {platform.release()}")
 
 
 def measure(url: str, token: str, args: argparse.Namespace) -> None:
@@ -150,7 +131,7 @@ def measure(url: str, token: str, args: argparse.Namespace) -> None:
     if everything:
         print(f"| all pages | {len(everything)} | | | | {percentile(everything, 50):.0f} ms | "
               f"{percentile(everything, 95):.0f} ms | {max(everything):.0f} ms |")
-    print(f"\nMachine: {machine(version)}")
+    print(f"\nMachine: {describe_machine('Chromium ' + version)}")
     print("Seconds past the planned duration (the drain, sent once the run ends) are "
           + ("left out." if args.planned_only else "included (--all-seconds)."))
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from machine import describe_machine, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PY = ROOT / ".venv" / "bin" / "python"
@@ -94,12 +93,6 @@ class Result:
     note: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def sample_body() -> str:
     out = subprocess.run(
         [str(VENV_PY), "-c",
@@ -149,19 +142,6 @@ def run_stresslab(url: str, seconds: int, tps: int, workers: int, workdir: Path)
     return json.loads((out / "summary.json").read_text())
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
@@ -196,7 +176,7 @@ def main() -> int:
             nginx.terminate()
             nginx.wait()
     locust = next(r.rps for r in results if r.tool.startswith("Locust"))
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {describe_machine()}\n")
     print("| tool | model | requests/s | x Locust | note |\n|---|---|---:|---:|---|")
     for r in results:
         print(f"| {r.tool} | {r.model} | {r.rps:,.0f} | {r.rps / locust:.2f} | {r.note} |")
