@@ -6,12 +6,13 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas._powertools import powertools
+from lambdas._powertools import parse_event, powertools
 from stresslab.aws.cleanup import cleanup_run
 from stresslab.aws.clients import client
-from stresslab.aws.env import one_line, read_env
+from stresslab.aws.env import read_env
 from stresslab.aws.faults import FisFaults
 from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.store import DynamoRunStore
@@ -50,10 +51,8 @@ class ExecutionDetail(BaseModel):
     cause: str | None = None
 
 
-class StatusChangeEvent(BaseModel):
+class StatusChangeEvent(EventBridgeModel):
     """EventBridge 'Step Functions Execution Status Change' (console StopExecution, timeouts)."""
-
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     detail: ExecutionDetail
 
@@ -68,17 +67,14 @@ def _env() -> CleanupEnv:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     env = _env()
-    try:
-        if "detail" in event:
-            detail = StatusChangeEvent.model_validate(event).detail
-            run_id, error, cause, status = (detail.name, detail.error or "", detail.cause or "",
-                                            detail.status)
-        else:
-            caught = CatchEvent.model_validate(event)
-            run_id, error, cause = caught.run_id, caught.error.Error, caught.error.Cause
-            status = None
-    except ValidationError as invalid:
-        raise ValueError(one_line(invalid, "cleanup event: ")) from None
+    if "detail" in event:
+        detail = parse_event(event, StatusChangeEvent, "cleanup event").detail
+        run_id, error, cause, status = (detail.name, detail.error or "", detail.cause or "",
+                                        detail.status)
+    else:
+        caught = parse_event(event, CatchEvent, "cleanup event")
+        run_id, error, cause = caught.run_id, caught.error.Error, caught.error.Cause
+        status = None
     dynamodb = client("dynamodb")
     cleaned = cleanup_run(
         run_id, FisFaults(client("fis"), {}), DynamoRunStore(dynamodb, env.TABLE_NAME),

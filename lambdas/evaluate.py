@@ -6,11 +6,11 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas._powertools import powertools
+from lambdas._powertools import parse_event, powertools
 from stresslab.aws.clients import client
-from stresslab.aws.env import one_line, read_env
+from stresslab.aws.env import read_env
 from stresslab.aws.evaluation import SETTLE_TIMEOUT_S, evaluate_run
 from stresslab.aws.kill_switch import StopFlags
 from stresslab.aws.results import S3Results
@@ -48,10 +48,7 @@ def _env() -> EvaluateEnv:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     env = _env()
-    try:
-        request = EvaluateEvent.model_validate(event)
-    except ValidationError as error:
-        raise ValueError(one_line(error, "evaluate event: ")) from None
+    request = parse_event(event, EvaluateEvent, "evaluate event")
     evaluation = evaluate_run(
         request.run_id, DynamoRunStore(client("dynamodb"), env.TABLE_NAME),
         S3Results(client("s3"), env.RESULTS_BUCKET),

@@ -7,11 +7,11 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas._powertools import powertools
+from lambdas._powertools import parse_event, powertools
 from stresslab.aws.clients import client
-from stresslab.aws.env import one_line, read_env
+from stresslab.aws.env import read_env
 from stresslab.aws.generator import LoadEvent, run_work_item, seconds_left_of, target_opener
 from stresslab.aws.health import GeneratorHealth
 from stresslab.aws.kill_switch import StopFlags
@@ -37,10 +37,7 @@ def _env() -> GeneratorEnv:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     env = _env()
-    try:
-        item = LoadEvent.model_validate(event).work_item()
-    except ValidationError as error:
-        raise ValueError(one_line(error, "work item: ")) from None
+    item = parse_event(event, LoadEvent, "work item").work_item()
     kinesis = client("kinesis")
     try:
         result = asyncio.run(run_work_item(

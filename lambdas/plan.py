@@ -7,11 +7,11 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json
 
-from lambdas._powertools import powertools
+from lambdas._powertools import parse_event, powertools
 from stresslab.aws.clients import client
-from stresslab.aws.env import one_line, read_env
+from stresslab.aws.env import read_env
 from stresslab.aws.planning import (
     Ceilings,
     InvalidRun,
@@ -58,10 +58,7 @@ def _deps() -> tuple[PlanEnv, DynamoRunStore]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     env, store = _deps()
-    try:
-        request = PlanEvent.model_validate(event)
-    except ValidationError as error:
-        raise ValueError(one_line(error, "plan event: ")) from None
+    request = parse_event(event, PlanEvent, "plan event")
     try:
         plan = plan_execution(
             parse_run_input(request.input), request.run_id, request.execution_arn, time.time(),

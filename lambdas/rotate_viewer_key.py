@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from lambdas._powertools import powertools
+from lambdas._powertools import parse_event, powertools
 from stresslab.aws.clients import client
-from stresslab.aws.env import one_line
 from stresslab.aws.viewer_links import rotate_signing_key
 
 logger, tracer, metrics = powertools("rotate_viewer_key")
@@ -27,10 +26,7 @@ class RotationEvent(BaseModel):
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> None:
-    try:
-        request = RotationEvent.model_validate(event)
-    except ValidationError as invalid:
-        raise ValueError(one_line(invalid, "rotation event: ")) from None
+    request = parse_event(event, RotationEvent, "rotation event")
     rotate_signing_key(client("secretsmanager"), request.SecretId, request.ClientRequestToken,
                        request.Step)
     logger.info("rotation step done", extra={"step": request.Step})
