@@ -1,0 +1,112 @@
+"""Secret references (${env:NAME}, ${secretsmanager:NAME}, ${ssm:NAME}), resolved and masked."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import orjson
+
+SECRET_SOURCES = ("env", "secretsmanager", "ssm")
+SECRET_REFERENCE = re.compile(r"\$\{([A-Za-z]+):([^}\s]*)\}")
+MASK = "***"
+
+# (source, name) -> the secret's value; raises SecretError when it cannot
+SecretResolver = Callable[[str, str], str]
+
+
+class SecretError(ValueError):
+    """A secret reference that is malformed or cannot be resolved. The message is one line."""
+
+
+def check_references(text: str) -> None:
+    """SecretError unless every ${...} in the text is a well-formed reference to a known source."""
+    for source, name in SECRET_REFERENCE.findall(text):
+        if source not in SECRET_SOURCES:
+            raise SecretError(
+                f"unknown secret source {source!r} in ${{{source}:…}} "
+                f"(use one of {', '.join(SECRET_SOURCES)})"
+            )
+        if not name:
+            raise SecretError(f"${{{source}:}} names no secret")
+    leftover = SECRET_REFERENCE.sub("", text)
+    if "${" in leftover:
+        raise SecretError("a '${' that is not a secret reference such as ${env:NAME}")
+
+
+def environment_resolver(environ: Mapping[str, str]) -> SecretResolver:
+    """Resolves ${env:NAME} from the given environment; other sources need an AWS resolver."""
+
+    def resolve(source: str, name: str) -> str:
+        if source != "env":
+            raise SecretError(f"${{{source}:{name}}} can be resolved only on AWS")
+        try:
+            return environ[name]
+        except KeyError:
+            raise SecretError(f"environment variable {name} is not set") from None
+
+    return resolve
+
+
+def chain_resolvers(environ: Mapping[str, str], aws: SecretResolver) -> SecretResolver:
+    """${env:…} from the environment, everything else through the AWS resolver."""
+    local = environment_resolver(environ)
+    return lambda source, name: local(source, name) if source == "env" else aws(source, name)
+
+
+class SecretMasker:
+    """Replaces every resolved secret value, and the forms it is sent in, with ***."""
+
+    def __init__(self) -> None:
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        if not value:
+            return
+        json_form = orjson.dumps(value)[1:-1].decode()
+        forms = {value, quote(value, safe=""), quote_plus(value), json_form}
+        self._forms |= {form for form in forms if form}
+        # longest first, so a secret that contains another is masked whole
+        alternatives = sorted(self._forms, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(form) for form in alternatives))
+
+    def mask(self, text: str) -> str:
+        return text if self._pattern is None else self._pattern.sub(MASK, text)
+
+    def mask_bytes(self, data: bytes) -> str:
+        return self.mask(data.decode("utf-8", errors="replace"))
+
+
+class Secrets:
+    """Resolves references through an injected resolver and remembers each value to mask it."""
+
+    def __init__(self, resolver: SecretResolver, masker: SecretMasker | None = None) -> None:
+        self._resolver = resolver
+        self.masker = masker or SecretMasker()
+
+    def resolve(self, text: str) -> str:
+        check_references(text)
+
+        def value(match: re.Match[str]) -> str:
+            secret = self._resolver(match.group(1), match.group(2))
+            self.masker.add(secret)
+            return secret
+
+        return SECRET_REFERENCE.sub(value, text)
+
+    def resolve_tree(self, data: Any) -> Any:
+        """The same structure with every string's references resolved."""
+        if isinstance(data, str):
+            return self.resolve(data)
+        if isinstance(data, Mapping):
+            return {key: self.resolve_tree(item) for key, item in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.resolve_tree(item) for item in data]
+        return data
+
+    def add_derived(self, value: str) -> None:
+        """A value made from secrets at run time (an OAuth2 token, a Basic credential)."""
+        self.masker.add(value)
