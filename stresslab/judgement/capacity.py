@@ -3,20 +3,17 @@ rate that met the criteria."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from stresslab.judgement.criteria import Criterion, CriterionResult, judge, parse_threshold
-from stresslab.scenario.durations import parse_duration
-
-if TYPE_CHECKING:  # spec.py imports this module for ScenarioSpec.capacity_search
-    from stresslab.scenario.spec import ScenarioSpec
+from stresslab.judgement.criteria import CriterionResult, judge
+from stresslab.scenario.criteria import Criterion, parse_threshold
+from stresslab.scenario.settings import CapacitySearch
+from stresslab.scenario.spec import ScenarioSpec
 
 CAPACITY_SCHEMA = "stresslab.capacity/v1"
-MAX_SEARCH_STEPS = 100
 WHOLE_TPS_SPAN = 4.0  # refine to whole TPS while the interval is at least this wide
 
 Stage = Literal["step-up", "refine"]
@@ -31,84 +28,6 @@ TARGET_METRICS = frozenset({
 LATENCY_METRICS = frozenset({
     "avg_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms",
 })
-
-
-class CapacitySearch(BaseModel):
-    """How to search: rates from start_tps in steps of step_tps, each held step_duration."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    start_tps: Annotated[float, Field(gt=0, le=1_000_000)]
-    step_tps: Annotated[float, Field(gt=0, le=1_000_000)]
-    max_tps: Annotated[float, Field(gt=0, le=1_000_000)]
-    step_duration: Annotated[float, Field(gt=0, le=3600)] = 20.0
-    refine_steps: Annotated[int, Field(ge=0, le=10)] = 3
-    criteria: list[Criterion] = Field(
-        default_factory=list, description="judged on every step; the scenario's when empty"
-    )
-    max_lag_p99_ms: Annotated[float, Field(
-        gt=0, le=60_000,
-        description="a step whose generator schedule lag p99 is above this is generator-limited",
-    )] = 200.0
-
-    @field_validator("step_duration", mode="before")
-    @classmethod
-    def _parse_step(cls, value: object) -> object:
-        return parse_duration(value)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> CapacitySearch:
-        if self.max_tps < self.start_tps:
-            raise ValueError("max_tps must be at least start_tps")
-        if self.max_steps > MAX_SEARCH_STEPS:
-            raise ValueError(
-                f"the search could take {self.max_steps} steps (at most {MAX_SEARCH_STEPS}); "
-                "raise step_tps or lower max_tps"
-            )
-        for criterion in self.criteria:
-            timed = criterion.start is not None or criterion.end is not None
-            if criterion.during is not None or (criterion.window_label != "run" and not timed):
-                raise ValueError(
-                    f"criterion {criterion.expr!r}: a step has no phases or faults to judge "
-                    "on; judge the whole step or a start/end window"
-                )
-            if (criterion.start or 0.0) >= self.step_duration or (
-                criterion.end is not None and criterion.end > self.step_duration
-            ):
-                raise ValueError(
-                    f"criterion {criterion.expr!r}: its window must lie within the "
-                    f"step_duration ({self.step_duration:g}s)"
-                )
-        return self
-
-    def step_up_rate(self, index: int) -> float:
-        """The rate of the step-up stage's step `index` (from 0)."""
-        return min(self.start_tps + index * self.step_tps, self.max_tps)
-
-    @property
-    def step_up_count(self) -> int:
-        """How many steps the step-up stage takes if every one passes."""
-        return math.ceil((self.max_tps - self.start_tps) / self.step_tps - 1e-9) + 1
-
-    @property
-    def step_up_rates(self) -> list[float]:
-        return [self.step_up_rate(i) for i in range(self.step_up_count)]
-
-    @property
-    def max_steps(self) -> int:
-        return self.step_up_count + self.refine_steps
-
-    def scaled(self, time_scale: float = 1.0, load_scale: float = 1.0) -> CapacitySearch:
-        """Rates times load_scale, the step duration and criteria windows times time_scale."""
-        return self.model_copy(
-            update={
-                "start_tps": self.start_tps * load_scale,
-                "step_tps": self.step_tps * load_scale,
-                "max_tps": self.max_tps * load_scale,
-                "step_duration": self.step_duration * time_scale,
-                "criteria": [c.scaled(time_scale) for c in self.criteria],
-            }
-        )
 
 
 class _Frozen(BaseModel):

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal
 
 from stresslab.measurement.aggregate import percentiles_us
 from stresslab.measurement.metrics import WindowStats
+from stresslab.scenario.settings import DegradationPolicy
 
 Level = Literal["NONE", "MODERATE", "SEVERE", "CRITICAL"]
 LEVELS: tuple[Level, ...] = ("NONE", "MODERATE", "SEVERE", "CRITICAL")
 _RANK: dict[Level, int] = {level: rank for rank, level in enumerate(LEVELS)}
-
-
-class DegradationPolicy(BaseModel):
-    """The seed's thresholds (configurable) and whether to apply strategies to the target."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    apply: bool = Field(default=False, description="tell the target to degrade (shed, fast path)")
-    critical_error_rate: Annotated[float, Field(gt=0, le=1)] = 0.10
-    severe_p99_ms: Annotated[float, Field(gt=0)] = 5000.0
-    moderate_cpu_pct: Annotated[float, Field(gt=0, le=100)] = 90.0
-    recover_after_s: Annotated[int, Field(ge=1, le=600)] = 5
 
 
 @dataclass(frozen=True)

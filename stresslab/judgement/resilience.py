@@ -6,71 +6,16 @@ import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from stresslab.judgement.criteria import Criterion, CriterionResult, FaultPhase, FaultRef, judge
-from stresslab.scenario.durations import parse_duration
+from stresslab.judgement.criteria import CriterionResult, judge
+from stresslab.scenario.criteria import Criterion, FaultPhase, FaultRef
+from stresslab.scenario.settings import ResilienceSettings
 
 DEFAULT_ERROR_BUDGET = 0.001
-RECOVERY_FLOOR_S = 3  # per-second noise does not shrink when the timeline is compressed
 _EPSILON = 1e-9
 
 MetricsFor = Callable[[int, int], Mapping[str, float | None]]
-
-
-def _percent(value: object) -> object:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100
-        except ValueError:
-            return value
-    return value
-
-
-class ResilienceSettings(BaseModel):
-    """How each fault is measured; the defaults suit full-length and compressed runs alike."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    baseline: Annotated[float, Field(ge=1, le=3600)] = Field(
-        default=30.0, description="at most this long before a fault is its baseline"
-    )
-    min_baseline: Annotated[float, Field(ge=1, le=3600)] = Field(
-        default=3.0, description="fewer clean seconds than this: no baseline"
-    )
-    warmup: Annotated[float, Field(ge=0, le=3600)] = Field(
-        default=1.0, description="the run's first seconds, never part of a baseline"
-    )
-    error_tolerance: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.01, description="a second breaches above the baseline error rate + this"
-    )
-    latency_tolerance: Annotated[float, Field(ge=0, le=100)] = Field(
-        default=0.5, description="a second breaches above the baseline p95 x (1 + this)"
-    )
-    latency_slack_ms: Annotated[float, Field(ge=0, le=600_000)] = Field(
-        default=25.0, description="and above the baseline p95 + this: smaller moves are noise"
-    )
-    recover_for: Annotated[float, Field(ge=1, le=3600)] = Field(
-        default=5.0, description="consecutive seconds back within baseline that make a recovery"
-    )
-
-    _durations = field_validator("baseline", "min_baseline", "warmup", "recover_for",
-                                 mode="before")(parse_duration)
-    _percents = field_validator("error_tolerance", "latency_tolerance", mode="before")(_percent)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ResilienceSettings:
-        if self.min_baseline > self.baseline:
-            raise ValueError("resilience.min_baseline must not exceed resilience.baseline")
-        return self
-
-    def recovery_seconds(self, time_scale: float = 1.0) -> int:
-        """N, scaled with the timeline but never below a few seconds (nor above N itself
-        when the run is compressed)."""
-        wanted = max(1, math.ceil(self.recover_for - _EPSILON))
-        return max(min(wanted, RECOVERY_FLOOR_S), math.ceil(wanted * time_scale - _EPSILON))
 
 
 # --------------------------------------------------------------------------- the seconds

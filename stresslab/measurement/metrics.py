@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel, ConfigDict, Field
 
+from stresslab.scenario.settings import MAX_NAMES
+
 METRICS_SCHEMA: Literal["stresslab.metrics/v1"] = "stresslab.metrics/v1"
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
@@ -19,7 +21,6 @@ ERROR_CLASSES = (
 )
 OTHER = "other"
 UNNAMED = "unnamed"
-MAX_NAMES = 64  # distinct decisions / agents a merged window holds, whatever workers send
 _MARKUP = str.maketrans("", "", "<>&\"'`")
 
 Count = Annotated[int, Field(ge=0)]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stresslab.judgement.criteria import parse_threshold
+from stresslab.scenario.criteria import parse_threshold
 
 COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "generator-limited": "#bf8700"}
 WIDTH, HEIGHT = 720, 260

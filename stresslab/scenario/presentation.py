@@ -10,8 +10,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stresslab.generation.catalog import CURRENCIES
-from stresslab.scenario.spec import SCENARIOS_DIR, describe_validation_error
+from stresslab.scenario.spec import SCENARIOS_DIR, CurrencyCode, describe_validation_error
 
 PRESENTATION_DIR = SCENARIOS_DIR / "presentation"
 BENCHMARKS_FILE = SCENARIOS_DIR.parent / "config" / "benchmarks.yaml"
@@ -118,18 +117,11 @@ class PresentationProfile(_Strict):
 
     name: Annotated[str, Field(pattern=_ID)]
     audience: Annotated[str, Field(min_length=1)]
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    currency: CurrencyCode
     emphasis: Annotated[list[HeroMetric], Field(min_length=1, max_length=6)]
     wording: Wording
     benchmarks: list[Annotated[str, Field(pattern=_ID)]] = Field(default_factory=list)
     cycle_s: Annotated[float, Field(ge=3, le=600, description="cinematic mode: s per view")] = 12
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if value not in CURRENCIES:
-            raise ValueError(f"unknown currency {value!r}; known: {', '.join(sorted(CURRENCIES))}")
-        return value
 
     @field_validator("emphasis")
     @classmethod

@@ -7,17 +7,27 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from stresslab.generation.catalog import CURRENCIES
-from stresslab.generation.transactions import TransactionMix
-from stresslab.judgement.capacity import CapacitySearch
-from stresslab.judgement.criteria import Criterion, is_fault_ref
-from stresslab.judgement.degradation import DegradationPolicy
-from stresslab.judgement.resilience import ResilienceSettings
-from stresslab.measurement.metrics import MAX_NAMES
+from stresslab.scenario.criteria import Criterion, is_fault_ref
 from stresslab.scenario.durations import parse_duration
+from stresslab.scenario.mix import TransactionMix
 from stresslab.scenario.profiles import ConstantShape, LoadProfile, Phase
+from stresslab.scenario.settings import (
+    MAX_NAMES,
+    CapacitySearch,
+    DegradationPolicy,
+    ResilienceSettings,
+)
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -41,6 +51,16 @@ class ScenarioError(ValueError):
 
 def _seconds(value: object) -> object:
     return parse_duration(value)
+
+
+def _known_currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise ValueError(f"unknown currency {value!r}; known: {', '.join(sorted(CURRENCIES))}")
+    return value
+
+
+# An ISO-4217 code stresslab has minor units and a reference rate for.
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
 
 
 class FaultSpec(BaseModel):
@@ -109,19 +129,12 @@ class ScenarioSpec(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     workers: Annotated[int, Field(ge=1, le=64)] = 2
     seed: Annotated[int, Field(ge=0)] = 42
-    reporting_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    reporting_currency: CurrencyCode = "USD"
     degradation: DegradationPolicy = Field(default_factory=DegradationPolicy)
     capacity_search: CapacitySearch | None = None
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     time_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
     load_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
-
-    @field_validator("reporting_currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if value not in CURRENCIES:
-            raise ValueError(f"unknown currency {value!r}; known: {', '.join(sorted(CURRENCIES))}")
-        return value
 
     @model_validator(mode="after")
     def _references_resolve(self) -> ScenarioSpec:

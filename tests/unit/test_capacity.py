@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 from stresslab.judgement.capacity import (
     CAPACITY_SCHEMA,
-    CapacitySearch,
     PlannedStep,
     StepObservation,
     StepResult,
@@ -27,8 +26,10 @@ from stresslab.judgement.capacity import (
     observe_step,
     step_spec,
 )
-from stresslab.judgement.criteria import Criterion, CriterionResult
+from stresslab.judgement.criteria import CriterionResult
 from stresslab.outputs.capacity_report import render_capacity_html
+from stresslab.scenario.criteria import Criterion
+from stresslab.scenario.settings import CapacitySearch
 from stresslab.scenario.spec import ScenarioError, load_scenario, parse_scenario
 
 Oracle = Callable[[float], Verdict]

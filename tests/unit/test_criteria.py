@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stresslab.judgement.criteria import METRICS, Criterion, judge, parse_threshold
+from stresslab.judgement.criteria import judge
+from stresslab.scenario.criteria import METRICS, Criterion, parse_threshold
 
 
 @pytest.mark.parametrize("expr, metric, op, value", [

@@ -6,7 +6,6 @@ import pytest
 
 from stresslab.judgement.business import load_price_table
 from stresslab.judgement.degradation import (
-    DegradationPolicy,
     DegradationTracker,
     SecondHealth,
     assess,
@@ -15,6 +14,7 @@ from stresslab.judgement.degradation import (
 from stresslab.measurement.aggregate import RunAggregator
 from stresslab.measurement.live import LiveFeed, describe_run
 from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.settings import DegradationPolicy
 from stresslab.scenario.spec import parse_scenario
 
 POLICY = DegradationPolicy()  # the seed's: errors > 10% critical, p99 > 5 s severe, CPU > 90%

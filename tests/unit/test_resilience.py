@@ -10,11 +10,10 @@ from hypothesis import strategies as st
 
 from stresslab.generation.plan import plan_run
 from stresslab.judgement.business import load_price_table
-from stresslab.judgement.criteria import Criterion, CriterionResult
+from stresslab.judgement.criteria import CriterionResult
 from stresslab.judgement.resilience import (
     DEFAULT_ERROR_BUDGET,
     FaultMeasurement,
-    ResilienceSettings,
     Timeline,
     error_budget_rate,
     fault_record,
@@ -25,6 +24,8 @@ from stresslab.judgement.resilience import (
 from stresslab.judgement.summary import RunFacts, build_summary, criterion_window
 from stresslab.measurement.aggregate import RunAggregator
 from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.scenario.criteria import Criterion
+from stresslab.scenario.settings import ResilienceSettings
 from stresslab.scenario.spec import parse_scenario
 
 TPS = 100
