@@ -230,7 +230,7 @@ def tls_context(target: HttpTarget) -> ssl.SSLContext | None:
             context.load_verify_locations(cafile=target.ca_file)
         except ssl.SSLError as error:
             raise TargetConfigError(
-                f"target.ca_file: {target.ca_file} holds no CA certificate ({error.reason})"
+                f"target.ca_file: {target.ca_file} holds no CA certificate ({_why(error)})"
             ) from None
     if not target.verify:
         context.check_hostname = False
@@ -244,9 +244,16 @@ def tls_context(target: HttpTarget) -> ssl.SSLContext | None:
         except ssl.SSLError as error:
             raise TargetConfigError(
                 f"target.auth: {auth.cert_file} and {auth.key_file} are not a certificate "
-                f"and its key ({error.reason})"
+                f"and its key ({_why(error)})"
             ) from None
     return context
+
+
+def _why(error: ssl.SSLError) -> str:
+    if error.reason:
+        return str(error.reason)
+    detail = str(error.args[1]) if len(error.args) > 1 else str(error)
+    return detail.split(" (_ssl.c", 1)[0]  # e.g. "[SSL] PEM lib": OpenSSL found no PEM data
 
 
 def _readable(path: str, field: str) -> None:
