@@ -62,32 +62,37 @@ class WildcardReason:
     path: re.Pattern[str] = re.compile("")
 
 
+def _account_arn(service: str, resource: str) -> re.Pattern[str]:
+    """The finding of an ARN in this account and region, as cdk-nag names it; `resource` a regex."""
+    return re.compile(
+        rf"^Resource::arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:{resource}$"
+    )
+
+
 WILDCARD_REASONS = (
     WildcardReason(
-        re.compile(r"^Resource::arn:<AWS::Partition>:fis:<AWS::Region>:<AWS::AccountId>:"
-                   r"experiment/\*$"),
+        _account_arn("fis", r"experiment/\*"),
         "FIS authorises API fault injection on the experiment itself, whose id exists only once "
         "started, and the statement's conditions hold it to Kinesis GetRecords of the consumer "
         "roles.",
         re.compile(r"/FaultTemplates/KinesisConsumerExperimentRole/"),
     ),
     WildcardReason(
-        re.compile(r"^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
-                   r"automation-definition/<FaultTemplatesStoreThrottleRunbook[A-Za-z0-9]+>:\*$"),
+        _account_arn(
+            "ssm", r"automation-definition/<FaultTemplatesStoreThrottleRunbook[A-Za-z0-9]+>:\*"
+        ),
         "FIS starts the default version of the stack's own store-throttle runbook, and an "
         "automation definition ARN always ends in a version.",
         re.compile(r"/FaultTemplates/StoreExperimentRole/"),
     ),
     WildcardReason(
-        re.compile(r"^Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
-                   r"automation-execution/\*$"),
+        _account_arn("ssm", r"automation-execution/\*"),
         "Automation execution ids exist only once FIS starts the runbook, so FIS follows and "
         "stops executions of this account and region.",
         re.compile(r"/FaultTemplates/StoreExperimentRole/"),
     ),
     WildcardReason(
-        re.compile(r"^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
-                   r"(network-acl|vpc)/\*$"),
+        _account_arn("ec2", r"(network-acl|vpc)/\*"),
         "FIS clones each target subnet's network ACL into a new one tagged managedByFIS, whose "
         "id and VPC are known only then; creating and deleting entries is held to that tag.",
         re.compile(r"/FaultTemplates/NetworkExperimentRole/"),
@@ -103,14 +108,12 @@ WILDCARD_REASONS = (
         "execution:<run_scenario>:* and /*, the executions of this one state machine.",
     ),
     WildcardReason(
-        re.compile(r"^Resource::arn:<AWS::Partition>:fis:<AWS::Region>:<AWS::AccountId>:"
-                   r"experiment/\*$"),
+        _account_arn("fis", r"experiment/\*"),
         "FIS experiment ids exist only once started, so experiment/* of this account and "
         "region is the narrowest resource for tagging and stopping them.",
     ),
     WildcardReason(
-        re.compile(r"^Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
-                   r"<AWS::AccountId>:secret:\*$"),
+        _account_arn("secretsmanager", r"secret:\*"),
         "A run names its target's key by secret ARN at run time, and the condition holds the "
         "load generators to secrets tagged stresslab:target-key=true.",
         re.compile(r"/LoadGenerators/WorkerRole/"),

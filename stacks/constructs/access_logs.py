@@ -1,4 +1,4 @@
-"""StageAccessLogs: JSON access logs of an API Gateway v2 stage, written to its own log group."""
+"""JSON access logs of an API Gateway v2 stage, written to its own log group; the HTTP stage."""
 
 import json
 from collections.abc import Mapping
@@ -58,3 +58,24 @@ class StageAccessLogs:
     @property
     def format(self) -> apigw.AccessLogFormat:
         return self._format
+
+
+def logged_http_stage(
+    scope: Construct,
+    api: apigwv2.IHttpApi,
+    *,
+    log_retention: logs.RetentionDays,
+    throttle: apigwv2.ThrottleSettings,
+) -> apigwv2.HttpStage:
+    """The auto-deployed `$default` stage of `api`, throttled, with JSON access logs."""
+    return apigwv2.HttpStage(
+        scope,
+        "Stage",
+        http_api=api,
+        stage_name="$default",
+        auto_deploy=True,
+        access_log_settings=StageAccessLogs(
+            scope, "AccessLogs", retention=log_retention, fields=HTTP_FIELDS
+        ),
+        throttle=throttle,
+    )

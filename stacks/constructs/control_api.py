@@ -13,7 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.constructs.access_logs import HTTP_FIELDS, StageAccessLogs
+from stacks.constructs.access_logs import logged_http_stage
 from stacks.constructs.fault_templates import grant_start_experiments, grant_stop_experiments
 from stacks.constructs.functions import FunctionFactory, FunctionSpec
 from stacks.constructs.operators import Operators
@@ -157,14 +157,9 @@ class ControlApi(Construct):
         return api
 
     def _build_stage(self, log_retention: logs.RetentionDays) -> apigwv2.HttpStage:
-        return apigwv2.HttpStage(
+        return logged_http_stage(
             self,
-            "Stage",
-            http_api=self.api,
-            stage_name="$default",
-            auto_deploy=True,
-            access_log_settings=StageAccessLogs(
-                self, "AccessLogs", retention=log_retention, fields=HTTP_FIELDS
-            ),
+            self.api,
+            log_retention=log_retention,
             throttle=apigwv2.ThrottleSettings(rate_limit=20, burst_limit=40),
         )

@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from stacks.constructs.access_logs import HTTP_FIELDS, StageAccessLogs
+from stacks.constructs.access_logs import logged_http_stage
 from stacks.constructs.functions import FunctionFactory, FunctionSpec
 from stacks.nag import acknowledge
 from stresslab.aws.target_key import API_KEY_HEADER, TARGET_KEY_TAG
@@ -57,15 +57,10 @@ class ReferenceTarget(Construct):
                 results_cache_ttl=Duration.minutes(5),
             ),
         )
-        self.stage = apigwv2.HttpStage(
+        self.stage = logged_http_stage(
             self,
-            "Stage",
-            http_api=self.api,
-            stage_name="$default",
-            auto_deploy=True,
-            access_log_settings=StageAccessLogs(
-                self, "AccessLogs", retention=log_retention, fields=HTTP_FIELDS
-            ),
+            self.api,
+            log_retention=log_retention,
             throttle=apigwv2.ThrottleSettings(rate_limit=10_000, burst_limit=5_000),
         )
 

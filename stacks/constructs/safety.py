@@ -61,40 +61,18 @@ class Safety(Construct):
         super().__init__(scope, construct_id)
         self._namespace = metrics_namespace
         self.alerts = self._build_alerts_topic(alert_email)
-        self.critical_alarms = [
-            self._build_alarm(
-                "CriticalErrorRate", ERROR_RATE_METRIC, thresholds.critical_error_rate_pct,
-                f"critical: error rate above {thresholds.critical_error_rate_pct}%",
-            ),
-            self._build_alarm(
-                "CriticalLatencyP99", LATENCY_P99_METRIC, thresholds.critical_p99_ms,
-                f"critical: P99 latency above {thresholds.critical_p99_ms} ms",
-            ),
-        ]
-        self.warning_alarms = [
-            self._build_alarm(
-                "WarningErrorRate", ERROR_RATE_METRIC, thresholds.warning_error_rate_pct,
-                f"warning: error rate above {thresholds.warning_error_rate_pct}%",
-            ),
-            self._build_alarm(
-                "WarningLatencyP99", LATENCY_P99_METRIC, thresholds.warning_p99_ms,
-                f"warning: P99 latency above {thresholds.warning_p99_ms} ms",
-            ),
-        ]
-        self.blast_radius_alarms = [
-            self._build_alarm(
-                "BlastRadiusErrorRate", ERROR_RATE_METRIC, thresholds.blast_radius_error_rate_pct,
-                f"blast radius: error rate above {thresholds.blast_radius_error_rate_pct}% for "
-                f"{BLAST_RADIUS_MINUTES} minutes (stops FIS experiments)",
-                minutes=BLAST_RADIUS_MINUTES,
-            ),
-            self._build_alarm(
-                "BlastRadiusLatencyP99", LATENCY_P99_METRIC, thresholds.blast_radius_p99_ms,
-                f"blast radius: P99 latency above {thresholds.blast_radius_p99_ms} ms for "
-                f"{BLAST_RADIUS_MINUTES} minutes (stops FIS experiments)",
-                minutes=BLAST_RADIUS_MINUTES,
-            ),
-        ]
+        self.critical_alarms = self._build_alarm_pair(
+            "Critical", "critical", thresholds.critical_error_rate_pct, thresholds.critical_p99_ms
+        )
+        self.warning_alarms = self._build_alarm_pair(
+            "Warning", "warning", thresholds.warning_error_rate_pct, thresholds.warning_p99_ms
+        )
+        self.blast_radius_alarms = self._build_alarm_pair(
+            "BlastRadius", "blast radius", thresholds.blast_radius_error_rate_pct,
+            thresholds.blast_radius_p99_ms,
+            minutes=BLAST_RADIUS_MINUTES,
+            tail=f" for {BLAST_RADIUS_MINUTES} minutes (stops FIS experiments)",
+        )
         self.budget = self._build_budget(env_name, budget_usd_per_month)
 
     def _build_alerts_topic(self, alert_email: str | None) -> sns.Topic:
@@ -111,6 +89,22 @@ class Safety(Construct):
         if alert_email:
             topic.add_subscription(subscriptions.EmailSubscription(alert_email))
         return topic
+
+    def _build_alarm_pair(
+        self, level_id: str, level: str, error_rate_pct: float, p99_ms: float,
+        minutes: int = 1, tail: str = "",
+    ) -> list[cloudwatch.Alarm]:
+        """One level's alarms: on the error rate, then on the P99 latency."""
+        return [
+            self._build_alarm(
+                f"{level_id}ErrorRate", ERROR_RATE_METRIC, error_rate_pct,
+                f"{level}: error rate above {error_rate_pct}%{tail}", minutes=minutes,
+            ),
+            self._build_alarm(
+                f"{level_id}LatencyP99", LATENCY_P99_METRIC, p99_ms,
+                f"{level}: P99 latency above {p99_ms} ms{tail}", minutes=minutes,
+            ),
+        ]
 
     def _build_alarm(
         self, construct_id: str, metric_name: str, threshold: float, description: str,
