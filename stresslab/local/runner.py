@@ -23,7 +23,7 @@ from stresslab.generation.catalog import CURRENCIES
 from stresslab.generation.plan import ArrivalSchedule, Plan, plan_run
 from stresslab.judgement.business import load_price_table
 from stresslab.judgement.degradation import DegradationTracker, Level, LevelChange, health_of
-from stresslab.judgement.summary import RunFacts, build_summary
+from stresslab.judgement.summary import RunFacts, RunSummary, summarize_run
 from stresslab.local.faults import FaultInjectionFailed, ReferenceTargetFaults, describe_error
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.progress import ProgressDisplay, progress_line
@@ -82,10 +82,15 @@ class LocalRunOptions:
 @dataclass
 class LocalRunResult:
     run_id: str
-    summary: dict[str, Any]
+    run_summary: RunSummary
     series: list[dict[str, Any]]
     outputs: dict[str, Path]
     exit_code: int
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The summary as summary.json holds it."""
+        return self.run_summary.to_json_dict()
 
 
 class FaultsUnavailable(RuntimeError):
@@ -226,12 +231,11 @@ class LocalRun:
             self._announce("run_stopped", self._elapsed(), status="failed", passed=False,
                            error=failure_reason(error))
             raise
-        summary = result.summary
+        summary = result.run_summary
         # Announced once everything is cleaned up, so a viewer may start the next run at once.
         self._announce(
-            "run_stopped", self._elapsed(), status=summary["status"], passed=summary["passed"],
-            failed_criteria=[f"{c['expr']} [{c['window']}]" for c in summary["criteria"]
-                             if not c["passed"]],
+            "run_stopped", self._elapsed(), status=summary.status, passed=summary.passed,
+            failed_criteria=[f"{c.expr} [{c.window}]" for c in summary.failed_criteria],
         )
         return result
 
@@ -762,7 +766,7 @@ class LocalRun:
             notes=notes + target_notes + degradation_notes + self._side_facts(),
             degradation_changes=changes,
         )
-        summary = build_summary(
+        summary = summarize_run(
             self.spec, self.plan, self.aggregator, facts, self._prices,
             CURRENCIES[self.spec.reporting_currency].units_per_usd,
         )
@@ -770,18 +774,18 @@ class LocalRun:
         series = [self._row(second) for second in range(last + 1)]
         try:
             store.save_seconds(self.run_id, series)
-            store.finish_run(self.run_id, status, facts.ended_at, summary)
+            store.finish_run(self.run_id, status, facts.ended_at, summary.to_json_dict())
         except sqlite3.Error as error:  # the files below still hold the whole run
-            summary.setdefault("notes", []).append(
+            summary.notes.append(
                 f"the run store could not record the run's end: {describe_error(error)}")
         out_dir = self.options.out_dir
-        outputs = write_outputs(out_dir, summary, series) if out_dir else {}
+        outputs = write_outputs(out_dir, summary.to_json_dict(), series) if out_dir else {}
         if self._aborted:
             code = EXIT_ABORTED
         elif self._failure is not None:
             code = EXIT_FAILED
         else:
-            code = EXIT_PASSED if summary["passed"] else EXIT_FAILED
+            code = EXIT_PASSED if summary.passed else EXIT_FAILED
         return LocalRunResult(self.run_id, summary, series, outputs, code)
 
     # ---------------------------------------------------------------- live dashboard messages
