@@ -1,4 +1,4 @@
-"""Static reference data for synthetic transactions: currencies, FX, cities, merchant codes."""
+"""Static reference data for synthetic transactions: money, cities, merchant codes and names."""
 
 from __future__ import annotations
 
@@ -170,6 +170,33 @@ CITIES: tuple[City, ...] = (
 )
 
 
+# Merchant category codes (ISO 18245) by the names the generator's episodes use.
+MCC_GROCERY = "5411"
+MCC_FUEL = "5541"
+MCC_RESTAURANTS = "5812"
+MCC_FAST_FOOD = "5814"
+MCC_DEPARTMENT_STORES = "5311"
+MCC_CLOTHING = "5651"
+MCC_PHARMACY = "5912"
+MCC_HOME_IMPROVEMENT = "5200"
+MCC_BOOKS = "5942"
+MCC_TRANSIT = "4111"
+MCC_TAXI_RIDESHARE = "4121"
+MCC_DIGITAL_GOODS = "5818"
+MCC_STREAMING = "4899"
+MCC_CHARITIES = "8398"
+MCC_HOTELS = "7011"
+MCC_CAR_RENTAL = "7512"
+MCC_AIRLINES = "4511"
+MCC_ELECTRONICS = "5732"
+MCC_JEWELRY = "5944"
+MCC_ATM_CASH = "6011"
+MCC_CAR_DEALERS = "5511"
+MCC_GAMBLING = "7995"
+MCC_QUASI_CASH_CRYPTO = "6051"
+MCC_MONEY_TRANSFER = "4829"
+
+
 @dataclass(frozen=True, slots=True)
 class MerchantCategory:
     """A merchant category code with its risk level and typical ticket size.
@@ -189,33 +216,79 @@ class MerchantCategory:
 
 
 MERCHANT_CATEGORIES: tuple[MerchantCategory, ...] = (
-    MerchantCategory("5411", "grocery", "low", 40.0, 0.7, 22.0, 0.10),
-    MerchantCategory("5541", "fuel", "low", 55.0, 0.4, 8.0, 0.0),
-    MerchantCategory("5812", "restaurants", "low", 35.0, 0.6, 12.0, 0.05),
-    MerchantCategory("5814", "fast_food", "low", 12.0, 0.5, 12.0, 0.10),
-    MerchantCategory("5311", "department_stores", "low", 70.0, 0.8, 5.0, 0.25),
-    MerchantCategory("5651", "clothing", "low", 80.0, 0.7, 5.0, 0.40),
-    MerchantCategory("5912", "pharmacy", "low", 25.0, 0.6, 5.0, 0.05),
-    MerchantCategory("5200", "home_improvement", "low", 120.0, 0.8, 2.0, 0.30),
-    MerchantCategory("5942", "books", "low", 25.0, 0.5, 2.0, 0.50),
-    MerchantCategory("4111", "transit", "low", 4.0, 0.5, 6.0, 0.0),
-    MerchantCategory("4121", "taxi_rideshare", "low", 20.0, 0.6, 6.0, 0.70),
-    MerchantCategory("5818", "digital_goods", "low", 10.0, 0.8, 5.0, 1.0),
-    MerchantCategory("4899", "streaming", "low", 15.0, 0.3, 3.0, 1.0),
-    MerchantCategory("8398", "charities", "low", 25.0, 0.8, 0.5, 0.90),
-    MerchantCategory("7011", "hotels", "low", 250.0, 0.7, 2.0, 0.50),
-    MerchantCategory("7512", "car_rental", "low", 300.0, 0.6, 0.5, 0.60),
-    MerchantCategory("4511", "airlines", "medium", 600.0, 0.6, 1.0, 1.0),
-    MerchantCategory("5732", "electronics", "medium", 400.0, 0.8, 2.0, 0.50),
-    MerchantCategory("5944", "jewelry", "medium", 900.0, 0.9, 0.3, 0.30),
-    MerchantCategory("6011", "atm_cash", "medium", 150.0, 0.6, 3.0, 0.0),
-    MerchantCategory("5511", "car_dealers", "medium", 15000.0, 0.6, 0.0, 0.20),
-    MerchantCategory("7995", "gambling", "high", 200.0, 1.0, 0.3, 0.90),
-    MerchantCategory("6051", "quasi_cash_crypto", "high", 500.0, 1.0, 0.2, 1.0),
-    MerchantCategory("4829", "money_transfer", "high", 300.0, 0.9, 0.3, 0.80),
+    MerchantCategory(MCC_GROCERY, "grocery", "low", 40.0, 0.7, 22.0, 0.10),
+    MerchantCategory(MCC_FUEL, "fuel", "low", 55.0, 0.4, 8.0, 0.0),
+    MerchantCategory(MCC_RESTAURANTS, "restaurants", "low", 35.0, 0.6, 12.0, 0.05),
+    MerchantCategory(MCC_FAST_FOOD, "fast_food", "low", 12.0, 0.5, 12.0, 0.10),
+    MerchantCategory(MCC_DEPARTMENT_STORES, "department_stores", "low", 70.0, 0.8, 5.0, 0.25),
+    MerchantCategory(MCC_CLOTHING, "clothing", "low", 80.0, 0.7, 5.0, 0.40),
+    MerchantCategory(MCC_PHARMACY, "pharmacy", "low", 25.0, 0.6, 5.0, 0.05),
+    MerchantCategory(MCC_HOME_IMPROVEMENT, "home_improvement", "low", 120.0, 0.8, 2.0, 0.30),
+    MerchantCategory(MCC_BOOKS, "books", "low", 25.0, 0.5, 2.0, 0.50),
+    MerchantCategory(MCC_TRANSIT, "transit", "low", 4.0, 0.5, 6.0, 0.0),
+    MerchantCategory(MCC_TAXI_RIDESHARE, "taxi_rideshare", "low", 20.0, 0.6, 6.0, 0.70),
+    MerchantCategory(MCC_DIGITAL_GOODS, "digital_goods", "low", 10.0, 0.8, 5.0, 1.0),
+    MerchantCategory(MCC_STREAMING, "streaming", "low", 15.0, 0.3, 3.0, 1.0),
+    MerchantCategory(MCC_CHARITIES, "charities", "low", 25.0, 0.8, 0.5, 0.90),
+    MerchantCategory(MCC_HOTELS, "hotels", "low", 250.0, 0.7, 2.0, 0.50),
+    MerchantCategory(MCC_CAR_RENTAL, "car_rental", "low", 300.0, 0.6, 0.5, 0.60),
+    MerchantCategory(MCC_AIRLINES, "airlines", "medium", 600.0, 0.6, 1.0, 1.0),
+    MerchantCategory(MCC_ELECTRONICS, "electronics", "medium", 400.0, 0.8, 2.0, 0.50),
+    MerchantCategory(MCC_JEWELRY, "jewelry", "medium", 900.0, 0.9, 0.3, 0.30),
+    MerchantCategory(MCC_ATM_CASH, "atm_cash", "medium", 150.0, 0.6, 3.0, 0.0),
+    MerchantCategory(MCC_CAR_DEALERS, "car_dealers", "medium", 15000.0, 0.6, 0.0, 0.20),
+    MerchantCategory(MCC_GAMBLING, "gambling", "high", 200.0, 1.0, 0.3, 0.90),
+    MerchantCategory(MCC_QUASI_CASH_CRYPTO, "quasi_cash_crypto", "high", 500.0, 1.0, 0.2, 1.0),
+    MerchantCategory(MCC_MONEY_TRANSFER, "money_transfer", "high", 300.0, 0.9, 0.3, 0.80),
 )
 
 MCC_BY_CODE: dict[str, MerchantCategory] = {mc.mcc: mc for mc in MERCHANT_CATEGORIES}
+
+# A few trading names per category; every city has one merchant of each.
+MERCHANT_BRANDS: dict[str, tuple[str, ...]] = {
+    "grocery": ("FreshMart", "Green Basket", "Corner Grocer", "Daily Harvest"),
+    "fuel": ("PetroLink", "Northstar Fuel", "QuickFill"),
+    "restaurants": ("Olive & Thyme", "The Copper Pot", "Lantern House", "Bistro Nord"),
+    "fast_food": ("Burger Yard", "Noodle Box", "Taco Rápido", "Bean There Coffee"),
+    "department_stores": ("Grand Galleria", "Mercer & Lowe"),
+    "clothing": ("Threadline", "Urban Loom", "Coastline Apparel"),
+    "pharmacy": ("CarePlus Pharmacy", "Green Cross Chemist"),
+    "home_improvement": ("BuildRight", "Hammer & Hinge"),
+    "books": ("Paper Lantern Books", "Chapter One"),
+    "transit": ("Metro Transit", "City Rail"),
+    "taxi_rideshare": ("RideNow", "City Cabs", "Zoom Rides"),
+    "digital_goods": ("AppVault", "PixelPlay Store", "CloudTunes"),
+    "streaming": ("StreamBox", "Flicks+", "AudioWave"),
+    "charities": ("Open Hands Foundation", "Clean Water Trust"),
+    "hotels": ("Harbour View Hotel", "Grand Meridian", "Nomad Suites"),
+    "car_rental": ("DriveAway Rentals", "Velocity Car Hire"),
+    "airlines": ("SkyBridge Airways", "Aurora Air", "Meridian Airlines"),
+    "electronics": ("Volt Electronics", "ByteStore", "Circuit City Plus"),
+    "jewelry": ("Aurum Jewellers", "Lustre & Co"),
+    "atm_cash": ("Metro Bank ATM", "Union Savings ATM", "Citywide ATM"),
+    "car_dealers": ("Summit Motors", "Prestige Autohaus"),
+    "gambling": ("Lucky Star Casino", "BetPoint Online", "Royal Spin"),
+    "quasi_cash_crypto": ("CoinHarbor Exchange", "BitBridge", "CryptoMint"),
+    "money_transfer": ("SwiftSend Remit", "GlobalPay Transfer", "Courier Cash"),
+}
+
+# Names in many scripts, combining marks and emoji: the edge case unicode_merchant_name.
+UNICODE_MERCHANT_NAMES: tuple[str, ...] = (
+    "Café Müller & Söhne",
+    "東京ラーメン 一蘭",
+    "Ресторан «Пушкинъ»",
+    "مطعم الشرق",
+    "קפה הלל",
+    "서울 김밥천국",
+    "ตลาดสด สามย่าน",
+    "Łódź Kebab Żółw",
+    "Ñandú Parrilla",
+    "🍣 Sushi Zanmai",
+    "👩\u200d🍳 Chef's Table",
+    "Cafe\u0301 Noe\u0308l",
+    "Ελληνική Ταβέρνα",
+    "Boulangerie “L’Épi d’Or”",
+)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

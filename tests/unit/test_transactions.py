@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import random
 import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from stresslab.generation import catalog
 from stresslab.generation.catalog import (
     CITIES,
     CURRENCIES,
@@ -25,12 +27,16 @@ from stresslab.generation.catalog import (
 )
 from stresslab.generation.transactions import (
     EDGE_CASES,
+    EDGE_EPISODES,
+    FRAUD_EPISODES,
     FRAUD_PATTERNS,
     PAYLOAD_SCHEMA,
     GeneratedTransaction,
     TransactionFactory,
     TransactionMix,
 )
+from stresslab.generation.transactions.model import NORMAL, Label
+from stresslab.generation.transactions.world import ShardWorld
 
 STREAM_SIZE = 20_000
 MIX_TOLERANCE = 0.01
@@ -276,6 +282,59 @@ def test_labels_are_consistent(stream: list[GeneratedTransaction]) -> None:
             assert label.pattern in FRAUD_PATTERNS and label.is_fraud
         else:
             assert label.pattern in EDGE_CASES and not label.is_fraud
+
+
+# -- episode registries --------------------------------------------------------------------
+
+
+def test_each_registry_names_its_patterns_once_with_positive_weights() -> None:
+    assert FRAUD_PATTERNS == tuple(FRAUD_EPISODES)
+    assert EDGE_CASES == tuple(EDGE_EPISODES)
+    assert not set(FRAUD_EPISODES) & set(EDGE_EPISODES)
+    for weight, builder in [*FRAUD_EPISODES.values(), *EDGE_EPISODES.values()]:
+        assert isinstance(weight, int) and weight > 0
+        assert callable(builder)
+
+
+@pytest.mark.parametrize(
+    ("category", "pattern"),
+    [("fraud", p) for p in FRAUD_EPISODES] + [("edge", e) for e in EDGE_EPISODES],
+)
+@pytest.mark.parametrize("legit_allowed", [True, False], ids=["with-legit", "no-legit"])
+def test_each_builder_makes_an_episode_of_its_own_pattern(
+    category: str, pattern: str, legit_allowed: bool
+) -> None:
+    # Given a shard's world and the registry's builder for one pattern
+    registry = FRAUD_EPISODES if category == "fraud" else EDGE_EPISODES
+    _, build = registry[pattern]
+    label = Label("fraud" if category == "fraud" else "edge", pattern, category == "fraud")
+    world = ShardWorld(random.Random(f"episodes/{pattern}"), 1, legit_allowed)
+    world.now = START
+    for _ in range(50):
+        # When it builds an episode
+        episode = build(world, label)
+        # Then the first transaction goes now and the rest follow in order, all of the
+        # pattern's label but for the cardholder's own payment at home (impossible travel,
+        # only when the mix has legit traffic), all of one card
+        offsets = [offset for offset, _ in episode]
+        assert offsets[0] == 0 and offsets == sorted(offsets)
+        labels = [draft.label for _, draft in episode]
+        if pattern == "impossible_travel" and legit_allowed:
+            assert labels[0] == NORMAL and labels[1:] == [label] * (len(labels) - 1)
+        else:
+            assert labels == [label] * len(labels)
+        assert len({draft.account_id for _, draft in episode}) == 1
+
+
+def test_mcc_constants_name_their_merchant_category() -> None:
+    constants = {
+        name: value
+        for name, value in vars(catalog).items()
+        if name.startswith("MCC_") and isinstance(value, str)
+    }
+    assert len(constants) == len(catalog.MERCHANT_CATEGORIES)
+    for name, code in constants.items():
+        assert name == f"MCC_{MCC_BY_CODE[code].category.upper()}"
 
 
 def test_every_edge_case_appears(stream: list[GeneratedTransaction]) -> None:
