@@ -102,12 +102,12 @@ def test_a_pin_only_in_a_requirements_file_is_named(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "requirements-dev.txt", "requirements-lambda.txt"):
         (tmp_path / name).write_text((ROOT / name).read_text())
     (tmp_path / "requirements.txt").write_text(
-        (ROOT / "requirements.txt").read_text() + "Jinja2==3.1.6\n"
+        (ROOT / "requirements.txt").read_text() + "tabulate==0.9.0\n"
     )
 
     # Then the check names the file, the pin and what it disagrees with
     assert pin_disagreements(tmp_path) == [
-        "requirements.txt pins jinja2==3.1.6, not in pyproject.toml ([project] dependencies)"
+        "requirements.txt pins tabulate==0.9.0, not in pyproject.toml ([project] dependencies)"
     ]
 
 

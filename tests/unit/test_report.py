@@ -12,22 +12,17 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import pytest
 
-from stresslab.outputs.report import (
-    MAX_CHART_POINTS,
-    ChartBand,
-    ChartLine,
-    downsample,
-    format_clock,
-    nice_ticks,
-    reconcile_counts,
-    render_junit_xml,
-    render_line_chart,
-    render_report_html,
-    render_timeseries_csv,
-    write_outputs,
-)
+from stresslab.measurement.metrics import ERROR_CLASSES
+from stresslab.outputs.charts import ChartBand, ChartLine, downsample, nice_ticks, render_line_chart
+from stresslab.outputs.checks import reconcile_counts
+from stresslab.outputs.format import format_clock
+from stresslab.outputs.junit import render_junit_xml
+from stresslab.outputs.report import render_report_html, write_outputs
+from stresslab.outputs.report_charts import MAX_CHART_POINTS
+from stresslab.outputs.timeseries_csv import render_timeseries_csv
 
 FAULT_START, FAULT_END = 30, 60
 
@@ -166,8 +161,8 @@ def test_csv_has_header_and_one_row_per_second(series: list[dict[str, Any]]) -> 
     header = next(csv.reader(io.StringIO(text)))
     assert header[:8] == ["second", "target_tps", "scheduled", "sent", "ok", "errors",
                           "timeouts", "dropped"]
-    assert header[8:13] == ["err_connect", "err_http_4xx", "err_http_429", "err_http_5xx",
-                            "err_other"]
+    assert header[8:15] == ["err_connect", "err_http_4xx", "err_http_429", "err_http_5xx",
+                            "err_invalid_response", "err_oversized", "err_other"]
     assert "errors_by_class" not in header
     assert header[-1] == "faults"
     assert len(_csv_rows(text)) == 120
@@ -204,6 +199,23 @@ def test_csv_keeps_unknown_error_classes_and_missing_breakdown(
     assert rows[1]["err_tls"] == "4"
     assert rows[0]["err_tls"] == ""
     assert rows[2]["err_connect"] == ""
+
+
+def test_csv_and_errors_chart_know_every_error_class_the_workers_measure(
+    series: list[dict[str, Any]], summary: dict[str, Any]
+) -> None:
+    # Given answers the target sent that were not valid (measured as invalid_response)
+    for row in series[50:53]:
+        row["errors_by_class"]["invalid_response"] = 2
+    # When
+    header = next(csv.reader(io.StringIO(render_timeseries_csv(series))))
+    page = render_report_html(summary, series)
+    # Then the class has its own column in the measured order, before any unknown class
+    assert header.index("err_invalid_response") == header.index("err_http_5xx") + 1
+    assert set(header) >= {f"err_{name}" for name in ERROR_CLASSES}
+    # And the errors chart draws it
+    errors_svg = _svgs(page)[2]
+    assert "<title>invalid_response</title>" in errors_svg
 
 
 def test_csv_of_empty_series_is_header_only() -> None:
@@ -599,9 +611,13 @@ def _poison(value: Any) -> Any:
 
 
 def _assert_no_raw_markup(page: str) -> None:
-    assert "<img" not in page and "onerror=window" not in page.replace(
-        "&quot;&gt;&lt;img src=x onerror=window.__pwned=1&gt;", "")
-    assert "&lt;img src=x onerror=window.__pwned=1&gt;" in page
+    # html.escape and Jinja2's autoescape spell quotes differently (&quot;/&#34;, &#x27;/&#39;)
+    escaped = {html.escape(HOSTILE, quote=True), str(markupsafe.escape(HOSTILE))}
+    assert "<img" not in page
+    assert any(form in page for form in escaped)
+    for form in escaped:
+        page = page.replace(form, "")
+    assert "onerror=window" not in page
 
 
 def test_html_escapes_every_string_from_outside(
@@ -636,8 +652,21 @@ def test_html_lists_the_summary_notes_escaped(
     # When the report is rendered
     page = render_report_html(summary, series)
     # Then each note is on the page, as text
-    assert "120 agent reports beyond the first 16 agent names counted as &#x27;other&#x27;" in page
-    assert "&lt;b&gt;fault&lt;/b&gt; could not be cleared for 4 s" in page
+    notes = re.search(r"<h2>Notes</h2><ul>(.*?)</ul>", page)
+    assert notes is not None
+    items = re.findall(r"<li>(.*?)</li>", notes.group(1))
+    assert [html.unescape(item) for item in items] == summary["notes"]
+    assert "&lt;b&gt;fault&lt;/b&gt; could not be cleared for 4 s" in items
+
+
+def test_footer_names_the_summary_format_when_the_summary_does_not(
+    summary: dict[str, Any], series: list[dict[str, Any]]
+) -> None:
+    # Given a summary without its schema field (an older or hand-made file)
+    del summary["schema"]
+    # Then the footer names the wire format, not a Python module
+    page = render_report_html(summary, series)
+    assert "<footer>stresslab.summary · 120 per-second rows" in page
 
 
 def test_html_without_notes_has_no_notes_card(

@@ -1,0 +1,69 @@
+"""timeseries.csv: one row per second of a run, error classes flattened to err_<class> columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stresslab.measurement.metrics import ERROR_CLASSES
+from stresslab.outputs.reading import section
+
+_CSV_HEAD: tuple[str, ...] = (
+    "second", "target_tps", "scheduled", "sent", "ok", "errors", "timeouts", "dropped",
+)
+_CSV_TAIL: tuple[str, ...] = (
+    "p50_ms", "p95_ms", "p99_ms", "max_ms", "lag_p99_ms", "labelled", "accuracy",
+    "fraud_prevented_usd", "active_workers", "faults",
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def error_classes(series: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The measured error classes in their fixed order, then any others the rows name."""
+    seen = {str(key) for row in series for key in section(row, "errors_by_class")}
+    return [*ERROR_CLASSES, *sorted(seen - set(ERROR_CLASSES))]
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, Mapping):
+        text = json.dumps(value, sort_keys=True)
+    elif isinstance(value, Sequence):
+        text = ";".join(str(item) for item in value)
+    else:
+        text = str(value)
+    # a spreadsheet would run a cell starting like a formula; names from outside stay text
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def render_timeseries_csv(series: Sequence[Mapping[str, Any]]) -> str:
+    """One row per second; errors_by_class flattened to err_<class>; nested detail left out."""
+    classes = error_classes(series)
+    known = {*_CSV_HEAD, *_CSV_TAIL, "errors_by_class"}
+    extra = sorted(
+        {str(key) for row in series for key, value in row.items() if not isinstance(value, dict)}
+        - known
+    )
+    header = [*_CSV_HEAD, *(f"err_{name}" for name in classes), *_CSV_TAIL, *extra]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in series:
+        by_class = section(row, "errors_by_class")
+        cells = [
+            *(row.get(key) for key in _CSV_HEAD),
+            *(by_class.get(name) for name in classes),
+            *(row.get(key) for key in (*_CSV_TAIL, *extra)),
+        ]
+        writer.writerow([_csv_cell(cell) for cell in cells])
+    return buffer.getvalue()
