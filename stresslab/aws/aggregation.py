@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stresslab.aws.store import (
+from stresslab.aws.second_items import (
     MERGED_WORKER,
     MergeOutcome,
     StoredWindow,
@@ -236,8 +236,9 @@ class LiveTicker:
         active = [key for key, start, end in view.fault_windows if start <= second < end]
         tick, events = view.feed.tick(aggregator, second, faults_active=active, infra=infra)
         tick.totals["peak_tps"] = max(int(tick.totals.get("peak_tps") or 0), totals.peak_sent)
-        tick.window.update(partial=not mark.complete, workers_expected=len(mark.expected),
-                           workers_closed=len(mark.closed))
+        tick.window["partial"] = not mark.complete
+        tick.window["workers_expected"] = len(mark.expected)
+        tick.window["workers_closed"] = len(mark.closed)
         return TickedSecond(tick, events, mark)
 
     def _close_windows(self, run_id: str, view: _RunView, second: int) -> None:
@@ -277,8 +278,9 @@ def alarm_readings(ticks: Iterable[Tick]) -> list[tuple[str, float]]:
         if window["sent"]:
             failed = window["errors"] + window["timeouts"]
             readings.append(("ErrorRate", 100.0 * failed / window["sent"]))
-        if window.get("p99_ms") is not None:
-            readings.append(("LatencyP99", float(window["p99_ms"])))
+        p99 = window.get("p99_ms")
+        if p99 is not None:
+            readings.append(("LatencyP99", float(p99)))
     return readings
 
 

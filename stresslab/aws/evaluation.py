@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict
 from stresslab.aws.aggregation import rebuild_aggregator
 from stresslab.aws.faults import fault_failure
 from stresslab.aws.health import saturation
-from stresslab.aws.store import StoredWindow, WorkerRecord
+from stresslab.aws.second_items import StoredWindow, WorkerRecord
 from stresslab.generation.catalog import CURRENCIES
 from stresslab.generation.plan import Plan
 from stresslab.judgement.business import PriceTable
-from stresslab.judgement.summary import RunFacts, build_summary
+from stresslab.judgement.summary import RunFacts, summarize_run
 from stresslab.runs import iso
 from stresslab.scenario.spec import ScenarioSpec
 
@@ -166,7 +166,7 @@ def evaluate_run(
         fault_windows=[_fault_window(f, plan, run.get("fault_failures", []))
                        for f in run.get("faults", [])], notes=notes,
     )
-    summary = build_summary(
+    summary = summarize_run(
         spec, plan, aggregator, facts, prices,
         CURRENCIES[spec.reporting_currency].units_per_usd,
     )
@@ -177,9 +177,10 @@ def evaluate_run(
         aggregator.second_row(s, [key for key, start, end in faults if start <= s < end])
         for s in range(last + 1)
     ]
-    outputs = results.write(run_id, summary, series)
-    store.finish_run(run_id, status, facts.ended_at, summary=summary)
-    return Evaluation(run_id=run_id, status=status, passed=bool(summary["passed"]),
+    written = summary.to_json_dict()
+    outputs = results.write(run_id, written, series)
+    store.finish_run(run_id, status, facts.ended_at, summary=written)
+    return Evaluation(run_id=run_id, status=status, passed=summary.passed,
                       outputs=outputs, workers_failed=failed)
 
 

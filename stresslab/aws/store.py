@@ -1,4 +1,5 @@
-"""DynamoRunStore: runs, merged seconds, dedupe markers, workers and connections in one table."""
+"""DynamoRunStore: runs, merged seconds, dedupe markers, workers and connections in one table
+(the item layout and the merging of seconds are in second_items)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,27 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from stresslab.aws.errors import error_code
-from stresslab.measurement.metrics import MetricsBatch, WindowStats, WorkerHealth
+from stresslab.aws.second_items import (
+    MergeOutcome,
+    StoredWindow,
+    WorkerRecord,
+    marker_pk,
+    marker_sk,
+    merge_batches_of,
+    merge_parts,
+    part_sk,
+    run_pk,
+    second_sk,
+    stored_window,
+    table_key,
+    tick_sk,
+)
+from stresslab.measurement.metrics import MetricsBatch
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +36,6 @@ DAY_S = 86_400
 RUNS_PK = "RUNS"
 CONN_PK = "CONN"
 META_SK = "META"
-MERGED_WORKER = "merged"
 # A part and its markers go in one transaction (at most 100 items).
 PART_RECORDS = 99
 
@@ -36,106 +50,6 @@ class ConnectionLimitReached(RuntimeError):
 
 class RunNotFound(LookupError):
     """No run with that id in the table."""
-
-
-def run_pk(run_id: str) -> str:
-    return f"RUN#{run_id}"
-
-
-def second_sk(second: int) -> str:
-    return f"SEC#{second:07d}"
-
-
-def part_sk(second: int, worker_id: str, seq: int) -> str:
-    """One part of a second: named after its first batch, whose marker is written with it."""
-    return f"{second_sk(second)}#{worker_id}#{seq:09d}"
-
-
-def tick_sk(second: int) -> str:
-    return f"TICK#{second:07d}"
-
-
-def marker_pk(run_id: str, worker_id: str) -> str:
-    return f"RUN#{run_id}#W#{worker_id}"
-
-
-def marker_sk(seq: int) -> str:
-    return f"BATCH#{seq:09d}"
-
-
-@dataclass(frozen=True)
-class StoredWindow:
-    """Merged MetricsBatches as kept in the table: a second (its parts merged), a run's
-    totals, or a tick's running totals."""
-
-    batch: MetricsBatch
-    batches: int
-    version: int
-    peak_sent: int = 0
-    workers: frozenset[str] = frozenset()
-
-
-@dataclass
-class MergeOutcome:
-    """What one merge_batches call did: new batches per run, and redelivered ones skipped."""
-
-    merged: list[MetricsBatch] = field(default_factory=list)
-    duplicates: int = 0
-    writes: int = 0
-
-    @property
-    def runs(self) -> dict[str, set[int]]:
-        touched: dict[str, set[int]] = {}
-        for batch in self.merged:
-            touched.setdefault(batch.run_id, set()).add(batch.window)
-        return touched
-
-
-@dataclass(frozen=True)
-class WorkerRecord:
-    worker_id: str
-    batches: int
-    final_seq: int | None
-    final_window: int | None
-
-    @property
-    def complete(self) -> bool:
-        return self.final_seq is not None and self.batches >= self.final_seq + 1
-
-
-def merge_health(a: WorkerHealth, b: WorkerHealth) -> WorkerHealth:
-    """The worst of two generators' health: a saturated worker must stay visible once merged."""
-
-    def worst(x: float | None, y: float | None) -> float | None:
-        return y if x is None else x if y is None else max(x, y)
-
-    fds = worst(a.open_fds, b.open_fds)
-    return WorkerHealth(
-        cpu_pct=worst(a.cpu_pct, b.cpu_pct), rss_mb=worst(a.rss_mb, b.rss_mb),
-        open_fds=None if fds is None else int(fds), in_flight=max(a.in_flight, b.in_flight),
-    )
-
-
-def merged_batch(existing: MetricsBatch | None, batch: MetricsBatch, window: int) -> MetricsBatch:
-    """existing + batch, merged by the core's WindowStats (exact counts, merged histograms)."""
-    return merge_batches_of([batch] if existing is None else [existing, batch], batch.run_id,
-                            window)
-
-
-def merge_batches_of(batches: Iterable[MetricsBatch], run_id: str, window: int) -> MetricsBatch:
-    """Many batches as one (worker `merged`), merged by the core's WindowStats."""
-    stats = WindowStats()
-    health: WorkerHealth | None = None
-    for batch in batches:
-        stats.add_batch(batch)
-        health = batch.health if health is None else merge_health(health, batch.health)
-    return stats.to_batch(run_id, MERGED_WORKER, 0, 0, 0, window, health=health)
-
-
-def worker_slot(worker_id: str) -> str:
-    """The planned worker an attempt belongs to: w0-s1-r2 -> w0-s1."""
-    base, _, attempt = worker_id.rpartition("-r")
-    return base if base and attempt.isdigit() else worker_id
 
 
 class DynamoRunStore:
@@ -182,7 +96,7 @@ class DynamoRunStore:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         item = self._db.get_item(
-            TableName=self._table, Key=_key(run_pk(run_id), META_SK), ConsistentRead=True,
+            TableName=self._table, Key=table_key(run_pk(run_id), META_SK), ConsistentRead=True,
         ).get("Item")
         if item is None:
             raise RunNotFound(run_id)
@@ -222,7 +136,7 @@ class DynamoRunStore:
             values[":running"] = {"S": "running"}
         try:
             self._db.update_item(
-                TableName=self._table, Key=_key(run_pk(run_id), META_SK),
+                TableName=self._table, Key=table_key(run_pk(run_id), META_SK),
                 UpdateExpression=update, ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 **({"ConditionExpression": condition} if condition else {}),
@@ -232,7 +146,7 @@ class DynamoRunStore:
                 return False
             raise
         self._db.update_item(
-            TableName=self._table, Key=_key(RUNS_PK, f"{run['started_at']}#{run_id}"),
+            TableName=self._table, Key=table_key(RUNS_PK, f"{run['started_at']}#{run_id}"),
             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":s": {"S": status}},
         )
@@ -345,21 +259,21 @@ class DynamoRunStore:
 
     def seen(self, worker_id: str, run_id: str, seq: int) -> bool:
         item = self._db.get_item(
-            TableName=self._table, Key=_key(marker_pk(run_id, worker_id), marker_sk(seq)),
+            TableName=self._table, Key=table_key(marker_pk(run_id, worker_id), marker_sk(seq)),
             ConsistentRead=True,
         ).get("Item")
         return item is not None
 
     def count_duplicates(self, run_id: str, count: int = 1) -> None:
         self._db.update_item(
-            TableName=self._table, Key=_key(run_pk(run_id), "DUPLICATES"),
+            TableName=self._table, Key=table_key(run_pk(run_id), "DUPLICATES"),
             UpdateExpression="ADD duplicates :n SET expires_at = :x",
             ExpressionAttributeValues={":n": {"N": str(count)}, ":x": self._expires()},
         )
 
     def duplicates(self, run_id: str) -> int:
         item = self._db.get_item(
-            TableName=self._table, Key=_key(run_pk(run_id), "DUPLICATES"), ConsistentRead=True,
+            TableName=self._table, Key=table_key(run_pk(run_id), "DUPLICATES"), ConsistentRead=True,
         ).get("Item")
         return int(item["duplicates"]["N"]) if item else 0
 
@@ -368,13 +282,13 @@ class DynamoRunStore:
         return self.seconds_between(run_id, second, second + 1).get(second)
 
     def seconds(self, run_id: str) -> dict[int, StoredWindow]:
-        return _merge_parts(run_id, self._query_prefix(run_pk(run_id), "SEC#"))
+        return merge_parts(run_id, self._query_prefix(run_pk(run_id), "SEC#"))
 
     def seconds_between(self, run_id: str, start: int, end: int) -> dict[int, StoredWindow]:
         """The stored seconds with start <= second < end."""
         if end <= start:
             return {}
-        return _merge_parts(run_id, self._query({
+        return merge_parts(run_id, self._query({
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
             "ExpressionAttributeValues": {":pk": {"S": run_pk(run_id)},
                                           ":a": {"S": second_sk(start)},
@@ -429,11 +343,11 @@ class DynamoRunStore:
         if not page["Items"]:
             return None
         item = page["Items"][0]
-        return int(item["sk"]["S"][5:]), _stored(item)
+        return int(item["sk"]["S"][5:]), stored_window(item)
 
     def ticks(self, run_id: str) -> dict[int, StoredWindow]:
         """Every ticked second's running totals through it (what a late viewer replays)."""
-        return {int(item["sk"]["S"][5:]): _stored(item)
+        return {int(item["sk"]["S"][5:]): stored_window(item)
                 for item in self._query_prefix(run_pk(run_id), "TICK#")}
 
     def put_tick(self, run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool:
@@ -492,7 +406,7 @@ class DynamoRunStore:
         return len(self.connections(limit=up_to))
 
     def delete_connection(self, connection_id: str) -> None:
-        self._db.delete_item(TableName=self._table, Key=_key(CONN_PK, connection_id))
+        self._db.delete_item(TableName=self._table, Key=table_key(CONN_PK, connection_id))
 
     def connections(self, limit: int | None = None) -> list[tuple[str, str]]:
         """(connection_id, role) of open connections, at most `limit`, oldest id first.
@@ -517,35 +431,6 @@ class DynamoRunStore:
         })
 
     def infra(self) -> dict[str, Any] | None:
-        item = self._db.get_item(TableName=self._table, Key=_key("INFRA", "LATEST")).get("Item")
+        key = table_key("INFRA", "LATEST")
+        item = self._db.get_item(TableName=self._table, Key=key).get("Item")
         return json.loads(item["body"]["S"]) if item else None
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def _stored(item: dict[str, Any]) -> StoredWindow:
-    return StoredWindow(
-        batch=MetricsBatch.model_validate_json(item["batch"]["S"]),
-        batches=int(item.get("batches", {"N": "1"})["N"]),
-        version=int(item.get("version", {"N": "1"})["N"]),
-        peak_sent=int(item.get("peak_sent", {"N": "0"})["N"]),
-    )
-
-
-def _merge_parts(run_id: str, items: Iterable[dict[str, Any]]) -> dict[int, StoredWindow]:
-    """Part items (sk SEC#<second>#...) merged per second."""
-    parts: dict[int, list[dict[str, Any]]] = {}
-    for item in items:
-        parts.setdefault(int(item["sk"]["S"][4:11]), []).append(item)
-    seconds = {}
-    for second, found in parts.items():
-        batches = [MetricsBatch.model_validate_json(i["batch"]["S"]) for i in found]
-        workers = frozenset(key[0] for i in found for key in json.loads(i["keys"]["S"]))
-        seconds[second] = StoredWindow(
-            batch=batches[0] if len(batches) == 1 else merge_batches_of(batches, run_id, second),
-            batches=sum(int(i["batches"]["N"]) for i in found), version=len(found),
-            workers=workers,
-        )
-    return seconds

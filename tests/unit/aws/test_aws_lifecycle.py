@@ -8,7 +8,8 @@ import pytest
 
 from stresslab.aws.cleanup import cleanup_run, final_status
 from stresslab.aws.evaluation import failed_workers, saturated_seconds
-from stresslab.aws.store import RunNotFound, StoredWindow, WorkerRecord
+from stresslab.aws.second_items import StoredWindow, WorkerRecord
+from stresslab.aws.store import RunNotFound
 from stresslab.generation.plan import plan_run
 from stresslab.measurement.metrics import MetricsBatch, WorkerHealth
 from stresslab.scenario.spec import parse_scenario

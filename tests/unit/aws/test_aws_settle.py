@@ -14,7 +14,7 @@ from stresslab.aws.evaluation import (
     unsettled_workers,
     wait_until_settled,
 )
-from stresslab.aws.store import WorkerRecord
+from stresslab.aws.second_items import WorkerRecord
 from stresslab.generation.plan import plan_run
 from stresslab.scenario.spec import parse_scenario
 

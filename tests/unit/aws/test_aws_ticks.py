@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from stresslab.aws.aggregation import LiveTicker, expected_by_second
-from stresslab.aws.store import StoredWindow, merge_batches_of
+from stresslab.aws.second_items import StoredWindow, merge_batches_of
 from stresslab.generation.plan import plan_run
 from stresslab.judgement.business import load_price_table
 from stresslab.measurement.metrics import MetricsBatch, WindowStats
