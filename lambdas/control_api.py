@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, TypeVar
@@ -17,6 +18,7 @@ from aws_lambda_powertools.event_handler.exceptions import (
     NotFoundError,
     ServiceError,
 )
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import BaseModel, ConfigDict, Field, Json
 
 from lambdas._powertools import powertools
@@ -129,12 +131,25 @@ def groups_of(claims: dict[str, Any]) -> set[str]:
         return set()
 
 
-def _operator() -> str:
-    authorizer = app.current_event.request_context.authorizer
+def operators_only(
+    resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware,
+) -> Response[Any]:
+    """Route middleware: 403 unless the JWT authoriser's claims put the caller in the operators
+    group; the operator's name is then in the resolver's context for the route."""
+    authorizer = resolver.current_event.request_context.authorizer
     claims = (authorizer.jwt_claim if authorizer else None) or {}
     if OPERATORS_GROUP not in groups_of(claims):
         raise ForbiddenError("operators group required")
-    return str(claims.get("username") or claims.get("cognito:username") or claims.get("sub"))
+    operator = claims.get("username") or claims.get("cognito:username") or claims.get("sub")
+    resolver.append_context(operator=str(operator))
+    return next_middleware(resolver)
+
+
+OPERATORS_ONLY: list[Callable[..., Response[Any]]] = [operators_only]
+
+
+def _operator() -> str:
+    return str(app.context["operator"])
 
 
 def _request(model: type[M], allow_empty: bool = False) -> M:
@@ -177,7 +192,7 @@ def run_input_of(start: StartRun, default_target: str | None) -> RunInput:
     })
 
 
-@app.post("/runs")
+@app.post("/runs", middlewares=OPERATORS_ONLY)
 def start_run() -> Response[str]:
     operator = _operator()
     deps = _deps()
@@ -194,7 +209,7 @@ def start_run() -> Response[str]:
                                    peak_tps=spec.profile().peak(), execution_arn=execution_arn))
 
 
-@app.post("/runs/<run_id>/stop")
+@app.post("/runs/<run_id>/stop", middlewares=OPERATORS_ONLY)
 def stop_run(run_id: str) -> Response[str]:
     """Stop a run by id, or `current`: the run that is running."""
     operator = _operator()
@@ -218,7 +233,7 @@ def stop_run(run_id: str) -> Response[str]:
                                     experiments_stopped=cleaned.experiments_stopped))
 
 
-@app.post("/kill-switch")
+@app.post("/kill-switch", middlewares=OPERATORS_ONLY)
 def stop_every_run() -> Response[str]:
     """Trip the `all` flag (every run, and any started until it is cleared) and stop the runs
     that are running."""
@@ -235,7 +250,7 @@ def stop_every_run() -> Response[str]:
     return _answer(200, KillSwitch(kill_switch="all", runs_stopped=stopped))
 
 
-@app.delete("/kill-switch")
+@app.delete("/kill-switch", middlewares=OPERATORS_ONLY)
 def clear_kill_switch() -> Response[str]:
     operator = _operator()
     _deps().kill_switch.clear_all()
@@ -243,7 +258,7 @@ def clear_kill_switch() -> Response[str]:
     return _answer(200, KillSwitch(kill_switch="off"))
 
 
-@app.post("/viewer-links")
+@app.post("/viewer-links", middlewares=OPERATORS_ONLY)
 def share_presentation_link() -> Response[str]:
     """A short-lived, read-only link to the live presentation, for people without an account."""
     operator = _operator()
@@ -256,11 +271,10 @@ def share_presentation_link() -> Response[str]:
     return _answer(201, link)
 
 
-@app.post("/faults")
+@app.post("/faults", middlewares=OPERATORS_ONLY)
 def inject_fault() -> Response[str]:
     """Now, on the run named or the run that is running; the FIS template of the type (and
     target) fixes its intensity and duration."""
-    _operator()
     deps = _deps()
     request = _request(InjectFault)
     try:
@@ -278,25 +292,22 @@ def inject_fault() -> Response[str]:
                                       experiment_id=experiment_id))
 
 
-@app.get("/runs")
+@app.get("/runs", middlewares=OPERATORS_ONLY)
 def list_runs() -> dict[str, Any]:
-    _operator()
     runs = _deps().store.list_runs()
     current = next((r["run_id"] for r in runs if r.get("status") == "running"), None)
     return RunList(current=current, runs=runs).model_dump(mode="json")
 
 
-@app.get("/scenarios")
+@app.get("/scenarios", middlewares=OPERATORS_ONLY)
 def list_scenarios() -> dict[str, Any]:
-    _operator()
     env = _deps().env
     limits = Limits(max_tps=env.MAX_TPS, max_duration_s=env.MAX_DURATION_S)
     return scenario_list(SCENARIOS_DIR, limits).model_dump(mode="json")
 
 
-@app.get("/fault-types")
+@app.get("/fault-types", middlewares=OPERATORS_ONLY)
 def list_fault_types() -> dict[str, Any]:
-    _operator()
     return fault_type_list().model_dump(mode="json")
 
 
@@ -326,18 +337,16 @@ def list_benchmarks() -> dict[str, Any]:
         raise ServiceError(500, str(error)) from None
 
 
-@app.get("/runs/<run_id>")
+@app.get("/runs/<run_id>", middlewares=OPERATORS_ONLY)
 def show_run(run_id: str) -> dict[str, Any]:
-    _operator()
     try:
         return _deps().store.get_run(run_id)
     except RunNotFound:
         raise NotFoundError(f"run {run_id} not found") from None
 
 
-@app.get("/runs/<run_id>/export/<name>")
+@app.get("/runs/<run_id>/export/<name>", middlewares=OPERATORS_ONLY)
 def export(run_id: str, name: str) -> dict[str, Any]:
-    _operator()
     deps = _deps()
     if name not in EXPORTS:
         raise BadRequestError(f"file: unknown export {name!r}; one of {', '.join(EXPORTS)}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stresslab.aws.store import run_pk
+from stresslab.aws.second_items import run_pk, table_key
 
 STOP_SK = "STOP"
 ALL_PK = "STOP"
@@ -59,7 +59,7 @@ class StopFlags:
     def stops(self, run_id: str) -> bool:
         """True when the run or every run is stopped; raises when the read did not complete."""
         response = self._db.batch_get_item(RequestItems={self._table: {
-            "Keys": [_key(run_pk(run_id), STOP_SK), _key(ALL_PK, ALL_SK)],
+            "Keys": [table_key(run_pk(run_id), STOP_SK), table_key(ALL_PK, ALL_SK)],
             "ConsistentRead": True, "ProjectionExpression": "pk",
         }})
         if response.get("UnprocessedKeys"):
@@ -74,15 +74,11 @@ class StopFlags:
         self._put(ALL_PK, ALL_SK, by, None)
 
     def clear_all(self) -> None:
-        self._db.delete_item(TableName=self._table, Key=_key(ALL_PK, ALL_SK))
+        self._db.delete_item(TableName=self._table, Key=table_key(ALL_PK, ALL_SK))
 
     def _put(self, pk: str, sk: str, by: str, expires_at: float | None) -> None:
-        item: dict[str, Any] = {**_key(pk, sk), "stopped_by": {"S": by or "unknown"},
+        item: dict[str, Any] = {**table_key(pk, sk), "stopped_by": {"S": by or "unknown"},
                                 "stopped_at": {"N": str(int(self._clock()))}}
         if expires_at is not None:
             item["expires_at"] = {"N": str(int(expires_at))}
         self._db.put_item(TableName=self._table, Item=item)
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}

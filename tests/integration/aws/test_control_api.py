@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from lambdas import control_api
 from stresslab.aws.results import output_key
 
 from .sfn_harness import FakeContext
-from .world import BUCKET, World
+from .world import BUCKET, TABLE, World
 
 SCENARIO = {"name": "api", "phases": [{"shape": "constant", "tps": 100, "duration": "10s"}]}
 
@@ -43,6 +44,47 @@ def test_every_route_needs_the_operators_group(aws: World) -> None:
                          ("GET", "/runs/x/export/summary.json")):
         assert request(method, path, {}, groups=None)["status"] == 403, path
         assert request(method, path, {}, groups="[viewers]")["status"] == 403, path
+
+
+OPERATOR_ROUTES = (("GET", "/runs"), ("POST", "/runs"), ("POST", "/runs/x/stop"),
+                   ("POST", "/kill-switch"), ("DELETE", "/kill-switch"), ("POST", "/viewer-links"),
+                   ("POST", "/faults"), ("GET", "/scenarios"), ("GET", "/fault-types"),
+                   ("GET", "/runs/x"), ("GET", "/runs/x/export/summary.json"))
+PUBLIC_ROUTES = (("GET", "/profiles"), ("GET", "/benchmarks"))
+
+
+def test_each_operator_route_refuses_everyone_else_in_the_contract_s_words(aws: World) -> None:
+    # Given callers with no groups claim, another group, or a malformed claim
+    for groups in (None, "[viewers]", "operators-but-not-a-list"):
+        for method, path in OPERATOR_ROUTES:
+            # Then every operator route answers 403 with the contract's error body, whatever
+            # the body (the check comes before parsing it)
+            answer = request(method, path, raw="{oops", groups=groups)
+            assert answer == {"status": 403, "body": {"error": "operators group required"}}, (
+                method, path, groups)
+    # And the public routes of the presentation page need no group
+    for method, path in PUBLIC_ROUTES:
+        assert request(method, path, groups=None)["status"] == 200, path
+    # And every route of the app is one or the other
+    routes = {(r.method, r.rule.pattern) for r in
+              control_api.app._static_routes + control_api.app._dynamic_routes}
+    assert len(routes) == len(OPERATOR_ROUTES) + len(PUBLIC_ROUTES) + 1  # + /profiles/<name>
+
+
+def test_the_operator_s_name_reaches_the_route(aws: World) -> None:
+    # Given a handler on the function's logger (Powertools' Logger named after the service)
+    records: list[logging.LogRecord] = []
+    sink = logging.Handler()
+    sink.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("control_api").addHandler(sink)
+    try:
+        # When an operator shares a viewer link
+        assert request("POST", "/viewer-links", {})["status"] == 201
+    finally:
+        logging.getLogger("control_api").removeHandler(sink)
+    # Then the route logged who did
+    assert [getattr(r, "operator", None) for r in records
+            if r.getMessage() == "viewer link shared"] == ["ops"]
 
 
 def test_start_is_refused_above_the_ceilings_and_on_bad_bodies(aws: World) -> None:

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from lambdas import cleanup, evaluate, load_generator, plan, rotate_viewer_key
 from lambdas._powertools import parse_event
 
-
 # As EventBridge delivers it (the AWS Step Functions user guide's example, trimmed)
 STATUS_CHANGE = {
     "version": "0", "id": "315c1398-40ff-a850-213b-158f73e60175",
