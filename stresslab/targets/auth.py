@@ -139,10 +139,10 @@ def aiohttp_token_fetcher(
     form = {"grant_type": "client_credentials"}
     if auth.scope:
         form["scope"] = auth.scope
-    basic: aiohttp.BasicAuth | None = None
+    headers = {"Accept": "application/json"}
     if auth.client_auth == "basic":
-        basic = aiohttp.BasicAuth(client_id, client_secret)
-        secrets.add_derived(basic.encode().removeprefix("Basic "))
+        headers["Authorization"] = aiohttp.encode_basic_auth(client_id, client_secret)
+        secrets.add_derived(headers["Authorization"].removeprefix("Basic "))
     else:
         form |= {"client_id": client_id, "client_secret": client_secret}
     url = auth.token_url
@@ -150,7 +150,7 @@ def aiohttp_token_fetcher(
     async def fetch() -> TokenGrant:
         try:
             async with session.post(
-                url, data=form, auth=basic, headers={"Accept": "application/json"},
+                url, data=form, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as answer:
                 status = answer.status
