@@ -191,9 +191,9 @@ class RunController:
         except Exception as error:  # noqa: BLE001 - the server outlives a failed run
             self._announce(f"run {run.run_id} failed: {failure_reason(error)}")
         else:
-            summary = result.summary
-            self._announce(f"run {run.run_id} {summary['status']}, "
-                           f"{'PASSED' if summary['passed'] else 'FAILED'}: "
+            summary = result.run_summary
+            self._announce(f"run {run.run_id} {summary.status}, "
+                           f"{'PASSED' if summary.passed else 'FAILED'}: "
                            f"results in {run.options.out_dir}")
         finally:
             self._last, self._run = run, None
