@@ -47,9 +47,12 @@ $(SITE): $(SITE_SOURCES)
 ## The dashboards, built once and again when their sources change.
 site: system $(SITE)
 
-## The control API contract: its JSON Schema from stresslab/control.py, then the pages' types.
+## The wire contracts: JSON Schema from the pydantic models (control API, live protocol,
+## summary.json), then the pages' types from the first two.
 contract: setup
 	$(PY) -m stresslab.control
+	$(PY) -m stresslab.measurement.live_schema
+	$(PY) -m stresslab.judgement.summary_model
 	cd dashboard_site && npm run types
 
 ## The main job: dashboards on http://127.0.0.1:8080 and the investor demo, compressed.

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { backoffMs, EMPTY_STATE, HISTORY_LIMIT, parseMessage, reduce } from "../src/live";
 import { event, run, snapshot, tick } from "./fixtures";
+import { LIVE_SCHEMA } from "../src/protocol";
 
 describe("reduce", () => {
   it("replaces the whole state with a snapshot", () => {
@@ -59,7 +60,8 @@ describe("reduce", () => {
   });
 
   it("keeps the server's error message", () => {
-    const state = reduce(EMPTY_STATE, { type: "error", message: "message is not JSON" });
+    const error = { schema: LIVE_SCHEMA, type: "error", message: "message is not JSON" } as const;
+    const state = reduce(EMPTY_STATE, error);
     expect(state.lastError).toBe("message is not JSON");
   });
 });

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from stresslab.judgement.business import PriceTable, cost_per_transaction_usd
 from stresslab.judgement.criteria import judge
@@ -32,6 +33,110 @@ EventName = Literal[
     "run_started", "run_stopped", "fault_injected", "fault_cleared", "criterion_breached",
     "criterion_recovered", "degradation_changed", "run_note",
 ]
+
+
+AgentHealth = Literal["healthy", "degraded", "down", "unknown"]
+BudgetStatus = Literal["on track", "over budget"]
+
+
+# The dict-shaped parts of the messages: TypedDicts, so the runtimes keep building plain dicts
+# and the pages' types are generated from the same definitions.
+class AgentWindow(TypedDict):
+    """One agent's calls inside a window (aggregate.agents_of)."""
+
+    calls: int
+    errors: int
+    avg_ms: float | None
+    p95_ms: float | None
+
+
+class WindowRow(TypedDict):
+    """One second of the run (aggregate.RunAggregator.second_row)."""
+
+    second: int
+    target_tps: float
+    scheduled: int
+    sent: int
+    ok: int
+    errors: int
+    timeouts: int
+    dropped: int
+    errors_by_class: dict[str, int]
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    lag_p99_ms: float | None
+    labelled: int
+    accuracy: float | None
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    patterns: Annotated[dict[str, Annotated[list[int], Field(min_length=2, max_length=2)]],
+                        Field(description="pattern -> [seen, flagged]")]
+    decisions: dict[str, int]
+    fraud_prevented_usd: float
+    agents: dict[str, AgentWindow]
+    active_workers: int
+    faults: list[str]
+    # The AWS runtime's: whether every worker expected had reported the second when it closed
+    partial: NotRequired[bool]
+    workers_expected: NotRequired[int]
+    workers_closed: NotRequired[int]
+
+
+class PatternDetection(TypedDict):
+    seen: int
+    flagged: int
+    detection_rate: float | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class Totals(TypedDict):
+    """The run so far, in a tick."""
+
+    scheduled: int
+    sent: int
+    ok: int
+    errors: int
+    timeouts: int
+    dropped: int
+    errors_by_class: dict[str, int]
+    peak_tps: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    false_positive_rate: float | None
+    by_pattern: dict[str, PatternDetection]
+    fraud_missed: float
+    false_positive_amount: float
+
+
+class PlannedFault(TypedDict):
+    """A fault on the scenario's timeline, as LiveRun lists it."""
+
+    type: str
+    label: str
+    target: str | None
+    start_s: float
+    end_s: float
+    key: str
+
+
+@with_config(ConfigDict(extra="allow"))
+class RunRecord(TypedDict):
+    """A past or current run as the control API and the snapshot list them."""
+
+    run_id: str
+    scenario: NotRequired[str]
+    status: NotRequired[str]
+    started_at: NotRequired[str]
+    ended_at: NotRequired[str | None]
+    passed: NotRequired[bool | None]
 
 
 class _Message(BaseModel):
@@ -69,7 +174,7 @@ class LiveRun(BaseModel):
     target: str
     currency: str
     phases: list[PhaseInfo]
-    faults: list[dict[str, Any]]
+    faults: list[PlannedFault]
     criteria: list[str]
     expected_per_second: list[float]
 
@@ -98,7 +203,7 @@ class AgentLive(BaseModel):
     p95_ms: float | None
     share_pct: float | None = Field(description="share of all agent time spent in this agent")
     load_pct: float | None = None
-    health: Literal["healthy", "degraded", "down", "unknown"] = "unknown"
+    health: AgentHealth = "unknown"
 
 
 class Cost(BaseModel):
@@ -108,7 +213,7 @@ class Cost(BaseModel):
     usd_per_hour: float
     projected_usd_per_day: float
     budget_usd_per_day: float
-    budget_status: Literal["on track", "over budget"]
+    budget_status: BudgetStatus
     pricing_source: str
 
 
@@ -117,12 +222,13 @@ class Tick(_Message):
     run_id: str
     second: int
     elapsed_s: float
-    window: dict[str, Any]
+    window: WindowRow
     hero: Hero
-    totals: dict[str, Any]
+    totals: Totals
     agents: list[AgentLive]
     cost: Cost
-    infra: dict[str, Any] | None = None
+    infra: dict[str, Any] | None = Field(
+        default=None, description="process resource figures; the runtime decides which keys")
     degradation: str = "NONE"
     faults_active: list[str] = Field(default_factory=list)
 
@@ -140,7 +246,20 @@ class Snapshot(_Message):
     run: LiveRun | None
     history: list[Tick] = Field(default_factory=list)
     events: list[LiveEvent] = Field(default_factory=list)
-    runs: list[dict[str, Any]] = Field(default_factory=list)
+    runs: list[RunRecord] = Field(default_factory=list)
+
+
+class Pong(_Message):
+    """The answer to a ping."""
+
+    type: Literal["pong"] = "pong"
+
+
+class ServerError(_Message):
+    """A browser message the server refused, in one line."""
+
+    type: Literal["error"] = "error"
+    message: str
 
 
 class ClientMessage(BaseModel):
