@@ -15,7 +15,7 @@ from stresslab.outputs.checks import (
     reconcile_failures,
 )
 from stresslab.outputs.format import finite, format_number, format_unit, whole
-from stresslab.outputs.reading import records, section
+from stresslab.outputs.reading import SummaryLike, records, section, summary_dict
 
 _XML_INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _PROPERTIES = ("run_id", "target", "status", "seed", "workers", "time_scale", "load_scale")
@@ -62,8 +62,9 @@ def _add_properties(suite: ET.Element, summary: Mapping[str, Any]) -> None:
             ET.SubElement(properties, "property", name=key, value=_xml_text(summary[key]))
 
 
-def render_junit_xml(summary: Mapping[str, Any]) -> str:
+def render_junit_xml(run_summary: SummaryLike) -> str:
     """One testsuite: a testcase per criterion, plus "counts reconcile" and "run completed"."""
+    summary = summary_dict(run_summary)
     classname = _xml_text(f"stresslab.{summary.get('scenario') or 'unnamed'}")
     duration = finite(summary.get("duration_s")) or 0.0
     suite = ET.Element("testsuite", name=classname, time=f"{duration:.3f}")

@@ -1,9 +1,23 @@
-"""Reading summary.json as a plain dict, defensively: a missing or mistyped part reads as empty."""
+"""Reading summary.json for the outputs: the typed RunSummary or the dict it is on the wire.
+
+The report renders any stresslab.summary/v1 file, also one recorded before a field existed or
+cut short, with "n/a" where a part is missing. RunSummary requires every field, so the outputs
+read the wire dict, defensively, here: a missing or mistyped part reads as empty.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from stresslab.judgement.summary_model import RunSummary
+
+SummaryLike = RunSummary | Mapping[str, Any]
+
+
+def summary_dict(summary: SummaryLike) -> Mapping[str, Any]:
+    """The summary as summary.json holds it."""
+    return summary.to_json_dict() if isinstance(summary, RunSummary) else summary
 
 
 def section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -29,7 +29,7 @@ from stresslab.outputs.format import (
     whole,
 )
 from stresslab.outputs.junit import render_junit_xml
-from stresslab.outputs.reading import records, section
+from stresslab.outputs.reading import SummaryLike, records, section, summary_dict
 from stresslab.outputs.rendering import Tag, render
 from stresslab.outputs.report_charts import fault_name, fault_start_end, run_charts
 from stresslab.outputs.timeseries_csv import render_timeseries_csv
@@ -337,8 +337,9 @@ def _notes(summary: Mapping[str, Any]) -> list[Any]:
 # --------------------------------------------------------------------------- the page and files
 
 
-def render_report_html(summary: Mapping[str, Any], series: Sequence[Mapping[str, Any]]) -> str:
+def render_report_html(run_summary: SummaryLike, series: Sequence[Mapping[str, Any]]) -> str:
     """One self-contained HTML page: inline CSS and SVG, no scripts, no external resources."""
+    summary = summary_dict(run_summary)
     title = f"stresslab · {summary.get('scenario') or 'run'} · {summary.get('run_id') or ''}"
     return render(
         "report.html.j2",
@@ -361,10 +362,11 @@ def render_report_html(summary: Mapping[str, Any], series: Sequence[Mapping[str,
 
 
 def write_outputs(
-    out_dir: Path, summary: Mapping[str, Any], series: Sequence[Mapping[str, Any]]
+    out_dir: Path, run_summary: SummaryLike, series: Sequence[Mapping[str, Any]]
 ) -> dict[str, Path]:
     """Write summary.json, timeseries.csv, report.html and junit.xml into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summary_dict(run_summary)
     contents = {
         "summary": ("summary.json", json.dumps(summary, indent=2) + "\n"),
         "timeseries": ("timeseries.csv", render_timeseries_csv(series)),

@@ -15,6 +15,7 @@ from typing import Any
 import markupsafe
 import pytest
 
+from stresslab.judgement.summary_model import load_summary
 from stresslab.measurement.metrics import ERROR_CLASSES
 from stresslab.outputs.charts import ChartBand, ChartLine, downsample, nice_ticks, render_line_chart
 from stresslab.outputs.checks import reconcile_counts
@@ -700,3 +701,19 @@ def test_undelivered_requests_are_taken_off_what_the_target_must_have_received(
     # And a target that counted them anyway would not
     counts["target_received"] = counts["sent"]
     assert _cases(render_junit_xml(summary))["counts reconcile"].find("failure") is not None
+
+
+@pytest.mark.parametrize("run", ["local", "aws", "plain"])
+def test_a_typed_run_summary_writes_the_same_outputs_as_its_json(
+    tmp_path: Path, series: list[dict[str, Any]], run: str
+) -> None:
+    # Given a run's summary.json and the RunSummary read from it
+    text = (Path(__file__).parent / "summary_golden" / f"{run}.json").read_text()
+    model = load_summary(Path(__file__).parent / "summary_golden" / f"{run}.json")
+    # When the outputs are written from each
+    from_model = write_outputs(tmp_path / "model", model, series)
+    from_json = write_outputs(tmp_path / "json", json.loads(text), series)
+    # Then the four files are the same, and summary.json is the file it was read from
+    for name, path in from_model.items():
+        assert path.read_bytes() == from_json[name].read_bytes(), name
+    assert from_model["summary"].read_text() == text
