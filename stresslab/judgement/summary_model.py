@@ -208,8 +208,7 @@ class DegradationChange(_Part):
 class RunSummary(BaseModel):
     """What a run did, judged against its criteria: summary.json."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True,
-                              json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
     schema_: Literal["stresslab.summary/v1"] = Field(default=SUMMARY_SCHEMA, alias="schema")
     run_id: str
@@ -274,7 +273,10 @@ def _first_problem(error: ValueError) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    schema = RunSummary.model_json_schema(by_alias=True, mode="serialization")
+    """The schema of a summary as read (a fault entry's serializer hides its fields from the
+    serialization schema); `schema` is always written, so it is required."""
+    schema = RunSummary.model_json_schema(by_alias=True, mode="validation")
+    schema["required"] = ["schema", *schema["required"]]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": SUMMARY_SCHEMA, **schema}
 

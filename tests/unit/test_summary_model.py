@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from stresslab.judgement.summary import RunSummary, load_summary
@@ -79,4 +80,26 @@ def test_the_schema_describes_the_wire_names() -> None:
     assert schema["$id"] == "stresslab.summary/v1"
     assert "schema" in schema["required"] and "schema_" not in schema["properties"]
     assert set(schema["properties"]) == set(json.loads((GOLDEN / "local.json").read_text()))
-    assert schema["$defs"]["FaultEntry"]["additionalProperties"] is True
+    fault = schema["$defs"]["FaultEntry"]
+    assert fault["additionalProperties"] is True and "time_to_detect_s" in fault["required"]
+    assert "intensity" in fault["properties"] and "intensity" not in fault["required"]
+
+
+@pytest.mark.parametrize("run", GOLDEN_RUNS)
+def test_every_golden_summary_is_valid_against_the_published_schema(run: str) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.validate(json.loads((GOLDEN / f"{run}.json").read_text()), schema)
+    broken = json.loads((GOLDEN / f"{run}.json").read_text())
+    broken["faults"] = [{"type": "latency"}]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_the_docs_name_every_field() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "summary.md").read_text()
+    schema = json.loads(SCHEMA_FILE.read_text())
+    parts = ["RunSummary", "Load", "Counts", "LatencyMs", "Accuracy", "Business", "FaultEntry",
+             "WorkersReport", "DegradationChange", "FaultBaseline", "AgentStats"]
+    named = {name for part in parts
+             for name in (schema if part == "RunSummary" else schema["$defs"][part])["properties"]}
+    assert not {name for name in named if name not in doc}, "docs/summary.md misses these"
