@@ -12,13 +12,9 @@ from stresslab.aws.faults import template_id
 from stresslab.generation.plan import Plan, plan_run
 from stresslab.measurement.live import describe_run
 from stresslab.runs import iso
-from stresslab.scenario.spec import (
-    ScenarioError,
-    ScenarioSpec,
-    describe_validation_error,
-    load_scenario,
-    parse_scenario,
-)
+from stresslab.scenario import resolve
+from stresslab.scenario.resolve import AboveCeiling, Scales, resolve_scenario
+from stresslab.scenario.spec import ScenarioError, ScenarioSpec, describe_validation_error
 
 MAX_WAVE_S = 600.0
 TPS_PER_WORKER = 500.0
@@ -87,13 +83,9 @@ class RunInput(BaseModel):
                          api_key_secret=self.target_api_key_secret)
 
 
-class Ceilings(BaseModel):
+class Ceilings(resolve.Ceilings):
     """Hard limits from configuration: a run above any of them is refused."""
 
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
-
-    max_tps: float
-    max_duration_s: float
     max_workers: int = 1000
 
 
@@ -109,23 +101,18 @@ def parse_run_input(data: object) -> RunInput:
 def resolve_spec(run_input: RunInput, ceilings: Ceilings) -> tuple[ScenarioSpec, int]:
     """The scaled scenario and its worker count, within the ceilings."""
     try:
-        if isinstance(run_input.scenario, str):
-            spec = load_scenario(run_input.scenario)
-        else:
-            spec = parse_scenario(run_input.scenario, "scenario")
-        spec = spec.scaled(run_input.time_scale, run_input.load_scale)
+        spec = resolve_scenario(run_input.scenario, None,
+                                Scales(time=run_input.time_scale, load=run_input.load_scale),
+                                ceilings)
+    except AboveCeiling as above:
+        if above.limit == "tps":
+            raise InvalidRun(f"scenario: peak {above.value:g} TPS is above the ceiling of "
+                             f"{above.ceiling:g} TPS") from None
+        raise InvalidRun(f"scenario: duration {above.value:g}s is above the ceiling of "
+                         f"{above.ceiling:g}s") from None
     except ScenarioError as error:
         raise InvalidRun(str(error)) from None
     peak = spec.profile().peak()
-    if peak > ceilings.max_tps:
-        raise InvalidRun(
-            f"scenario: peak {peak:g} TPS is above the ceiling of {ceilings.max_tps:g} TPS"
-        )
-    if spec.duration > ceilings.max_duration_s:
-        raise InvalidRun(
-            f"scenario: duration {spec.duration:g}s is above the ceiling of "
-            f"{ceilings.max_duration_s:g}s"
-        )
     workers = run_input.workers or max(spec.workers, math.ceil(peak / TPS_PER_WORKER))
     if workers > ceilings.max_workers:
         raise InvalidRun(f"workers: {workers} is above the ceiling of {ceilings.max_workers}")

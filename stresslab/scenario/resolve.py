@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stresslab.scenario.spec import (
     SCENARIOS_DIR,
@@ -42,9 +42,10 @@ class Scales:
     load: float = 1.0
 
 
-@dataclass(frozen=True)
-class Ceilings:
+class Ceilings(BaseModel):
     """The highest peak rate and the longest run a runtime accepts."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     max_tps: float
     max_duration_s: float
