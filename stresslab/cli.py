@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from stresslab.judgement.capacity import PlannedStep, StepResult
+from stresslab.judgement.summary_model import RunSummary
 from stresslab.scenario.durations import parse_duration
 from stresslab.scenario.resolve import Overrides, Scales, resolve_scenario
 from stresslab.scenario.spec import (
@@ -191,7 +192,7 @@ def command_run(args: argparse.Namespace) -> int:
           f"{run.plan.shards} workers, target {args.target}", file=sys.stderr)
 
     result = run_to_the_end(run)
-    print_summary(result.summary, result.outputs)
+    print_summary(result.run_summary, result.outputs)
     return result.exit_code
 
 
@@ -324,36 +325,36 @@ def print_capacity(
     print("\n".join(lines))
 
 
-def print_summary(summary: dict[str, Any], outputs: dict[str, Path]) -> None:
-    counts, load, latency = summary["counts"], summary["load"], summary["latency_ms"]
-    accuracy, business = summary["accuracy"], summary["business"]
+def print_summary(summary: RunSummary, outputs: dict[str, Path]) -> None:
+    counts, load, latency = summary.counts, summary.load, summary.latency_ms
+    accuracy, business = summary.accuracy, summary.business
 
-    def num(value: Any, digits: int = 1) -> str:
+    def num(value: float | None, digits: int = 1) -> str:
         return "n/a" if value is None else f"{value:,.{digits}f}"
 
     lines = [
-        f"{'PASSED' if summary['passed'] else 'FAILED'}  {summary['scenario']}  "
-        f"({summary['status']}, run {summary['run_id']})",
-        f"  load      target {num(load['target_tps_avg'])} TPS, achieved "
-        f"{num(load['achieved_tps_avg'])} TPS ({num(load['rate_error_pct'], 2)}%), "
-        f"peak {load['peak_tps']:,}",
-        f"  counts    scheduled {counts['scheduled']:,} = sent {counts['sent']:,} + dropped "
-        f"{counts['dropped']:,}; sent = ok {counts['ok']:,} + errors {counts['errors']:,} + "
-        f"timeouts {counts['timeouts']:,}; target received "
-        f"{_count(counts['target_received'])}",
-        f"  latency   p50 {num(latency['p50'])} ms, p95 {num(latency['p95'])} ms, "
-        f"p99 {num(latency['p99'])} ms, max {num(latency['max'])} ms",
-        f"  accuracy  {num(_pct(accuracy['accuracy']))}% of {accuracy['labelled']:,} labelled, "
-        f"precision {num(_pct(accuracy['precision']))}%, recall {num(_pct(accuracy['recall']))}%",
-        f"  business  {business['fraud_detected']:,} fraud detected, "
-        f"{num(business['fraud_prevented_amount'], 2)} {business['currency']} prevented, "
-        f"{business['cost_per_transaction']:.6f} {business['currency']} per transaction",
+        f"{'PASSED' if summary.passed else 'FAILED'}  {summary.scenario}  "
+        f"({summary.status}, run {summary.run_id})",
+        f"  load      target {num(load.target_tps_avg)} TPS, achieved "
+        f"{num(load.achieved_tps_avg)} TPS ({num(load.rate_error_pct, 2)}%), "
+        f"peak {load.peak_tps:,}",
+        f"  counts    scheduled {counts.scheduled:,} = sent {counts.sent:,} + dropped "
+        f"{counts.dropped:,}; sent = ok {counts.ok:,} + errors {counts.errors:,} + "
+        f"timeouts {counts.timeouts:,}; target received "
+        f"{_count(counts.target_received)}",
+        f"  latency   p50 {num(latency.p50)} ms, p95 {num(latency.p95)} ms, "
+        f"p99 {num(latency.p99)} ms, max {num(latency.max)} ms",
+        f"  accuracy  {num(_pct(accuracy.accuracy))}% of {accuracy.labelled:,} labelled, "
+        f"precision {num(_pct(accuracy.precision))}%, recall {num(_pct(accuracy.recall))}%",
+        f"  business  {business.fraud_detected:,} fraud detected, "
+        f"{num(business.fraud_prevented_amount, 2)} {business.currency} prevented, "
+        f"{business.cost_per_transaction:.6f} {business.currency} per transaction",
     ]
-    for criterion in summary["criteria"]:
-        mark = "ok  " if criterion["passed"] else "FAIL"
-        lines.append(f"  {mark} {criterion['expr']} [{criterion['window']}] observed "
-                     f"{num(criterion['observed'], 4)}")
-    for note in summary.get("notes", []):
+    for criterion in summary.criteria:
+        mark = "ok  " if criterion.passed else "FAIL"
+        lines.append(f"  {mark} {criterion.expr} [{criterion.window}] observed "
+                     f"{num(criterion.observed, 4)}")
+    for note in summary.notes:
         lines.append(f"  note: {note}")
     if outputs:
         lines.append(f"  report    {outputs.get('report')}")
