@@ -15,16 +15,28 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import uvicorn
+import yaml
 from fastapi import FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
 from tests.conftest import free_port
 
 HIGH_RISK_MCC = {"7995", "6051", "4829"}
+# the issue's scenario file, exactly as written there (its target is this service)
+ISSUE_SCENARIO = Path(__file__).with_name("partner-api.yaml")
+
+
+def issue_target(base_url: str) -> dict[str, Any]:
+    """The issue file's target section; only the URL's port changes (to this service's)."""
+    port = base_url.rsplit(":", 1)[1]
+    text = ISSUE_SCENARIO.read_text().replace("http://127.0.0.1:9000/", f"http://127.0.0.1:{port}/")
+    target: dict[str, Any] = yaml.safe_load(text)["target"]
+    return target
 
 
 class Value(BaseModel):

@@ -94,10 +94,10 @@ def serve_sigv4(
             (ledger.rejected if problem else ledger.accepted).append(problem or body.decode())
         if problem is not None:
             return web.json_response({"message": problem}, status=403)
-        return web.json_response({"decision": "approve"})
+        return web.json_response({"outcome": {"action": "ACCEPT"}})
 
     app = web.Application()
-    app.router.add_post("/prod/assess", assess)
+    app.router.add_post("/api/v2/assess", assess)
     runner = web.AppRunner(app)
     started = threading.Event()
     stop: list[object] = []
@@ -120,7 +120,7 @@ def serve_sigv4(
     if not started.wait(10):
         raise RuntimeError("the SigV4 service did not start")
     try:
-        yield RunningSigV4Service(f"http://127.0.0.1:{port}/prod/assess", ledger)
+        yield RunningSigV4Service(f"http://127.0.0.1:{port}", ledger)
     finally:
         loop, done = stop[0]  # type: ignore[misc]
         loop.call_soon_threadsafe(done.set_result, None)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from certificates import Certificates, make_certificates
-from partner_service import PartnerSettings, serve_partner
+from partner_service import PartnerSettings, issue_target, serve_partner
 
 from stresslab.generation.transactions import TransactionFactory
 from stresslab.targets.auth import AuthRefusals
@@ -27,25 +27,9 @@ from stresslab.targets.secrets import SecretError, Secrets, environment_resolver
 from stresslab.targets.sender import CredentialsRefused, Exchange, ShapedSender, open_sender
 
 MAPPING = {"DECLINE": "block", "CHALLENGE": "review", "ACCEPT": "approve"}
-ISSUE_EXAMPLE = """
-kind: http
-url: {url}/api/v2/assess
-headers: {{X-Api-Key: "${{env:FRAUD_API_KEY}}"}}
-request:
-  body:
-    txn_ref: "{{{{ transaction_id }}}}"
-    value: {{minor: "{{{{ amount_minor }}}}", ccy: "{{{{ currency }}}}"}}
-    card_bin: "{{{{ card.bin }}}}"
-    merchant_category: "{{{{ merchant.mcc }}}}"
-    country: "{{{{ location.country }}}}"
-response:
-  decision: outcome.action
-  decision_map: {{DECLINE: block, CHALLENGE: review, ACCEPT: approve}}
-"""
 
-
-def target_from(text: str, **changes: Any) -> HttpTarget:
-    target = parse_target({**yaml.safe_load(text), **changes})
+def target_from(base_url: str, **changes: Any) -> HttpTarget:
+    target = parse_target({**issue_target(base_url), **changes})
     assert isinstance(target, HttpTarget)
     return target
 
@@ -99,7 +83,7 @@ async def test_api_key_with_the_issues_file(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
-        target = target_from(ISSUE_EXAMPLE.format(url=partner.base_url))
+        target = target_from(partner.base_url)
         async with open_sender(target, environment_secrets()) as sender:
             exchanges = await send_all(sender, 300)
         assert_reconciled(exchanges, partner.ledger.answered)
@@ -113,7 +97,7 @@ async def test_api_key_with_the_issues_file(
 async def test_a_wrong_key_aborts_after_five_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUD_API_KEY", "wrong-key")
     with serve_partner(PartnerSettings(api_key="the-right-key")) as partner:
-        target = target_from(ISSUE_EXAMPLE.format(url=partner.base_url))
+        target = target_from(partner.base_url)
         async with open_sender(target, environment_secrets()) as sender:
             sent = []
             with pytest.raises(CredentialsRefused) as caught:
@@ -130,7 +114,7 @@ async def test_a_missing_env_var_is_named_before_anything_is_sent(
 ) -> None:
     monkeypatch.delenv("FRAUD_API_KEY", raising=False)
     with serve_partner(PartnerSettings(api_key="k")) as partner:
-        target = target_from(ISSUE_EXAMPLE.format(url=partner.base_url))
+        target = target_from(partner.base_url)
         with pytest.raises(SecretError) as caught:
             async with open_sender(target, environment_secrets()):
                 pass
@@ -142,7 +126,7 @@ async def test_answers_without_the_decision_are_invalid_with_three_samples(
     planted_key: str,
 ) -> None:
     with serve_partner(PartnerSettings(api_key=planted_key, answer_without_action=True)) as p:
-        target = target_from(ISSUE_EXAMPLE.format(url=p.base_url))
+        target = target_from(p.base_url)
         async with open_sender(target, environment_secrets()) as sender:
             exchanges = await send_all(sender, 20, concurrency=4)
     assert {exchange.outcome for exchange in exchanges} == {"invalid_response"}
@@ -151,28 +135,6 @@ async def test_answers_without_the_decision_are_invalid_with_three_samples(
         'decision path outcome.action missing: {"outcome":{"status":"queued"}}'
     ] * 3
     assert sender.describe(exchanges[0])[-1] == "! decision path outcome.action missing"
-
-
-OAUTH = """
-kind: http
-url: {url}/api/v2/assess
-auth:
-  type: bearer
-  token_url: {url}/token
-  client_id: "${{env:PARTNER_CLIENT_ID}}"
-  client_secret: "${{env:PARTNER_CLIENT_SECRET}}"
-  scope: fraud/assess
-request:
-  body:
-    txn_ref: "{{{{ transaction_id }}}}"
-    value: {{minor: "{{{{ amount_minor }}}}", ccy: "{{{{ currency }}}}"}}
-    card_bin: "{{{{ card.bin }}}}"
-    merchant_category: "{{{{ merchant.mcc }}}}"
-    country: "{{{{ location.country }}}}"
-response:
-  decision: outcome.action
-  decision_map: {{DECLINE: block, CHALLENGE: review, ACCEPT: approve}}
-"""
 
 
 async def test_oauth2_tokens_expire_mid_run_and_no_request_fails(
@@ -185,7 +147,12 @@ async def test_oauth2_tokens_expire_mid_run_and_no_request_fails(
     settings = PartnerSettings(client_id="stresslab", client_secret=client_secret,
                                token_lifetime=1.0)
     with serve_partner(settings) as partner:
-        target = target_from(OAUTH.format(url=partner.base_url))
+        url = partner.base_url
+        target = target_from(url, headers={}, auth={
+            "type": "bearer", "token_url": f"{url}/token", "scope": "fraud/assess",
+            "client_id": "${env:PARTNER_CLIENT_ID}",
+            "client_secret": "${env:PARTNER_CLIENT_SECRET}",
+        })
         async with open_sender(target, environment_secrets()) as sender:
             exchanges: list[Exchange] = []
             source = transactions(10_000)
@@ -208,7 +175,7 @@ def certs(tmp_path: Path) -> Certificates:
 
 def mtls_target(url: str, certs: Certificates, **changes: Any) -> HttpTarget:
     data: dict[str, Any] = {
-        **yaml.safe_load(ISSUE_EXAMPLE.format(url=url)), "headers": {},
+        **issue_target(url), "url": f"{url}/api/v2/assess", "headers": {},
         "auth": {"type": "mtls", "cert_file": certs.client_cert, "key_file": certs.client_key},
         "ca_file": certs.ca, **changes,
     }

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from botocore.credentials import Credentials
+from partner_service import issue_target
 from sigv4_service import serve_sigv4, verify
 
 from stresslab.generation.transactions import TransactionFactory
@@ -23,20 +23,6 @@ from stresslab.targets.secrets import Secrets, environment_resolver
 from stresslab.targets.sender import CredentialsRefused, open_sender
 
 ACCESS_KEY = "AKIASTRESSLABTEST01"
-SIGV4_EXAMPLE = """
-kind: http
-url: {url}
-auth: {{type: sigv4, service: execute-api, region: us-east-1}}
-request:
-  body:
-    txn_ref: "{{{{ transaction_id }}}}"
-    value: {{minor: "{{{{ amount_minor }}}}", ccy: "{{{{ currency }}}}"}}
-    card_bin: "{{{{ card.bin }}}}"
-    merchant_category: "{{{{ merchant.mcc }}}}"
-    country: "{{{{ location.country }}}}"
-response:
-  decision: decision
-"""
 
 
 @pytest.fixture
@@ -55,7 +41,11 @@ def default_chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
 
 
 def sigv4_target(url: str) -> HttpTarget:
-    target = parse_target(yaml.safe_load(SIGV4_EXAMPLE.format(url=url)))
+    """The issue's file with `auth: {type: sigv4, ...}` in place of the headers."""
+    data = issue_target(url)
+    data.pop("headers")
+    data["auth"] = {"type": "sigv4", "service": "execute-api", "region": "us-east-1"}
+    target = parse_target(data)
     assert isinstance(target, HttpTarget)
     return target
 
@@ -101,7 +91,7 @@ def test_the_verifier_rejects_a_body_changed_after_signing() -> None:
     credentials = Credentials(ACCESS_KEY, "s3cret")
     signer = SigV4Signer(SigV4Auth(type="sigv4", service="execute-api", region="us-east-1"),
                          credentials)
-    url = "http://127.0.0.1:9/prod/assess"
+    url = "http://127.0.0.1:9/api/v2/assess"
     body = b'{"txn_ref":"a"}'
     headers = {"Content-Type": "application/json", "Host": "127.0.0.1:9"}
     sent = {**headers, **signer.sign("POST", url, headers, body)}

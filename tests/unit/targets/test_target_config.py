@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,22 +20,9 @@ from stresslab.targets.config import (
     parse_target,
 )
 
-# the issue's example, as written there (only the port is ours)
-PARTNER = yaml.safe_load("""
-kind: http
-url: http://127.0.0.1:9000/api/v2/assess
-headers: {X-Api-Key: "${env:FRAUD_API_KEY}"}
-request:
-  body:
-    txn_ref: "{{ transaction_id }}"
-    value: {minor: "{{ amount_minor }}", ccy: "{{ currency }}"}
-    card_bin: "{{ card.bin }}"
-    merchant_category: "{{ merchant.mcc }}"
-    country: "{{ location.country }}"
-response:
-  decision: outcome.action
-  decision_map: {DECLINE: block, CHALLENGE: review, ACCEPT: approve}
-""")
+# the issue's scenario file, as written there
+ISSUE_SCENARIO = Path(__file__).parents[2] / "integration" / "targets" / "partner-api.yaml"
+PARTNER = yaml.safe_load(ISSUE_SCENARIO.read_text())["target"]
 
 
 def with_(**changes: Any) -> dict[str, Any]:
