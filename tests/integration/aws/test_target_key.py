@@ -129,7 +129,7 @@ def test_the_reference_targets_authorizer_admits_only_the_key(
 ) -> None:
     # Given the authorizer's environment naming the key's secret
     monkeypatch.setenv("TARGET_KEY_SECRET_ARN", _secret(aws))
-    reference_target_authorizer._key.cache_clear()
+    reset_handlers()
 
     def authorize(headers: dict[str, str] | None) -> Any:
         return reference_target_authorizer.handler(
@@ -141,6 +141,28 @@ def test_the_reference_targets_authorizer_admits_only_the_key(
     assert authorize({"x-api-key": KEY[:-1]}) == {"isAuthorized": False}
     assert authorize({"x-api-key": ""}) == {"isAuthorized": False}
     assert authorize(None) == {"isAuthorized": False}
+    reset_handlers()
+
+
+def test_the_authorizer_takes_a_rotated_key_once_its_cached_copy_is_old(
+    aws: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a warm authorizer that has admitted the key, with keys kept for no time at all
+    secret = _secret(aws)
+    monkeypatch.setenv("TARGET_KEY_SECRET_ARN", secret)
+    monkeypatch.setenv("TARGET_KEY_MAX_AGE_S", "0")
+    reset_handlers()
+
+    def authorize(key: str) -> Any:
+        return reference_target_authorizer.handler(
+            {"version": "2.0", "type": "REQUEST", "headers": {"x-api-key": key}}, FakeContext())
+
+    assert authorize(KEY) == {"isAuthorized": True}
+    # When the key is rotated
+    aws.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=KEY + "-2")
+    # Then the same warm function admits the new key and refuses the old one
+    assert authorize(KEY + "-2") == {"isAuthorized": True}
+    assert authorize(KEY) == {"isAuthorized": False}
     reset_handlers()
 
 

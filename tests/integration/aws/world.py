@@ -26,7 +26,8 @@ WS_ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/live"
 USER_POOL_ID = "us-east-1_TestPool1"
 CLIENT_ID = "client-abc"
 HANDLERS = ("plan", "load_generator", "aggregator", "evaluate", "cleanup", "ws_connect",
-            "ws_disconnect", "ws_default", "control_api", "infra_metrics")
+            "ws_disconnect", "ws_default", "control_api", "infra_metrics",
+            "reference_target_authorizer")
 
 
 def reset_handlers() -> None:
