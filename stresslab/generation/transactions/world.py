@@ -232,7 +232,8 @@ def _masked_pan(network: str, bin_: str, last4: str) -> str:
 
 class ShardWorld:
     """One shard's cardholders in the shared world, and every random draw of who, where, how
-    and how much; the episode builders compose these draws, in the order they make them."""
+    and how much. All draws share the factory's one random stream, so their order is part of
+    the output: the same seed gives the same transactions only while the order is kept."""
 
     def __init__(self, rng: random.Random, shard: int, legit_allowed: bool) -> None:
         self.rng = rng
