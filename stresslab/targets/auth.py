@@ -178,10 +178,15 @@ def aiohttp_token_fetcher(
 class SigV4Signer:
     """Signs each request with botocore's SigV4Auth (body hash included and sent)."""
 
-    def __init__(self, auth: SigV4Auth, credentials: Any) -> None:
+    def __init__(
+        self, auth: SigV4Auth, credentials: Any,
+        on_secret: Callable[[str], None] = lambda value: None,
+    ) -> None:
         if credentials is None:
             raise AuthError("target.auth: sigv4 found no AWS credentials in the default chain")
         self._credentials = credentials
+        self._on_secret = on_secret
+        self._masked: tuple[str, str | None] | None = None
         self._service = auth.service
         self._region = auth.region
 
@@ -192,6 +197,11 @@ class SigV4Signer:
         from botocore.awsrequest import AWSRequest
 
         frozen = self._credentials.get_frozen_credentials()
+        if self._masked != (frozen.secret_key, frozen.token):  # new on every rotation
+            self._masked = (frozen.secret_key, frozen.token)
+            self._on_secret(frozen.secret_key)
+            if frozen.token:
+                self._on_secret(frozen.token)
         request = AWSRequest(
             method=method, url=url, data=body,
             headers={

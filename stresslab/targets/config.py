@@ -145,6 +145,17 @@ class ResponseMapping(BaseModel):
     agents: DottedPath | None = None
     success_statuses: list[Annotated[int, Field(ge=100, le=599)]] | None = None
 
+    @field_validator("decision_map", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        # YAML reads {0: approve} with int keys; answers' values are compared as text
+        if isinstance(value, dict):
+            return {
+                str(key) if isinstance(key, int) and not isinstance(key, bool) else key: item
+                for key, item in value.items()
+            }
+        return value
+
     @model_validator(mode="after")
     def _one_way_to_decide(self) -> ResponseMapping:
         if self.decision is not None and self.score is not None:

@@ -172,7 +172,7 @@ async def open_sender(
             )
         elif isinstance(auth, SigV4Auth):
             credentials = aws_credentials or default_aws_credentials()
-            signer = SigV4Signer(auth, credentials)
+            signer = SigV4Signer(auth, credentials, on_secret=secrets.add_derived)
         yield ShapedSender(target, session, secrets, signer, refusals)
 
 

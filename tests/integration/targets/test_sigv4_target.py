@@ -34,6 +34,7 @@ def default_chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", f"session-{secret}")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -70,7 +71,8 @@ async def test_every_request_signed_from_the_default_chain_is_accepted(
         assert sorted(service.ledger.accepted) == sorted(e.body.decode() for e in exchanges)
     text = "\n".join(line for e in exchanges for line in sender.describe(e)) + caplog.text
     assert "Authorization: AWS4-HMAC-SHA256 Credential=AKIASTRESSLABTEST01/" in text
-    assert default_chain not in text
+    assert "X-Amz-Security-Token: ***" in text
+    assert default_chain not in text  # neither the secret key nor the session token
 
 
 async def test_a_wrong_secret_is_refused_and_the_run_aborts_after_five(

@@ -227,3 +227,13 @@ def test_refusals_abort_after_n_consecutive_and_reset_on_an_answer() -> None:
     assert AuthRefusals().limit == 5
     with pytest.raises(ValueError, match="^the refusal limit must be at least 1, got 0$"):
         AuthRefusals(0)
+
+
+def test_sigv4_hands_the_session_token_and_secret_key_to_the_masker() -> None:
+    secrets = Secrets(environment_resolver({}))
+    signer = SigV4Signer(SigV4Auth(type="sigv4", service="execute-api", region="eu-west-1"),
+                         CREDENTIALS, on_secret=secrets.add_derived)
+    headers = signer.sign("POST", "https://x.example.com/a", {}, b"{}")
+    shown = secrets.masker.mask(f"X-Amz-Security-Token: {headers['X-Amz-Security-Token']}")
+    assert shown == "X-Amz-Security-Token: ***"
+    assert secrets.masker.mask(CREDENTIALS.secret_key) == "***"

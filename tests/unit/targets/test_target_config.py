@@ -116,3 +116,10 @@ def test_bad_input_is_one_line_naming_the_field(data: Any, message: str) -> None
     with pytest.raises(TargetConfigError) as caught:
         parse_target(data)
     assert str(caught.value) == message
+
+
+def test_decision_map_takes_the_platforms_numeric_codes() -> None:
+    # YAML reads `{0: approve, 2: block}` with int keys; the answer's value is read as text
+    target = parse_target(with_(response={"decision": "r.code",
+                                           "decision_map": {0: "approve", 2: "block"}}))
+    assert target.response.decision_map == {"0": "approve", "2": "block"}
