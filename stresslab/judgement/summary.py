@@ -9,10 +9,8 @@ from typing import Any
 
 from stresslab.generation.plan import Plan
 from stresslab.judgement.business import PriceTable, business_value
-from stresslab.judgement.criteria import Criterion, CriterionResult, judge
+from stresslab.judgement.criteria import CriterionResult, judge
 from stresslab.judgement.resilience import (
-    SecondCounts,
-    Timeline,
     criterion_seconds,
     error_budget_rate,
     fault_record,
@@ -36,6 +34,7 @@ from stresslab.judgement.summary_model import (
     WorkersReport,
     load_summary,
 )
+from stresslab.judgement.timeline import SecondCounts, Timeline
 from stresslab.measurement.aggregate import (
     RunAggregator,
     accuracy_of,
@@ -45,6 +44,7 @@ from stresslab.measurement.aggregate import (
     window_metrics,
 )
 from stresslab.measurement.metrics import ERROR_CLASSES, WindowStats
+from stresslab.scenario.criteria import Criterion
 from stresslab.scenario.spec import ScenarioSpec
 
 __all__ = [

@@ -14,7 +14,6 @@ from stresslab.judgement.criteria import CriterionResult
 from stresslab.judgement.resilience import (
     DEFAULT_ERROR_BUDGET,
     FaultMeasurement,
-    Timeline,
     error_budget_rate,
     fault_record,
     fault_windows,
@@ -22,6 +21,7 @@ from stresslab.judgement.resilience import (
     measure_faults,
 )
 from stresslab.judgement.summary import RunFacts, build_summary, criterion_window
+from stresslab.judgement.timeline import Timeline
 from stresslab.measurement.aggregate import RunAggregator
 from stresslab.measurement.metrics import WindowStats, record_us
 from stresslab.scenario.criteria import Criterion
