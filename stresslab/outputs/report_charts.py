@@ -24,7 +24,8 @@ from stresslab.outputs.timeseries_csv import error_classes
 MAX_CHART_POINTS = 1000
 _ERROR_COLORS: dict[str, str] = {
     "connect": "#7c3aed", "http_4xx": "#0891b2", "http_429": "#d97706", "http_5xx": "#dc2626",
-    "other": "#64748b", "timeouts": "#be185d", "dropped": "#111827",
+    "invalid_response": "#a21caf", "oversized": "#4d7c0f", "other": "#64748b",
+    "timeouts": "#be185d", "dropped": "#111827",
 }
 _FALLBACK_COLORS: tuple[str, ...] = ("#0d9488", "#4f46e5", "#a16207", "#9333ea")
 

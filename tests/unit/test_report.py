@@ -217,6 +217,7 @@ def test_csv_and_errors_chart_know_every_error_class_the_workers_measure(
     # And the errors chart draws it
     errors_svg = _svgs(page)[2]
     assert "<title>invalid_response</title>" in errors_svg
+    assert 'stroke="#a21caf"' in errors_svg  # its own colour, not one lent to unknown classes
 
 
 def test_csv_of_empty_series_is_header_only() -> None:
