@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
+from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent, event_source
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
@@ -32,17 +33,6 @@ class ConnectEnv(BaseModel):
     MAX_CONNECTIONS: Annotated[int, Field(ge=1, le=10_000)] = MAX_CONNECTIONS
 
 
-class ConnectEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-
-    requestContext: dict[str, Any]
-    queryStringParameters: dict[str, str] | None = None
-
-    @property
-    def connection_id(self) -> str:
-        return str(self.requestContext["connectionId"])
-
-
 @cache
 def _deps() -> tuple[DynamoRunStore, SecretsManagerKeys, CognitoJwtVerifier, int]:
     env = read_env(ConnectEnv)
@@ -54,18 +44,18 @@ def _deps() -> tuple[DynamoRunStore, SecretsManagerKeys, CognitoJwtVerifier, int
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@event_source(data_class=APIGatewayWebSocketEvent)
+def handler(event: APIGatewayWebSocketEvent, context: Any) -> dict[str, Any]:
     store, viewer_keys, verifier, max_connections = _deps()
-    request = ConnectEvent.model_validate(event)
     try:
-        role = authorize_connection(request.queryStringParameters,
+        role = authorize_connection(event.query_string_parameters,
                                     lambda token: verify_viewer_token(token, viewer_keys),
                                     verifier)
     except Unauthorized as refused:
         logger.info("connection refused", extra={"reason": str(refused)})
         return {"statusCode": 401, "body": str(refused)}
     try:
-        store.put_connection(request.connection_id, role, limit=max_connections)
+        store.put_connection(event.request_context.connection_id, role, limit=max_connections)
     except ConnectionLimitReached as full:
         logger.warning("connection refused", extra={"reason": str(full)})
         return {"statusCode": 429, "body": f"live view is full: {full}"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
+from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent, event_source
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
@@ -36,11 +37,12 @@ def _deps() -> tuple[DynamoRunStore, ApiGatewayBroadcaster, PriceTable]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@event_source(data_class=APIGatewayWebSocketEvent)
+def handler(event: APIGatewayWebSocketEvent, context: Any) -> dict[str, Any]:
     store, broadcaster, prices = _deps()
-    connection_id = str(event["requestContext"]["connectionId"])
+    connection_id = event.request_context.connection_id
     # a fresh ticker per message: the replay is the run's past as the table holds it now
-    accepted, reply = answer_client(event.get("body"), store,
+    accepted, reply = answer_client(event.body, store,
                                     lambda run_id: LiveTicker(store, prices).replay(run_id))
     broadcaster.send(connection_id, reply)
     if not accepted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
+from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent, event_source
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
@@ -28,6 +29,7 @@ def _store() -> DynamoRunStore:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    _store().delete_connection(str(event["requestContext"]["connectionId"]))
+@event_source(data_class=APIGatewayWebSocketEvent)
+def handler(event: APIGatewayWebSocketEvent, context: Any) -> dict[str, Any]:
+    _store().delete_connection(event.request_context.connection_id)
     return {"statusCode": 200}
