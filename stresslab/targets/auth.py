@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -175,6 +176,16 @@ def aiohttp_token_fetcher(
 # -- SigV4 --------------------------------------------------------------------------------
 
 
+class _NoSigningDetails(logging.Filter):
+    """botocore.auth logs the canonical request at DEBUG, session token included: never let out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_SIGNING_LOG_FILTER = _NoSigningDetails()
+
+
 class SigV4Signer:
     """Signs each request with botocore's SigV4Auth (body hash included and sent)."""
 
@@ -186,6 +197,9 @@ class SigV4Signer:
             raise AuthError("target.auth: sigv4 found no AWS credentials in the default chain")
         self._credentials = credentials
         self._on_secret = on_secret
+        signing_log = logging.getLogger("botocore.auth")
+        if _SIGNING_LOG_FILTER not in signing_log.filters:
+            signing_log.addFilter(_SIGNING_LOG_FILTER)
         self._masked: tuple[str, str | None] | None = None
         self._service = auth.service
         self._region = auth.region

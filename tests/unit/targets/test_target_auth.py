@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,13 @@ def test_sigv4_hands_the_session_token_and_secret_key_to_the_masker() -> None:
     shown = secrets.masker.mask(f"X-Amz-Security-Token: {headers['X-Amz-Security-Token']}")
     assert shown == "X-Amz-Security-Token: ***"
     assert secrets.masker.mask(CREDENTIALS.secret_key) == "***"
+
+
+def test_botocores_debug_log_of_the_canonical_request_is_kept_in(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    signer = SigV4Signer(SigV4Auth(type="sigv4", service="execute-api", region="eu-west-1"),
+                         CREDENTIALS)
+    signer.sign("POST", "https://x.example.com/a", {}, b"{}")
+    assert "session-tok" not in caplog.text
