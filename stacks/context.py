@@ -112,7 +112,7 @@ class StresslabContext(BaseModel):
     fault_stop_p99_ms: Annotated[int, Field(gt=0)] = 30_000
     watched_metrics: list[WatchedMetric] = Field(default_factory=list)
 
-    # Safety: the seed's alert thresholds on the live metrics, and the budget.
+    # Safety: the design brief's alert thresholds on the live metrics, and the budget.
     critical_error_rate_pct: Annotated[float, Field(gt=0, le=100)] = 1.0
     critical_p99_ms: Annotated[int, Field(gt=0)] = 10_000
     warning_error_rate_pct: Annotated[float, Field(gt=0, le=100)] = 0.1

@@ -1,4 +1,4 @@
-"""Safety: the seed's alerts as CloudWatch alarms and a monthly budget."""
+"""Safety: the design brief's alerts as CloudWatch alarms and a monthly budget."""
 
 from dataclasses import dataclass
 
@@ -16,13 +16,13 @@ ERROR_RATE_METRIC = "ErrorRate"
 LATENCY_P99_METRIC = "LatencyP99"
 AGGREGATOR_SERVICE = "aggregator"
 
-# The seed's budget alerts: cost exceeds the budget by 20% (warning) and by 50% (critical).
+# The design brief's budget alerts: cost exceeds the budget by 20% (warning) and by 50% (critical).
 _BUDGET_ACTUAL_THRESHOLDS_PCT = (120, 150)
 
 
 @dataclass(frozen=True)
 class AlertThresholds:
-    """The seed's alerting strategy, from context."""
+    """The design brief's alerting strategy, from context."""
 
     critical_error_rate_pct: float
     critical_p99_ms: int

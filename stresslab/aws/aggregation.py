@@ -271,7 +271,7 @@ def advance_runs(ticker: LiveTicker, run_ids: Iterable[str]) -> list[TickedSecon
 
 
 def alarm_readings(ticks: Iterable[Tick]) -> list[tuple[str, float]]:
-    """The seed's alert inputs per closed second: ErrorRate (%) and LatencyP99 (ms)."""
+    """The design brief's alert inputs per closed second: ErrorRate (%) and LatencyP99 (ms)."""
     readings: list[tuple[str, float]] = []
     for tick in ticks:
         window = tick.window

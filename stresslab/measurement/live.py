@@ -26,7 +26,7 @@ HISTORY_LIMIT = 7200
 # A snapshot is sent to every viewer that joins or resyncs: bounded whatever the run's length.
 SNAPSHOT_RECENT_S = 300  # the last five minutes, every second
 SNAPSHOT_OLDER_TICKS = 300  # the seconds before them, thinned evenly to at most this many
-UPTIME_ERROR_RATE = 0.01  # a second counts as "up" below the seed's critical alert level
+UPTIME_ERROR_RATE = 0.01  # a second counts as "up" below the design brief's critical alert level
 END_OF_RUN_METRICS = frozenset({"lost", "latency_drift_pct", "memory_growth_pct"})
 
 EventName = Literal[

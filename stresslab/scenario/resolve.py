@@ -78,7 +78,7 @@ def load_source(
 
 
 def override(spec: ScenarioSpec, overrides: Overrides) -> ScenarioSpec:
-    """A constant rate for a time (both or neither), then the worker count and the seed."""
+    """A constant rate for a time (both or neither), then the worker count and the random seed."""
     if (overrides.tps is None) != (overrides.duration is None):
         raise ScenarioError("--tps and --duration go together")
     if overrides.tps is not None and overrides.duration is not None:

@@ -239,8 +239,8 @@ def test_fault_templates_reach_the_plan_and_control_functions(
 def test_blast_radius_alarms_sit_above_what_the_faults_cause(
     synthesized: SynthesizedApp,
 ) -> None:
-    # The seed's critical alarms (1% errors) fire on every injected fault (50% errors): as stop
-    # conditions they ended each fault within minutes. FIS stops on these instead.
+    # The design brief's critical alarms (1% errors) fire on every injected fault (50% errors):
+    # as stop conditions they ended each fault within minutes. FIS stops on these instead.
     alarms = {
         alarm["Properties"]["MetricName"]: alarm["Properties"]
         for alarm in _resources(synthesized).values()

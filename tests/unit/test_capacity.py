@@ -450,7 +450,7 @@ def test_the_bundled_capacity_search_scenario():
     spec = load_scenario("capacity-search")
     plan = spec.capacity_search
     assert plan is not None
-    # The seed's criteria, judged on every step
+    # The design brief's criteria, judged on every step
     assert {c.expr for c in spec.criteria} >= {"p95_ms < 2000", "p99_ms < 5000",
                                                "error_rate < 0.1%", "lost == 0"}
     # The reference service saturates around 2,000-4,000 TPS on this machine: the steps cover

@@ -17,7 +17,8 @@ from stresslab.measurement.metrics import WindowStats, record_us
 from stresslab.scenario.settings import DegradationPolicy
 from stresslab.scenario.spec import parse_scenario
 
-POLICY = DegradationPolicy()  # the seed's: errors > 10% critical, p99 > 5 s severe, CPU > 90%
+# the design brief's: errors > 10% critical, p99 > 5 s severe, CPU > 90%
+POLICY = DegradationPolicy()
 CALM = SecondHealth(error_rate=0.0, p99_ms=20.0, cpu_pct=30.0)
 HOT = SecondHealth(error_rate=0.0, p99_ms=20.0, cpu_pct=95.0)
 SLOW = SecondHealth(error_rate=0.0, p99_ms=6000.0, cpu_pct=30.0)

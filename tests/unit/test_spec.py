@@ -8,18 +8,20 @@ import pytest
 
 from stresslab.scenario.spec import ScenarioError, list_scenarios, load_scenario, parse_scenario
 
-SEED_SCENARIOS = {"peak-load", "sustained", "burst", "failure-recovery", "investor-demo", "smoke"}
+DESIGN_BRIEF_SCENARIOS = {
+    "peak-load", "sustained", "burst", "failure-recovery", "investor-demo", "smoke",
+}
 
 
-def test_the_seed_scenarios_are_bundled_and_valid():
-    assert SEED_SCENARIOS <= set(list_scenarios())
+def test_the_design_brief_scenarios_are_bundled_and_valid():
+    assert DESIGN_BRIEF_SCENARIOS <= set(list_scenarios())
     for name in list_scenarios():
         spec = load_scenario(name)
         assert spec.name == name
         assert spec.duration > 0
 
 
-def test_seed_numbers():
+def test_design_brief_numbers():
     peak = load_scenario("peak-load")
     assert peak.profile().peak() == 10_000
     assert [p.duration for p in peak.phases] == [300, 1200, 300]

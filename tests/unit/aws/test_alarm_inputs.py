@@ -1,4 +1,5 @@
-"""What the aggregator publishes for the seed's alarms, and which FIS template a fault uses."""
+"""What the aggregator publishes for the design brief's alarms, and which FIS template a fault
+uses."""
 
 from __future__ import annotations
 
