@@ -20,7 +20,7 @@ def test_asset_holds_the_sources_and_linux_cp312_wheels(synthesized: Synthesized
     asset = stage_lambda_asset(ROOT, cdk_app.STAGING_DIR).path
 
     # Then it holds both packages and the pinned wheels built for the Lambda runtime
-    assert (asset / "stresslab" / "spec.py").is_file()
+    assert (asset / "stresslab" / "scenario" / "spec.py").is_file()
     assert (asset / "lambdas" / "aggregator.py").is_file()
     assert (asset / "scenarios" / "smoke.yaml").is_file()
     assert (asset / "config" / "pricing.yaml").is_file()

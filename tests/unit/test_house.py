@@ -3,8 +3,12 @@
 import ast
 import io
 import re
+import shutil
+import subprocess
+import sys
 import tokenize
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -139,3 +143,32 @@ def test_a_long_module_needs_a_reason_at_its_top(tmp_path: Path) -> None:
 )
 def test_no_module_is_over_500_lines_without_a_reason() -> None:
     assert long_modules_without_a_reason(ROOT) == []
+
+
+def test_the_wheel_carries_the_files_the_packages_read(tmp_path: Path) -> None:
+    # Given the packages as they are, copied so the build writes nothing into the tree
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", source)
+    ignored = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, source / package, ignore=ignored)
+    data = sorted(
+        path.relative_to(source).as_posix()
+        for package in PACKAGES
+        for path in (source / package).rglob("*")
+        if path.is_file() and path.suffix != ".py"
+    )
+
+    # When pip builds the wheel `pip install .` would install
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path / "wheel"), str(source)],
+        check=True, capture_output=True, timeout=120,
+    )
+
+    # Then every template and static file is in it, next to its module
+    (wheel,) = (tmp_path / "wheel").glob("stresslab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert [name for name in data if name not in names] == []
+    assert "stresslab/cli.py" in names and "reference_service/__main__.py" in names
