@@ -3,12 +3,13 @@ rate that met the criteria."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stresslab.judgement.criteria import CriterionResult, judge
+from stresslab.judgement.summary_model import RunSummary
 from stresslab.scenario.criteria import Criterion, parse_threshold
 from stresslab.scenario.settings import CapacitySearch
 from stresslab.scenario.spec import ScenarioSpec
@@ -94,41 +95,40 @@ class CapacityConclusion(_Frozen):
         return self.capacity_tps is not None
 
 
-def step_metrics(summary: Mapping[str, Any]) -> dict[str, float | None]:
+def step_metrics(summary: RunSummary) -> dict[str, float | None]:
     """The values a step is charted and reported on, from its summary.json."""
-    counts, latency = summary["counts"], summary["latency_ms"]
-    sent = counts["sent"]
-    failed = counts["errors"] + counts["timeouts"]
-    lag = summary.get("schedule_lag_ms") or {}
+    counts, latency, lag = summary.counts, summary.latency_ms, summary.schedule_lag_ms
+    sent = counts.sent
+    failed = counts.errors + counts.timeouts
     return {
-        "achieved_tps": summary["load"]["achieved_tps_avg"],
-        "p50_ms": latency.get("p50"),
-        "p95_ms": latency.get("p95"),
-        "p99_ms": latency.get("p99"),
-        "max_ms": latency.get("max"),
+        "achieved_tps": summary.load.achieved_tps_avg,
+        "p50_ms": latency.p50,
+        "p95_ms": latency.p95,
+        "p99_ms": latency.p99,
+        "max_ms": latency.max,
         "error_rate": failed / sent if sent else None,
-        "throttle_rate": counts["errors_by_class"].get("http_429", 0) / sent if sent else None,
+        "throttle_rate": counts.errors_by_class.get("http_429", 0) / sent if sent else None,
         "sent": float(sent),
-        "dropped": float(counts["dropped"]),
-        "lag_p99_ms": lag.get("p99"),
+        "dropped": float(counts.dropped),
+        "lag_p99_ms": lag.p99 if lag else None,
     }
 
 
-def observe_step(step: PlannedStep, summary: Mapping[str, Any]) -> StepObservation:
+def observe_step(step: PlannedStep, summary: RunSummary) -> StepObservation:
     """A step's observation from the summary.json of its run."""
     metrics = step_metrics(summary)
     return StepObservation(
         tps=step.tps,
         stage=step.stage,
-        run_id=summary.get("run_id"),
-        status=summary["status"],
+        run_id=summary.run_id,
+        status=summary.status,
         achieved_tps=metrics["achieved_tps"],
         metrics=metrics,
-        criteria=[CriterionResult.model_validate(c) for c in summary["criteria"]],
-        reconciled=bool(summary["counts"]["reconciled"]),
-        dropped=int(summary["counts"]["dropped"]),
+        criteria=summary.criteria,
+        reconciled=summary.counts.reconciled,
+        dropped=summary.counts.dropped,
         lag_p99_ms=metrics["lag_p99_ms"],
-        lag_max_ms=(summary.get("schedule_lag_ms") or {}).get("max"),
+        lag_max_ms=summary.schedule_lag_ms.max if summary.schedule_lag_ms else None,
     )
 
 

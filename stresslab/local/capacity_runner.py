@@ -108,7 +108,7 @@ class CapacityRun:
             self._current = None
             if result.exit_code == EXIT_ABORTED or self._aborted:
                 return  # a cut-short step says nothing about the target
-            step = judge_step(options.search, observe_step(planned, result.summary))
+            step = judge_step(options.search, observe_step(planned, result.run_summary))
             self.steps.append(step)
             self._step_outputs.append(self._relative(out))
             if options.on_step:

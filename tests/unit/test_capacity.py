@@ -7,6 +7,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ from stresslab.judgement.capacity import (
     step_spec,
 )
 from stresslab.judgement.criteria import CriterionResult
+from stresslab.judgement.summary import RunSummary
 from stresslab.outputs.capacity_report import render_capacity_html
 from stresslab.scenario.criteria import Criterion
 from stresslab.scenario.settings import CapacitySearch
@@ -339,7 +341,8 @@ def test_lag_at_the_bound_is_still_keeping_up():
     assert result_of([("p95_ms < 2000", True, 1.0)], lag_p99_ms=150.0).verdict == "passed"
 
 
-def summary(**changes: object) -> dict[str, object]:
+def summary(**changes: object) -> RunSummary:
+    """A run's summary: these figures over a full one (the plain golden summary)."""
     data: dict[str, object] = {
         "run_id": "cap-1", "status": "completed",
         "load": {"achieved_tps_avg": 998.5},
@@ -351,7 +354,10 @@ def summary(**changes: object) -> dict[str, object]:
                       "observed": 0.001}],
     }
     data.update(changes)
-    return data
+    full = json.loads((Path(__file__).with_name("summary_golden") / "plain.json").read_text())
+    for key, value in data.items():
+        full[key] = {**(full[key] or {}), **value} if isinstance(value, dict) else value
+    return RunSummary.model_validate(full)
 
 
 def test_a_step_is_observed_from_its_summary():
