@@ -22,6 +22,8 @@ from pathlib import Path
 
 from machine import describe_machine, free_port
 
+from stresslab.judgement.summary import RunSummary, load_summary
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 BENCH_PY = ROOT / ".venv-bench" / "bin" / "python"
@@ -133,13 +135,13 @@ def run_aiohttp(url: str, body: str, seconds: int) -> Result:
     return Result("bare aiohttp loop", "closed loop, 1 process, 64 conns", float(out.strip()))
 
 
-def run_stresslab(url: str, seconds: int, tps: int, workers: int, workdir: Path) -> dict:
+def run_stresslab(url: str, seconds: int, tps: int, workers: int, workdir: Path) -> RunSummary:
     out = workdir / f"stresslab-{tps}-{workers}"
     subprocess.run([str(VENV_PY), "-m", "stresslab", "run", "smoke", "--target", url,
                     "--tps", str(tps), "--duration", f"{seconds}s", "--workers", str(workers),
                     "--quiet", "--out", str(out), "--db", str(workdir / "runs.db")],
                    capture_output=True, text=True, cwd=ROOT)
-    return json.loads((out / "summary.json").read_text())
+    return load_summary(out / "summary.json")
 
 
 def main() -> int:
@@ -169,8 +171,8 @@ def main() -> int:
             capacity = run_stresslab(url, args.seconds, 40_000, 1, workdir)
             results.append(Result(
                 "stresslab (1 worker)", "open model, CO-correct HDR, real transactions",
-                capacity["load"]["achieved_tps_avg"],
-                f"asked 40,000 TPS: {capacity['counts']['dropped']:,} dropped, counted"))
+                capacity.load.achieved_tps_avg,
+                f"asked 40,000 TPS: {capacity.counts.dropped:,} dropped, counted"))
             accuracy = run_stresslab(url, args.accuracy_seconds, 5000, 2, workdir)
         finally:
             nginx.terminate()
@@ -180,11 +182,12 @@ def main() -> int:
     print("| tool | model | requests/s | x Locust | note |\n|---|---|---:|---:|---|")
     for r in results:
         print(f"| {r.tool} | {r.model} | {r.rps:,.0f} | {r.rps / locust:.2f} | {r.note} |")
-    load, counts, lag = accuracy["load"], accuracy["counts"], accuracy["schedule_lag_ms"] or {}
+    load, lag, p99 = accuracy.load, accuracy.schedule_lag_ms, accuracy.latency_ms.p99
+    nan = float("nan")
     print(f"\nRate accuracy, 5,000 TPS for {args.accuracy_seconds} s with 2 workers: achieved "
-          f"{load['achieved_tps_avg']:,.1f} TPS ({load['rate_error_pct']:+.2f}%), "
-          f"dropped {counts['dropped']:,}, schedule lag p99 {lag.get('p99', float('nan')):.2f} ms"
-          f", latency p99 {accuracy['latency_ms']['p99']:.2f} ms")
+          f"{load.achieved_tps_avg:,.1f} TPS ({load.rate_error_pct or 0.0:+.2f}%), "
+          f"dropped {accuracy.counts.dropped:,}, schedule lag p99 "
+          f"{lag.p99 if lag else nan:.2f} ms, latency p99 {nan if p99 is None else p99:.2f} ms")
     return 0
 
 
