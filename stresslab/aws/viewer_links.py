@@ -33,7 +33,11 @@ class SigningKeys(Protocol):
 
 class SecretsManagerKeys:
     """The signing key is the secret's AWSCURRENT version; AWSPREVIOUS is still accepted.
-    Read at most once per cache period, or sooner (after a cooldown) when a signature fails."""
+    Read at most once per cache period, or sooner (after a cooldown) when a signature fails.
+
+    Not Powertools' SecretsProvider: its cache key is the secret's name alone (the two stages
+    would share one entry), it wraps the ResourceNotFound of a secret without AWSPREVIOUS in a
+    bare GetParameterError, and its expiry reads the wall clock (no fake clock in tests)."""
 
     def __init__(
         self, client: Any, secret_id: str, clock: Callable[[], float] = time.monotonic,
