@@ -72,6 +72,9 @@ from stresslab.scenario.presentation import (
 from stresslab.scenario.spec import SCENARIOS_DIR
 
 logger, tracer, metrics = powertools("control_api")
+# Bodies are parsed by the contract's parse_request (the local server's too), not by
+# enable_validation: Powertools validates a request before any route middleware runs, so a
+# caller outside the operators group would hear about the body (422) before the 403.
 app = APIGatewayHttpResolver()
 M = TypeVar("M", bound=BaseModel)
 
