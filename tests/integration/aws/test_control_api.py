@@ -12,7 +12,7 @@ from lambdas import control_api
 from stresslab.aws.results import output_key
 
 from .sfn_harness import FakeContext
-from .world import BUCKET, TABLE, World
+from .world import BUCKET, World
 
 SCENARIO = {"name": "api", "phases": [{"shape": "constant", "tps": 100, "duration": "10s"}]}
 
