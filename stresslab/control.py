@@ -28,6 +28,7 @@ from stresslab.scenario.presentation import (
     list_profiles,
     load_benchmarks,
 )
+from stresslab.scenario.resolve import Overrides, resolve_scenario
 from stresslab.scenario.spec import (
     FaultType,
     ScenarioError,
@@ -35,7 +36,6 @@ from stresslab.scenario.spec import (
     describe_validation_error,
     list_scenarios,
     load_scenario,
-    parse_scenario,
 )
 
 CONTROL_SCHEMA = "stresslab.control/v1"
@@ -121,23 +121,14 @@ class StartRun(_Request):
 
     def spec(self, scenarios_dir: Path) -> ScenarioSpec:
         """The scenario asked for, at the constant rate if one is given, not yet scaled."""
+        duration = None if self.duration is None else float(self.duration)
         try:
-            if isinstance(self.scenario, str):
-                path = scenarios_dir / f"{self.scenario}.yaml"
-                if not path.is_file():
-                    known = ", ".join(list_scenarios(scenarios_dir))
-                    raise ContractError(
-                        f"scenario: unknown scenario {self.scenario!r}; known: {known}")
-                spec = load_scenario(str(path))
-            else:
-                spec = parse_scenario(self.scenario, "scenario")
-            if self.tps is not None and self.duration is not None:
-                spec = spec.at_constant_rate(self.tps, float(self.duration))
+            return resolve_scenario(self.scenario, Overrides(tps=self.tps, duration=duration),
+                                    scenarios_dir=scenarios_dir, bundled_only=True)
         except ScenarioError as error:
             message = str(error)
             raise ContractError(message if message.startswith("scenario")
                                 else f"scenario: {message}") from None
-        return spec
 
 
 class InjectFault(_Request):

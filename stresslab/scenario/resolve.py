@@ -111,14 +111,15 @@ def resolve_scenario(
     scenarios_dir: Path = SCENARIOS_DIR,
     bundled_only: bool = False,
 ) -> ScenarioSpec:
-    """The spec to run: loaded, overridden, scaled, then checked against the ceilings.
+    """The spec to run: loaded, overridden, scaled (unless `scales` is None), then checked
+    against the ceilings (if any).
 
     Every refusal is a ScenarioError (AboveCeiling for a ceiling), one line.
     """
     spec = override(load_source(source, scenarios_dir, bundled_only=bundled_only),
                     overrides or Overrides())
-    scales = scales or Scales()
-    spec = spec.scaled(scales.time, scales.load)
+    if scales is not None:
+        spec = spec.scaled(scales.time, scales.load)
     if ceilings is not None:
         check_ceilings(spec, ceilings)
     return spec
