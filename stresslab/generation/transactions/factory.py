@@ -64,9 +64,9 @@ class TransactionFactory:
         self._mix_cum = [self._mix.legit, self._mix.legit + self._mix.fraud]
         self._rng = random.Random(f"stresslab/transactions/v1/{seed}/{shard}")
         self._world = ShardWorld(self._rng, shard, legit_allowed=self._mix.legit > 0)
-        self._episodes = {
-            1: _EpisodeDraw("fraud", FRAUD_EPISODES),
-            2: _EpisodeDraw("edge", EDGE_EPISODES),
+        self._episode_draws = {  # by category index; legit traffic is routine spend
+            _CATEGORY_INDEX["fraud"]: _EpisodeDraw("fraud", FRAUD_EPISODES),
+            _CATEGORY_INDEX["edge"]: _EpisodeDraw("edge", EDGE_EPISODES),
         }
         self._seq = 0
         self._surplus = [0, 0, 0]
@@ -103,7 +103,7 @@ class TransactionFactory:
         queue = self._pending[category]
         if queue and self._rng.random() < _PULL_PENDING:
             return heapq.heappop(queue)[2]
-        label, build = self._episodes[category].pick(self._rng)
+        label, build = self._episode_draws[category].pick(self._rng)
         episode = build(self._world, label)
         for offset, draft in episode[1:]:
             self._pushed += 1
