@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from stresslab.judgement.capacity import (
-    CapacitySearch,
     PlannedStep,
     StepResult,
     capacity_report,
@@ -25,6 +24,7 @@ from stresslab.judgement.capacity import (
 from stresslab.local.reference_process import ReferenceService
 from stresslab.local.runner import EXIT_ABORTED, LocalRun, LocalRunOptions, iso, new_run_id
 from stresslab.outputs.capacity_report import render_capacity_html
+from stresslab.scenario.settings import CapacitySearch
 from stresslab.scenario.spec import ScenarioSpec
 
 EXIT_FOUND, EXIT_NOT_FOUND = 0, 1
