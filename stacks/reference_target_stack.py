@@ -5,13 +5,12 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from stacks.constructs.functions import FunctionFactory
 from stacks.constructs.reference_target import ReferenceTarget
 from stacks.context import StresslabContext
 from stacks.nag import acknowledge_wildcards
 from stacks.packaging import StagedAsset
 from stacks.retention import log_retention
-from stacks.stresslab_stack import apply_project_tags
+from stacks.stresslab_stack import apply_project_tags, build_functions
 
 
 class ReferenceTargetStack(Stack):
@@ -28,14 +27,7 @@ class ReferenceTargetStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retention = log_retention(context.log_retention_days)
-        functions = FunctionFactory(
-            self,
-            "Functions",
-            asset=lambda_asset,
-            powertools_version=context.powertools_version,
-            log_retention=retention,
-            metrics_namespace=context.metrics_namespace,
-        )
+        functions = build_functions(self, context, lambda_asset, retention)
         self.target = ReferenceTarget(
             self,
             "ReferenceTarget",

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.control_api import ControlApi
@@ -43,6 +44,21 @@ def apply_project_tags(stack: Stack, env_name: str) -> None:
     Tags.of(stack).add("env", env_name)
 
 
+def build_functions(
+    stack: Stack, context: StresslabContext, asset: StagedAsset, retention: logs.RetentionDays
+) -> FunctionFactory:
+    """The stack's one function factory: the Lambda asset, the context's Powertools layer and
+    metrics namespace."""
+    return FunctionFactory(
+        stack,
+        "Functions",
+        asset=asset,
+        powertools_version=context.powertools_version,
+        log_retention=retention,
+        metrics_namespace=context.metrics_namespace,
+    )
+
+
 class StresslabStack(Stack):
     """The stresslab AWS runtime: orchestration, load generators, metrics, live site, safety."""
 
@@ -72,14 +88,7 @@ class StresslabStack(Stack):
             retention_hours=context.metrics_retention_hours,
         )
         self.runs = RunTable(self, "RunTable")
-        functions = FunctionFactory(
-            self,
-            "Functions",
-            asset=sources.lambda_asset,
-            powertools_version=context.powertools_version,
-            log_retention=retention,
-            metrics_namespace=context.metrics_namespace,
-        )
+        functions = build_functions(self, context, sources.lambda_asset, retention)
         self.safety = Safety(
             self,
             "Safety",
