@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from stresslab.aws.cognito_jwt import InvalidToken, VerifiedToken
 from stresslab.aws.planning import WEBSOCKET_FRAME_LIMIT
 from stresslab.measurement.live import (
-    LIVE_SCHEMA,
     SNAPSHOT_OLDER_TICKS,
     SNAPSHOT_RECENT_S,
     LiveFeed,
+    Pong,
+    ServerError,
     Snapshot,
     describe_run,
     parse_client_message,
@@ -71,7 +71,7 @@ class RunLookup(Protocol):
 
 
 def error_message(text: str) -> str:
-    return json.dumps({"schema": LIVE_SCHEMA, "type": "error", "error": text})
+    return ServerError(message=text).to_json()
 
 
 def answer_client(body: str | None, runs: RunLookup,
@@ -83,7 +83,7 @@ def answer_client(body: str | None, runs: RunLookup,
     except ValueError as error:
         return False, error_message(str(error))
     if message.type == "ping":
-        return True, json.dumps({"schema": LIVE_SCHEMA, "type": "pong"})
+        return True, Pong().to_json()
     recent = runs.list_runs(limit=20)
     current = next((r for r in recent if r["status"] == "running"), recent[0] if recent else None)
     if current is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +12,7 @@ from typing import Protocol
 
 from aiohttp import WSMsgType, web
 
-from stresslab.measurement.live import LIVE_SCHEMA, parse_client_message
+from stresslab.measurement.live import Pong, ServerError, parse_client_message
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,6 @@ class _Viewer:
     window_start: float = 0.0
     in_window: int = 0
     closing: asyncio.Task[None] | None = field(default=None, repr=False)
-
-
-def _reply(kind: str, **fields: str) -> str:
-    return json.dumps({"schema": LIVE_SCHEMA, "type": kind, **fields})
 
 
 class BroadcastHub:
@@ -173,10 +168,10 @@ class BroadcastHub:
         try:
             message = parse_client_message(text, MAX_CLIENT_MESSAGE)
         except ValueError as error:
-            self._offer(viewer, _reply("error", message=str(error)))
+            self._offer(viewer, ServerError(message=str(error)).to_json())
             return
         if message.type == "ping":
-            self._offer(viewer, _reply("pong"))
+            self._offer(viewer, Pong().to_json())
         else:
             self._resync(viewer)
 

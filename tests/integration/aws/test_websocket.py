@@ -20,6 +20,7 @@ from moto.core.exceptions import JsonRESTError
 
 from lambdas import aggregator, plan, ws_connect, ws_default, ws_disconnect
 from stresslab.aws.store import DynamoRunStore
+from stresslab.measurement.live import ServerError
 from stresslab.measurement.metrics import WindowStats
 
 from .sfn_harness import FakeContext
@@ -225,8 +226,10 @@ def test_default_route_answers_known_messages_and_rejects_others(
         "events": [], "runs": []}
     status, reply = send('{"type": "launch-missiles"}')
     assert status == 400
-    assert json.loads(reply)["error"].startswith("type: Input should be 'ping' or 'resync'")
-    assert "\n" not in json.loads(reply)["error"]
+    # The same ServerError the local hub sends, which the pages show (its `message`)
+    refused = ServerError.model_validate_json(reply)
+    assert refused.message.startswith("type: Input should be 'ping' or 'resync'")
+    assert "\n" not in refused.message
 
 
 def test_ticks_reach_viewers_and_a_gone_connection_is_removed(
