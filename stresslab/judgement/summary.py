@@ -48,7 +48,8 @@ from stresslab.scenario.criteria import Criterion
 from stresslab.scenario.spec import ScenarioSpec
 
 __all__ = [
-    "SUMMARY_SCHEMA", "RunFacts", "RunSummary", "build_summary", "criterion_window",
+    "SUMMARY_SCHEMA", "RunFacts", "RunSummary", "agent_compute_ms", "build_summary",
+    "criterion_window",
     "judge_criteria", "judge_run", "load_summary", "summarize_run",
 ]
 
@@ -306,15 +307,19 @@ def answer_bound_notes(totals: WindowStats, spec: ScenarioSpec) -> list[str]:
     return notes
 
 
+def agent_compute_ms(agents: Mapping[str, Mapping[str, Any]]) -> float | None:
+    """Platform compute per transaction from the agents' own times; None when none reported."""
+    timed = [a["avg_ms"] * a["calls"] for a in agents.values() if a.get("avg_ms") is not None]
+    calls = max((a["calls"] for a in agents.values()), default=0)
+    return sum(timed) / calls if timed and calls else None
+
+
 def _compute_ms(
     agents: Mapping[str, Mapping[str, Any]], end_to_end_ms: float | None
 ) -> float | None:
     """Platform compute per transaction: the agents' own times when reported, else end to end."""
-    timed = [a["avg_ms"] * a["calls"] for a in agents.values() if a.get("avg_ms") is not None]
-    calls = max((a["calls"] for a in agents.values()), default=0)
-    if timed and calls:
-        return sum(timed) / calls
-    return end_to_end_ms
+    from_agents = agent_compute_ms(agents)
+    return end_to_end_ms if from_agents is None else from_agents
 
 
 def _reconciled(

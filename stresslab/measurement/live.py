@@ -11,7 +11,7 @@ from typing_extensions import TypedDict
 
 from stresslab.judgement.business import PriceTable, cost_per_transaction_usd
 from stresslab.judgement.criteria import judge
-from stresslab.judgement.summary import criterion_window
+from stresslab.judgement.summary import agent_compute_ms, criterion_window
 from stresslab.measurement.aggregate import (
     RunAggregator,
     accuracy_of,
@@ -50,11 +50,9 @@ class AgentWindow(TypedDict):
     p95_ms: float | None
 
 
-class WindowRow(TypedDict):
-    """One second of the run (aggregate.RunAggregator.second_row)."""
+class _Counts(TypedDict):
+    """What was asked for and what came of it, in a second or in the run so far."""
 
-    second: int
-    target_tps: float
     scheduled: int
     sent: int
     ok: int
@@ -62,6 +60,13 @@ class WindowRow(TypedDict):
     timeouts: int
     dropped: int
     errors_by_class: dict[str, int]
+
+
+class WindowRow(_Counts):
+    """One second of the run (aggregate.RunAggregator.second_row)."""
+
+    second: int
+    target_tps: float
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -93,16 +98,9 @@ class PatternDetection(TypedDict):
 
 
 @with_config(ConfigDict(extra="allow"))
-class Totals(TypedDict):
+class Totals(_Counts):
     """The run so far, in a tick."""
 
-    scheduled: int
-    sent: int
-    ok: int
-    errors: int
-    timeouts: int
-    dropped: int
-    errors_by_class: dict[str, int]
     peak_tps: int
     p50_ms: float | None
     p95_ms: float | None
@@ -362,7 +360,7 @@ class LiveFeed:
         totals = aggregator.totals
         accuracy = accuracy_of(totals)
         latency = latency_ms(totals)
-        per_txn = cost_per_transaction_usd(self._prices, _compute_ms(agents_of(totals)) or 0.0)
+        per_txn = cost_per_transaction_usd(self._prices, agent_compute_ms(agents_of(totals)) or 0.0)
         usd_per_hour = per_txn * row["ok"] * 3600
         budget = self._prices.budget.usd_per_day
         tick = Tick(
@@ -466,12 +464,6 @@ def thin_history(
         return list(history)
     before, latest = history[:-recent], history[-recent:]
     return before[::math.ceil(len(before) / older)] + latest
-
-
-def _compute_ms(agents: dict[str, dict[str, Any]]) -> float | None:
-    timed = [a["avg_ms"] * a["calls"] for a in agents.values() if a.get("avg_ms") is not None]
-    calls = max((a["calls"] for a in agents.values()), default=0)
-    return sum(timed) / calls if timed and calls else None
 
 
 def _agents_live(
