@@ -40,7 +40,9 @@ from stresslab.local.hub import BroadcastHub, HubLimits
 from stresslab.local.runner import RECENT_RUNS, FaultsUnavailable, LocalRun, LocalRunOptions
 from stresslab.local.store import RunNotFound, SqliteRunStore
 from stresslab.measurement.live import LIVE_SCHEMA, Snapshot
-from stresslab.outputs.report import render_junit_xml, render_report_html, render_timeseries_csv
+from stresslab.outputs.junit import render_junit_xml
+from stresslab.outputs.report import render_report_html
+from stresslab.outputs.timeseries_csv import render_timeseries_csv
 from stresslab.runs import EXPORT_CHARSET, EXPORT_MEDIA_TYPES
 from stresslab.scenario.durations import format_duration
 from stresslab.scenario.presentation import (

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from stresslab.outputs.checks import (
-    CountCheck,
     criterion_name,
     fault_why,
     reconcile_counts,
@@ -33,10 +32,6 @@ from stresslab.outputs.reading import SummaryLike, records, section, summary_dic
 from stresslab.outputs.rendering import Tag, render
 from stresslab.outputs.report_charts import fault_name, fault_start_end, run_charts
 from stresslab.outputs.timeseries_csv import render_timeseries_csv
-
-# render_junit_xml and render_timeseries_csv are re-exported for the local server's exports.
-__all__ = ["CountCheck", "reconcile_counts", "render_junit_xml", "render_report_html",
-           "render_timeseries_csv", "write_outputs"]
 
 KeyValues = list[tuple[str, Any]]
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from stresslab.local.runner import LocalRun, LocalRunOptions
-from stresslab.outputs.report import reconcile_counts
+from stresslab.outputs.checks import reconcile_counts
 from stresslab.scenario.spec import parse_scenario
 from tests.integration.test_hostile_target import HostileTarget
 
