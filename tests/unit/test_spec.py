@@ -150,3 +150,19 @@ def test_a_duration_is_always_a_finite_number(value):
 
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(value)
+
+
+def test_one_known_currency_rule_for_scenarios_and_presentation_profiles():
+    from pydantic import AfterValidator
+
+    from stresslab.scenario.presentation import PresentationProfile
+    from stresslab.scenario.spec import ScenarioSpec
+
+    # Given the reporting currency of a scenario and the currency of a presentation profile
+    def currency_rules(field: object) -> list[object]:
+        return [m.func for m in getattr(field, "metadata", []) if isinstance(m, AfterValidator)]
+
+    scenario = currency_rules(ScenarioSpec.model_fields["reporting_currency"])
+    profile = currency_rules(PresentationProfile.model_fields["currency"])
+    # Then both are checked by the one rule (it was copied into each model)
+    assert len(scenario) == 1 and scenario == profile
