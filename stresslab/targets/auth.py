@@ -112,10 +112,11 @@ class ClientCredentialsToken:
 
     async def _refresh(self) -> str:
         self.fetches += 1
+        asked_at = self._clock.now()  # the token's life may have started before we hear of it
         grant = await self._fetch()
         self._on_token(grant.access_token)
         lifetime = grant.expires_in if grant.expires_in else DEFAULT_TOKEN_LIFETIME
-        now = self._clock.now()
+        now = asked_at
         self._header = f"Bearer {grant.access_token}"
         self._expires_at = now + lifetime
         self._refresh_at = now + lifetime - min(60.0, lifetime * 0.25)
@@ -292,13 +293,38 @@ def _readable(path: str, field: str) -> None:
 
 
 class AuthRefusals:
-    """Counts consecutive 401/403 answers; after `limit` of them the run must stop."""
+    """Counts consecutive 401/403 answers; after `limit` of them the run must stop.
+
+    Until one answer shows the credentials work, at most `limit` requests are let out in all
+    (refused + still unanswered), so a wrong key never sends more than `limit` requests
+    however many are in flight.
+    """
 
     def __init__(self, limit: int = DEFAULT_REFUSAL_LIMIT) -> None:
         if limit < 1:
             raise ValueError(f"the refusal limit must be at least 1, got {limit}")
         self.limit = limit
         self.consecutive = 0
+        self.confirmed = False
+        self._unconfirmed = 0  # let out before any answer confirmed the credentials
+
+    def may_send(self) -> bool:
+        return not self.should_abort and (
+            self.confirmed or self.consecutive + self._unconfirmed < self.limit
+        )
+
+    def admit(self) -> bool:
+        """A request goes out; True when it counts against the limit (nothing confirmed yet)."""
+        if self.confirmed:
+            return False
+        self._unconfirmed += 1
+        return True
+
+    def settle(self, counted: bool, status: int | None) -> bool:
+        """An admitted request ended (status None: no answer); True when the run must abort."""
+        if counted:
+            self._unconfirmed -= 1
+        return self.should_abort if status is None else self.observe(status)
 
     def observe(self, status: int) -> bool:
         """Record an answer's status; True when the run must abort."""
@@ -306,6 +332,7 @@ class AuthRefusals:
             self.consecutive += 1
         else:
             self.consecutive = 0
+            self.confirmed = True
         return self.should_abort
 
     @property

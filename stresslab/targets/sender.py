@@ -6,6 +6,7 @@ takes the same pieces into its own lean client.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -90,11 +91,31 @@ class ShapedSender:
         self._reader = ResponseReader(target.response)
         self._timeout = aiohttp.ClientTimeout(total=target.timeout or DEFAULT_TIMEOUT_S)
         self.refusals = refusals or AuthRefusals()
+        self._settled = asyncio.Event()
         self.invalid = InvalidSamples(mask=secrets.masker.mask)
 
     async def send(self, transaction: Mapping[str, Any]) -> Exchange:
-        if self.refusals.should_abort:
-            raise CredentialsRefused()
+        await self._admitted()
+        counted = self.refusals.admit()
+        status: int | None = None
+        try:
+            exchange = await self._exchange(transaction)
+            status = exchange.status
+        finally:
+            self.refusals.settle(counted, status)
+            settled, self._settled = self._settled, asyncio.Event()
+            settled.set()  # wakes the requests waiting for an answer to the credentials
+        self._judge(exchange)
+        return exchange
+
+    async def _admitted(self) -> None:
+        """Wait while unconfirmed credentials have as many requests out as refusals allow."""
+        while not self.refusals.may_send():
+            if self.refusals.should_abort:
+                raise CredentialsRefused()
+            await self._settled.wait()
+
+    async def _exchange(self, transaction: Mapping[str, Any]) -> Exchange:
         body = self._render(transaction)
         url, method = self._target.url, self._target.method
         headers = {**self._headers, "Host": host_header(url)}
@@ -116,13 +137,12 @@ class ShapedSender:
             return exchange
         except aiohttp.ClientError:
             exchange.error = "connect"
-            return exchange
-        self._judge(exchange)
         return exchange
 
     def _judge(self, exchange: Exchange) -> None:
-        assert exchange.status is not None
-        if self.refusals.observe(exchange.status):
+        if exchange.status is None:
+            return
+        if self.refusals.should_abort and exchange.status in (401, 403):
             exchange.problems.append(REFUSED_MESSAGE)
         elif exchange.status in (401, 403):
             exchange.problems.append(f"auth refused ({exchange.status})")

@@ -109,6 +109,17 @@ async def test_a_wrong_key_aborts_after_five_refusals(monkeypatch: pytest.Monkey
         assert sender.describe(sent[0])[-1] == "! auth refused (403)"
 
 
+async def test_a_wrong_key_sends_at_most_five_even_with_many_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FRAUD_API_KEY", "wrong-key")
+    with serve_partner(PartnerSettings(api_key="the-right-key")) as partner:
+        async with open_sender(target_from(partner.base_url), environment_secrets()) as sender:
+            with pytest.raises(CredentialsRefused):
+                await send_all(sender, 200, concurrency=32)
+        assert partner.ledger.refused == 5
+
+
 async def test_a_missing_env_var_is_named_before_anything_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -145,7 +156,7 @@ async def test_oauth2_tokens_expire_mid_run_and_no_request_fails(
     monkeypatch.setenv("PARTNER_CLIENT_ID", "stresslab")
     monkeypatch.setenv("PARTNER_CLIENT_SECRET", client_secret)
     settings = PartnerSettings(client_id="stresslab", client_secret=client_secret,
-                               token_lifetime=1.0)
+                               token_lifetime=1.5)
     with serve_partner(settings) as partner:
         url = partner.base_url
         target = target_from(url, headers={}, auth={
@@ -157,7 +168,7 @@ async def test_oauth2_tokens_expire_mid_run_and_no_request_fails(
             exchanges: list[Exchange] = []
             source = transactions(10_000)
             started = time.monotonic()
-            while time.monotonic() - started < 3.0:  # three token lifetimes, ~50 requests/s
+            while time.monotonic() - started < 3.0:  # two refreshes at 75 % of 1.5 s, ~50 req/s
                 exchanges += await asyncio.gather(*(sender.send(next(source)) for _ in range(5)))
                 await asyncio.sleep(0.1)
         assert_reconciled(exchanges, partner.ledger.answered)

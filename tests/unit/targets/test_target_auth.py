@@ -248,3 +248,42 @@ def test_botocores_debug_log_of_the_canonical_request_is_kept_in(
                          CREDENTIALS)
     signer.sign("POST", "https://x.example.com/a", {}, b"{}")
     assert "session-tok" not in caplog.text
+
+
+def test_unconfirmed_credentials_let_out_at_most_the_limit() -> None:
+    refusals = AuthRefusals(limit=3)
+    counted = [refusals.admit() for _ in range(3)]
+    assert counted == [True] * 3 and not refusals.may_send()
+    assert refusals.settle(True, None) is False  # a timeout: one more may go
+    assert refusals.may_send()
+    refusals.admit()
+    assert refusals.settle(True, 403) is False and not refusals.may_send()
+    assert refusals.settle(True, 401) is False
+    assert refusals.settle(True, 403) is True
+    assert not refusals.may_send()
+
+
+def test_once_an_answer_confirms_the_credentials_nothing_is_held_back() -> None:
+    refusals = AuthRefusals(limit=2)
+    refusals.admit()
+    refusals.settle(True, 200)
+    assert refusals.confirmed and refusals.admit() is False
+    assert all(refusals.may_send() for _ in range(10))
+    refusals.observe(403)
+    assert refusals.observe(401) is True and not refusals.may_send()
+
+
+async def test_a_tokens_life_counts_from_when_it_was_asked_for() -> None:
+    # expires_in starts when the endpoint answers; a slow answer must not stretch the token
+    clock = FakeClock()
+
+    async def slow_fetch() -> TokenGrant:
+        clock.advance(10.0)
+        return TokenGrant(f"token-{clock.now()}", 60.0)
+
+    token = ClientCredentialsToken(slow_fetch, clock)
+    first = await token.authorization()
+    clock.advance(36.0)  # 46 s after asking: past 75 % of its life
+    assert await token.authorization() == first
+    await settle()
+    assert await token.authorization() != first
