@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
 import pytest
 
 from stresslab.generation.transactions import TransactionFactory
-from stresslab.targets.template import TemplateError, compile_body, generated_samples
+from stresslab.targets.template import FILTERS, TemplateError, compile_body, generated_samples
 
 PARTNER_BODY = {
     "txn_ref": "{{ transaction_id }}",
@@ -109,3 +110,17 @@ def test_keys_and_text_from_the_file_never_become_code() -> None:
         "'); import os; ('": "')}; import os; x = ({'",
         "k": f"{transaction['currency']}\"+1+\"",
     }
+
+
+def test_epoch_ms_reads_a_time_without_offset_as_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        epoch_ms = FILTERS["epoch_ms"]
+        assert epoch_ms("2026-01-01T00:00:01.250Z") == 1_767_225_601_250
+        assert epoch_ms("2026-01-01T00:00:01.250") == 1_767_225_601_250
+        assert epoch_ms("2026-01-01T01:00:01+01:00") == 1_767_225_601_000
+        assert epoch_ms(1_767_225_601.25) == 1_767_225_601_250
+    finally:
+        monkeypatch.undo()
+        time.tzset()
