@@ -26,6 +26,8 @@ from stresslab.targets.template import TemplateError, compile_body
 Decision = Literal["approve", "review", "block"]
 DOTTED_PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# framing and routing headers the sender writes itself; a second copy would break the request
+_MANAGED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 DottedPath = Annotated[str, Field(pattern=DOTTED_PATH, max_length=256)]
@@ -234,7 +236,11 @@ class HttpTarget(_TargetBase):
         spaced = any(c.isspace() for c in url)
         if parts.scheme not in ("http", "https") or not parts.hostname or spaced:
             raise ValueError(f"must be an http(s) URL, got {url!r}")
-        return url
+        if "@" in parts.netloc:
+            raise ValueError(
+                "no credentials in the URL (use auth, headers or ${env:NAME} in the query)"
+            )
+        return _secret_text(url)
 
     @field_validator("headers")
     @classmethod
@@ -242,6 +248,8 @@ class HttpTarget(_TargetBase):
         for name, value in headers.items():
             if not _HEADER_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a header name")
+            if name.lower() in _MANAGED_HEADERS:
+                raise ValueError(f"{name} is set by stresslab for each request")
             if any(c in value for c in "\r\n\x00"):
                 raise ValueError(f"{name}: the value holds a line break")
             try:

@@ -77,6 +77,7 @@ class ShapedSender:
         render: RenderBody | None = None,
     ) -> None:
         self._target = target
+        self._url = secrets.resolve(target.url)
         self._session = session
         self._secrets = secrets
         self._signer = signer
@@ -117,7 +118,7 @@ class ShapedSender:
 
     async def _exchange(self, transaction: Mapping[str, Any]) -> Exchange:
         body = self._render(transaction)
-        url, method = self._target.url, self._target.method
+        url, method = self._url, self._target.method
         headers = {**self._headers, "Host": host_header(url)}
         if self._signer is not None:
             headers |= await self._signer.headers_for(method, url, headers, body)

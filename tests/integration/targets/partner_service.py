@@ -80,6 +80,7 @@ class Ledger:
     refused: int = 0
     tokens_issued: int = 0
     expired_tokens_presented: int = 0
+    query_codes: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -134,6 +135,7 @@ def build_app(settings: PartnerSettings, ledger: Ledger) -> FastAPI:
         action = action_for(assessment)
         with ledger.lock:
             ledger.answered[assessment.txn_ref] = action
+            ledger.query_codes += request.query_params.getlist("code")
         if settings.answer_without_action:
             return {"outcome": {"status": "queued"}}
         return {"outcome": {"action": action, "model": "partner-v2"}}

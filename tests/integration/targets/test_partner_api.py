@@ -94,6 +94,17 @@ async def test_api_key_with_the_issues_file(
     assert planted_key not in text
 
 
+async def test_a_secret_in_the_urls_query_is_resolved_and_masked(planted_key: str) -> None:
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        url = f"{partner.base_url}/api/v2/assess?code=${{env:FRAUD_API_KEY}}"
+        async with open_sender(target_from(partner.base_url, url=url),
+                               environment_secrets()) as sender:
+            exchange = await sender.send(next(transactions(1)))
+        assert exchange.outcome == "ok"
+        assert partner.ledger.query_codes == [planted_key]
+    assert sender.describe(exchange)[0] == f"> POST {partner.base_url}/api/v2/assess?code=***"
+
+
 async def test_a_wrong_key_aborts_after_five_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUD_API_KEY", "wrong-key")
     with serve_partner(PartnerSettings(api_key="the-right-key")) as partner:

@@ -111,6 +111,15 @@ def test_timeout_takes_a_duration() -> None:
     (with_(auth={"type": "mtls", "cert_file": "c.pem", "key_file": "k.pem"}),
      "target: mtls and ca_file need an https:// url"),
     ("http://x", "target: expected a mapping with kind, url, …"),
+    (with_(headers={"Content-Length": "10"}),
+     "target.headers: Content-Length is set by stresslab for each request"),
+    (with_(headers={"host": "other.example.com"}),
+     "target.headers: host is set by stresslab for each request"),
+    (with_(url="https://user:pw@fraud.example.com/x"),
+     "target.url: no credentials in the URL (use auth, headers or ${env:NAME} in the query)"),
+    (with_(url="https://fraud.example.com/x?code=${vault:k}"),
+     "target.url: unknown secret source 'vault' in ${vault:…} "
+     "(use one of env, secretsmanager, ssm)"),
 ])
 def test_bad_input_is_one_line_naming_the_field(data: Any, message: str) -> None:
     with pytest.raises(TargetConfigError) as caught:
