@@ -22,8 +22,9 @@ from stresslab.judgement.capacity import (
     step_spec,
 )
 from stresslab.local.reference_process import ReferenceService
-from stresslab.local.runner import EXIT_ABORTED, LocalRun, LocalRunOptions, iso, new_run_id
+from stresslab.local.runner import EXIT_ABORTED, LocalRun, LocalRunOptions
 from stresslab.outputs.capacity_report import render_capacity_html
+from stresslab.runs import iso, new_run_id
 from stresslab.scenario.settings import CapacitySearch
 from stresslab.scenario.spec import ScenarioSpec
 

@@ -1,4 +1,9 @@
-"""The local runtime: one run on this machine, from plan to summary, with worker processes."""
+"""The local runtime: one run on this machine, from plan to summary, with worker processes.
+
+The run loop composes its parts: the target supervisor (where to send, the reference
+service's life), the fault timeline, the degradation controller, the batch intake and the
+live publisher; each is in its own module.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +11,40 @@ import asyncio
 import contextlib
 import math
 import multiprocessing
-import secrets
 import sqlite3
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from stresslab.generation.catalog import CURRENCIES
 from stresslab.generation.plan import ArrivalSchedule, Plan, plan_run
 from stresslab.judgement.business import load_price_table
-from stresslab.judgement.degradation import DegradationTracker, Level, LevelChange, health_of
+from stresslab.judgement.degradation import DegradationTracker, SecondHealth, health_of
 from stresslab.judgement.summary import RunFacts, RunSummary, summarize_run
-from stresslab.local.faults import FaultInjectionFailed, ReferenceTargetFaults, describe_error
+from stresslab.local.batch_intake import BatchIntake
+from stresslab.local.degradation_control import DegradationController
+from stresslab.local.fault_timeline import FaultsUnavailable, FaultTimeline
+from stresslab.local.faults import describe_error
 from stresslab.local.infra import ProcessMeter, TargetProbe
+from stresslab.local.live_publisher import LivePublisher, RunNotes
 from stresslab.local.progress import ProgressDisplay, progress_line
-from stresslab.local.reference_process import ReferenceService, ReferenceServiceFailed
+from stresslab.local.reference_process import ReferenceService
+from stresslab.local.run_clock import RunClock
 from stresslab.local.store import SqliteRunStore
+from stresslab.local.target_supervisor import TargetSupervisor
 from stresslab.local.workers import WorkerPool
 from stresslab.measurement.aggregate import RunAggregator, aggregator_from_batches
-from stresslab.measurement.live import EventName, LiveFeed, Snapshot, describe_run
-from stresslab.measurement.metrics import MetricsBatch, WindowStats
+from stresslab.measurement.live import LiveFeed, Snapshot, describe_run
+from stresslab.measurement.metrics import WindowStats
 from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
+from stresslab.runs import iso, new_run_id
 from stresslab.scenario.spec import FaultSpec, ScenarioSpec
-from stresslab.targets.http import check_reachable
+
+__all__ = ["FaultsUnavailable", "LocalRun", "LocalRunOptions", "LocalRunResult"]
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3
 START_MARGIN_S = 0.5
@@ -45,26 +53,11 @@ READY_TIMEOUT_S = 60.0
 SETTLE_S = 0.02  # after a batch, let the other workers' batches of that second arrive too
 LIVE_GRACE_S = 0.5  # how long a live tick waits for a late worker's batch of that second
 RECENT_RUNS = 20
-MAX_TARGET_RESTARTS = 3
-CLEAR_WARN_S = 4.0  # a fault not cleared this long after its end is told to the viewers
-END_CLEAR_S = 3.0  # at the end, how long to try clearing faults before leaving them to expire
-SIDE_WORK_WAIT_S = 8.0  # at the end, how long side work still under way may take
 
 
 def failure_reason(error: BaseException) -> str:
     """Why a run failed, in one line that is never empty."""
     return describe_error(error)
-
-
-def new_run_id(scenario: str, now: datetime | None = None) -> str:
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-    return f"{scenario}-{stamp}-{secrets.token_hex(2)}"
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
 
 
 @dataclass
@@ -93,91 +86,42 @@ class LocalRunResult:
         return self.run_summary.to_json_dict()
 
 
-class FaultsUnavailable(RuntimeError):
-    """A fault cannot be injected now: no fault API, or the run is not under way."""
-
-
-@dataclass
-class _FaultWindow:
-    spec: FaultSpec
-    fault_id: str | None = None
-    started_s: float | None = None
-    ended_s: float | None = None
-    status: str = "pending"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.spec.type, "label": self.spec.label, "target": self.spec.target,
-            "intensity": self.spec.intensity, "planned_start_s": self.spec.at,
-            "planned_end_s": self.spec.end, "start_s": self.started_s, "end_s": self.ended_s,
-            "status": self.status,
-        }
-
-
-@dataclass
-class _Outage:
-    """The reference service died during the run; back_s is None if it could not be restarted."""
-
-    died_s: float
-    exitcode: int | None
-    back_s: float | None = None
-    error: str | None = None
-
-
 class LocalRun:
     """Runs a ScenarioSpec against a target on this machine and writes its results."""
 
     def __init__(self, options: LocalRunOptions) -> None:
         self.options = options
-        self.spec = options.spec
-        self.run_id = new_run_id(self.spec.name)
-        self.plan: Plan = plan_run(self.spec, self.run_id)
+        self.spec = spec = options.spec
+        self.run_id = new_run_id(spec.name)
+        self.plan: Plan = plan_run(spec, self.run_id)
         self.aggregator = RunAggregator(self.run_id, self.plan.expected_per_second)
         self._context = multiprocessing.get_context("spawn")
         self._stop = self._context.Event()
         self._start_at = self._context.Value("d", 0.0)
         self._aborted = False
-        self._pending: list[str] = []
-        self._pending_lock = threading.Lock()
+        self._failure: str | None = None
         self._pool: WorkerPool | None = None
         self._store: SqliteRunStore | None = None
-        self._worker_scheduled: Counter[str] = Counter()
-        self._faults = [_FaultWindow(fault) for fault in self.plan.faults]
-        self._rss: list[float] = []
         self._prices = load_price_table()
-        self._live = LiveFeed(
-            self.spec,
-            describe_run(self.spec, self.run_id, iso(time.time()), "starting",
-                         options.target_url or "local reference service",
-                         self.plan.expected_per_second),
-            self._prices, CURRENCIES[self.spec.reporting_currency].units_per_usd,
-        )
-        self._live_next = 0
-        self._started: float | None = None
-        self._ended = False
-        self._injector: ReferenceTargetFaults | None = None
-        self._meter: ProcessMeter | None = None
-        self._probe: TargetProbe | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._reference: ReferenceService | None = None
-        self._outages: list[_Outage] = []
-        self._reviving: asyncio.Task[None] | None = None
-        self._tracker = DegradationTracker(self.spec.degradation)
-        self._levels: dict[int, Level] = {}
-        self._cpu: dict[int, float | None] = {}
-        self._degradation_next = 0
-        self._applied: Level = "NONE"
-        self._level_lock = asyncio.Lock()
-        self._level_tasks: set[asyncio.Task[None]] = set()
-        self._apply_failures = 0
-        self._apply_error = ""
-        self._invalid_batches = 0
-        self._side_work: set[asyncio.Task[None]] = set()
-        self._side_notes: list[str] = []
-        self._failure: str | None = None
-        self._publish_failures = 0
-        self._store_failures = 0
+        self._clock = RunClock()
+        self._live = LivePublisher(LiveFeed(
+            spec,
+            describe_run(spec, self.run_id, iso(time.time()), "starting",
+                         options.target_url or "local reference service",
+                         self.plan.expected_per_second),
+            self._prices, CURRENCIES[spec.reporting_currency].units_per_usd,
+        ), options.broadcaster, self._clock)
+        self._notes = RunNotes(self._live)
+        self._target = TargetSupervisor(self._clock, self._notes, options.target_url,
+                                        options.reference)
+        self._faults = FaultTimeline(self.run_id, self.plan.faults, self._clock, self._live,
+                                     self._notes)
+        self._degradation = DegradationController(
+            DegradationTracker(spec.degradation), math.ceil(spec.duration), self._clock,
+            self._live, self._notes)
+        self._intake = BatchIntake(self._notes, self._wake_soon)
 
     def request_stop(self) -> None:
         """Abort: workers stop scheduling, drain what is in flight and report."""
@@ -191,7 +135,7 @@ class LocalRun:
 
     def snapshot(self, runs: list[dict[str, Any]] | None = None) -> Snapshot:
         """The run as a dashboard sees it on connect: run info, ticks and events so far."""
-        return self._live.snapshot(runs)
+        return self._live.feed.snapshot(runs)
 
     def restart_aggregator(self) -> None:
         """Replace the aggregator by one rebuilt from the store, as after a restart mid-run.
@@ -205,64 +149,54 @@ class LocalRun:
         self.aggregator = aggregator_from_batches(
             self.run_id, self.plan.expected_per_second, batches
         )
-        self._worker_scheduled = _scheduled_by_worker(batches)
+        self._intake.recount(batches)
 
     async def inject_now(self, fault: FaultSpec) -> dict[str, Any]:
         """Inject a fault at this moment (its `at` is ignored); it joins the run's fault windows."""
-        if self._started is None or self._ended:
-            raise FaultsUnavailable("the run is not under way")
-        if self._injector is None:
-            raise FaultsUnavailable("the target has no fault admin API")
-        elapsed = max(time.time() - self._started, 0.0)
-        window = _FaultWindow(fault.model_copy(update={"at": round(elapsed, 3)}),
-                              status="injecting")
-        self._faults.append(window)
-        await self._start_fault(self._injector, window, self._fault_key(window))
-        if window.status != "injected":
-            raise FaultInjectionFailed(window.status)
-        return window.as_dict()
+        return await self._faults.inject_now(fault)
+
+    def accept_batch(self, text: str) -> None:
+        """A batch's JSON to aggregate (from the pump thread; or again, as a redelivery)."""
+        self._intake.accept(text)
+
+    def _wake_soon(self) -> None:
+        """From the pump thread: let the supervisor handle a batch now rather than at its tick."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def execute(self) -> LocalRunResult:
         self._loop = asyncio.get_running_loop()
         try:
             result = await self._execute_with_target()
         except BaseException as error:
-            self._ended = True
-            self._announce("run_stopped", self._elapsed(), status="failed", passed=False,
-                           error=failure_reason(error))
+            self._clock.ended = True
+            self._live.announce_now("run_stopped", status="failed", passed=False,
+                                    error=failure_reason(error))
             raise
         summary = result.run_summary
         # Announced once everything is cleaned up, so a viewer may start the next run at once.
-        self._announce(
-            "run_stopped", self._elapsed(), status=summary.status, passed=summary.passed,
+        self._live.announce_now(
+            "run_stopped", status=summary.status, passed=summary.passed,
             failed_criteria=[f"{c.expr} [{c.window}]" for c in summary.failed_criteria],
         )
         return result
 
     async def _execute_with_target(self) -> LocalRunResult:
-        reference = self.options.reference
-        owned = reference is None and self.options.target_url is None
+        target = self._target
         try:
-            url = self.options.target_url
-            if reference is not None:
-                url = reference.score_url
-            elif url is None:
-                reference = await ReferenceService.start()
-                url = reference.score_url
+            url = await target.start()
             store = SqliteRunStore(self.options.db_path)
             try:
-                await check_reachable(url)
-                return await self._execute(url, reference, store)
+                await target.check(url)
+                return await self._execute(url, store)
             finally:
                 store.close()
         finally:
-            if reference is not None and owned:
-                await reference.stop()
+            await target.stop()
 
-    async def _execute(
-        self, url: str, reference: ReferenceService | None, store: SqliteRunStore
-    ) -> LocalRunResult:
-        self._store, self._reference = store, reference
+    async def _execute(self, url: str, store: SqliteRunStore) -> LocalRunResult:
+        self._store = store
         pool = self._pool = WorkerPool(
             self._context, self.plan.assignments(run_started_at=0.0),
             self.spec.model_dump_json(), url, self._stop, self._start_at, self.accept_batch,
@@ -281,42 +215,34 @@ class LocalRun:
             self.run_id, self.spec.name, iso(started), self.spec.model_dump(mode="json"),
             self.plan.model_dump(mode="json"),
         )
-        faults = reference.faults() if reference else None
-        self._injector = faults
-        self._started = started
+        self._faults.admin = self._target.fault_admin()
+        self._degradation.target = self._target.service
+        self._clock.started = started
         try:
-            self._go_live(started, url, store, pool, reference)
-            await self._supervise(started, pool, store, faults, reference)
+            self._go_live(started, url, store, pool)
+            await self._supervise(started, pool, store)
         except Exception as error:  # noqa: BLE001 - the run ends early, its outputs still written
             self._failure = failure_reason(error)
         finally:
-            self._ended = True
+            self._clock.ended = True
             self._stop.set()  # on a failure the workers stop now; after a full run they are done
             try:
-                await self._settle_target(reference)
-                await self._clear_faults(faults)
+                await self._target.settle()
+                await self._degradation.settle()
+                await self._faults.finish()
             except Exception as error:  # noqa: BLE001 - cleanup is side work too
-                self._side_notes.append(f"cleaning up the target failed: {failure_reason(error)}")
+                self._notes.add(f"cleaning up the target failed: {failure_reason(error)}")
             pool.close()
             pump.join(timeout=10)
         try:
-            self._drain_pending(store)
-            self._track_degradation(None)
+            self._intake.drain(store, self.run_id, self.aggregator, self._row)
+            self._degradation.track(None, self._health, self._closed)
             self._publish_ticks(None)
         except Exception as error:  # noqa: BLE001 - as above
             self._failure = self._failure or failure_reason(error)
         ended = time.time()
-        received = await self._target_count(reference)
+        received = await self._target.received(self.run_id)
         return self._finish(store, url, started, ended, received, pool)
-
-    async def _target_count(self, reference: ReferenceService | None) -> int | None:
-        if reference is None or reference.exited:
-            return None
-        try:
-            return await reference.received(self.run_id)
-        except FaultInjectionFailed as error:
-            self._side_notes.append(f"the target's own count could not be read: {error}")
-            return None
 
     async def _wait_ready(self, pool: WorkerPool) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -325,76 +251,26 @@ class LocalRun:
                 raise RuntimeError("worker processes did not start")
             await asyncio.sleep(0.02)
 
-    def accept_batch(self, text: str) -> None:
-        """A batch's JSON to aggregate (from the pump thread; or again, as a redelivery)."""
-        with self._pending_lock:
-            self._pending.append(text)
-        self._wake_soon()
-
-    def _wake_soon(self) -> None:
-        """From the pump thread: let the supervisor handle a batch now rather than at its tick."""
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed
-                self._loop.call_soon_threadsafe(self._wake.set)
-
-    def _drain_pending(self, store: SqliteRunStore) -> None:
-        with self._pending_lock:
-            pending, self._pending = self._pending, []
-        batches, readable = [], []
-        for text in pending:
-            try:
-                batches.append(MetricsBatch.model_validate_json(text))
-                readable.append(text)
-            except ValidationError:  # counted and noted; one bad message must not end the run
-                self._invalid_batches += 1
-        if batches:
-            # Stored before aggregated, so a rebuilt aggregator has all; a store that fails
-            # (locked, full) keeps them waiting for the next tick.
-            try:
-                store.add_batches(batches)
-            except sqlite3.Error as error:
-                self._store_trouble(error)
-                with self._pending_lock:
-                    self._pending[:0] = readable
-                return
-            for batch in batches:
-                if self.aggregator.add(batch):
-                    self._worker_scheduled[batch.worker_id] += batch.scheduled
-        dirty = self.aggregator.take_dirty()
-        if dirty:
-            try:
-                store.save_seconds(self.run_id, [self._row(second) for second in dirty])
-            except sqlite3.Error as error:  # every second is saved again when the run ends
-                self._store_trouble(error)
-
-    def _store_trouble(self, error: sqlite3.Error) -> None:
-        self._store_failures += 1
-        if self._store_failures == 1:
-            self._trouble(f"the run store could not be written ({describe_error(error)}); "
-                          "retried at every tick")
-
-    def _active_faults(self, second: int) -> list[str]:
-        return [
-            w.spec.key for w in self._faults
-            if w.started_s is not None and w.started_s <= second + 1
-            and (w.ended_s is None or w.ended_s > second)
-        ]
-
     def _row(self, second: int) -> dict[str, Any]:
-        row = self.aggregator.second_row(second, self._active_faults(second))
-        row["degradation"] = self._levels.get(second)
+        row = self.aggregator.second_row(second, self._faults.active(second))
+        row["degradation"] = self._degradation.level_at(second)
         return row
 
-    async def _supervise(
-        self, started: float, pool: WorkerPool, store: SqliteRunStore,
-        faults: ReferenceTargetFaults | None, reference: ReferenceService | None,
-    ) -> None:
+    def _health(self, second: int) -> SecondHealth:
+        stats = self.aggregator.seconds.get(second) or WindowStats()
+        return health_of(stats, self._target.cpu_at(second))
+
+    def _connect_errors(self, first: int, last: int) -> int:
+        seconds = self.aggregator.seconds
+        return sum(seconds[s].errors["connect"] for s in range(first, last + 1) if s in seconds)
+
+    async def _supervise(self, started: float, pool: WorkerPool, store: SqliteRunStore) -> None:
         display = ProgressDisplay(enabled=self.options.progress)
         shown = -1
         probe = None
-        if self._probe is not None:
+        if self._live.probe is not None:
             # the level shown is the run's own (from its metrics), not what the target reports
-            probe = asyncio.create_task(self._probe.run(lambda _level: None))
+            probe = asyncio.create_task(self._live.probe.run(lambda _level: None))
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -403,15 +279,15 @@ class LocalRun:
                 self._wake.clear()
                 elapsed = time.time() - started
                 pool.check(elapsed)
-                self._watch_target(reference, faults, elapsed)
-                self._apply_faults(faults, elapsed)
-                self._drain_pending(store)
+                self._target.watch(elapsed, self._target_restarted)
+                self._faults.advance(elapsed)
+                self._intake.drain(store, self.run_id, self.aggregator, self._row)
                 closed = math.floor(elapsed) - 1
                 fresh = closed > shown and closed >= 0
                 if fresh:
                     shown = closed
-                    self._sample_target(reference, closed)
-                self._track_degradation(elapsed)
+                    self._target.sample(closed)
+                self._degradation.track(elapsed, self._health, self._closed)
                 self._publish_ticks(elapsed)
                 if fresh:
                     self._show_progress(display, closed, elapsed)
@@ -424,6 +300,15 @@ class LocalRun:
                     await probe
             display.done()
 
+    async def _target_restarted(self, back_s: float) -> None:
+        """The reference service came back as a new process: watch it, and put back the faults
+        still due and the level."""
+        service = self._target.service
+        if self._live.meter is not None and service is not None:
+            self._live.meter = ProcessMeter(service.pid, self.worker_pids)
+        await self._faults.reinject(back_s, attempt=len(self._target.outages))
+        self._degradation.target_restarted()
+
     def _show_progress(self, display: ProgressDisplay, second: int, elapsed: float) -> None:
         if not (self.options.progress or self.options.on_second):
             return
@@ -432,239 +317,7 @@ class LocalRun:
         if self.options.on_second:
             self.options.on_second(row)
 
-    def _sample_target(self, reference: ReferenceService | None, second: int) -> None:
-        """Once a second: the target's memory (for growth) and CPU (for degradation)."""
-        if reference is None or reference.exited:
-            return
-        self._rss.append(reference.rss_mb())
-        self._cpu[second] = reference.cpu_pct()
-
-    # ------------------------------------------------------------------------------- faults
-
-    def _fault_key(self, window: _FaultWindow, attempt: str = "") -> str:
-        """The idempotency key of one injection: the same on every retry of it."""
-        return f"{self.run_id}/{self._faults.index(window)}{attempt}"
-
-    def _side(self, work: Any) -> None:
-        """Side work in the background: the supervisor never waits for the target's answer."""
-        task = asyncio.create_task(work)
-        self._side_work.add(task)
-        task.add_done_callback(self._side_work.discard)
-
-    def _trouble(self, message: str) -> None:
-        """Side work that did not go as planned: a note in the summary and an event live."""
-        self._side_notes.append(message)
-        self._announce("run_note", self._elapsed(), message=message)
-
-    def _apply_faults(self, injector: ReferenceTargetFaults | None, elapsed: float) -> None:
-        for window in list(self._faults):
-            if window.status == "pending" and elapsed >= window.spec.at:
-                if injector is None:
-                    window.status = "skipped: the target has no fault admin API"
-                    continue
-                window.status = "injecting"
-                self._side(self._start_fault(injector, window, self._fault_key(window)))
-            elif window.status == "injected" and elapsed >= window.spec.end:
-                window.status = "clearing"
-                self._side(self._clear_one(injector, window))
-
-    async def _start_fault(
-        self, injector: ReferenceTargetFaults, window: _FaultWindow, key: str
-    ) -> None:
-        window.status = "injecting"
-        try:
-            window.fault_id = await injector.inject(window.spec, key)
-        except FaultInjectionFailed as error:
-            window.status = f"failed: {error}"
-            self._trouble(f"fault {window.spec.key} could not be injected: {error}")
-            return
-        window.started_s, window.status = round(self._elapsed(), 3), "injected"
-        self._announce("fault_injected", window.started_s, key=window.spec.key,
-                       **window.as_dict())
-
-    async def _clear_one(
-        self, injector: ReferenceTargetFaults | None, window: _FaultWindow,
-        patience_s: float | None = None,
-    ) -> None:
-        """Clear a fault, retrying while it is still in force; every fault also ends on the
-        service by its own duration, so one that cannot be cleared is left to expire."""
-        window.status = "clearing"
-        began = self._elapsed()
-        started = window.started_s if window.started_s is not None else began
-        expires_s = started + window.spec.duration
-        if injector is not None and window.fault_id is not None:
-            told = False
-            while True:
-                waited = self._elapsed() - began
-                budget = CLEAR_WARN_S if patience_s is None else patience_s - waited
-                try:
-                    await injector.clear(window.fault_id, deadline_s=max(budget, 0.5))
-                    break
-                except FaultInjectionFailed as error:
-                    waited = self._elapsed() - began
-                    if not told:
-                        told = True
-                        self._trouble(f"fault {window.spec.key} could not be cleared for "
-                                      f"{waited:.0f} s: {error}")
-                    now = self._elapsed()
-                    if now >= expires_s + 1 or (patience_s is not None and waited >= patience_s):
-                        window.ended_s = round(min(max(expires_s, began), now), 3)
-                        window.status = "expired: it could not be cleared, it ended by its duration"
-                        self._announce("fault_cleared", window.ended_s, key=window.spec.key,
-                                       **window.as_dict())
-                        return
-        window.ended_s, window.status = round(self._elapsed(), 3), "cleared"
-        self._announce("fault_cleared", window.ended_s, key=window.spec.key, **window.as_dict())
-
-    async def _clear_faults(self, injector: ReferenceTargetFaults | None) -> None:
-        """At the end: side work finishes (or is given up), every fault is cleared or left to
-        expire by its duration, and the target is asked to clear whatever remains."""
-        if self._side_work:
-            _, late = await asyncio.wait(set(self._side_work), timeout=SIDE_WORK_WAIT_S)
-            for task in late:
-                task.cancel()
-            if late:
-                self._side_notes.append(f"{len(late)} calls to the target's admin API were "
-                                        f"still unanswered {SIDE_WORK_WAIT_S:g} s after the "
-                                        "run and were given up")
-        for window in self._faults:
-            if window.status in ("injected", "clearing"):
-                await self._clear_one(injector, window, patience_s=END_CLEAR_S)
-            elif window.status == "injecting":
-                window.status = "failed: the run ended before the target answered"
-        if injector is not None:
-            try:
-                await injector.clear_all(deadline_s=END_CLEAR_S)
-            except FaultInjectionFailed as error:
-                self._side_notes.append("the target's faults could not be cleared after the "
-                                        f"run (each ends by its own duration): {error}")
-
-    async def _reinject_faults(
-        self, injector: ReferenceTargetFaults | None, elapsed: float
-    ) -> None:
-        """A restarted target starts clean: faults still due go back in for what is left."""
-        if injector is None:
-            return
-        for window in self._faults:
-            remaining = window.spec.end - elapsed
-            if window.status != "injected" or remaining <= 0:
-                continue
-            try:
-                window.fault_id = await injector.inject(
-                    window.spec, self._fault_key(window, f"/r{len(self._outages)}"),
-                    duration_s=remaining)
-            except FaultInjectionFailed as error:
-                window.ended_s, window.status = round(elapsed, 3), f"lost with the target: {error}"
-
-    # ------------------------------------------------------------------ the reference service
-
-    def _watch_target(
-        self, reference: ReferenceService | None, faults: ReferenceTargetFaults | None,
-        elapsed: float,
-    ) -> None:
-        """A reference service that has exited mid-run is started again (a few times at most)."""
-        if reference is None or not reference.exited or self._ended:
-            return
-        if self._reviving is not None and not self._reviving.done():
-            return
-        if len(self._outages) >= MAX_TARGET_RESTARTS:
-            return
-        self._reviving = asyncio.create_task(self._revive_target(reference, faults, elapsed))
-
-    async def _revive_target(
-        self, reference: ReferenceService, injector: ReferenceTargetFaults | None,
-        noticed_s: float,
-    ) -> None:
-        outage = _Outage(died_s=round(noticed_s, 3), exitcode=reference.returncode)
-        self._outages.append(outage)
-        try:
-            await reference.restart()
-        except (ReferenceServiceFailed, OSError) as error:
-            outage.error = str(error) or type(error).__name__
-            return
-        back = self._elapsed()
-        outage.back_s = round(back, 3)
-        self._rss = []  # memory growth means something within one process only
-        if self._meter is not None:
-            self._meter = ProcessMeter(reference.pid, self.worker_pids)
-        await self._reinject_faults(injector, back)
-        self._applied = "NONE"
-        self._request_level()
-
-    async def _settle_target(self, reference: ReferenceService | None) -> None:
-        """At the end: a restart under way finishes, and the target goes back to NONE."""
-        if self._reviving is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reviving
-        if self._level_tasks:
-            await asyncio.gather(*self._level_tasks, return_exceptions=True)
-        if reference is not None and not reference.exited and self._applied != "NONE":
-            try:
-                await reference.set_degradation("NONE")
-                self._applied = "NONE"
-            except FaultInjectionFailed as error:
-                self._side_notes.append(f"the target could not be set back to degradation "
-                                        f"level NONE after the run: {error}")
-
-    # ------------------------------------------------------------------------- degradation
-
-    def _track_degradation(self, elapsed: float | None) -> None:
-        """Feed each closed second of the plan to the tracker; elapsed None: the run is over."""
-        planned = math.ceil(self.spec.duration)
-        while self._degradation_next < planned:
-            second = self._degradation_next
-            if elapsed is not None and not self._closed(second, elapsed):
-                return
-            stats = self.aggregator.seconds.get(second) or WindowStats()
-            seen = len(self._tracker.changes)
-            self._levels[second] = self._tracker.observe(
-                second, health_of(stats, self._cpu.get(second)))
-            self._degradation_next += 1
-            for change in self._tracker.changes[seen:]:
-                self._level_changed(change)
-
-    def _level_changed(self, change: LevelChange) -> None:
-        event = self._live.set_degradation(
-            change.level, change.at_s, reason=change.reason, applied=self._applies_levels())
-        if event is not None:
-            self._send(event.to_json())
-        if not self._ended:
-            self._request_level()
-
-    def _applies_levels(self) -> bool:
-        return self.spec.degradation.apply and self._reference is not None
-
-    def _request_level(self) -> None:
-        """Tell the target the current level, in the background and in order."""
-        if not self._applies_levels() or self._reference is None:
-            return
-        task = asyncio.create_task(self._push_level(self._reference))
-        self._level_tasks.add(task)
-        task.add_done_callback(self._level_tasks.discard)
-
-    async def _push_level(self, reference: ReferenceService) -> None:
-        async with self._level_lock:  # each push sends the level as it is by then
-            level: Level = "NONE" if self._ended else self._tracker.level
-            if level == self._applied or reference.exited:
-                return
-            try:
-                await reference.set_degradation(level)
-                self._applied = level
-            except FaultInjectionFailed as error:
-                self._apply_failures += 1
-                self._apply_error = str(error)
-                if self._apply_failures == 1:  # the summary counts them all
-                    self._announce("run_note", self._elapsed(), message=(
-                        f"degradation level {level} could not be sent to the target: {error}"))
-
     # ------------------------------------------------------------------------------ results
-
-    def _memory_growth_pct(self) -> float | None:
-        samples = self._rss
-        warm = max(5, len(samples) // 10)
-        if len(samples) <= warm + 1 or samples[warm] <= 0:
-            return None
-        return (samples[-1] - samples[warm]) / samples[warm] * 100
 
     def _worker_facts(self, pool: WorkerPool) -> tuple[list[str], list[str], bool]:
         """Failed worker ids, notes on them, and whether every shard ran to its end."""
@@ -674,7 +327,7 @@ class LocalRun:
         notes = []
         unreported = 0
         if pool.deaths:
-            account = pool.account(finished, self._worker_scheduled,
+            account = pool.account(finished, self._intake.scheduled_by_worker,
                                    ArrivalSchedule(self.spec.profile()))
             failed, notes, complete = account.failed, account.notes, account.replaced_all
             unreported = account.unreported
@@ -689,60 +342,19 @@ class LocalRun:
         missing = self.plan.scheduled_total - self.aggregator.totals.scheduled - unreported
         if missing > 0:
             notes.append(f"{missing} planned arrivals were never scheduled (failed workers)")
-        if self._invalid_batches:
-            notes.append(f"{self._invalid_batches} metrics batches from workers were unreadable "
+        if self._intake.invalid:
+            notes.append(f"{self._intake.invalid} metrics batches from workers were unreadable "
                          "and left out")
         return failed, notes, complete
 
-    def _target_facts(self, received: int | None) -> tuple[int | None, list[str]]:
-        """The target's own count, unless a restart lost part of it; notes on each outage.
-
-        A killed service takes its count with it, and polling it would only give a lower
-        bound, so after an outage target_received is left out (null) rather than guessed.
-        """
-        notes = [self._outage_note(outage) for outage in self._outages]
-        if not self._outages:
-            return received, notes
-        counted = "" if received is None else f"; the restarted service counted {received}"
-        notes.append("target_received is not known: the reference service's own count died "
-                     f"with it{counted}")
-        return None, notes
-
-    def _outage_note(self, outage: _Outage) -> str:
-        code = outage.exitcode
-        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
-        note = f"the reference service died ({how}), noticed at {outage.died_s:g} s"
-        if outage.back_s is None:
-            return note + f", and could not be restarted: {outage.error}"
-        first = max(math.floor(outage.died_s) - 1, 0)
-        last = math.floor(outage.back_s) + 1
-        refused = sum(self.aggregator.seconds[s].errors["connect"]
-                      for s in range(first, last + 1) if s in self.aggregator.seconds)
-        return (note + f"; restarted on the same port at {outage.back_s:g} s; {refused} "
-                f"connection errors in seconds {first}-{last}")
-
     def _side_facts(self) -> list[str]:
         """Notes on side work that went wrong: faults, counts, probes, store, live feed."""
-        notes = list(self._side_notes)
-        probe = self._probe
+        notes = list(self._notes.items)
+        probe = self._live.probe
         if probe is not None and probe.failures:
             notes.append(f"{probe.failures} of {probe.polls} health probes of the target went "
                          f"unanswered (last: {probe.last_error})")
-        if self._store_failures:
-            notes.append(f"{self._store_failures} writes to the run store failed and were "
-                         "retried")
-        if self._publish_failures:
-            notes.append(f"{self._publish_failures} live messages could not be published")
-        return notes
-
-    def _degradation_facts(self) -> tuple[list[dict[str, Any]], list[str]]:
-        applied = self._applies_levels()
-        changes = [{**c.as_dict(), "applied": applied} for c in self._tracker.changes]
-        notes = []
-        if self._apply_failures:
-            notes.append(f"{self._apply_failures} degradation level change(s) could not be "
-                         f"sent to the target (last: {self._apply_error})")
-        return changes, notes
+        return notes + self._intake.notes() + self._live.failure_notes()
 
     def _finish(
         self, store: SqliteRunStore, url: str, started: float, ended: float,
@@ -750,19 +362,19 @@ class LocalRun:
     ) -> LocalRunResult:
         failed, notes, complete = self._worker_facts(pool)
         status = "aborted" if self._aborted else ("completed" if complete else "failed")
-        received, target_notes = self._target_facts(received)
+        received, target_notes = self._target.facts(received, self._connect_errors)
         if received is not None and pool.deaths and received > self.aggregator.totals.sent:
             notes.append(f"the target received {received - self.aggregator.totals.sent} more "
                          "requests than the workers reported sending: sent by workers that died")
-        changes, degradation_notes = self._degradation_facts()
+        changes, degradation_notes = self._degradation.facts()
         if self._failure is not None:
             status = "failed"
             notes.insert(0, f"the run ended early: {self._failure}")
         facts = RunFacts(
             run_id=self.run_id, target=url, started_at=iso(started), ended_at=iso(ended),
             status=status, target_received=received, workers_expected=len(pool.worker_ids),
-            workers_failed=failed, fault_windows=[w.as_dict() for w in self._faults],
-            extra_metrics={"memory_growth_pct": self._memory_growth_pct()},
+            workers_failed=failed, fault_windows=self._faults.as_dicts(),
+            extra_metrics={"memory_growth_pct": self._target.memory_growth_pct()},
             notes=notes + target_notes + degradation_notes + self._side_facts(),
             degradation_changes=changes,
         )
@@ -790,32 +402,16 @@ class LocalRun:
 
     # ---------------------------------------------------------------- live dashboard messages
 
-    def _elapsed(self) -> float:
-        return 0.0 if self._started is None else max(time.time() - self._started, 0.0)
-
-    def _send(self, message: str) -> None:
-        if self.options.broadcaster is None:
-            return
-        try:
-            self.options.broadcaster.publish(message)
-        except Exception:  # noqa: BLE001 - viewers miss a message; the run goes on
-            self._publish_failures += 1
-
-    def _announce(self, name: EventName, at_s: float, **detail: Any) -> None:
-        self._send(self._live.event(name, max(at_s, 0.0), **detail).to_json())
-
-    def _go_live(
-        self, started: float, url: str, store: SqliteRunStore, pool: WorkerPool,
-        reference: ReferenceService | None,
-    ) -> None:
+    def _go_live(self, started: float, url: str, store: SqliteRunStore, pool: WorkerPool) -> None:
         """run_started, then a fresh snapshot so every viewer switches to this run."""
-        if self.options.broadcaster is not None:
-            self._meter = ProcessMeter(reference.pid if reference else None, pool.pids)
-            self._probe = TargetProbe(reference.admin) if reference else None
-        self._live.run = self._live.run.model_copy(update={"started_at": iso(started),
-                                                           "target": url})
-        self._announce("run_started", 0.0, status="running", scenario=self.spec.name)
-        self._send(self.snapshot(store.list_runs(RECENT_RUNS)).to_json())
+        service = self._target.service
+        if self._live.watched:
+            self._live.meter = ProcessMeter(service.pid if service else None, pool.pids)
+            self._live.probe = TargetProbe(service.admin) if service else None
+        feed = self._live.feed
+        feed.run = feed.run.model_copy(update={"started_at": iso(started), "target": url})
+        self._live.announce("run_started", 0.0, status="running", scenario=self.spec.name)
+        self._live.send(self.snapshot(store.list_runs(RECENT_RUNS)).to_json())
 
     def _reported(self, second: int) -> bool:
         """Every live worker that sends during this second has reported it (or finished)."""
@@ -834,37 +430,5 @@ class LocalRun:
         return elapsed >= second + 1 + LIVE_GRACE_S or self._reported(second)
 
     def _publish_ticks(self, elapsed: float | None) -> None:
-        """Ticks for the seconds that have closed; elapsed None: every second seen (run over)."""
-        if self.options.broadcaster is None:
-            return
-        planned = math.ceil(self.spec.duration)
-        last = max(self.aggregator.seconds, default=-1)
-        while True:
-            second = self._live_next
-            if elapsed is None:
-                if second > last:
-                    return
-            elif second >= planned or not self._closed(second, elapsed):
-                return  # seconds past the plan carry the drain: they are sent once the run ends
-            self._publish_tick(second)
-            self._live_next += 1
-
-    def _publish_tick(self, second: int) -> None:
-        agents = self._probe.agents if self._probe else None
-        tick, events = self._live.tick(
-            self.aggregator, second, self._active_faults(second),
-            infra=self._meter.sample() if self._meter else None, agent_load=agents,
-        )
-        self._send(tick.to_json())
-        for event in events:
-            self._send(event.to_json())
-
-
-def _scheduled_by_worker(batches: Iterable[MetricsBatch]) -> Counter[str]:
-    scheduled: Counter[str] = Counter()
-    seen: set[tuple[str, int]] = set()
-    for batch in batches:
-        if batch.key not in seen:
-            seen.add(batch.key)
-            scheduled[batch.worker_id] += batch.scheduled
-    return scheduled
+        self._live.publish_ticks(self.aggregator, elapsed, math.ceil(self.spec.duration),
+                                 self._closed, self._faults.active)
