@@ -71,6 +71,7 @@ class PartnerSettings:
     client_id: str | None = None
     client_secret: str | None = None
     token_lifetime: float = 2.0
+    client_auth: str = "basic"
     answer_without_action: bool = False
 
 
@@ -84,44 +85,68 @@ class Ledger:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def build_app(settings: PartnerSettings, ledger: Ledger) -> FastAPI:
-    app = FastAPI()
-    tokens: dict[str, float] = {}
+class PartnerAuth:
+    """The partner's own checks: API key, client authentication, bearer tokens it issued."""
 
-    def refuse(status: int) -> None:
-        with ledger.lock:
-            ledger.refused += 1
+    def __init__(self, settings: PartnerSettings, ledger: Ledger) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.tokens: dict[str, float] = {}
+
+    def refuse(self, status: int) -> None:
+        with self.ledger.lock:
+            self.ledger.refused += 1
         raise HTTPException(status_code=status, detail="not authorised")
 
-    def check_bearer(authorization: str | None) -> None:
-        if settings.client_id is None:
+    def check_api_key(self, x_api_key: str | None) -> None:
+        if self.settings.api_key is not None and x_api_key != self.settings.api_key:
+            self.refuse(403)
+
+    def check_bearer(self, authorization: str | None) -> None:
+        if self.settings.client_id is None:
             return
-        if not authorization or not authorization.startswith("Bearer "):
-            refuse(401)
-        expires = tokens.get(authorization.removeprefix("Bearer "))  # type: ignore[union-attr]
-        if expires is None:
-            refuse(401)
+        expires = self.tokens.get((authorization or "").removeprefix("Bearer "))
+        if expires is None or not (authorization or "").startswith("Bearer "):
+            self.refuse(401)
         elif time.monotonic() >= expires:
-            with ledger.lock:
-                ledger.expired_tokens_presented += 1
-            refuse(401)
+            with self.ledger.lock:
+                self.ledger.expired_tokens_presented += 1
+            self.refuse(401)
+
+    def client_known(self, form: dict[str, str], authorization: str | None) -> bool:
+        """RFC 6749 2.3.1: client_secret_basic, or client_secret_post in the form."""
+        settings = self.settings
+        if settings.client_auth == "body":
+            given = (form.get("client_id"), form.get("client_secret"))
+            return authorization is None and given == (settings.client_id, settings.client_secret)
+        expected = base64.b64encode(f"{settings.client_id}:{settings.client_secret}".encode())
+        return authorization == f"Basic {expected.decode()}" and "client_secret" not in form
+
+    def issue(self) -> dict[str, object]:
+        issued = secrets.token_urlsafe(24)
+        self.tokens[issued] = time.monotonic() + self.settings.token_lifetime
+        with self.ledger.lock:
+            self.ledger.tokens_issued += 1
+        return {"access_token": issued, "token_type": "Bearer",
+                "expires_in": self.settings.token_lifetime}
+
+
+def build_app(settings: PartnerSettings, ledger: Ledger) -> FastAPI:
+    app = FastAPI()
+    auth = PartnerAuth(settings, ledger)
 
     @app.post("/token")
     async def token(
         request: Request, authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, object]:
         # the form by hand: FastAPI's Form() needs python-multipart for one urlencoded field
-        form = parse_qs((await request.body()).decode())
-        grant_type = form.get("grant_type", [""])[0]
-        expected = base64.b64encode(f"{settings.client_id}:{settings.client_secret}".encode())
-        if grant_type != "client_credentials" or authorization != f"Basic {expected.decode()}":
+        fields = parse_qs((await request.body()).decode())
+        form = {name: values[0] for name, values in fields.items()}
+        if form.get("grant_type") != "client_credentials" or not auth.client_known(
+            form, authorization
+        ):
             raise HTTPException(status_code=401, detail="invalid_client")
-        issued = secrets.token_urlsafe(24)
-        tokens[issued] = time.monotonic() + settings.token_lifetime
-        with ledger.lock:
-            ledger.tokens_issued += 1
-        return {"access_token": issued, "token_type": "Bearer",
-                "expires_in": settings.token_lifetime}
+        return auth.issue()
 
     @app.post("/api/v2/assess")
     def assess(
@@ -129,9 +154,8 @@ def build_app(settings: PartnerSettings, ledger: Ledger) -> FastAPI:
         x_api_key: Annotated[str | None, Header()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, object]:
-        if settings.api_key is not None and x_api_key != settings.api_key:
-            refuse(403)
-        check_bearer(authorization)
+        auth.check_api_key(x_api_key)
+        auth.check_bearer(authorization)
         action = action_for(assessment)
         with ledger.lock:
             ledger.answered[assessment.txn_ref] = action

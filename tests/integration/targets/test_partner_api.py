@@ -21,7 +21,7 @@ from certificates import Certificates, make_certificates
 from partner_service import PartnerSettings, issue_target, serve_partner
 
 from stresslab.generation.transactions import TransactionFactory
-from stresslab.targets.auth import AuthRefusals
+from stresslab.targets.auth import AuthError, AuthRefusals
 from stresslab.targets.config import HttpTarget, TargetConfigError, parse_target
 from stresslab.targets.secrets import SecretError, Secrets, environment_resolver
 from stresslab.targets.sender import CredentialsRefused, Exchange, ShapedSender, open_sender
@@ -159,22 +159,24 @@ async def test_answers_without_the_decision_are_invalid_with_three_samples(
     assert sender.describe(exchanges[0])[-1] == "! decision path outcome.action missing"
 
 
+def oauth_target(url: str, client_auth: str = "basic") -> HttpTarget:
+    return target_from(url, headers={}, auth={
+        "type": "bearer", "token_url": f"{url}/token", "scope": "fraud/assess",
+        "client_id": "stresslab", "client_secret": "${env:PARTNER_CLIENT_SECRET}",
+        "client_auth": client_auth,
+    })
+
+
 async def test_oauth2_tokens_expire_mid_run_and_no_request_fails(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client_secret = f"cs_{random_secrets.token_hex(16)}"
-    monkeypatch.setenv("PARTNER_CLIENT_ID", "stresslab")
     monkeypatch.setenv("PARTNER_CLIENT_SECRET", client_secret)
     settings = PartnerSettings(client_id="stresslab", client_secret=client_secret,
                                token_lifetime=1.5)
     with serve_partner(settings) as partner:
-        url = partner.base_url
-        target = target_from(url, headers={}, auth={
-            "type": "bearer", "token_url": f"{url}/token", "scope": "fraud/assess",
-            "client_id": "${env:PARTNER_CLIENT_ID}",
-            "client_secret": "${env:PARTNER_CLIENT_SECRET}",
-        })
+        target = oauth_target(partner.base_url)
         async with open_sender(target, environment_secrets()) as sender:
             exchanges: list[Exchange] = []
             source = transactions(10_000)
@@ -188,6 +190,35 @@ async def test_oauth2_tokens_expire_mid_run_and_no_request_fails(
     text = outputs(sender, exchanges, caplog.text)
     assert "Authorization: Bearer ***" in text
     assert client_secret not in text
+
+
+@pytest.mark.parametrize("client_auth", ["basic", "body"])
+async def test_oauth2_client_authentication_in_header_or_body(
+    monkeypatch: pytest.MonkeyPatch, client_auth: str,
+) -> None:
+    client_secret = f"cs_{random_secrets.token_hex(16)}"
+    monkeypatch.setenv("PARTNER_CLIENT_SECRET", client_secret)
+    settings = PartnerSettings(client_id="stresslab", client_secret=client_secret,
+                               client_auth=client_auth)
+    with serve_partner(settings) as partner:
+        target = oauth_target(partner.base_url, client_auth=client_auth)
+        async with open_sender(target, environment_secrets()) as sender:
+            exchanges = await send_all(sender, 10, concurrency=5)
+        assert_reconciled(exchanges, partner.ledger.answered)
+        assert partner.ledger.tokens_issued == 1
+
+
+async def test_a_refused_client_secret_is_one_line_and_never_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PARTNER_CLIENT_SECRET", "wrong-client-secret")
+    settings = PartnerSettings(client_id="stresslab", client_secret="the-right-one")
+    with serve_partner(settings) as partner:
+        async with open_sender(oauth_target(partner.base_url), environment_secrets()) as sender:
+            with pytest.raises(AuthError) as caught:
+                await sender.send(next(transactions(1)))
+        assert str(caught.value) == "target.auth.token_url: the token endpoint answered 401"
+        assert partner.ledger.answered == {} and partner.ledger.refused == 0
 
 
 @pytest.fixture
