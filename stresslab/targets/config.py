@@ -12,12 +12,9 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    TypeAdapter,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails
 
 from stresslab.scenario.durations import parse_duration
 from stresslab.targets.secrets import SecretError, check_references
@@ -315,40 +312,4 @@ TargetSpec = Annotated[
     | Annotated[SqsTarget, Tag("sqs")],
     Discriminator(_kind_of),
 ]
-_TARGET = TypeAdapter[Any](TargetSpec)
-
-
-def parse_target(data: object, where: str = "target") -> Any:
-    """The target section as its kind's model; TargetConfigError (one line) naming the field."""
-    if not isinstance(data, dict):
-        raise TargetConfigError(f"{where}: expected a mapping with kind, url, …")
-    kind = data.get("kind", "http")
-    if kind not in TARGET_KINDS:
-        raise TargetConfigError(
-            f"{where}.kind: unknown kind {kind!r} (use one of {', '.join(TARGET_KINDS)})"
-        )
-    try:
-        return _TARGET.validate_python(data)
-    except ValidationError as error:
-        # imported here: the scenario spec will hold a target section, so it imports this module
-        from stresslab.scenario.spec import describe_validation_error
-
-        raise TargetConfigError(describe_validation_error(_relocated(error, where))) from None
-
-
-def _relocated(error: ValidationError, where: str) -> ValidationError:
-    """The same errors under `where`, without the union tags pydantic adds to locations."""
-    details: list[InitErrorDetails] = []
-    for item in error.errors():
-        loc = list(item["loc"])
-        if loc and loc[0] in TARGET_KINDS:
-            del loc[0]
-        if loc[:2] and loc[0] == "auth" and loc[1:2] and loc[1] in AUTH_TYPES:
-            del loc[1]
-        detail: InitErrorDetails = {
-            "type": item["type"], "loc": (where, *loc), "input": item["input"]
-        }
-        if "ctx" in item:
-            detail["ctx"] = item["ctx"]
-        details.append(detail)
-    return ValidationError.from_exception_data(error.title, details)
+AnyTarget = HttpTarget | LambdaTarget | StepFunctionsExpressTarget | KinesisTarget | SqsTarget

@@ -22,8 +22,9 @@ from partner_service import PartnerSettings, issue_target, serve_partner
 
 from stresslab.generation.transactions import TransactionFactory
 from stresslab.targets.auth import AuthError, AuthRefusals
-from stresslab.targets.config import HttpTarget, TargetConfigError, parse_target
+from stresslab.targets.config import HttpTarget, TargetConfigError
 from stresslab.targets.secrets import SecretError, Secrets, environment_resolver
+from stresslab.targets.section import parse_target
 from stresslab.targets.sender import CredentialsRefused, Exchange, ShapedSender, open_sender
 
 MAPPING = {"DECLINE": "block", "CHALLENGE": "review", "ACCEPT": "approve"}

@@ -18,8 +18,9 @@ from sigv4_service import serve_sigv4, verify
 
 from stresslab.generation.transactions import TransactionFactory
 from stresslab.targets.auth import SigV4Signer
-from stresslab.targets.config import HttpTarget, SigV4Auth, parse_target
+from stresslab.targets.config import HttpTarget, SigV4Auth
 from stresslab.targets.secrets import Secrets, environment_resolver
+from stresslab.targets.section import parse_target
 from stresslab.targets.sender import CredentialsRefused, open_sender
 
 ACCESS_KEY = "AKIASTRESSLABTEST01"

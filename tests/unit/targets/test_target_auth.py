@@ -21,8 +21,9 @@ from stresslab.targets.auth import (
     static_headers,
     tls_context,
 )
-from stresslab.targets.config import HttpTarget, SigV4Auth, TargetConfigError, parse_target
+from stresslab.targets.config import HttpTarget, SigV4Auth, TargetConfigError
 from stresslab.targets.secrets import Secrets, environment_resolver
+from stresslab.targets.section import parse_target
 from tests.fakes import FakeClock
 
 

@@ -17,8 +17,8 @@ from stresslab.targets.config import (
     SqsTarget,
     StepFunctionsExpressTarget,
     TargetConfigError,
-    parse_target,
 )
+from stresslab.targets.section import parse_target
 
 # the issue's scenario file, as written there
 ISSUE_SCENARIO = Path(__file__).parents[2] / "integration" / "targets" / "partner-api.yaml"
