@@ -112,6 +112,17 @@ Auth = Annotated[
 ]
 
 
+def _check_secret_references(body: Any) -> None:
+    if isinstance(body, str):
+        _secret_text(body)
+    elif isinstance(body, dict):
+        for item in body.values():
+            _check_secret_references(item)
+    elif isinstance(body, list):
+        for item in body:
+            _check_secret_references(item)
+
+
 class RequestTemplate(BaseModel):
     """The body sent for each transaction; strings may hold {{ path | filter }}."""
 
@@ -128,6 +139,7 @@ class RequestTemplate(BaseModel):
             except TemplateError as error:
                 at = f" (at {error.place})" if error.place else ""
                 raise ValueError(f"{error.problem}{at}") from None
+            _check_secret_references(body)
         return body
 
 

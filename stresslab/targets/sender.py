@@ -29,7 +29,7 @@ from stresslab.targets.auth import (
     static_headers,
     tls_context,
 )
-from stresslab.targets.config import BearerAuth, HttpTarget, SigV4Auth
+from stresslab.targets.config import BearerAuth, HttpTarget, RequestTemplate, SigV4Auth
 from stresslab.targets.response import INVALID_RESPONSE, InvalidSamples, ReadAnswer, ResponseReader
 from stresslab.targets.secrets import Secrets
 from stresslab.targets.template import RenderBody, compile_body
@@ -81,10 +81,7 @@ class ShapedSender:
         self._session = session
         self._secrets = secrets
         self._signer = signer
-        self._render = render or (
-            compile_body(target.request.body) if target.request.body is not None
-            else orjson.dumps
-        )
+        self._render = render or body_renderer(target.request, secrets)
         self._headers = {
             "Content-Type": "application/json", "Accept": "application/json",
             **static_headers(target, secrets),
@@ -174,6 +171,13 @@ class ShapedSender:
         if exchange.error is not None and not exchange.problems:
             lines.append(f"! {exchange.error}")
         return [mask(line) for line in lines]
+
+
+def body_renderer(request: RequestTemplate, secrets: Secrets) -> RenderBody:
+    """The body template with its secret references resolved, compiled once; or the transaction."""
+    if request.body is None:
+        return orjson.dumps
+    return compile_body(secrets.resolve_tree(request.body))
 
 
 @asynccontextmanager

@@ -111,6 +111,9 @@ def test_timeout_takes_a_duration() -> None:
     (with_(auth={"type": "mtls", "cert_file": "c.pem", "key_file": "k.pem"}),
      "target: mtls and ca_file need an https:// url"),
     ("http://x", "target: expected a mapping with kind, url, …"),
+    (with_(request={"body": {"auth": ["${vault:k}"]}}),
+     "target.request.body: unknown secret source 'vault' in ${vault:…} "
+     "(use one of env, secretsmanager, ssm)"),
     (with_(headers={"Content-Length": "10"}),
      "target.headers: Content-Length is set by stresslab for each request"),
     (with_(headers={"host": "other.example.com"}),
