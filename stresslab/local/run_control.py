@@ -1,0 +1,139 @@
+"""The one run the local dashboards drive: the start request resolved within the server's
+ceilings, then started, stopped and faulted, and what its viewers see meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from stresslab.control import InjectFault, StartRun
+from stresslab.local.http_guards import BadRequest
+from stresslab.local.hub import BroadcastHub
+from stresslab.local.runner import RECENT_RUNS, LocalRun, LocalRunOptions, failure_reason
+from stresslab.local.server_settings import ServerSettings
+from stresslab.local.store import SqliteRunStore
+from stresslab.measurement.live import Snapshot
+from stresslab.scenario.durations import format_duration
+from stresslab.scenario.resolve import AboveCeiling, Ceilings, Overrides, Scales, resolve_scenario
+from stresslab.scenario.spec import FaultSpec, ScenarioError, ScenarioSpec
+
+log = logging.getLogger("stresslab.local.server")  # one log for the server's modules
+
+STOP_TIMEOUT_S = 60.0
+
+def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
+    """The scenario a start request asks for, scaled and within the server's ceilings."""
+    if request.target_stream is not None:
+        raise BadRequest("target_stream: the local runtime sends to HTTP targets only; "
+                         "give target_url, or neither for the bundled reference service")
+    duration = None if request.duration is None else float(request.duration)
+    try:
+        return resolve_scenario(
+            request.scenario, Overrides(tps=request.tps, duration=duration),
+            Scales(time=request.time_scale, load=request.load_scale),
+            Ceilings(max_tps=settings.max_tps, max_duration_s=settings.max_duration_s),
+            scenarios_dir=settings.scenarios_dir, bundled_only=True,
+        )
+    except AboveCeiling as above:
+        if above.limit == "tps":
+            raise BadRequest(f"tps: at most {above.ceiling:,.0f} TPS for a run started here; "
+                             f"this one peaks at {above.value:,.0f}") from None
+        raise BadRequest(f"duration: at most {format_duration(above.ceiling)} for a run "
+                         f"started here; this one lasts {format_duration(above.value)}") from None
+    except ScenarioError as error:
+        message = str(error)
+        raise BadRequest(message if message.startswith("scenario")
+                         else f"scenario: {message}") from None
+
+
+
+class RunInProgress(RuntimeError):
+    """Only one run at a time."""
+
+
+class NoRun(RuntimeError):
+    """Nothing is running."""
+
+
+class RunController:
+    """The one run the dashboards can start, stop and fault, and what their viewers see."""
+
+    def __init__(
+        self, settings: ServerSettings, announce: Callable[[str], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = SqliteRunStore(settings.db_path)
+        self.hub = BroadcastHub(self._snapshot_json, settings.hub_limits)
+        self._announce = announce or log.info
+        self._run: LocalRun | None = None
+        self._last: LocalRun | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def current(self) -> LocalRun | None:
+        return self._run if self._task is not None and not self._task.done() else None
+
+    def _snapshot_json(self) -> str:
+        runs = self.store.list_runs(RECENT_RUNS)
+        run = self._run or self._last
+        return (run.snapshot(runs) if run else Snapshot(run=None, runs=runs)).to_json()
+
+    def start(self, spec: ScenarioSpec, target_url: str | None = None) -> LocalRun:
+        if self.current is not None:
+            raise RunInProgress(f"run {self.current.run_id} is in progress; stop it first")
+        run = LocalRun(LocalRunOptions(spec=spec, db_path=self.settings.db_path, progress=False,
+                                       broadcaster=self.hub, target_url=target_url))
+        run.options.out_dir = self.settings.results_dir / run.run_id
+        self._run = run
+        self._task = asyncio.create_task(self._execute(run))
+        self.hub.publish(self._snapshot_json())  # every viewer switches to the starting run
+        self._announce(f"run {run.run_id}: {spec.name}, {format_duration(spec.duration)}, "
+                       f"peak {spec.profile().peak():,.0f} TPS")
+        return run
+
+    async def _execute(self, run: LocalRun) -> None:
+        try:
+            result = await run.execute()
+        except Exception as error:  # noqa: BLE001 - the server outlives a failed run
+            self._announce(f"run {run.run_id} failed: {failure_reason(error)}")
+        else:
+            summary = result.run_summary
+            self._announce(f"run {run.run_id} {summary.status}, "
+                           f"{'PASSED' if summary.passed else 'FAILED'}: "
+                           f"results in {run.options.out_dir}")
+        finally:
+            self._last, self._run = run, None
+
+    def stop(self) -> str:
+        run = self.current
+        if run is None:
+            raise NoRun("no run in progress")
+        run.request_stop()
+        return run.run_id
+
+    async def inject(self, request: InjectFault) -> dict[str, Any]:
+        run = self.current
+        if run is None:
+            raise NoRun("no run in progress")
+        fault = FaultSpec(type=request.type, target=request.target, at=0.0,
+                          duration=request.duration_s, intensity=request.strength,
+                          label=request.label or "Injected from the admin page")
+        return await run.inject_now(fault)
+
+    async def wait(self) -> None:
+        """Until the run in progress (if any) has finished."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def shutdown(self) -> None:
+        if self.current is not None:
+            self.current.request_stop()
+            assert self._task is not None
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S)
+            except TimeoutError:
+                self._task.cancel()
+        await self.hub.close()
+        self.store.close()
