@@ -26,7 +26,7 @@ from stresslab.judgement.degradation import DegradationTracker, SecondHealth, he
 from stresslab.judgement.summary import RunFacts, RunSummary, summarize_run
 from stresslab.local.batch_intake import BatchIntake
 from stresslab.local.degradation_control import DegradationController
-from stresslab.local.fault_timeline import FaultsUnavailable, FaultTimeline
+from stresslab.local.fault_timeline import FaultTimeline
 from stresslab.local.faults import describe_error
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.live_publisher import LivePublisher, RunNotes
@@ -43,8 +43,6 @@ from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
 from stresslab.runs import iso, new_run_id
 from stresslab.scenario.spec import FaultSpec, ScenarioSpec
-
-__all__ = ["FaultsUnavailable", "LocalRun", "LocalRunOptions", "LocalRunResult"]
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3
 START_MARGIN_S = 0.5
