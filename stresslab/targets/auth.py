@@ -91,12 +91,17 @@ class ClientCredentialsToken:
         self._expires_at = 0.0
         self._refresh_at = 0.0
         self._refreshing: asyncio.Task[str] | None = None
+        self._failed: tuple[float, BaseException] | None = None  # (until, why): no token at all
         self.fetches = 0
 
     async def authorization(self) -> str:
         now = self._clock.now()
         if self._header is not None and now < self._refresh_at:
             return self._header
+        if self._failed is not None and now < self._failed[0] and (
+            self._header is None or now >= self._expires_at
+        ):
+            raise self._failed[1].with_traceback(None)  # not asked again for every request
         if self._refreshing is None:
             self._refreshing = asyncio.ensure_future(self._refresh())
             self._refreshing.add_done_callback(self._refreshed)
@@ -106,9 +111,15 @@ class ClientCredentialsToken:
 
     def _refreshed(self, task: asyncio.Task[str]) -> None:
         self._refreshing = None
-        if not task.cancelled() and task.exception() is not None and self._header is not None:
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            self._failed = None
+            return
+        retry_at = self._clock.now() + REFRESH_RETRY_S
+        self._failed = (retry_at, error)
+        if self._header is not None:
             # keep the current token; try again a little later while it is still valid
-            self._refresh_at = min(self._expires_at, self._clock.now() + REFRESH_RETRY_S)
+            self._refresh_at = min(self._expires_at, retry_at)
 
     async def _refresh(self) -> str:
         self.fetches += 1

@@ -288,3 +288,18 @@ async def test_a_tokens_life_counts_from_when_it_was_asked_for() -> None:
     assert await token.authorization() == first
     await settle()
     assert await token.authorization() != first
+
+
+async def test_a_failing_token_endpoint_is_asked_at_most_once_a_second() -> None:
+    endpoint, clock = TokenEndpoint(), FakeClock()
+    endpoint.failing = True
+    token = ClientCredentialsToken(endpoint.fetch, clock)
+    for _ in range(20):
+        with pytest.raises(AuthError):
+            await token.authorization()
+        await settle()
+    assert token.fetches == 1
+    clock.advance(1.0)
+    endpoint.failing = False
+    assert await token.authorization() == "Bearer token-1"
+    assert token.fetches == 2
