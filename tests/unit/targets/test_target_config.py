@@ -114,6 +114,11 @@ def test_timeout_takes_a_duration() -> None:
     (with_(request={"body": {"auth": ["${vault:k}"]}}),
      "target.request.body: unknown secret source 'vault' in ${vault:…} "
      "(use one of env, secretsmanager, ssm)"),
+    (with_(auth={"type": "kerberos"}),
+     "target.auth: Input tag 'kerberos' found using 'type' does not match any of the expected "
+     "tags: 'api_key', 'bearer', 'sigv4', 'mtls'"),
+    (with_(auth={"type": "sigv4", "service": "execute-api", "region": "mars"}),
+     "target.auth.region: String should match pattern '^[a-z]{2}(-[a-z]+)+-\\d{1,2}$'"),
     (with_(headers={"Content-Length": "10"}),
      "target.headers: Content-Length is set by stresslab for each request"),
     (with_(headers={"host": "other.example.com"}),
