@@ -18,7 +18,7 @@ from pydantic import (
 
 from stresslab.scenario.durations import parse_duration
 from stresslab.targets.secrets import SecretError, check_references
-from stresslab.targets.template import TemplateError, compile_body
+from stresslab.targets.template import TemplateError, compile_body, generated_shape
 
 Decision = Literal["approve", "review", "block"]
 DOTTED_PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
@@ -293,6 +293,13 @@ class KinesisTarget(_TargetBase):
     stream: Name
     partition_key: DottedPath = "transaction_id"
     outcome: OutcomeSource
+
+    @field_validator("partition_key")
+    @classmethod
+    def _a_transaction_path(cls, path: str) -> str:
+        if path not in generated_shape():
+            raise ValueError(f"unknown path {path!r} in the transaction")
+        return path
 
 
 class SqsTarget(_TargetBase):

@@ -105,6 +105,9 @@ def test_timeout_takes_a_duration() -> None:
     ({"kind": "kinesis", "stream": "s", "outcome": {"sqs": "http://q", "dynamodb": "t"}},
      "target.outcome: name exactly one of kinesis (stream), sqs (queue URL), dynamodb (table)"),
     ({"kind": "lambda"}, "target.function: Field required"),
+    ({"kind": "kinesis", "stream": "s", "partition_key": "card.pan",
+      "outcome": {"kinesis": "decisions"}},
+     "target.partition_key: unknown path 'card.pan' in the transaction"),
     ({"kind": "stepfunctions-express", "state_machine_arn": "Assess"},
      "target.state_machine_arn: String should match pattern "
      "'^arn:aws[a-z-]*:states:[a-z0-9-]+:\\d{12}:stateMachine:[A-Za-z0-9_-]+$'"),
