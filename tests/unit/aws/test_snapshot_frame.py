@@ -6,17 +6,25 @@ import json
 
 from stresslab.aws.planning import WEBSOCKET_FRAME_LIMIT
 from stresslab.aws.websocket import snapshot_within_frame
-from stresslab.measurement.live import Cost, Hero, Snapshot, Tick
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.live import Cost, Hero, Snapshot, Tick, Totals
 
 
 def tick(second: int) -> Tick:
-    return Tick(run_id="r", second=second, elapsed_s=second + 1.0,
-                window={"sent": 10, "padding": "x" * 400},
-                hero=Hero(transactions_processed=second, fraud_blocked=0, money_saved=0.0,
-                          currency="USD", uptime_pct=None, current_tps=10.0, ai_accuracy=None),
-                totals={"sent": 10 * (second + 1)}, agents=[],
-                cost=Cost(cost_per_transaction=0.0, usd_per_hour=0.0, projected_usd_per_day=0.0,
-                          budget_usd_per_day=1.0, budget_status="on track", pricing_source="t"))
+    # A real second's row and totals (empty seconds), padded to about 1 KB a tick
+    row = RunAggregator("r", [10.0] * (second + 1)).second_row(second)
+    totals = {**{key: value for key, value in row.items() if key in Totals.__annotations__},
+              "peak_tps": 10, "precision": None, "recall": None, "false_positive_rate": None,
+              "by_pattern": {}, "fraud_missed": 0.0, "false_positive_amount": 0.0}
+    return Tick.model_validate({
+        "run_id": "r", "second": second, "elapsed_s": second + 1.0, "window": row,
+        "infra": {"padding": "x" * 400},
+        "hero": Hero(transactions_processed=second, fraud_blocked=0, money_saved=0.0,
+                     currency="USD", uptime_pct=None, current_tps=10.0, ai_accuracy=None),
+        "totals": totals, "agents": [],
+        "cost": Cost(cost_per_transaction=0.0, usd_per_hour=0.0, projected_usd_per_day=0.0,
+                     budget_usd_per_day=1.0, budget_status="on track", pricing_source="t"),
+    })
 
 
 def test_a_short_runs_history_goes_whole() -> None:
