@@ -177,7 +177,7 @@ def body_renderer(request: RequestTemplate, secrets: Secrets) -> RenderBody:
     """The body template with its secret references resolved, compiled once; or the transaction."""
     if request.body is None:
         return orjson.dumps
-    return compile_body(secrets.resolve_tree(request.body))
+    return compile_body(request.body, literal=secrets.resolve)
 
 
 @asynccontextmanager

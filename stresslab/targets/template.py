@@ -125,9 +125,13 @@ def transaction_shape(samples: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
 
 
 class _Compiler:
-    def __init__(self, shape: Mapping[str, bool], samples: list[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, shape: Mapping[str, bool], samples: list[Mapping[str, Any]],
+        literal: Callable[[str], str],
+    ) -> None:
         self.shape = shape
         self.samples = samples
+        self.literal = literal
         self.names: dict[str, Any] = {"_dig": _dig, **{f"_f_{n}": f for n, f in FILTERS.items()}}
         self.paths: set[str] = set()
 
@@ -165,14 +169,17 @@ class _Compiler:
         position = 0
         for match in PLACEHOLDER.finditer(value):
             literals.append(value[position:match.start()])
-            parts += [self.bind(literals[-1]), f"_f_str({self.expression(match.group(1), where)})"]
+            parts += [
+                self.bind(self.literal(literals[-1])),
+                f"_f_str({self.expression(match.group(1), where)})",
+            ]
             position = match.end()
         literals.append(value[position:])
         if any("{{" in literal or "}}" in literal for literal in literals):
             raise TemplateError(where, f"unbalanced '{{{{' or '}}}}' in {value!r}")
         if position == 0:
-            return self.bind(value)
-        parts.append(self.bind(literals[-1]))
+            return self.bind(self.literal(value))
+        parts.append(self.bind(self.literal(literals[-1])))
         return "(" + " + ".join(parts) + ")"
 
     def expression(self, inner: str, where: str) -> str:
@@ -210,9 +217,13 @@ class _Compiler:
 
 
 def compile_body(
-    body: Any, samples: Iterable[Mapping[str, Any]] | None = None, where: str = "request.body"
+    body: Any, samples: Iterable[Mapping[str, Any]] | None = None, where: str = "request.body",
+    literal: Callable[[str], str] = str,
 ) -> RenderBody:
     """The body template as a function of the transaction; TemplateError naming what is wrong.
+
+    `literal` maps each fixed piece of text once, after the template is parsed (secret
+    references are resolved there, so a secret's text is never read as a template).
 
     Paths are checked against the samples' shape (the generator's transactions by default),
     and the function is tried on each sample, so a filter that cannot apply to a path
@@ -223,7 +234,7 @@ def compile_body(
     else:
         samples = list(samples)
         shape = transaction_shape(samples)
-    compiler = _Compiler(shape, list(samples))
+    compiler = _Compiler(shape, list(samples), literal)
     expression = compiler.node(body, where)
     namespace = {**compiler.names, "_dumps": orjson.dumps}
     code = compile(f"lambda t: _dumps({expression})", f"<{where}>", "eval")

@@ -28,3 +28,13 @@ def test_without_a_body_template_the_transaction_goes_as_it_is() -> None:
     render = body_renderer(RequestTemplate(), Secrets(environment_resolver({})))
     transaction = TransactionFactory("r", 1, 0).next(1_767_225_600.0).payload
     assert render(transaction) == orjson.dumps(transaction)
+
+
+def test_a_secret_holding_braces_is_sent_as_it_is_never_parsed_as_a_template() -> None:
+    secrets = Secrets(environment_resolver({"ODD": "k{{ currency }}x{{"}))
+    render = body_renderer(RequestTemplate(body={"key": "${env:ODD}", "n": "{{ amount_minor }}"}),
+                           secrets)
+    transaction = TransactionFactory("r", 1, 0).next(1_767_225_600.0).payload
+    assert orjson.loads(render(transaction)) == {
+        "key": "k{{ currency }}x{{", "n": transaction["amount_minor"],
+    }
