@@ -20,7 +20,7 @@ from stresslab.targets.config import (
     SigV4Auth,
     TargetConfigError,
 )
-from stresslab.targets.secrets import Secrets
+from stresslab.targets.secrets import SecretError, Secrets
 
 REFUSED_MESSAGE = "the target refuses our credentials"
 DEFAULT_REFUSAL_LIMIT = 5
@@ -51,13 +51,17 @@ def host_header(url: str) -> str:
 
 def static_headers(target: HttpTarget, secrets: Secrets) -> dict[str, str]:
     """The target's headers and any fixed credential header, secrets resolved."""
-    headers = {name: secrets.resolve(value) for name, value in target.headers.items()}
+    headers = dict(target.headers)
     auth = target.auth
     if isinstance(auth, ApiKeyAuth):
-        headers[auth.header] = secrets.resolve(auth.value)
+        headers[auth.header] = auth.value
     elif isinstance(auth, BearerAuth) and auth.token is not None:
-        headers["Authorization"] = f"Bearer {secrets.resolve(auth.token)}"
-    return headers
+        headers["Authorization"] = f"Bearer {auth.token}"
+    resolved = {name: secrets.resolve(value) for name, value in headers.items()}
+    for name, value in resolved.items():
+        if any(c in value for c in "\r\n\x00"):
+            raise SecretError(f"{name}: the secret's value holds a line break")
+    return resolved
 
 
 # -- OAuth2 client credentials --------------------------------------------------------

@@ -22,7 +22,7 @@ from stresslab.targets.auth import (
     tls_context,
 )
 from stresslab.targets.config import HttpTarget, SigV4Auth, TargetConfigError
-from stresslab.targets.secrets import Secrets, environment_resolver
+from stresslab.targets.secrets import SecretError, Secrets, environment_resolver
 from stresslab.targets.section import parse_target
 from tests.fakes import FakeClock
 
@@ -303,3 +303,12 @@ async def test_a_failing_token_endpoint_is_asked_at_most_once_a_second() -> None
     endpoint.failing = False
     assert await token.authorization() == "Bearer token-1"
     assert token.fetches == 2
+
+
+@pytest.mark.parametrize("auth", [None, {"type": "api_key", "value": "${env:KEY}"}])
+def test_a_secret_with_a_line_break_never_reaches_a_header(auth: dict[str, str] | None) -> None:
+    secrets = Secrets(environment_resolver({"KEY": "k-1\r\nX-Injected: yes"}))
+    target = http(**({"auth": auth} if auth else {"headers": {"X-Api-Key": "${env:KEY}"}}))
+    with pytest.raises(SecretError) as caught:
+        static_headers(target, secrets)
+    assert str(caught.value) == "X-Api-Key: the secret's value holds a line break"
