@@ -87,13 +87,14 @@ class Secrets:
         self._resolver = resolver
         self.masker = masker or SecretMasker()
 
-    def resolve(self, text: str) -> str:
+    def resolve(self, text: str, encode: Callable[[str], str] = str) -> str:
+        """The text with each reference replaced by its secret, encoded (e.g. for a URL)."""
         check_references(text)
 
         def value(match: re.Match[str]) -> str:
             secret = self._resolver(match.group(1), match.group(2))
             self.masker.add(secret)
-            return secret
+            return encode(secret)
 
         return SECRET_REFERENCE.sub(value, text)
 

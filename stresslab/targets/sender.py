@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -77,7 +78,7 @@ class ShapedSender:
         render: RenderBody | None = None,
     ) -> None:
         self._target = target
-        self._url = secrets.resolve(target.url)
+        self._url = secrets.resolve(target.url, encode=lambda value: quote(value, safe=""))
         self._session = session
         self._secrets = secrets
         self._signer = signer

@@ -95,7 +95,12 @@ async def test_api_key_with_the_issues_file(
     assert planted_key not in text
 
 
-async def test_a_secret_in_the_urls_query_is_resolved_and_masked(planted_key: str) -> None:
+@pytest.mark.parametrize("odd", ["", "&b=c d/?%"])
+async def test_a_secret_in_the_urls_query_is_resolved_and_masked(
+    monkeypatch: pytest.MonkeyPatch, planted_key: str, odd: str,
+) -> None:
+    planted_key += odd  # URL-encoded where it goes into the URL
+    monkeypatch.setenv("FRAUD_API_KEY", planted_key)
     with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
         url = f"{partner.base_url}/api/v2/assess?code=${{env:FRAUD_API_KEY}}"
         async with open_sender(target_from(partner.base_url, url=url),
