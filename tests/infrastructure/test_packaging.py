@@ -117,7 +117,7 @@ def _project(root: Path) -> Path:
     (root / "stresslab" / "__init__.py").write_text("")
     (root / "lambdas").mkdir()
     (root / "lambdas" / "handler.py").write_text("VALUE = 1\n")
-    for folder in ("scenarios", "config"):
+    for folder in ("reference_service", "scenarios", "config"):
         (root / folder).mkdir()
     (root / "requirements-lambda.txt").write_text("pydantic==2.14.3\n")
     return root
