@@ -61,6 +61,8 @@ def static_headers(target: HttpTarget, secrets: Secrets) -> dict[str, str]:
     for name, value in resolved.items():
         if any(c in value for c in "\r\n\x00"):
             raise SecretError(f"{name}: the secret's value holds a line break")
+        if not value.isascii():
+            raise SecretError(f"{name}: the value is not ASCII text")
     return resolved
 
 

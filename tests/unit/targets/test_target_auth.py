@@ -312,3 +312,11 @@ def test_a_secret_with_a_line_break_never_reaches_a_header(auth: dict[str, str] 
     with pytest.raises(SecretError) as caught:
         static_headers(target, secrets)
     assert str(caught.value) == "X-Api-Key: the secret's value holds a line break"
+
+
+def test_a_header_value_must_be_ascii_once_resolved() -> None:
+    # HTTP/1.1 servers read header bytes as Latin-1: a UTF-8 key would arrive as another key
+    secrets = Secrets(environment_resolver({"KEY": "clé"}))
+    with pytest.raises(SecretError) as caught:
+        static_headers(http(headers={"X-Api-Key": "${env:KEY}"}), secrets)
+    assert str(caught.value) == "X-Api-Key: the value is not ASCII text"
