@@ -172,3 +172,78 @@ def test_the_wheel_carries_the_files_the_packages_read(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert [name for name in data if name not in names] == []
     assert "stresslab/cli.py" in names and "reference_service/__main__.py" in names
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+# A backticked repository path: a file with an extension, or a folder ending in '/'.
+_PATH = re.compile(r"^[\w.-]+(/[\w.*-]+)*(\.\w+|/)$")
+
+
+def _step_rows(markdown: str) -> list[tuple[list[str], list[str]]]:
+    """The files and the functions of each step row (| # | where | file | function |)."""
+    rows = []
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].isdigit():
+            files = [ticked for ticked in re.findall(r"`([^`]+)`", cells[2]) if _PATH.match(ticked)]
+            rows.append((files, re.findall(r"`([^`]+)`", cells[3])))
+    return rows
+
+
+def architecture_doc_mistakes(root: Path) -> list[str]:
+    """Paths docs/architecture.md names that do not exist, and step functions not in the step's
+    files (a name counts when it, or its last dotted part, is in one of them)."""
+    markdown = (root / "docs" / "architecture.md").read_text(encoding="utf-8")
+    mistakes = [
+        f"no such path: {ticked}"
+        for ticked in re.findall(r"`([^`\s]+)`", markdown)
+        if "/" in ticked and _PATH.match(ticked) and not list(root.glob(ticked.rstrip("/")))
+    ]
+    for files, functions in _step_rows(markdown):
+        texts = [path.read_text(encoding="utf-8") for name in files
+                 for path in sorted(root.glob(name)) if path.is_file()]
+        for function in functions:
+            name = function.removeprefix("state ").split(".")[-1].strip("()")
+            if not any(name in text for text in texts):
+                mistakes.append(f"{function} is in none of {', '.join(files)}")
+    return mistakes
+
+
+def test_the_architecture_doc_names_files_and_functions_that_exist() -> None:
+    assert architecture_doc_mistakes(ROOT) == []
+
+
+def test_a_renamed_step_is_caught(tmp_path: Path) -> None:
+    # Given a doc whose step names a function its file does not hold, and a path that is gone
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "worker.py").write_text("def close_window():\n    pass\n")
+    (tmp_path / "docs" / "architecture.md").write_text(
+        "See `pkg/gone.py`.\n\n| # | where | file | function |\n|---|---|---|---|\n"
+        "| 1 | a window closes | `pkg/worker.py` | `Worker.close_window` → `emit` |\n"
+    )
+
+    assert architecture_doc_mistakes(tmp_path) == [
+        "no such path: pkg/gone.py",
+        "emit is in none of pkg/worker.py",
+    ]
+
+
+def test_the_readme_layout_lists_what_is_in_the_tree() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("```")[1]
+    named = []
+    parent = ""
+    for line in layout.strip().splitlines():
+        entry = line.strip().split("  ")[0]
+        for name in re.split(r",\s*", entry):
+            path = f"{parent}{name}" if line.startswith(" ") else name
+            named.append(path)
+        if not line.startswith(" ") and entry.endswith("/"):
+            parent = entry
+    assert "stresslab/ports.py" in named and "tests/" in named
+    missing = [name for name in named if not list(ROOT.glob(name.rstrip("/")))]
+    assert missing == []
+    # and every package of the core is listed
+    packages = {p.name for p in (ROOT / "stresslab").iterdir() if (p / "__init__.py").is_file()}
+    assert {name.split("/")[1] for name in named if name.count("/") == 2} >= packages
