@@ -10,6 +10,7 @@ from typing import Any
 from stresslab.generation.plan import Plan
 from stresslab.judgement.business import PriceTable, business_value
 from stresslab.judgement.criteria import CriterionResult, judge
+from stresslab.judgement.reconciliation import count_checks, holds
 from stresslab.judgement.resilience import (
     criterion_seconds,
     error_budget_rate,
@@ -46,9 +47,11 @@ from stresslab.measurement.aggregate import (
 from stresslab.measurement.metrics import ERROR_CLASSES, WindowStats
 from stresslab.scenario.criteria import Criterion
 from stresslab.scenario.spec import ScenarioSpec
+from stresslab.targets.identity import TargetIdentity, identify_target
 
 __all__ = [
-    "SUMMARY_SCHEMA", "RunFacts", "RunSummary", "agent_compute_ms", "build_summary",
+    "SUMMARY_SCHEMA", "RunFacts", "RunSummary", "agent_calls_per_transaction",
+    "agent_compute_ms", "build_summary",
     "criterion_window",
     "judge_criteria", "judge_run", "load_summary", "summarize_run",
 ]
@@ -70,6 +73,7 @@ class RunFacts:
     extra_metrics: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     degradation_changes: list[dict[str, Any]] = field(default_factory=list)
+    identity: TargetIdentity | None = None  # None: named from the target URL
 
 
 def criterion_window(criterion: Criterion, spec: ScenarioSpec) -> tuple[int, int] | None:
@@ -196,8 +200,11 @@ def summarize_run(
     compute_ms = _compute_ms(agents, latency_ms(totals)["avg"])
     verdicts = judge_run(spec, aggregator, facts)
     results = verdicts.criteria
-    reconciled = _reconciled(totals.scheduled, totals.sent, totals.dropped, totals.ok, errors,
-                             totals.timeouts, totals.undelivered, facts.target_received)
+    by_class = {name: totals.errors[name] for name in ERROR_CLASSES}
+    reconciled = holds(count_checks(
+        scheduled=totals.scheduled, sent=totals.sent, dropped=totals.dropped, ok=totals.ok,
+        errors=errors, timeouts=totals.timeouts, undelivered=totals.undelivered,
+        target_received=facts.target_received, errors_by_class=by_class))
     finished = sorted(w for w, state in aggregator.workers.items() if state.finished)
     faults = [FaultEntry.model_validate(fault) for fault in verdicts.faults]
     return RunSummary(
@@ -205,6 +212,7 @@ def summarize_run(
         scenario=spec.name,
         description=spec.description,
         target=facts.target,
+        system_under_test=facts.identity or identify_target(facts.target),
         started_at=facts.started_at,
         ended_at=facts.ended_at,
         duration_s=duration,
@@ -230,7 +238,7 @@ def summarize_run(
             dropped=totals.dropped,
             undelivered=totals.undelivered,
             target_received=facts.target_received,
-            errors_by_class={name: totals.errors[name] for name in ERROR_CLASSES},
+            errors_by_class=by_class,
             reconciled=reconciled,
             duplicate_batches=aggregator.duplicates,
         ),
@@ -246,6 +254,7 @@ def summarize_run(
             table=prices, processed=totals.ok, fraud_detected=totals.tp,
             prevented_usd=totals.fraud_prevented, missed_usd=totals.fraud_missed,
             false_positive_usd=totals.false_positive, compute_ms=compute_ms,
+            agent_calls=agent_calls_per_transaction(agents, totals.ok),
             currency=spec.reporting_currency, usd_to_currency=usd_to_currency,
         )),
         agents={name: AgentStats.model_validate(agent) for name, agent in agents.items()},
@@ -314,20 +323,14 @@ def agent_compute_ms(agents: Mapping[str, Mapping[str, Any]]) -> float | None:
     return sum(timed) / calls if timed and calls else None
 
 
+def agent_calls_per_transaction(agents: Mapping[str, Mapping[str, Any]], ok: int) -> float:
+    """Agent calls the target reported per decided transaction (0 when it reports none)."""
+    return sum(a["calls"] for a in agents.values()) / ok if ok else 0.0
+
+
 def _compute_ms(
     agents: Mapping[str, Mapping[str, Any]], end_to_end_ms: float | None
 ) -> float | None:
     """Platform compute per transaction: the agents' own times when reported, else end to end."""
     from_agents = agent_compute_ms(agents)
     return end_to_end_ms if from_agents is None else from_agents
-
-
-def _reconciled(
-    scheduled: int, sent: int, dropped: int, ok: int, errors: int, timeouts: int,
-    undelivered: int, target_received: int | None,
-) -> bool:
-    return (
-        scheduled == sent + dropped
-        and sent == ok + errors + timeouts
-        and (target_received is None or target_received == sent - undelivered)
-    )

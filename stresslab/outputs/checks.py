@@ -3,51 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from stresslab.judgement.reconciliation import CountCheck, count_checks
 from stresslab.outputs.format import format_number, whole
 from stresslab.outputs.reading import records, section
 
-
-@dataclass(frozen=True)
-class CountCheck:
-    """One reconciliation identity; passed is None when a term is unknown."""
-
-    identity: str
-    left: int | None
-    right: int | None
-    passed: bool | None
-    required: bool
-    note: str
-
-
-def _check(identity: str, left: Any, terms: Sequence[Any], *, required: bool) -> CountCheck:
-    left_value = whole(left)
-    values = [whole(term) for term in terms]
-    if left_value is None or any(value is None for value in values):
-        note = "a term is unknown" if required else "not reported"
-        return CountCheck(identity, left_value, None, None, required, note)
-    right_value = sum(value for value in values if value is not None)
-    passed = left_value == right_value
-    note = "" if passed else f"off by {left_value - right_value:+,}"
-    return CountCheck(identity, left_value, right_value, passed, required, note)
+_COUNT_TERMS = ("scheduled", "sent", "dropped", "ok", "errors", "timeouts", "undelivered",
+                "target_received")
 
 
 def reconcile_counts(counts: Mapping[str, Any]) -> list[CountCheck]:
-    """The identities every run's counts must satisfy; nothing may be silently lost."""
-    get = counts.get
+    """The count identities of a summary's `counts` as read, a mistyped term as unknown."""
     by_class = section(counts, "errors_by_class")
-    class_terms: list[Any] = list(by_class.values()) if by_class else [None]
-    return [
-        _check("scheduled = sent + dropped", get("scheduled"), [get("sent"), get("dropped")],
-               required=True),
-        _check("sent = ok + errors + timeouts", get("sent"),
-               [get("ok"), get("errors"), get("timeouts")], required=True),
-        _check("target_received = sent - undelivered", get("target_received"),
-               [get("sent"), -(whole(get("undelivered")) or 0)], required=False),
-        _check("errors = sum(errors_by_class)", get("errors"), class_terms, required=False),
-    ]
+    return count_checks(
+        **{key: whole(counts.get(key)) for key in _COUNT_TERMS},
+        errors_by_class={name: whole(value) for name, value in by_class.items()},
+    )
 
 
 def reconcile_failures(checks: Sequence[CountCheck]) -> list[str]:
