@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 PRICING_FILE = Path(__file__).resolve().parents[2] / "config" / "pricing.yaml"
 
 NonNegative = Annotated[float, Field(ge=0)]
+CostBasis = Literal["modelled", "reported"]
 
 
 class Price(BaseModel):
@@ -34,6 +36,16 @@ class Usage(BaseModel):
     bedrock_output_tokens: NonNegative = 0
 
 
+class AgentCallUsage(BaseModel):
+    """Model tokens one agent call of a model-backed fraud agent consumes (a declared model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    input_tokens: NonNegative = 0
+    output_tokens: NonNegative = 0
+    source: str = "not declared"
+
+
 class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -49,6 +61,7 @@ class PriceTable(BaseModel):
     as_of: str
     prices: dict[str, Price]
     usage: Usage = Field(default_factory=Usage)
+    modelled_agent_call: AgentCallUsage = Field(default_factory=AgentCallUsage)
     budget: Budget = Field(default_factory=Budget)
 
     def price(self, name: str) -> float:
@@ -64,19 +77,35 @@ def load_price_table(path: Path = PRICING_FILE) -> PriceTable:
     return PriceTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-def cost_per_transaction_usd(table: PriceTable, compute_ms: float) -> float:
-    """Estimated platform cost of one transaction, given its measured compute time in ms."""
-    usage = table.usage
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    """What one transaction costs the platform, and whether the tokens were reported or modelled."""
+
+    usd: float
+    basis: CostBasis
+    model: str
+
+
+def estimate_cost(table: PriceTable, compute_ms: float, agent_calls: float) -> CostEstimate:
+    """Infrastructure from the price table's usage; model tokens from the declared usage per
+    agent call times the agent calls seen, plus any tokens declared per transaction."""
+    usage, call = table.usage, table.modelled_agent_call
     gb_seconds = usage.lambda_memory_gb * compute_ms / 1000.0
-    return (
+    input_tokens = usage.bedrock_input_tokens + agent_calls * call.input_tokens
+    output_tokens = usage.bedrock_output_tokens + agent_calls * call.output_tokens
+    usd = (
         usage.lambda_invocations * table.price("lambda_request")
         + gb_seconds * table.price("lambda_gb_second")
         + usage.http_api_requests * table.price("http_api_request")
         + usage.dynamodb_writes * table.price("dynamodb_write_request")
         + usage.dynamodb_reads * table.price("dynamodb_read_request")
-        + usage.bedrock_input_tokens * table.price("bedrock_input_token")
-        + usage.bedrock_output_tokens * table.price("bedrock_output_token")
+        + input_tokens * table.price("bedrock_input_token")
+        + output_tokens * table.price("bedrock_output_token")
     )
+    model = (f"modelled: {agent_calls:.3g} agent calls per transaction x "
+             f"{call.input_tokens:,.0f} input + {call.output_tokens:,.0f} output tokens "
+             f"({call.source}), plus infrastructure")
+    return CostEstimate(usd=usd, basis="modelled", model=model)
 
 
 def business_value(
@@ -88,11 +117,13 @@ def business_value(
     missed_usd: float,
     false_positive_usd: float,
     compute_ms: float | None,
+    agent_calls: float = 0.0,
     currency: str,
     usd_to_currency: float,
 ) -> dict[str, Any]:
     """The business section of the summary, in the reporting currency."""
-    per_txn = cost_per_transaction_usd(table, compute_ms or 0.0)
+    cost = estimate_cost(table, compute_ms or 0.0, agent_calls)
+    per_txn = cost.usd
     total_cost = per_txn * processed
     prevented = prevented_usd * usd_to_currency
     return {
@@ -106,4 +137,6 @@ def business_value(
         "roi_pct": (prevented_usd - total_cost) / total_cost * 100 if total_cost > 0 else None,
         "compute_ms_per_transaction": compute_ms,
         "pricing_source": table.source,
+        "cost_basis": cost.basis,
+        "cost_model": cost.model,
     }

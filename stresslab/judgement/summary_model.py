@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from stresslab.judgement.criteria import CriterionResult
+from stresslab.targets.identity import TargetIdentity
 
 SUMMARY_SCHEMA: Literal["stresslab.summary/v1"] = "stresslab.summary/v1"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "summary.schema.json"
@@ -116,6 +117,9 @@ class Business(_Part):
     roi_pct: float | None
     compute_ms_per_transaction: float | None
     pricing_source: str
+    cost_basis: Literal["modelled", "reported"] = Field(
+        default="modelled", description="modelled: tokens from a declared usage per agent call")
+    cost_model: str | None = Field(default=None, description="how the cost was estimated")
 
 
 class AgentStats(_Part):
@@ -215,6 +219,8 @@ class RunSummary(BaseModel):
     scenario: str
     description: str
     target: str
+    system_under_test: TargetIdentity | None = Field(
+        default=None, description="the target as pages name it; null in summaries before it")
     started_at: str
     ended_at: str
     duration_s: float

@@ -43,6 +43,7 @@ from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
 from stresslab.runs import iso, new_run_id
 from stresslab.scenario.spec import FaultSpec, ScenarioSpec
+from stresslab.targets.identity import TargetIdentity, identify_target
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3
 START_MARGIN_S = 0.5
@@ -108,7 +109,7 @@ class LocalRun:
             spec,
             describe_run(spec, self.run_id, iso(time.time()), "starting",
                          options.target_url or "local reference service",
-                         self.plan.expected_per_second),
+                         self.plan.expected_per_second, self._identity()),
             self._prices, CURRENCIES[spec.reporting_currency].units_per_usd,
         ), options.broadcaster, self._clock)
         self._notes = RunNotes(self._live)
@@ -374,7 +375,7 @@ class LocalRun:
             workers_failed=failed, fault_windows=self._faults.as_dicts(),
             extra_metrics={"memory_growth_pct": self._target.memory_growth_pct()},
             notes=notes + target_notes + degradation_notes + self._side_facts(),
-            degradation_changes=changes,
+            degradation_changes=changes, identity=self._identity(url),
         )
         summary = summarize_run(
             self.spec, self.plan, self.aggregator, facts, self._prices,
@@ -400,6 +401,11 @@ class LocalRun:
 
     # ---------------------------------------------------------------- live dashboard messages
 
+    def _identity(self, url: str | None = None) -> TargetIdentity:
+        """What every page and the summary name as the system under test."""
+        given = self.options.target_url
+        return identify_target(given or url, reference=given is None)
+
     def _go_live(self, started: float, url: str, store: SqliteRunStore, pool: WorkerPool) -> None:
         """run_started, then a fresh snapshot so every viewer switches to this run."""
         service = self._target.service
@@ -407,7 +413,8 @@ class LocalRun:
             self._live.meter = ProcessMeter(service.pid if service else None, pool.pids)
             self._live.probe = TargetProbe(service.admin) if service else None
         feed = self._live.feed
-        feed.run = feed.run.model_copy(update={"started_at": iso(started), "target": url})
+        feed.run = feed.run.model_copy(update={"started_at": iso(started), "target": url,
+                                               "system_under_test": self._identity(url)})
         self._live.announce("run_started", 0.0, status="running", scenario=self.spec.name)
         self._live.send(self.snapshot(store.list_runs(RECENT_RUNS)).to_json())
 

@@ -9,9 +9,13 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from stresslab.judgement.business import PriceTable, cost_per_transaction_usd
+from stresslab.judgement.business import PriceTable, estimate_cost
 from stresslab.judgement.criteria import judge
-from stresslab.judgement.summary import agent_compute_ms, criterion_window
+from stresslab.judgement.summary import (
+    agent_calls_per_transaction,
+    agent_compute_ms,
+    criterion_window,
+)
 from stresslab.measurement.aggregate import (
     RunAggregator,
     accuracy_of,
@@ -20,6 +24,7 @@ from stresslab.measurement.aggregate import (
     window_metrics,
 )
 from stresslab.scenario.spec import ScenarioSpec
+from stresslab.targets.identity import TargetIdentity, identify_target
 
 LIVE_SCHEMA: Literal["stresslab.live/v1"] = "stresslab.live/v1"
 HISTORY_LIMIT = 7200
@@ -170,6 +175,8 @@ class LiveRun(BaseModel):
     load_scale: float
     peak_tps: float
     target: str
+    system_under_test: TargetIdentity | None = Field(
+        default=None, description="the target as every page names it (never a secret)")
     currency: str
     phases: list[PhaseInfo]
     faults: list[PlannedFault]
@@ -213,6 +220,9 @@ class Cost(BaseModel):
     budget_usd_per_day: float
     budget_status: BudgetStatus
     pricing_source: str
+    basis: Literal["modelled", "reported"] = Field(
+        default="modelled", description="modelled: tokens from a declared usage per agent call")
+    model: str = Field(default="", description="how the cost was estimated, one line")
 
 
 class Tick(_Message):
@@ -284,7 +294,7 @@ def parse_client_message(text: str | bytes, limit: int = 4096) -> ClientMessage:
 
 def describe_run(
     spec: ScenarioSpec, run_id: str, started_at: str, status: str, target: str,
-    expected_per_second: list[float],
+    expected_per_second: list[float], identity: TargetIdentity | None = None,
 ) -> LiveRun:
     phases, start = [], 0.0
     for index, phase in enumerate(spec.phases):
@@ -295,6 +305,7 @@ def describe_run(
         run_id=run_id, scenario=spec.name, description=spec.description, status=status,
         started_at=started_at, duration_s=spec.duration, time_scale=spec.time_scale,
         load_scale=spec.load_scale, peak_tps=spec.profile().peak(), target=target,
+        system_under_test=identity or identify_target(target),
         currency=spec.reporting_currency,
         phases=phases,
         faults=[{"type": f.type, "label": f.label or f.type.replace("_", " "),
@@ -360,7 +371,10 @@ class LiveFeed:
         totals = aggregator.totals
         accuracy = accuracy_of(totals)
         latency = latency_ms(totals)
-        per_txn = cost_per_transaction_usd(self._prices, agent_compute_ms(agents_of(totals)) or 0.0)
+        agents = agents_of(totals)
+        cost = estimate_cost(self._prices, agent_compute_ms(agents) or 0.0,
+                             agent_calls_per_transaction(agents, totals.ok))
+        per_txn = cost.usd
         usd_per_hour = per_txn * row["ok"] * 3600
         budget = self._prices.budget.usd_per_day
         tick = Tick(
@@ -393,7 +407,7 @@ class LiveFeed:
                 "fraud_missed": round(totals.fraud_missed * self._usd_to, 2),
                 "false_positive_amount": round(totals.false_positive * self._usd_to, 2),
             },
-            agents=_agents_live(agents_of(totals), row["agents"], agent_load or {}),
+            agents=_agents_live(agents, row["agents"], agent_load or {}),
             cost=Cost(
                 cost_per_transaction=per_txn * self._usd_to,
                 usd_per_hour=usd_per_hour,
@@ -401,6 +415,8 @@ class LiveFeed:
                 budget_usd_per_day=budget,
                 budget_status="on track" if usd_per_hour * 24 <= budget else "over budget",
                 pricing_source=self._prices.source,
+                basis=cost.basis,
+                model=cost.model,
             ),
             infra=infra,
             degradation=self._degradation,

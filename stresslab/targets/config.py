@@ -222,6 +222,8 @@ def _timeout(value: object) -> object:
 class _TargetBase(BaseModel):
     model_config = _STRICT
 
+    name: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$")] \
+        | None = None  # how pages and reports name the system under test
     timeout: Annotated[float, Field(gt=0, le=900)] | None = None
     request: RequestTemplate = RequestTemplate()
     response: ResponseMapping = ResponseMapping()

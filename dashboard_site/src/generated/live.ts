@@ -122,9 +122,17 @@ export interface AgentLive {
  * via the `definition` "Cost".
  */
 export interface Cost {
+  /**
+   * modelled: tokens from a declared usage per agent call
+   */
+  basis: "modelled" | "reported";
   budget_status: "on track" | "over budget";
   budget_usd_per_day: number;
   cost_per_transaction: number;
+  /**
+   * how the cost was estimated, one line
+   */
+  model: string;
   pricing_source: string;
   projected_usd_per_day: number;
   usd_per_hour: number;
@@ -269,6 +277,10 @@ export interface LiveRun {
   scenario: string;
   started_at: string;
   status: string;
+  /**
+   * the target as every page names it (never a secret)
+   */
+  system_under_test: TargetIdentity | null;
   target: string;
   time_scale: number;
 }
@@ -295,6 +307,34 @@ export interface PhaseInfo {
   name: string;
   shape: string;
   start_s: number;
+}
+/**
+ * The system under test in a few words: its name, kind and where it lives.
+ *
+ * This interface was referenced by `LiveProtocol`'s JSON-Schema
+ * via the `definition` "TargetIdentity".
+ */
+export interface TargetIdentity {
+  /**
+   * http: the URL's host[:port]; AWS kinds: the function, state machine, stream or queue name; never a path, query or credentials
+   */
+  host: string | null;
+  /**
+   * http, lambda, stepfunctions-express, kinesis or sqs
+   */
+  kind: string;
+  /**
+   * how pages and reports name it, in one line
+   */
+  label: string;
+  /**
+   * target.name from the scenario, else the host
+   */
+  name: string;
+  /**
+   * the bundled reference service (simulated agents)
+   */
+  reference: boolean;
 }
 /**
  * A past or current run as the control API and the snapshot list them.
