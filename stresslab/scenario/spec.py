@@ -16,10 +16,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from stresslab.generation.catalog import CURRENCIES
 from stresslab.scenario.criteria import Criterion, is_fault_ref
 from stresslab.scenario.durations import parse_duration
+from stresslab.scenario.errors import PLACED_ERROR, describe_validation_error
 from stresslab.scenario.mix import TransactionMix
 from stresslab.scenario.profiles import ConstantShape, LoadProfile, Phase
 from stresslab.scenario.settings import (
@@ -28,6 +30,8 @@ from stresslab.scenario.settings import (
     DegradationPolicy,
     ResilienceSettings,
 )
+from stresslab.targets.config import AnyTarget, TargetConfigError, TargetSpec
+from stresslab.targets.section import parse_target
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -135,6 +139,19 @@ class ScenarioSpec(BaseModel):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     time_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
     load_scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    # the system under test; None: the bundled reference service or the --target URL, with
+    # the top-level `response:` and `http:` sections as before
+    target: TargetSpec | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_section(cls, value: object) -> object:
+        if value is None or isinstance(value, AnyTarget):
+            return value
+        try:
+            return parse_target(value, "target")
+        except TargetConfigError as error:
+            raise PydanticCustomError(PLACED_ERROR, str(error)) from None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> ScenarioSpec:
@@ -234,23 +251,6 @@ def _still_judged(criterion: Criterion, faults: list[FaultSpec], labels: set[str
     if isinstance(which, str):
         return which.casefold() in labels
     return which is None or which <= len(faults)
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """One line naming each failing field and what is allowed."""
-    parts = []
-    for item in error.errors()[:3]:
-        location = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part))
-        message = item["msg"].removeprefix("Value error, ")
-        parts.append(f"{location}: {message}" if location else message)
-    more = len(error.errors()) - 3
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
-def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and part in {
-        "constant", "sustained", "ramp", "ramp-up", "ramp-down", "burst", "wave", "chaos",
-    }
 
 
 def parse_scenario(data: object, source: str) -> ScenarioSpec:

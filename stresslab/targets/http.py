@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,8 @@ import orjson
 
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
 from stresslab.scenario.spec import HttpSettings
+from stresslab.targets.auth import REFUSED_MESSAGE, AuthRefusals, RequestSigner, host_header
+from stresslab.targets.template import RenderBody
 
 OUTCOME_OVERSIZED = "oversized"
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers, on top of the body limit
@@ -196,32 +199,74 @@ class _Pool:
             self._idle.pop().abort()
 
 
+@dataclass(frozen=True)
+class RequestShape:
+    """How a `target:` section shapes each request; the default is the old plain JSON POST.
+
+    Everything here is prepared once per worker process: headers with their secrets resolved,
+    the body template compiled, the TLS context loaded, the OAuth2 token shared.
+    """
+
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    render: RenderBody = orjson.dumps
+    signer: RequestSigner | None = None
+    tls: ssl.SSLContext | None = None
+    success: frozenset[int] | None = None  # the statuses that count as an answer; 2xx if None
+    timeout: float | None = None
+    refusals: AuthRefusals | None = None
+    on_refused: Callable[[str], None] = lambda line: None
+
+
+def refused_line(status: int, url: str) -> str:
+    """The one line a run ends with when the target keeps refusing our credentials."""
+    return f"{REFUSED_MESSAGE} ({status} from {urlsplit(url).hostname})"
+
+
 class HttpTarget:
     """A Target over kept-alive HTTP/1.1 connections with a per-request timeout."""
 
     def __init__(
-        self, url: str, settings: HttpSettings, headers: Mapping[str, str] | None = None
+        self, url: str, settings: HttpSettings, headers: Mapping[str, str] | None = None,
+        shape: RequestShape | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TargetUnreachable(f"target must be an http(s) URL, got {url!r}")
-        sent = dict(headers or {})
+        shape = shape or RequestShape()
+        sent = {**shape.headers, **(headers or {})}
         if any(c in text for item in sent.items() for text in item for c in "\r\n"):
             raise ValueError("headers: a name or value holds a line break")
         extra = "".join(f"{name}: {value}\r\n" for name, value in sent.items())
         self.url = url
-        self._timeout = settings.timeout
-        tls = ssl.create_default_context() if parts.scheme == "https" else None
+        self._shape = shape
+        self._render = shape.render
+        self._signer = shape.signer
+        self._refusals = shape.refusals
+        self._settled = asyncio.Event()
+        self._refused_told = False
+        self._success = shape.success
+        self._timeout = shape.timeout or settings.timeout
+        tls = shape.tls
+        if tls is None and parts.scheme == "https":
+            tls = ssl.create_default_context()
         port = parts.port or (443 if tls else 80)
         self._pool = _Pool(
             parts.hostname, port, tls, settings.connections, settings.max_body_bytes
         )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        self._host = host_header(url)
+        self._signed_headers = {
+            "Host": self._host, "Content-Type": "application/json",
+            "Accept": "application/json", **sent,
+        }
         self._head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"{shape.method} {path} HTTP/1.1\r\nHost: {host}\r\n"
+            "Content-Type: application/json\r\n"
             f"Accept: application/json\r\n{extra}Content-Length: "
         ).encode()
+        self._fixed = self._head.removesuffix(b"Content-Length: ")
 
     async def __aenter__(self) -> HttpTarget:
         return self
@@ -232,28 +277,66 @@ class HttpTarget:
     ) -> None:
         self._pool.close()
 
+    async def _request_bytes(self, payload: Mapping[str, Any]) -> bytes:
+        body = self._render(payload)
+        if self._signer is None:
+            return b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
+        signed = await self._signer.headers_for(
+            self._shape.method, self.url, self._signed_headers, body
+        )
+        extra = "".join(f"{name}: {value}\r\n" for name, value in signed.items()).encode()
+        return b"%s%sContent-Length: %d\r\n\r\n%s" % (self._fixed, extra, len(body), body)
+
     async def send(self, payload: dict[str, Any]) -> Outcome:
-        body = orjson.dumps(payload)
-        data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
+        refusals = self._refusals
+        if refusals is None:
+            return (await self._send(payload))[0]
+        while not refusals.may_send():
+            if refusals.should_abort:
+                return Outcome("http_4xx", delivered=False)
+            await self._settled.wait()
+        counted = refusals.admit()
+        status: int | None = None
+        try:
+            outcome, status = await self._send(payload)
+        finally:
+            if refusals.settle(counted, status) and not self._refused_told:
+                self._refused_told = True
+                self._shape.on_refused(refused_line(status or 401, self.url))
+            settled, self._settled = self._settled, asyncio.Event()
+            settled.set()  # wakes the requests waiting to learn whether the credentials work
+        return outcome
+
+    async def _send(self, payload: Mapping[str, Any]) -> tuple[Outcome, int | None]:
+        """The outcome, and the answer's status when one came."""
         connection: _Connection | None = None
         try:
+            data = await self._request_bytes(payload)
             async with asyncio.timeout(self._timeout):
                 connection = await self._pool.acquire()
                 status, answer = await connection.request(data)
         except TimeoutError:
             if connection is not None:
                 connection.abort()
-            return Outcome(OUTCOME_TIMEOUT, delivered=connection is not None)
+            return Outcome(OUTCOME_TIMEOUT, delivered=connection is not None), None
         except ResponseTooLarge:
-            return Outcome(OUTCOME_OVERSIZED)
+            return Outcome(OUTCOME_OVERSIZED), None
         except (ConnectionDropped, OSError):
-            return Outcome("connect", delivered=connection is not None)
+            return Outcome("connect", delivered=connection is not None), None
         except ValueError:
-            return Outcome("invalid_response")
+            return Outcome("invalid_response"), None
         finally:
             if connection is not None:
                 self._pool.release(connection)
+        return self._judge(status, answer), status
+
+    def _judge(self, status: int, answer: bytes) -> Outcome:
         kind = classify_status(status)
+        if self._success is not None:
+            if status in self._success:
+                kind = OUTCOME_OK
+            elif kind == OUTCOME_OK:
+                kind = "other"  # a 2xx the scenario does not count as an answer
         if kind != OUTCOME_OK:
             return Outcome(kind)
         try:

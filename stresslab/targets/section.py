@@ -1,7 +1,7 @@
 """The target section read on its own (probe, tests): one-line errors naming the field.
 
-Kept apart from config.py: the scenario spec imports the models, and this module imports the
-spec's error formatter, so neither imports the other back.
+Kept apart from config.py: the scenario spec imports the models; this module and the spec
+share the error formatter (scenario/errors.py), so neither imports the other.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails
 
-from stresslab.scenario.spec import describe_validation_error
+from stresslab.scenario.errors import describe_validation_error
 from stresslab.targets.config import (
     AUTH_TYPES,
     TARGET_KINDS,
