@@ -60,7 +60,7 @@ from stresslab.control import (
     profile_list,
     scenario_list,
 )
-from stresslab.runs import EXPORTS, OPERATORS_GROUP, new_run_id
+from stresslab.runs import OPERATORS_GROUP, UnknownExport, known_export, new_run_id
 from stresslab.scenario.presentation import (
     BENCHMARKS_FILE,
     PLACEHOLDERS,
@@ -351,8 +351,10 @@ def show_run(run_id: str) -> dict[str, Any]:
 @app.get("/runs/<run_id>/export/<name>", middlewares=OPERATORS_ONLY)
 def export(run_id: str, name: str) -> dict[str, Any]:
     deps = _deps()
-    if name not in EXPORTS:
-        raise BadRequestError(f"file: unknown export {name!r}; one of {', '.join(EXPORTS)}")
+    try:
+        known_export(name)
+    except UnknownExport as unknown:
+        raise BadRequestError(str(unknown)) from None
     if not deps.results.exists(run_id, name):
         raise NotFoundError(f"run {run_id} has no {name} (yet)")
     return ExportLink(url=deps.results.link(run_id, name), expires_in_s=300).model_dump()

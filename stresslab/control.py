@@ -28,7 +28,7 @@ from stresslab.scenario.presentation import (
     list_profiles,
     load_benchmarks,
 )
-from stresslab.scenario.resolve import Overrides, resolve_scenario
+from stresslab.scenario.resolve import Overrides, resolve_scenario, scenario_error_line
 from stresslab.scenario.spec import (
     FaultType,
     ScenarioError,
@@ -126,9 +126,7 @@ class StartRun(_Request):
             return resolve_scenario(self.scenario, Overrides(tps=self.tps, duration=duration),
                                     scenarios_dir=scenarios_dir, bundled_only=True)
         except ScenarioError as error:
-            message = str(error)
-            raise ContractError(message if message.startswith("scenario")
-                                else f"scenario: {message}") from None
+            raise ContractError(scenario_error_line(error)) from None
 
 
 class InjectFault(_Request):

@@ -26,6 +26,17 @@ EXPORT_MEDIA_TYPES: dict[str, str] = {
 EXPORTS = tuple(EXPORT_MEDIA_TYPES)
 
 
+class UnknownExport(ValueError):
+    """A file name that is not one of a run's exports."""
+
+
+def known_export(name: str) -> str:
+    """`name` when it is one of EXPORTS; UnknownExport naming them otherwise."""
+    if name not in EXPORTS:
+        raise UnknownExport(f"file: unknown export {name!r}; one of {', '.join(EXPORTS)}")
+    return name
+
+
 def new_run_id(scenario: str, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^a-z0-9_-]", "-", scenario.lower())[:48]

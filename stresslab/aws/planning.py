@@ -13,7 +13,7 @@ from stresslab.generation.plan import Plan, plan_run
 from stresslab.measurement.live import describe_run
 from stresslab.runs import iso
 from stresslab.scenario import resolve
-from stresslab.scenario.resolve import AboveCeiling, Scales, resolve_scenario
+from stresslab.scenario.resolve import AboveCeiling, CeilingWording, Scales, resolve_scenario
 from stresslab.scenario.spec import ScenarioError, ScenarioSpec, describe_validation_error
 
 MAX_WAVE_S = 600.0
@@ -98,6 +98,14 @@ def parse_run_input(data: object) -> RunInput:
         raise InvalidRun(describe_validation_error(error)) from None
 
 
+CEILING_WORDING = CeilingWording(
+    tps=lambda peak, ceiling: (f"scenario: peak {peak:g} TPS is above the ceiling of "
+                               f"{ceiling:g} TPS"),
+    duration=lambda seconds, ceiling: (f"scenario: duration {seconds:g}s is above the ceiling "
+                                       f"of {ceiling:g}s"),
+)
+
+
 def resolve_spec(run_input: RunInput, ceilings: Ceilings) -> tuple[ScenarioSpec, int]:
     """The scaled scenario and its worker count, within the ceilings."""
     try:
@@ -105,11 +113,7 @@ def resolve_spec(run_input: RunInput, ceilings: Ceilings) -> tuple[ScenarioSpec,
                                 Scales(time=run_input.time_scale, load=run_input.load_scale),
                                 ceilings)
     except AboveCeiling as above:
-        if above.limit == "tps":
-            raise InvalidRun(f"scenario: peak {above.value:g} TPS is above the ceiling of "
-                             f"{above.ceiling:g} TPS") from None
-        raise InvalidRun(f"scenario: duration {above.value:g}s is above the ceiling of "
-                         f"{above.ceiling:g}s") from None
+        raise InvalidRun(above.worded(CEILING_WORDING)) from None
     except ScenarioError as error:
         raise InvalidRun(str(error)) from None
     peak = spec.profile().peak()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stresslab.outputs.report import write_outputs
-from stresslab.runs import EXPORTS, export_content_type
+from stresslab.runs import export_content_type, known_export
 
 
 def output_key(run_id: str, name: str) -> str:
@@ -36,8 +36,7 @@ class S3Results:
         return keys
 
     def link(self, run_id: str, name: str, expires_s: int = 300) -> str:
-        if name not in EXPORTS:
-            raise ValueError(f"file: unknown export {name!r}; one of {', '.join(EXPORTS)}")
+        known_export(name)
         # As an attachment: a browser following the link saves the file and stays on its page.
         return str(self._client.generate_presigned_url(
             "get_object", Params={

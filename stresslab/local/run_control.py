@@ -16,12 +16,28 @@ from stresslab.local.server_settings import ServerSettings
 from stresslab.local.store import SqliteRunStore
 from stresslab.measurement.live import Snapshot
 from stresslab.scenario.durations import format_duration
-from stresslab.scenario.resolve import AboveCeiling, Ceilings, Overrides, Scales, resolve_scenario
+from stresslab.scenario.resolve import (
+    AboveCeiling,
+    Ceilings,
+    CeilingWording,
+    Overrides,
+    Scales,
+    resolve_scenario,
+    scenario_error_line,
+)
 from stresslab.scenario.spec import FaultSpec, ScenarioError, ScenarioSpec
 
 log = logging.getLogger("stresslab.local.server")  # one log for the server's modules
 
 STOP_TIMEOUT_S = 60.0
+
+CEILING_WORDING = CeilingWording(
+    tps=lambda peak, ceiling: (f"tps: at most {ceiling:,.0f} TPS for a run started here; "
+                               f"this one peaks at {peak:,.0f}"),
+    duration=lambda seconds, ceiling: (f"duration: at most {format_duration(ceiling)} for a run "
+                                       f"started here; this one lasts {format_duration(seconds)}"),
+)
+
 
 def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
     """The scenario a start request asks for, scaled and within the server's ceilings."""
@@ -37,15 +53,9 @@ def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
             scenarios_dir=settings.scenarios_dir, bundled_only=True,
         )
     except AboveCeiling as above:
-        if above.limit == "tps":
-            raise BadRequest(f"tps: at most {above.ceiling:,.0f} TPS for a run started here; "
-                             f"this one peaks at {above.value:,.0f}") from None
-        raise BadRequest(f"duration: at most {format_duration(above.ceiling)} for a run "
-                         f"started here; this one lasts {format_duration(above.value)}") from None
+        raise BadRequest(above.worded(CEILING_WORDING)) from None
     except ScenarioError as error:
-        message = str(error)
-        raise BadRequest(message if message.startswith("scenario")
-                         else f"scenario: {message}") from None
+        raise BadRequest(scenario_error_line(error)) from None
 
 
 

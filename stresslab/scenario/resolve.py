@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +59,25 @@ class AboveCeiling(ScenarioError):
         self.limit = limit
         self.value = value
         self.ceiling = ceiling
+
+    def worded(self, wording: CeilingWording) -> str:
+        """The refusal in a runtime's own words."""
+        word = wording.tps if self.limit == "tps" else wording.duration
+        return word(self.value, self.ceiling)
+
+
+@dataclass(frozen=True)
+class CeilingWording:
+    """How a runtime tells its users a ceiling was passed: (value, ceiling) -> one line."""
+
+    tps: Callable[[float, float], str]
+    duration: Callable[[float, float], str]
+
+
+def scenario_error_line(error: ScenarioError) -> str:
+    """A scenario's error as one line naming the field: `scenario` when it names none."""
+    message = str(error)
+    return message if message.startswith("scenario") else f"scenario: {message}"
 
 
 def load_source(
