@@ -1,0 +1,90 @@
+"""Openers of the AWS-native kinds (lambda, stepfunctions-express, kinesis, sqs) for the factory.
+
+The adapters import boto3; they are imported when such a target is opened, so a run against
+an http target never loads the SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from stresslab.ports import Target
+from stresslab.scenario.spec import HttpSettings
+from stresslab.targets.config import (
+    KinesisTarget,
+    LambdaTarget,
+    SqsTarget,
+    StepFunctionsExpressTarget,
+)
+from stresslab.targets.secrets import Secrets
+from stresslab.targets.sender import body_renderer
+
+
+class AwsTargetContext(Protocol):
+    """What the AWS openers read of the factory's TargetContext."""
+
+    settings: HttpSettings
+    secrets: Secrets
+    aws_session: Any
+
+
+def _calls_at_once(settings: HttpSettings) -> int:
+    # one SDK call holds a thread and a pooled connection until its answer
+    return min(settings.max_in_flight, settings.connections)
+
+
+def _timeout(section: Any, settings: HttpSettings) -> float:
+    return float(section.timeout or settings.timeout)
+
+
+@asynccontextmanager
+async def open_lambda(section: LambdaTarget, context: AwsTargetContext) -> AsyncIterator[Target]:
+    from stresslab.targets.aws_calls import aws_client
+    from stresslab.targets.aws_lambda import LambdaInvokeTarget
+
+    section = section.model_copy(update={"timeout": _timeout(section, context.settings)})
+    width = _calls_at_once(context.settings)
+    client = aws_client("lambda", width, _timeout(section, context.settings),
+                        session=context.aws_session)
+    render = body_renderer(section.request, context.secrets)
+    async with LambdaInvokeTarget(section, client, render, width) as target:
+        yield target
+
+
+@asynccontextmanager
+async def open_express(
+    section: StepFunctionsExpressTarget, context: AwsTargetContext
+) -> AsyncIterator[Target]:
+    from stresslab.targets.aws_calls import aws_client
+    from stresslab.targets.aws_stepfunctions import ExpressWorkflowTarget
+
+    section = section.model_copy(update={"timeout": _timeout(section, context.settings)})
+    width = _calls_at_once(context.settings)
+    client = aws_client("stepfunctions", width, _timeout(section, context.settings),
+                        session=context.aws_session)
+    render = body_renderer(section.request, context.secrets)
+    async with ExpressWorkflowTarget(section, client, render, width) as target:
+        yield target
+
+
+@asynccontextmanager
+async def open_stream(
+    section: KinesisTarget | SqsTarget, context: AwsTargetContext
+) -> AsyncIterator[Target]:
+    from stresslab.targets.aws_calls import aws_client
+    from stresslab.targets.aws_streams import PUT_THREADS, Clients, StreamTarget
+
+    timeout = _timeout(section, context.settings)
+    section = section.model_copy(update={"timeout": timeout})
+    outcome = section.outcome
+    needed = {"kinesis" if isinstance(section, KinesisTarget) else "sqs"}
+    needed |= {name for name in ("kinesis", "sqs", "dynamodb") if getattr(outcome, name)}
+    clients = Clients(**{
+        service: aws_client(service, PUT_THREADS * 2, timeout, session=context.aws_session)
+        for service in needed
+    })
+    render = body_renderer(section.request, context.secrets)
+    async with StreamTarget(section, clients, render) as target:
+        yield target
