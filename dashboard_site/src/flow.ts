@@ -394,7 +394,7 @@ export class TransactionFlow {
     L.agents.forEach((p, i) => {
       const agent = agents[i];
       const health = agent?.health ?? "unknown";
-      this.node(g, p, nodeW, nodeH, agent ? agent.label : `AI agent ${i + 1}`,
+      this.node(g, p, nodeW, nodeH, agent ? agent.label : `Agent ${i + 1}`,
         compact ? "" : agent ? HEALTH_WORD[health] : "standing by", HEALTH_COLOR[health],
         health === "down" ? 1 : pulse * 0.4);
     });

@@ -32,6 +32,8 @@ export const DEFAULT_WORDING: Readonly<Record<string, string>> = {
   current_tps: "Checks per second",
   ai_accuracy: "Decisions correct",
   flow_title: "Every transaction, checked by four AI agents in real time",
+  // The bundled reference service's agents are simulated rules, never called AI.
+  flow_title_reference: "Every transaction, checked by four simulated agents (reference service)",
   value_title: "Business value",
   resilience_title: "Resilience",
   benchmarks_title: "How this compares",

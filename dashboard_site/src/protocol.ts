@@ -20,6 +20,7 @@ export type {
   RunRecord,
   ServerError,
   Snapshot,
+  TargetIdentity,
   Totals,
   WindowRow,
 } from "./generated/live";

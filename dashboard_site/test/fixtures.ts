@@ -6,7 +6,7 @@ export function run(overrides: Partial<LiveRun> = {}): LiveRun {
   return {
     run_id: "r1", scenario: "smoke", description: "", status: "running",
     started_at: "2026-11-27T00:00:00Z", duration_s: 60, time_scale: 1, load_scale: 1,
-    peak_tps: 100, target: "local", currency: "USD", phases: [],
+    peak_tps: 100, target: "local", system_under_test: null, currency: "USD", phases: [],
     faults: [{ type: "agent_errors", label: "An AI agent fails", target: "geographic_risk",
                start_s: 20, end_s: 30, key: "f0" }],
     criteria: [], expected_per_second: [], ...overrides,
@@ -42,7 +42,8 @@ export function tick(second: number, overrides: Partial<WindowRow> = {}, runId =
     agents: [{ name: "geographic_risk", calls: 100, errors: 0, avg_ms: 10, p95_ms: 20,
                share_pct: 100, load_pct: 50, health: "healthy" }],
     cost: { cost_per_transaction: 0.001, usd_per_hour: 360, projected_usd_per_day: 8640,
-            budget_usd_per_day: 300, budget_status: "over budget", pricing_source: "test" },
+            budget_usd_per_day: 300, budget_status: "over budget", pricing_source: "test",
+            basis: "modelled", model: "" },
     infra: null, degradation: "NONE", faults_active: faults,
   };
 }

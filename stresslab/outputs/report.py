@@ -32,6 +32,7 @@ from stresslab.outputs.reading import SummaryLike, records, section, summary_dic
 from stresslab.outputs.rendering import Tag, render
 from stresslab.outputs.report_charts import fault_name, fault_start_end, run_charts
 from stresslab.outputs.timeseries_csv import render_timeseries_csv
+from stresslab.targets.identity import identify_target
 
 KeyValues = list[tuple[str, Any]]
 
@@ -92,8 +93,10 @@ def _header(summary: Mapping[str, Any]) -> dict[str, Any]:
         ("Seed", summary.get("seed")), ("Workers", summary.get("workers")),
         ("Status", summary.get("status")),
     ]
+    system = section(summary, "system_under_test")
     return {"scenario": summary.get("scenario") or "unnamed scenario",
             "description": summary.get("description"),
+            "system": system.get("label") or identify_target(str(summary.get("target"))).label,
             "meta": [(key, NA if value is None else value) for key, value in meta]}
 
 
@@ -153,7 +156,7 @@ def _key_numbers(summary: Mapping[str, Any]) -> list[Kpi]:
             f"{format_percent(accuracy.get('recall'))}"),
         Kpi("Fraud prevented", format_money(business.get("fraud_prevented_amount"), currency),
             f"missed {format_money(business.get('fraud_missed_amount'), currency)}"),
-        Kpi("Cost per transaction",
+        Kpi(f"Cost per transaction{_modelled(business)}",
             format_money(business.get("cost_per_transaction"), currency, unit_cost=True),
             f"total {format_money(business.get('total_cost'), currency)} · ROI "
             f"{format_signed_percent(business.get('roi_pct'))}"),
@@ -297,12 +300,18 @@ def _business(summary: Mapping[str, Any]) -> KeyValues | None:
         ("Fraud prevented", format_money(business.get("fraud_prevented_amount"), currency)),
         ("Fraud missed", format_money(business.get("fraud_missed_amount"), currency)),
         ("False-positive amount", format_money(business.get("false_positive_amount"), currency)),
-        ("Cost per transaction",
+        (f"Cost per transaction{_modelled(business)}",
          format_money(business.get("cost_per_transaction"), currency, unit_cost=True)),
         ("Total cost", format_money(business.get("total_cost"), currency)),
         ("ROI", format_signed_percent(business.get("roi_pct"))),
         ("Pricing source", business.get("pricing_source") or NA),
+        ("Cost basis", business.get("cost_model") or business.get("cost_basis") or "modelled"),
     ]
+
+
+def _modelled(business: Mapping[str, Any]) -> str:
+    """Summaries before cost_basis priced a declared usage: modelled too."""
+    return " (modelled)" if business.get("cost_basis", "modelled") == "modelled" else ""
 
 
 def _workers_and_load(summary: Mapping[str, Any]) -> KeyValues:

@@ -101,6 +101,9 @@ class Wording(_Strict):
     narrative: str = Field(default="", description="template; empty: the default sentence")
     labels: dict[HeroMetric, str] = Field(default_factory=dict)
     flow_title: str = ""
+    flow_title_reference: str = Field(
+        default="", description="flow_title when the target is the reference service, whose "
+                                "agents are simulated rules; empty: the default wording")
     value_title: str = ""
     resilience_title: str = ""
     benchmarks_title: str = ""

@@ -488,6 +488,8 @@ function renderCost(tick: Tick | null): void {
     ...row("Per transaction", formatSmallMoney(c.cost_per_transaction, tick.hero.currency),
       "cost-txn"),
     ...row("Prices", c.pricing_source, "cost-source"),
+    ...row("Basis", c.basis === "modelled" ? `modelled — ${c.model.replace(/^modelled: /, "")}`
+      : "reported by the platform", "cost-basis"),
   );
 }
 

@@ -17,7 +17,7 @@ import {
   convertMoney, DEFAULT_PROFILE, type HeroMetric, normalizeProfile, type Profile,
   profileFromUrl,
 } from "../profile";
-import type { Benchmark, ServerMessage, Tick } from "../protocol";
+import type { Benchmark, ServerMessage, TargetIdentity, Tick } from "../protocol";
 import { AnimatedNumber } from "../ui/animated";
 import { append, h, setText } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
@@ -106,7 +106,7 @@ function build(ctx: PageContext): void {
     hero.append(card.root);
   }
   const canvas = h("canvas", { class: "flow-canvas", "data-testid": "flow-canvas" });
-  const flowPanel = panel("scene-flow", wording.flow_title ?? "", "flow",
+  const flowPanel = panel("scene-flow", flowTitle(null), "flow",
     h("div", { class: "flow-wrap" }, canvas),
     h("div", { class: "flow-legend", "data-role": "flow-legend" }));
   const valuePanel = panel("scene-value", wording.value_title ?? "", "business-value",
@@ -285,7 +285,7 @@ function valueItem(title: string, value: string, note: string, testid: string): 
 }
 
 function updateValue(state: LiveState, tick: Tick | null): void {
-  const grid = document.querySelector("[data-role=value-grid]");
+  const grid = document.querySelector<HTMLElement>("[data-role=value-grid]");
   if (!grid) return;
   if (!tick) {
     grid.replaceChildren(h("p", { class: "empty" },
@@ -300,12 +300,17 @@ function updateValue(state: LiveState, tick: Tick | null): void {
   const spent = money(r.cost, currency);
   const { down, counted } = downtimeSeconds(state.history);
   const one = formatMoney(1, spent.currency, { digits: 0 });
+  const modelled = tick.cost.basis === "modelled" ? " (modelled)" : "";
+  grid.dataset.costBasis = tick.cost.basis ?? "modelled";
   grid.replaceChildren(
-    valueItem("Cost to check one transaction", formatSmallMoney(perTxn.amount, perTxn.currency),
-      "estimated from cloud list prices", "value-cost"),
+    valueItem(`Cost to check one transaction${modelled}`,
+      formatSmallMoney(perTxn.amount, perTxn.currency),
+      modelled ? "modelled: model tokens per agent call declared in the price table, at cloud "
+        + "list prices" : "from the platform's reported usage, at cloud list prices",
+      "value-cost"),
     valueItem("Decisions correct", formatPct(tick.hero.ai_accuracy, 1),
       "against the known truth of every test transaction", "value-accuracy"),
-    valueItem(`Protected for every ${one} spent`,
+    valueItem(`Protected for every ${one} spent${modelled}`,
       r.multiple === null ? "—" : heroMoney(r.multiple, spent.currency),
       `${heroMoney(saved.amount, saved.currency)} protected for ${
         formatSmallMoney(spent.amount, spent.currency)} of checking`, "value-roi"),
@@ -419,15 +424,24 @@ function formatBenchmark(b: Benchmark): [string, string] {
   return [formatNumber(b.value, Math.min(decimals, 3)), unit];
 }
 
+/** The flow's title: a real platform's agents are AI agents; the reference service's are not. */
+function flowTitle(system: TargetIdentity | null): string {
+  const wording = page.profile.wording;
+  return (system?.reference ? wording.flow_title_reference : wording.flow_title) ?? "";
+}
+
 function render(state: LiveState, message: ServerMessage | null): void {
   page.state = state;
   if (message?.type === "tick" || message?.type === "snapshot") page.latestReceivedMs = Date.now();
   const tick = state.latest;
   const subtitle = document.querySelector("[data-role=subtitle]");
   const running = state.run?.status === "running";
+  const system = state.run?.system_under_test ?? null;
   setText(subtitle, state.run
-    ? `${page.profile.wording.subtitle ?? ""} · ${running ? "running now" : state.run.status}`
+    ? `${page.profile.wording.subtitle ?? ""}${system ? ` of ${system.label}` : ""} · ${
+      running ? "running now" : state.run.status}`
     : `${page.profile.wording.subtitle ?? ""} · waiting for a run`);
+  setText(document.querySelector("[data-testid=flow] .panel-title"), flowTitle(system));
   updateHero(state, tick);
   updateFlow(state, tick);
   updateValue(state, tick);

@@ -99,6 +99,8 @@ function header(current: PageName): HTMLElement {
     h("div", { class: "run-pill", "data-testid": "run-pill" },
       h("span", { class: "run-pill-status", "data-role": "run-status" }, "no run"),
       h("span", { class: "run-pill-name", "data-role": "run-name" }, ""),
+      h("span", { class: "run-pill-target", "data-testid": "system-under-test",
+                  title: "system under test" }, ""),
       h("span", { class: "run-pill-clock", "data-role": "run-clock" }, "")),
     h("div", { class: "degradation-badge", "data-testid": "degradation", hidden: true },
       h("span", { class: "degradation-dot", "aria-hidden": "true" }),
@@ -120,6 +122,12 @@ function updateHeader(top: HTMLElement, state: LiveState): void {
   if (pill) pill.dataset.status = status;
   setText(top.querySelector("[data-role=run-status]"), status);
   setText(top.querySelector("[data-role=run-name]"), run?.scenario ?? "");
+  const system = run?.system_under_test ?? null;
+  const target = top.querySelector<HTMLElement>("[data-testid=system-under-test]");
+  if (target) {
+    target.dataset.reference = String(system?.reference ?? false);
+    setText(target, system ? `vs ${system.label}` : "");
+  }
   const elapsed = state.latest?.elapsed_s;
   setText(top.querySelector("[data-role=run-clock]"),
     elapsed === undefined ? "" : run ? `${formatClock(elapsed)} / ${formatClock(run.duration_s)}`
