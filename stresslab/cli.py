@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -131,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
     run.add_argument("--quiet", action="store_true", help="no live progress line")
 
+    probe = commands.add_parser(
+        "probe", help="send a few transactions to the target and show what is sent and read")
+    probe.add_argument("scenario", metavar="SCENARIO_OR_FILE")
+    probe.add_argument("--count", type=_positive_int("--count"), default=1,
+                       help="how many transactions (default 1)")
+    probe.add_argument("--target", type=_target, default=None,
+                       help="a URL instead of the target section's (default: its url, or the "
+                            "bundled reference service)")
+
     commands.add_parser("scenarios", help="list the bundled scenarios")
 
     validate = commands.add_parser("validate", help="check a scenario file")
@@ -182,6 +192,7 @@ def command_run(args: argparse.Namespace) -> int:
             return command_capacity(args, spec)
         spec = judged_like_the_search(spec, args.time_scale)
     target_url = None if args.target == "local" else args.target
+    spec = checked_target(spec, target_url)
     run = LocalRun(LocalRunOptions(
         spec=spec, target_url=target_url, out_dir=None, db_path=args.db,
         progress=not args.quiet,
@@ -193,7 +204,22 @@ def command_run(args: argparse.Namespace) -> int:
 
     result = run_to_the_end(run)
     print_summary(result.run_summary, result.outputs)
+    if run.refused is not None:
+        print(f"stresslab: {run.refused}", file=sys.stderr)
     return result.exit_code
+
+
+def checked_target(spec: ScenarioSpec, url: str | None) -> ScenarioSpec:
+    """--target applied to the scenario's `target:` section, whose secrets, files and
+    credentials are checked before anything starts (bad input naming what is wrong)."""
+    from stresslab.targets.factory import TARGET_SETUP_ERRORS, check_target, with_target_url
+
+    try:
+        spec = with_target_url(spec, url)
+        check_target(spec, os.environ)
+    except TARGET_SETUP_ERRORS as error:
+        raise BadInput(str(error)) from None
+    return spec
 
 
 class _Stoppable(Protocol):
@@ -369,6 +395,16 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else value * 100
 
 
+def command_probe(args: argparse.Namespace) -> int:
+    from stresslab.probe import ProbeInputError, run_probe
+
+    target = None if args.target in (None, "local") else args.target
+    try:
+        return run_probe(args.scenario, args.count, target, print)
+    except ProbeInputError as error:
+        raise BadInput(str(error)) from None
+
+
 def command_scenarios(_: argparse.Namespace) -> int:
     for name in list_scenarios():
         spec = load_scenario(name)
@@ -442,6 +478,7 @@ def command_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": command_run,
+    "probe": command_probe,
     "scenarios": command_scenarios,
     "validate": command_validate,
     "target": command_target,

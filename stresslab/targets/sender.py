@@ -58,6 +58,7 @@ class Exchange:
     read: ReadAnswer | None = None
     error: str | None = None
     problems: list[str] = field(default_factory=list)
+    cause: BaseException | None = None  # what ended a failed exchange, for probe to explain
 
     @property
     def outcome(self) -> str:
@@ -130,12 +131,12 @@ class ShapedSender:
         except TimeoutError:
             exchange.error = "timeout"
             return exchange
-        except aiohttp.ClientSSLError:
-            exchange.error = "tls"
+        except aiohttp.ClientSSLError as error:
+            exchange.error, exchange.cause = "tls", error
             exchange.problems.append("TLS handshake failed (certificate or CA)")
             return exchange
-        except aiohttp.ClientError:
-            exchange.error = "connect"
+        except aiohttp.ClientError as error:
+            exchange.error, exchange.cause = "connect", error
         return exchange
 
     def _judge(self, exchange: Exchange) -> None:

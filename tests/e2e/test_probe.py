@@ -1,0 +1,215 @@
+"""`stresslab probe` as a user meets it: a real process against real services on 127.0.0.1.
+
+The foreign partner API (FastAPI, its own schema and key) and its certificates come from the
+integration fixtures; the bundled reference service is started as `stresslab target` would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import free_port
+from tests.integration.targets.certificates import make_certificates
+from tests.integration.targets.partner_service import (
+    ISSUE_SCENARIO,
+    PartnerSettings,
+    serve_partner,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def planted_key() -> str:
+    return f"pk_live_{secrets.token_hex(12)}"
+
+
+def probe(
+    *args: str, key: str | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if name != "FRAUD_API_KEY"}
+    if key is not None:
+        env["FRAUD_API_KEY"] = key
+    return subprocess.run([sys.executable, "-m", "stresslab", "probe", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=100, env=env)
+
+
+def scenario_file(tmp_path: Path, base_url: str, **target_changes: Any) -> str:
+    """The issue's partner-api file; only the URL's port changes (and what a test breaks)."""
+    data = yaml.safe_load(ISSUE_SCENARIO.read_text())
+    data["target"]["url"] = f"{base_url}/api/v2/assess"
+    for name, value in target_changes.items():
+        if value is None:
+            data["target"].pop(name, None)
+        else:
+            data["target"][name] = value
+    path = tmp_path / "partner-api.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+def test_a_good_probe_shows_the_request_answer_and_mapped_decision(tmp_path, planted_key):
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        result = probe(scenario_file(tmp_path, partner.base_url), "--count", "3", key=planted_key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count(f"> POST {partner.base_url}/api/v2/assess") == 3
+    assert out.count("> X-Api-Key: ***") == 3
+    assert '"txn_ref":"probe/0/0"' in out and '"value":{"minor":' in out
+    assert out.count("< 200") == 3
+    decisions = re.findall(r"^= (\w+)$", out, re.MULTILINE)
+    mapping = {"DECLINE": "block", "CHALLENGE": "review", "ACCEPT": "approve"}
+    assert decisions == [mapping[action] for action in partner.ledger.answered.values()]
+    assert len(partner.ledger.answered) == 3  # the service's own count
+    assert "probe: 3 of 3 mapped to a decision" in out
+    assert planted_key not in out + result.stderr
+
+
+def test_a_wrong_key_is_named_as_refused_and_exits_1(tmp_path, planted_key):
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        result = probe(scenario_file(tmp_path, partner.base_url), key="pk_live_wrong")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "< 403" in result.stdout
+    assert "! auth refused (403): the target does not accept our credentials" in result.stdout
+    assert partner.ledger.refused == 1
+    assert "pk_live_wrong" not in result.stdout + result.stderr
+
+
+def test_repeated_refusals_stop_the_probe_before_it_hammers(tmp_path, planted_key):
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        result = probe(scenario_file(tmp_path, partner.base_url), "--count", "20",
+                       key="pk_live_wrong")
+    assert result.returncode == 1
+    assert partner.ledger.refused == 5  # the refusal limit, not 20
+    assert "the target refuses our credentials" in result.stdout.splitlines()[-1]
+
+
+def test_a_missing_decision_path_is_named_with_the_answers_top_keys(tmp_path, planted_key):
+    settings = PartnerSettings(api_key=planted_key, answer_without_action=True)
+    with serve_partner(settings) as partner:
+        result = probe(scenario_file(tmp_path, partner.base_url), key=planted_key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("! decision path outcome.action missing; the answer's top keys: outcome"
+            in result.stdout)
+    assert "probe: 0 of 1 mapped to a decision, 1 not" in result.stdout
+
+
+def test_an_unmapped_value_is_named_with_the_maps_keys(tmp_path, planted_key):
+    response = {"decision": "outcome.action", "decision_map": {"DECLINE": "block"}}
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        result = probe(scenario_file(tmp_path, partner.base_url, response=response),
+                       key=planted_key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    action = next(iter(partner.ledger.answered.values()))
+    assert action != "DECLINE"  # the first generated transaction is routine spend
+    assert (f'! unmapped value "{action}" at outcome.action (decision_map has DECLINE)'
+            in result.stdout)
+
+
+def test_a_server_certificate_from_an_unknown_ca_is_a_tls_failure(tmp_path, planted_key):
+    certs = make_certificates(tmp_path)
+    tls = (certs.server_cert, certs.server_key, certs.ca)
+    with serve_partner(PartnerSettings(api_key=planted_key), tls=tls) as partner:
+        mtls = {"type": "mtls", "cert_file": certs.client_cert, "key_file": certs.client_key}
+        untrusted = probe(scenario_file(tmp_path, partner.base_url, auth=mtls), key=planted_key)
+        trusted = probe(scenario_file(tmp_path, partner.base_url, auth=mtls, ca_file=certs.ca),
+                        key=planted_key)
+    assert untrusted.returncode == 1, untrusted.stdout + untrusted.stderr
+    assert "! TLS failure: the server's certificate is from an unknown CA" in untrusted.stdout
+    assert "add its CA with target.ca_file" in untrusted.stdout
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert len(partner.ledger.answered) == 1
+
+
+def test_a_client_certificate_the_server_does_not_trust_is_named(tmp_path, planted_key):
+    certs = make_certificates(tmp_path)
+    tls = (certs.server_cert, certs.server_key, certs.ca)
+    stranger = {"type": "mtls", "cert_file": certs.stranger_cert, "key_file": certs.stranger_key}
+    with serve_partner(PartnerSettings(api_key=planted_key), tls=tls) as partner:
+        result = probe(scenario_file(tmp_path, partner.base_url, auth=stranger,
+                                     ca_file=certs.ca), key=planted_key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "it most likely refused our client certificate" in result.stdout
+    assert partner.ledger.answered == {}
+
+
+def test_nothing_listening_is_connection_refused(tmp_path, planted_key):
+    port = free_port()
+    result = probe(scenario_file(tmp_path, f"http://127.0.0.1:{port}"), key=planted_key)
+    assert result.returncode == 1
+    assert f"! connection refused: nothing listens at 127.0.0.1:{port}" in result.stdout
+
+
+def test_the_planted_secret_is_in_no_output_even_in_the_url_and_body(tmp_path, planted_key):
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        path = scenario_file(tmp_path, partner.base_url)
+        data = yaml.safe_load(Path(path).read_text())
+        data["target"]["url"] += "?code=${env:FRAUD_API_KEY}"
+        data["target"]["request"]["body"]["country"] = "${env:FRAUD_API_KEY}"
+        Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+        result = probe(path, "--count", "2", key=planted_key)
+    assert partner.ledger.query_codes == [planted_key, planted_key]  # it was sent
+    assert result.stdout.count("***") >= 6  # header, query, body; twice
+    assert planted_key not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--count", "0"], "--count must be at least 1"),
+    (["--target", "ftp://x"], "--target takes 'local' or an http(s) URL"),
+])
+def test_bad_flags_exit_2(tmp_path, args, message):
+    result = probe(str(ISSUE_SCENARIO), *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_input_exits_2_naming_it_and_sends_nothing(tmp_path, planted_key):
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        missing_env = probe(scenario_file(tmp_path, partner.base_url))
+        unknown_path = probe(scenario_file(
+            tmp_path, partner.base_url, request={"body": {"ref": "{{ transaction.idd }}"}}),
+            key=planted_key)
+        unreadable = probe(scenario_file(
+            tmp_path, partner.base_url.replace("http:", "https:"),
+            auth={"type": "mtls", "cert_file": str(tmp_path / "none.pem"),
+                  "key_file": str(tmp_path / "none.key")}), key=planted_key)
+    assert partner.ledger.answered == {}
+    for result, message in ((missing_env, "environment variable FRAUD_API_KEY is not set"),
+                            (unknown_path, "transaction.idd"),
+                            (unreadable, "none.pem")):
+        assert result.returncode == 2, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], result.stderr
+        assert result.stdout == ""
+
+
+def test_the_bundled_reference_service_probes_ok(tmp_path):
+    default = probe("smoke", "--count", "2")
+    assert default.returncode == 0, default.stdout + default.stderr
+    assert "reference service — simulated agents" in default.stdout
+    assert "probe: 2 of 2 mapped to a decision" in default.stdout
+
+    port = free_port()
+    served = subprocess.Popen(
+        [sys.executable, "-m", "stresslab", "target", "--port", str(port)], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert served.stdout is not None
+        assert "listening on" in served.stdout.readline()
+        result = probe("smoke", "--target", f"http://127.0.0.1:{port}/v1/score")
+    finally:
+        served.terminate()
+        served.wait(timeout=10)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^= (approve|review|block)$", result.stdout, re.MULTILINE)
