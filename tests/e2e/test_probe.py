@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.integration.targets.partner_service import (
     PartnerSettings,
     serve_partner,
 )
+from tests.integration.targets.sigv4_service import serve_sigv4
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(120)
@@ -35,11 +37,12 @@ def planted_key() -> str:
 
 
 def probe(
-    *args: str, key: str | None = None, cwd: Path = ROOT
+    *args: str, key: str | None = None, cwd: Path = ROOT, environ: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if name != "FRAUD_API_KEY"}
     if key is not None:
         env["FRAUD_API_KEY"] = key
+    env.update(environ or {})
     return subprocess.run([sys.executable, "-m", "stresslab", "probe", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=100, env=env)
 
@@ -141,6 +144,32 @@ def test_a_client_certificate_the_server_does_not_trust_is_named(tmp_path, plant
     assert result.returncode == 1, result.stdout + result.stderr
     assert "it most likely refused our client certificate" in result.stdout
     assert partner.ledger.answered == {}
+
+
+def test_a_sigv4_probe_is_signed_and_the_secret_key_is_in_no_output(tmp_path):
+    secret_key = secrets.token_hex(20)
+    aws = {"AWS_ACCESS_KEY_ID": "AKIDPROBE", "AWS_SECRET_ACCESS_KEY": secret_key,
+           "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    sigv4 = {"type": "sigv4", "service": "execute-api", "region": "us-east-1"}
+    with serve_sigv4({"AKIDPROBE": secret_key}) as service:
+        path = scenario_file(tmp_path, service.url, headers=None, auth=sigv4)
+        result = probe(path, "--count", "2", environ=aws)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(service.ledger.accepted) == 2 and service.ledger.rejected == []
+    assert result.stdout.count("> Authorization: AWS4-HMAC-SHA256 Credential=AKIDPROBE/") == 2
+    assert result.stdout.lower().count("> x-amz-content-sha256: ") == 2  # the body's hash
+    assert secret_key not in result.stdout + result.stderr
+
+
+def test_no_answer_in_time_is_a_timeout(tmp_path, planted_key):
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = probe(scenario_file(tmp_path, url, timeout="500ms"), key=planted_key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "! timeout: no answer within 0.5s (target.timeout)" in result.stdout
 
 
 def test_nothing_listening_is_connection_refused(tmp_path, planted_key):
