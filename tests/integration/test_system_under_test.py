@@ -1,0 +1,48 @@
+"""A real local run names what it stressed: summary.json, report.html, the live run."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from stresslab.local.runner import LocalRun, LocalRunOptions
+from stresslab.scenario.spec import parse_scenario
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def spec():
+    return parse_scenario({"name": "named", "workers": 1,
+                           "phases": [{"shape": "constant", "tps": 50, "duration": 2}]}, "test")
+
+
+async def test_a_run_of_the_reference_service_says_so_and_models_its_cost(tmp_path):
+    # Given a run against the bundled reference service (no target given)
+    run = LocalRun(LocalRunOptions(spec=spec(), out_dir=tmp_path / "out",
+                                   db_path=tmp_path / "runs.db", progress=False))
+    result = await run.execute()
+    # Then the summary names it as the reference service with simulated agents
+    system = result.summary["system_under_test"]
+    assert system["reference"] is True
+    assert system["label"] == "reference service — simulated agents"
+    assert system["host"].startswith("127.0.0.1:")
+    assert run.snapshot().run.system_under_test is not None
+    assert run.snapshot().run.system_under_test.reference is True
+    # And its cost is a model-backed platform's (its four agents priced as model calls), modelled
+    business = result.summary["business"]
+    assert business["cost_basis"] == "modelled"
+    assert "agent calls per transaction" in business["cost_model"]
+    assert 0.001 < business["cost_per_transaction"] < 0.05
+    report = html.unescape((tmp_path / "out" / "report.html").read_text())
+    assert "System under test: reference service — simulated agents" in report
+    assert "Cost per transaction (modelled)" in report
+
+
+async def test_a_run_of_a_foreign_server_names_its_host(nginx, tmp_path):
+    run = LocalRun(LocalRunOptions(spec=spec(), target_url=nginx.url, db_path=tmp_path / "db",
+                                   progress=False))
+    result = await run.execute()
+    system = result.summary["system_under_test"]
+    assert system["reference"] is False and system["kind"] == "http"
+    assert nginx.url.split("/")[2] == system["host"] == system["name"]
