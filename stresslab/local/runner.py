@@ -23,7 +23,7 @@ from stresslab.generation.catalog import CURRENCIES
 from stresslab.generation.plan import ArrivalSchedule, Plan, plan_run
 from stresslab.judgement.business import load_price_table
 from stresslab.judgement.degradation import DegradationTracker, SecondHealth, health_of
-from stresslab.judgement.summary import RunFacts, RunSummary, summarize_run
+from stresslab.judgement.summary import InvalidAnswers, RunFacts, RunSummary, summarize_run
 from stresslab.local.batch_intake import BatchIntake
 from stresslab.local.degradation_control import DegradationController
 from stresslab.local.fault_timeline import FaultTimeline
@@ -43,6 +43,7 @@ from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
 from stresslab.runs import iso, new_run_id
 from stresslab.scenario.spec import FaultSpec, ScenarioSpec
+from stresslab.targets.factory import target_url_of
 from stresslab.targets.identity import TargetIdentity, identify_target
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3
@@ -91,6 +92,8 @@ class LocalRun:
     def __init__(self, options: LocalRunOptions) -> None:
         self.options = options
         self.spec = spec = options.spec
+        if options.target_url is None:  # the scenario's own `target:` section names the URL
+            options.target_url = target_url_of(spec)
         self.run_id = new_run_id(spec.name)
         self.plan: Plan = plan_run(spec, self.run_id)
         self.aggregator = RunAggregator(self.run_id, self.plan.expected_per_second)
@@ -99,6 +102,8 @@ class LocalRun:
         self._start_at = self._context.Value("d", 0.0)
         self._aborted = False
         self._failure: str | None = None
+        self.refused: str | None = None  # the one line when the target refused our credentials
+        self._invalid = InvalidAnswers()
         self._pool: WorkerPool | None = None
         self._store: SqliteRunStore | None = None
         self._prices = load_price_table()
@@ -158,6 +163,13 @@ class LocalRun:
         """A batch's JSON to aggregate (from the pump thread; or again, as a redelivery)."""
         self._intake.accept(text)
 
+    def _credentials_refused(self, line: str) -> None:
+        """From the pump thread: a worker's requests were refused N times running; stop all."""
+        if self.refused is None:
+            self.refused = line
+        self.request_stop()
+        self._wake_soon()
+
     def _wake_soon(self) -> None:
         """From the pump thread: let the supervisor handle a batch now rather than at its tick."""
         if self._loop is not None:
@@ -199,6 +211,7 @@ class LocalRun:
         pool = self._pool = WorkerPool(
             self._context, self.plan.assignments(run_started_at=0.0),
             self.spec.model_dump_json(), url, self._stop, self._start_at, self.accept_batch,
+            on_refused=self._credentials_refused, on_invalid=self._invalid.add,
         )
         pump = threading.Thread(target=pool.pump, daemon=True)
         pump.start()
@@ -369,6 +382,8 @@ class LocalRun:
         if self._failure is not None:
             status = "failed"
             notes.insert(0, f"the run ended early: {self._failure}")
+        if self.refused is not None:
+            notes.insert(0, f"the run was aborted: {self.refused}")
         facts = RunFacts(
             run_id=self.run_id, target=url, started_at=iso(started), ended_at=iso(ended),
             status=status, target_received=received, workers_expected=len(pool.worker_ids),
@@ -376,6 +391,7 @@ class LocalRun:
             extra_metrics={"memory_growth_pct": self._target.memory_growth_pct()},
             notes=notes + target_notes + degradation_notes + self._side_facts(),
             degradation_changes=changes, identity=self._identity(url),
+            invalid_responses=self._invalid.report(),
         )
         summary = summarize_run(
             self.spec, self.plan, self.aggregator, facts, self._prices,
@@ -404,7 +420,9 @@ class LocalRun:
     def _identity(self, url: str | None = None) -> TargetIdentity:
         """What every page and the summary name as the system under test."""
         given = self.options.target_url
-        return identify_target(given or url, reference=given is None)
+        section = self.spec.target
+        return identify_target(given or url, section=section,
+                               reference=given is None and section is None)
 
     def _go_live(self, started: float, url: str, store: SqliteRunStore, pool: WorkerPool) -> None:
         """run_started, then a fresh snapshot so every viewer switches to this run."""
