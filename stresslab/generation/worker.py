@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from stresslab.generation.plan import ArrivalSchedule, WorkAssignment
 from stresslab.generation.transactions import GeneratedTransaction, TransactionFactory
 from stresslab.measurement.metrics import (
@@ -18,6 +20,7 @@ from stresslab.measurement.metrics import (
 )
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Clock, MetricsSink, Outcome, Target
 from stresslab.scenario.spec import ResponseMapping, ScenarioSpec
+from stresslab.targets.response import InvalidSamples, ResponseReader
 
 EARLY_WAKE_S = 0.0005
 YIELD_EVERY = 64
@@ -68,6 +71,7 @@ class ShardWorker:
         health: Callable[[int], WorkerHealth] | None = None,
         stop: asyncio.Event | None = None,
         schedule: ArrivalSchedule | None = None,
+        invalid: InvalidSamples | None = None,
     ) -> None:
         self._assignment = assignment
         self._spec = spec
@@ -79,6 +83,9 @@ class ShardWorker:
         self._schedule = schedule or ArrivalSchedule(spec.profile())
         self._mapping: ResponseMapping = spec.response
         self._flagged = frozenset(spec.response.flagged_values)
+        # a `target:` section's response mapping replaces the top-level decision_field/agents_field
+        self._reader = ResponseReader(spec.target.response) if spec.target is not None else None
+        self.invalid = invalid if invalid is not None else InvalidSamples()
         mapping = spec.response
         self._decision_names = NameBook(mapping.max_decisions, mapping.max_name_length)
         self._agent_names = NameBook(mapping.max_agents, mapping.max_name_length)
@@ -186,24 +193,45 @@ class ShardWorker:
         if outcome.kind != OUTCOME_OK:
             stats.errors[outcome.kind if outcome.kind in stats.errors else "other"] += 1
             return
+        if self._reader is not None:
+            self._record_mapped(stats, transaction, outcome.body, latency)
+            return
         decision = read_field(outcome.body, self._mapping.decision_field)
         if decision is None:
             stats.errors["invalid_response"] += 1
             return
+        self._record_decision(stats, transaction, str(decision), latency)
+        if self._mapping.agents_field:
+            agents = read_field(outcome.body, self._mapping.agents_field)
+            if isinstance(agents, dict):
+                self._record_agents(stats, agents)
+
+    def _record_mapped(
+        self, stats: WindowStats, transaction: GeneratedTransaction, body: Any, latency: float
+    ) -> None:
+        """The decision read through the target's response mapping."""
+        assert self._reader is not None
+        read = self._reader.read(body)
+        if not read.valid:
+            stats.errors["invalid_response"] += 1
+            self.invalid.offer(orjson.dumps(body, default=str), read.problem)
+            return
+        self._record_decision(stats, transaction, read.decision, latency)
+        if isinstance(read.agents, dict):
+            self._record_agents(stats, read.agents)
+
+    def _record_decision(
+        self, stats: WindowStats, transaction: GeneratedTransaction, raw: str, latency: float
+    ) -> None:
         stats.ok += 1
         record_us(stats.latency, latency)
         label = transaction.label
-        raw = str(decision)
         name, folded, cleaned = self._decision_names.admit(raw)
         stats.decisions_folded += folded
         stats.names_cleaned += cleaned
         stats.record_decision(
             name, raw in self._flagged, label.is_fraud, label.pattern, transaction.amount_usd,
         )
-        if self._mapping.agents_field:
-            agents = read_field(outcome.body, self._mapping.agents_field)
-            if isinstance(agents, dict):
-                self._record_agents(stats, agents)
 
     def _record_agents(self, stats: WindowStats, agents: dict[Any, Any]) -> None:
         for raw, report in agents.items():

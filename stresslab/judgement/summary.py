@@ -28,6 +28,7 @@ from stresslab.judgement.summary_model import (
     Counts,
     DegradationChange,
     FaultEntry,
+    InvalidResponses,
     LatencyMs,
     Load,
     RunSummary,
@@ -48,9 +49,10 @@ from stresslab.measurement.metrics import ERROR_CLASSES, WindowStats
 from stresslab.scenario.criteria import Criterion
 from stresslab.scenario.spec import ScenarioSpec
 from stresslab.targets.identity import TargetIdentity, identify_target
+from stresslab.targets.response import MAX_SAMPLES
 
 __all__ = [
-    "SUMMARY_SCHEMA", "RunFacts", "RunSummary", "agent_calls_per_transaction",
+    "SUMMARY_SCHEMA", "InvalidAnswers", "RunFacts", "RunSummary", "agent_calls_per_transaction",
     "agent_compute_ms", "build_summary",
     "criterion_window",
     "judge_criteria", "judge_run", "load_summary", "summarize_run",
@@ -74,6 +76,22 @@ class RunFacts:
     notes: list[str] = field(default_factory=list)
     degradation_changes: list[dict[str, Any]] = field(default_factory=list)
     identity: TargetIdentity | None = None  # None: named from the target URL
+    invalid_responses: InvalidResponses | None = None
+
+
+class InvalidAnswers:
+    """The workers' reports of answers without a decision, kept to MAX_SAMPLES samples."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.samples: list[str] = []
+
+    def add(self, count: int, samples: list[str]) -> None:
+        self.count += count
+        self.samples = [*self.samples, *samples][:MAX_SAMPLES]
+
+    def report(self) -> InvalidResponses | None:
+        return InvalidResponses(count=self.count, samples=self.samples) if self.count else None
 
 
 def criterion_window(criterion: Criterion, spec: ScenarioSpec) -> tuple[int, int] | None:
@@ -242,6 +260,7 @@ def summarize_run(
             reconciled=reconciled,
             duplicate_batches=aggregator.duplicates,
         ),
+        invalid_responses=facts.invalid_responses,
         latency_ms=LatencyMs.model_validate(latency_ms(totals)),
         schedule_lag_ms=ScheduleLagMs(
             p50=totals.lag.get_value_at_percentile(50) / 1000.0,

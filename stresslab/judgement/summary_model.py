@@ -63,6 +63,13 @@ class Counts(_Part):
     duplicate_batches: int = Field(description="metrics batches delivered twice and dropped")
 
 
+class InvalidResponses(_Part):
+    """Answers that came back without a decision the target's response mapping could read."""
+
+    count: int
+    samples: list[str] = Field(description="up to three answers, truncated, secrets masked")
+
+
 class LatencyMs(_Part):
     """End-to-end latency in ms, measured from each request's intended send time."""
 
@@ -231,6 +238,9 @@ class RunSummary(BaseModel):
     status: str = Field(description="completed, aborted, failed, ...")
     load: Load
     counts: Counts
+    invalid_responses: InvalidResponses | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="only in runs whose target section maps the answer and some were not read")
     latency_ms: LatencyMs
     schedule_lag_ms: ScheduleLagMs | None
     accuracy: Accuracy

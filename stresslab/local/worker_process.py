@@ -7,11 +7,13 @@ import contextlib
 import math
 import os
 import signal
+import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
+import orjson
 import psutil
 import uvloop
 
@@ -20,11 +22,15 @@ from stresslab.generation.worker import ShardWorker
 from stresslab.measurement.metrics import MetricsBatch, WorkerHealth
 from stresslab.ports import RealClock
 from stresslab.scenario.spec import ScenarioSpec
-from stresslab.targets.http import HttpTarget
+from stresslab.targets.factory import TargetContext, open_run_target
+from stresslab.targets.response import InvalidSamples
+from stresslab.targets.secrets import Secrets, environment_resolver
 
 STOP_POLL_S = 0.1
 READY = b"ready"
 RESUMED = b"resumed:"
+REFUSED = b"refused:"  # + the one line: the target refused our credentials; the run must stop
+INVALID = b"invalid:"  # + JSON {"count", "samples"}: answers without a decision, masked
 
 
 class PipeSink:
@@ -36,11 +42,18 @@ class PipeSink:
 
     def __init__(self, channel: Connection) -> None:
         self._channel = channel
+        self._lock = threading.Lock()  # one message at a time on the pipe, whichever thread
 
     async def emit(self, batch: MetricsBatch) -> None:
-        data = batch.model_dump_json(by_alias=True).encode()
+        await self.send(batch.model_dump_json(by_alias=True).encode())
+
+    async def send(self, data: bytes) -> None:
         # off the event loop: a full pipe must not stall the arrivals
-        await asyncio.get_running_loop().run_in_executor(None, self._channel.send_bytes, data)
+        await asyncio.get_running_loop().run_in_executor(None, self._send, data)
+
+    def _send(self, data: bytes) -> None:
+        with self._lock:
+            self._channel.send_bytes(data)
 
 
 def retry_worker_id(worker_id: str, attempt: int) -> str:
@@ -119,12 +132,21 @@ async def _run(
     schedule = ArrivalSchedule(spec.profile())
     sink = PipeSink(channel)
     health = ProcessHealth()
+    secrets = Secrets(environment_resolver(os.environ))
+    invalid = InvalidSamples(mask=secrets.masker.mask)
+    told: list[asyncio.Task[None]] = []
+
+    def refused(line: str) -> None:
+        stopping.set()  # this worker schedules nothing more; the runner stops the others
+        told.append(asyncio.create_task(sink.send(REFUSED + line.encode())))
+
+    context = TargetContext(spec.http, secrets, on_refused=refused)
     try:
-        async with HttpTarget(url, spec.http) as target:
+        async with open_run_target(spec, url, context) as target:
             for assignment in assignments:
                 worker = ShardWorker(
                     assignment, spec, target, sink, RealClock(), health=health, stop=stopping,
-                    schedule=schedule,
+                    schedule=schedule, invalid=invalid,
                 )
                 await worker.run()
                 if stopping.is_set():
@@ -133,6 +155,10 @@ async def _run(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        await asyncio.gather(*told, return_exceptions=True)
+        if invalid.count:
+            report = {"count": invalid.count, "samples": invalid.samples}
+            await sink.send(INVALID + orjson.dumps(report))
 
 
 async def _watch_stop(stop: Event, stopping: asyncio.Event) -> None:

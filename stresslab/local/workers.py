@@ -14,8 +14,17 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
+import orjson
+
 from stresslab.generation.plan import ArrivalSchedule, WorkAssignment
-from stresslab.local.worker_process import READY, RESUMED, resume_assignments, worker_main
+from stresslab.local.worker_process import (
+    INVALID,
+    READY,
+    REFUSED,
+    RESUMED,
+    resume_assignments,
+    worker_main,
+)
 
 MAX_ATTEMPTS = 3  # a shard's first process and up to two replacements
 PUMP_WAIT_S = 0.1
@@ -84,8 +93,12 @@ class WorkerPool:
     def __init__(
         self, context: SpawnContext, assignments: list[WorkAssignment], spec_json: str, url: str,
         stop: Event, start_at: Synchronized[float], on_batch: Callable[[str], None],
+        on_refused: Callable[[str], None] = lambda line: None,
+        on_invalid: Callable[[int, list[str]], None] = lambda count, samples: None,
     ) -> None:
         self._context = context
+        self._on_refused = on_refused
+        self._on_invalid = on_invalid
         self._spec_json = spec_json
         self._url = url
         self._stop = stop
@@ -207,6 +220,11 @@ class WorkerPool:
             with self._lock:
                 slot, attempt = self._readers[reader]
             self._resumed(slot, attempt, int(data[len(RESUMED):]))
+        elif data.startswith(REFUSED):
+            self._on_refused(data[len(REFUSED):].decode(errors="replace"))
+        elif data.startswith(INVALID):
+            report = orjson.loads(data[len(INVALID):])
+            self._on_invalid(int(report["count"]), [str(text) for text in report["samples"]])
         else:
             self._on_batch(data.decode())
 
