@@ -35,7 +35,9 @@ class TargetConfigError(ValueError):
     """A target section that cannot be used. The message is one line naming the field."""
 
 
-def _secret_text(value: str) -> str:
+def _secret_text(value: str | None) -> str | None:
+    if value is None:  # an optional field given as null (the spec's JSON round trip)
+        return value
     try:
         check_references(value)
     except SecretError as error:

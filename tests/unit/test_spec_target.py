@@ -1,0 +1,60 @@
+"""The scenario's `target:` section as the spec holds it: parsed by section.py, one line naming
+the field, the same spec again after the JSON round trip the worker processes make."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stresslab.scenario.spec import ScenarioError, ScenarioSpec, parse_scenario
+from stresslab.targets.config import HttpTarget
+from stresslab.targets.factory import with_target_url
+
+URL = "http://127.0.0.1:9000/api/v2/assess"
+
+
+def scenario(**target: Any) -> dict[str, Any]:
+    return {"name": "partner", "phases": [{"shape": "constant", "tps": 1, "duration": 1}],
+            "target": {"url": URL, **target}}
+
+
+@pytest.mark.parametrize("auth", [
+    None,
+    {"type": "api_key", "value": "${env:KEY}"},
+    {"type": "bearer", "token": "${env:TOKEN}"},
+    {"type": "bearer", "token_url": "http://127.0.0.1:9/token", "client_id": "id",
+     "client_secret": "${env:SECRET}"},
+    {"type": "sigv4", "service": "execute-api", "region": "us-east-1"},
+])
+def test_the_spec_survives_the_json_round_trip_to_the_workers(auth: Any) -> None:
+    spec = parse_scenario(scenario(auth=auth), "partner.yaml")
+    again = ScenarioSpec.model_validate_json(spec.model_dump_json())
+    assert again == spec
+    assert ScenarioSpec.model_validate(spec.model_dump()) == spec
+
+
+def test_a_scenario_without_a_target_has_none() -> None:
+    data = scenario()
+    del data["target"]
+    assert parse_scenario(data, "s.yaml").target is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"kind": "ftp"}, "s.yaml: target.kind: unknown kind 'ftp'"),
+    ({"auth": {"type": "api_key"}}, "s.yaml: target.auth.value: Field required"),
+    ({"headers": {"X-Key": "${vault:x}"}}, "s.yaml: target.headers: X-Key: unknown secret"),
+])
+def test_a_bad_section_is_one_line_naming_the_field(change: Any, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(scenario(**change), "s.yaml")
+    assert str(caught.value).startswith(message), caught.value
+
+
+def test_the_target_flag_replaces_the_sections_url_and_nothing_else() -> None:
+    spec = parse_scenario(scenario(headers={"X-Api-Key": "${env:KEY}"}), "s.yaml")
+    moved = with_target_url(spec, "http://127.0.0.1:7000/other")
+    assert isinstance(moved.target, HttpTarget)
+    assert moved.target.url == "http://127.0.0.1:7000/other"
+    assert moved.target.headers == {"X-Api-Key": "${env:KEY}"}
+    assert with_target_url(spec, None) is spec
