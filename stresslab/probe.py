@@ -1,200 +1,204 @@
-"""`stresslab probe`: send a few transactions to the target and show what was sent and read."""
+"""`stresslab probe`: send a few transactions as a run would and show what was sent and read.
+
+The request goes through the run's own HTTP target (targets/factory.py prepares it, the lean
+client in targets/http.py sends it), so the bytes printed are the bytes a run puts on the wire.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-import orjson
-import yaml
-
 from stresslab.generation.transactions import TransactionFactory
-from stresslab.scenario.spec import (
-    MAX_SCENARIO_BYTES,
-    SCENARIOS_DIR,
-    ScenarioError,
-    ScenarioSpec,
-    load_scenario,
-    parse_scenario,
+from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
+from stresslab.scenario.spec import ScenarioSpec, load_scenario
+from stresslab.targets.auth import AuthRefusals
+from stresslab.targets.config import HttpTarget as HttpSection
+from stresslab.targets.config import MtlsAuth, ResponseMapping, TargetConfigError
+from stresslab.targets.factory import (
+    TARGET_SETUP_ERRORS,
+    TargetContext,
+    _signer,
+    check_target,
+    prepare_http,
+    with_target_url,
 )
-from stresslab.targets.auth import REFUSED_MESSAGE, AuthError, AuthRefusals
-from stresslab.targets.config import HttpTarget, MtlsAuth, TargetConfigError
-from stresslab.targets.secrets import SecretError, Secrets, environment_resolver
-from stresslab.targets.section import parse_target
-from stresslab.targets.sender import (
-    DEFAULT_TIMEOUT_S,
-    CredentialsRefused,
-    Exchange,
-    ShapedSender,
-    open_sender,
-)
+from stresslab.targets.http import OUTCOME_OVERSIZED, HttpTarget
+from stresslab.targets.response import ReadAnswer, ResponseReader
+from stresslab.targets.secrets import Secrets, environment_resolver
 
 EXIT_MAPPED = 0
 EXIT_NOT_MAPPED = 1
 PROBE_RUN_ID = "probe"
 REFERENCE_NAME = "reference service — simulated agents"
+ANSWER_CHARS = 2000
 TOP_KEYS_SHOWN = 12
-_SCENARIO_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class ProbeInputError(ValueError):
     """A scenario, target section or secret that cannot be probed. The message is one line."""
 
 
+class RecordingTarget(HttpTarget):
+    """The run's HTTP target, keeping the last request's bytes and the answer's status and body."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = b""
+        self.status: int | None = None
+        self.answer = b""
+
+    async def _request_bytes(self, payload: Mapping[str, Any]) -> bytes:
+        self.request, self.status, self.answer = await super()._request_bytes(payload), None, b""
+        return self.request
+
+    def _judge(self, status: int, answer: bytes) -> Outcome:
+        self.status, self.answer = status, answer
+        return super()._judge(status, answer)
+
+
+@dataclass
+class Probed:
+    """One transaction's trip: the request as sent, what came back, the decision as mapped."""
+
+    request: bytes
+    outcome: Outcome
+    status: int | None = None
+    answer: bytes = b""
+    read: ReadAnswer | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def mapped(self) -> bool:
+        return self.read is not None and self.read.valid
+
+    def lines(self, mask: Callable[[str], str]) -> list[str]:
+        """What probe prints for it, every line masked."""
+        head, _, body = self.request.partition(b"\r\n\r\n")
+        lines = [f"> {line}" for line in head.decode("latin-1").split("\r\n") if line]
+        lines.append(f"> {body.decode('utf-8', errors='replace')}")
+        if self.status is not None:
+            answer = self.answer.decode("utf-8", errors="replace")
+            cut = f"… ({len(answer)} chars)" if len(answer) > ANSWER_CHARS else ""
+            lines += [f"< {self.status}", f"< {answer[:ANSWER_CHARS]}{cut}"]
+        if self.mapped:
+            assert self.read is not None
+            lines.append(f"= {self.read.decision}")
+        lines += [f"! {problem}" for problem in self.problems]
+        return [mask(line) for line in lines]
+
+
 @dataclass(frozen=True)
 class ProbePlan:
-    """What to probe: the scenario (mix, seed) and its target; None = the reference service."""
+    """The scenario (its mix and seed) and the target the run would send to."""
 
     spec: ScenarioSpec
-    section: dict[str, Any] | None
-    target_url: str | None
+    target_url: str | None  # --target; without it and without a section: the reference service
 
     @property
     def uses_reference(self) -> bool:
-        return self.section is None and self.target_url is None
+        return self.spec.target is None and self.target_url is None
 
-    def target(self, reference_url: str | None = None) -> HttpTarget:
-        """The target as the run would reach it; --target replaces the section's url."""
-        try:
-            if self.section is not None:
-                section = dict(self.section)
-                if self.target_url is not None:
-                    section["url"] = self.target_url
-                target = parse_target(section)
-            else:
-                url = self.target_url or reference_url
-                assert url is not None, "the reference service's URL, or --target"
-                target = parse_target({
-                    "url": url, "timeout": self.spec.http.timeout,
-                    "response": {"decision": self.spec.response.decision_field},
-                })
-        except TargetConfigError as error:
-            raise ProbeInputError(str(error)) from None
-        if not isinstance(target, HttpTarget):
+    @property
+    def section(self) -> HttpSection | None:
+        section = self.spec.target
+        if section is not None and not isinstance(section, HttpSection):
             raise ProbeInputError(
-                f"target.kind: probe sends to http targets; {target.kind!r} is not one yet"
+                f"target.kind: probe sends to http targets; {section.kind} is not one yet"
             )
-        return target
+        return section
 
 
-def plan_probe(scenario: str, target_url: str | None = None) -> ProbePlan:
-    """The scenario and its `target:` section read apart, each checked (ScenarioError, one line)."""
-    path = _scenario_file(scenario)
-    if path is None:
-        return ProbePlan(load_scenario(scenario), None, target_url)  # names what is unknown
-    data = _read_yaml(path)
-    section = data.pop("target", None) if isinstance(data, dict) else None
-    spec = parse_scenario(data, str(path))
-    if section is not None and not isinstance(section, dict):
-        raise ScenarioError(f"{path}: target: expected a mapping with kind, url, …")
-    return ProbePlan(spec, section, target_url)
-
-
-def _scenario_file(scenario: str) -> Path | None:
-    path = Path(scenario)
-    if path.suffix or path.exists():
-        return path
-    named = SCENARIOS_DIR / f"{scenario}.yaml"
-    return named if _SCENARIO_NAME.fullmatch(scenario) and named.exists() else None
-
-
-def _read_yaml(path: Path) -> Any:
+def plan_probe(scenario: str, target_url: str | None, environ: Mapping[str, str]) -> ProbePlan:
+    """The scenario with --target applied; its secrets, files and credentials checked."""
+    spec = load_scenario(scenario)
     try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_SCENARIO_BYTES + 1)
-    except OSError as error:
-        raise ScenarioError(f"cannot read {path}: {error.strerror}") from None
-    if len(raw) > MAX_SCENARIO_BYTES:
-        raise ScenarioError(f"{path}: larger than {MAX_SCENARIO_BYTES // 1024} KiB")
-    try:
-        return yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except (yaml.YAMLError, RecursionError):
-        raise ScenarioError(f"{path}: malformed YAML") from None
+        spec = with_target_url(spec, target_url)
+        plan = ProbePlan(spec, target_url)
+        if plan.section is not None:
+            check_target(spec, environ)
+    except TARGET_SETUP_ERRORS as error:
+        raise ProbeInputError(str(error)) from None
+    return plan
 
 
 # -- what went wrong, one line each -----------------------------------------------------------
 
 
-def diagnose(exchange: Exchange, target: HttpTarget) -> list[str]:
-    """The exchange's problems in words a user can act on."""
-    if exchange.error == "tls":
-        return [_tls_problem(exchange.cause)]
-    if exchange.error == "timeout":
-        return [f"timeout: no answer within {target.timeout or DEFAULT_TIMEOUT_S:g}s "
-                "(target.timeout)"]
-    if exchange.error == "connect":
-        return [_connect_problem(exchange.cause, exchange.url, isinstance(target.auth, MtlsAuth))]
-    problems: list[str] = []
-    for problem in exchange.problems:
-        if problem.startswith("auth refused"):
-            problem += ": the target does not accept our credentials (check auth and headers)"
-        elif problem.startswith(("decision path", "score path")):
-            problem += f"; the answer's top keys: {_top_keys(exchange.answer)}"
-        problems.append(problem)
-    if exchange.status is not None and exchange.read is None and not problems:
-        problems.append(f"status {exchange.status} is not a success "
-                        "(response.success_statuses), so no decision was read")
-    return problems
+def judge(probed: Probed, reader: ResponseReader, timeout: float) -> None:
+    """The decision as mapped, and the exchange's problems in words a user can act on."""
+    outcome, status = probed.outcome, probed.status
+    if status in (401, 403):
+        probed.problems.append(f"auth refused ({status}): the target does not accept our "
+                               "credentials (check auth and headers)")
+    elif outcome.kind == OUTCOME_TIMEOUT:
+        probed.problems.append(f"timeout: no answer within {timeout:g}s (target.timeout)")
+    elif outcome.kind == OUTCOME_OVERSIZED:
+        probed.problems.append("the answer is larger than http.max_body_bytes")
+    elif status is not None and not reader.is_success(status):
+        probed.problems.append(f"status {status} is not a success (response.success_statuses), "
+                               "so no decision was read")
+    elif status is not None and outcome.kind != OUTCOME_OK:
+        probed.problems.append("the answer is not JSON")
+    elif outcome.kind == OUTCOME_OK:
+        probed.read = reader.read(outcome.body)
+        problem = probed.read.problem
+        if problem is not None and problem.startswith(("decision path", "score path")):
+            problem += f"; the answer's top keys: {_top_keys(outcome.body)}"
+        if problem is not None:
+            probed.problems.append(problem)
 
 
-def _top_keys(answer: bytes) -> str:
-    try:
-        document = orjson.loads(answer)
-    except orjson.JSONDecodeError:
-        return "none (not JSON)"
-    if not isinstance(document, dict):
-        return f"none (the answer is a JSON {type(document).__name__})"
-    keys = list(document)
+def _top_keys(answer: Any) -> str:
+    if not isinstance(answer, dict):
+        return f"none (the answer is a JSON {type(answer).__name__})"
+    keys = [str(key) for key in answer]
     shown = ", ".join(keys[:TOP_KEYS_SHOWN]) or "none (empty object)"
-    return shown + (f" (and {len(keys) - TOP_KEYS_SHOWN} more)" if len(keys) > TOP_KEYS_SHOWN
-                    else "")
+    more = len(keys) - TOP_KEYS_SHOWN
+    return shown + (f" (and {more} more)" if more > 0 else "")
 
 
-def _tls_problem(cause: BaseException | None) -> str:
-    if isinstance(cause, aiohttp.ClientConnectorCertificateError):
-        reason = cause.certificate_error
-        message = getattr(reason, "verify_message", None) or str(reason)
+async def why_no_answer(url: str, tls: ssl.SSLContext | None, mtls: bool, timeout: float) -> str:
+    """A request that ended without an answer: connect once more, alone, to say why."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    where = f"{host}:{port}"
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(
+            host, port, ssl=tls, server_hostname=host if tls else None), timeout)
+    except ConnectionRefusedError:
+        return f"connection refused: nothing listens at {where}"
+    except ssl.SSLCertVerificationError as error:
+        message = error.verify_message or str(error)
         if "issuer" in message or "self-signed" in message or "self signed" in message:
             return (f"TLS failure: the server's certificate is from an unknown CA ({message}); "
                     "add its CA with target.ca_file")
         return f"TLS failure: certificate verification failed ({message})"
-    text = str(cause or "")
-    if any(alert in text for alert in ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA",
-                                       "certificate required", "bad certificate")):
-        return f"TLS failure: the server refused our client certificate (target.auth mtls): {text}"
-    return f"TLS failure: the handshake failed ({text or 'no detail'})"
-
-
-def _connect_problem(cause: BaseException | None, url: str, client_certificate: bool) -> str:
-    parts = urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-    os_error = getattr(cause, "os_error", None)
-    if isinstance(os_error, ConnectionRefusedError):
-        return f"connection refused: nothing listens at {where}"
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return f"cannot connect to {where}: {getattr(os_error, 'strerror', None) or cause}"
-    if "alert" in str(cause):
-        return _tls_problem(cause)
-    if client_certificate and isinstance(
-        cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    ):
+    except ssl.SSLError as error:
+        reason = error.reason or str(error)
+        if "CERTIFICATE" in reason.upper() or "UNKNOWN_CA" in reason.upper():
+            return f"TLS failure: the server refused our client certificate ({reason})"
+        return f"TLS failure: the handshake failed ({reason})"
+    except TimeoutError:
+        return f"no connection to {where} within {timeout:g}s"
+    except OSError as error:
+        return f"cannot connect to {where}: {error.strerror or type(error).__name__}"
+    writer.close()
+    if mtls:
         # TLS 1.3 checks the client's certificate after the handshake: a server that refuses
         # it often just closes the connection, so no alert reaches us to quote
         return (f"TLS failure: {where} closed the connection without answering; it most likely "
                 "refused our client certificate (target.auth mtls: is it issued by a CA the "
                 "server trusts?)")
-    return f"the connection to {where} failed: {type(cause).__name__ if cause else 'closed'}"
+    return f"the connection to {where} was closed before an answer"
 
 
 # -- sending ------------------------------------------------------------------------------------
@@ -204,12 +208,50 @@ def _connect_problem(cause: BaseException | None, url: str, client_certificate: 
 class ProbeOutcome:
     probes: int = 0
     mapped: int = 0
-    refused: bool = False
+    refused: str | None = None
 
     @property
     def exit_code(self) -> int:
-        every = self.probes > 0 and self.mapped == self.probes and not self.refused
+        every = self.probes > 0 and self.mapped == self.probes and self.refused is None
         return EXIT_MAPPED if every else EXIT_NOT_MAPPED
+
+
+@dataclass
+class _Opened:
+    target: RecordingTarget
+    reader: ResponseReader
+    tls: ssl.SSLContext | None
+    mtls: bool
+    timeout: float
+    refusals: list[str]
+
+
+@asynccontextmanager
+async def _open(plan: ProbePlan, secrets: Secrets, url: str | None) -> AsyncIterator[_Opened]:
+    """The run's target for the section (or the plain JSON POST), recording what it sends."""
+    spec, section = plan.spec, plan.section
+    refused: list[str] = []
+    if section is None:
+        assert url is not None, "the reference service's URL, or --target"
+        reader = ResponseReader(ResponseMapping(decision=spec.response.decision_field))
+        plain = RecordingTarget(url, spec.http)
+        async with plain:
+            yield _Opened(plain, reader, None, False, spec.http.timeout, refused)
+        return
+    context = TargetContext(settings=spec.http, secrets=secrets, on_refused=refused.append)
+    try:
+        prepared = prepare_http(section, secrets)
+    except TARGET_SETUP_ERRORS as error:
+        raise ProbeInputError(str(error)) from None
+    async with AsyncExitStack() as stack:
+        signer = await _signer(section, context, prepared, stack)
+        shape = replace(prepared.shape, signer=signer, refusals=AuthRefusals(),
+                        on_refused=refused.append)
+        target = RecordingTarget(prepared.url, spec.http, shape=shape)
+        await stack.enter_async_context(target)
+        yield _Opened(target, ResponseReader(section.response), prepared.shape.tls,
+                      isinstance(section.auth, MtlsAuth),
+                      prepared.shape.timeout or spec.http.timeout, refused)
 
 
 async def probe(
@@ -217,43 +259,40 @@ async def probe(
     reference_url: str | None = None,
 ) -> ProbeOutcome:
     """Send `count` transactions one after another and say what happened to each."""
-    target = plan.target(reference_url)
     spec = plan.spec
-    name = REFERENCE_NAME if reference_url is not None else f"{spec.name} ({target.kind})"
+    section = plan.section
+    name = REFERENCE_NAME if reference_url is not None else (
+        f"{spec.name} ({section.kind})" if section is not None else plan.target_url)
     factory = TransactionFactory(PROBE_RUN_ID, spec.seed, 0, spec.mix)
     outcome = ProbeOutcome()
-    async with _sender(target, secrets) as sender:
-        say(f"probe: {count} transaction{'s' * (count != 1)} from {spec.name} "
-            f"(seed {spec.seed}) to {name}")
+    mask = secrets.masker.mask
+    async with _open(plan, secrets, plan.target_url or reference_url) as opened:
+        target = opened.target
+        say(mask(f"probe: {count} transaction{'s' * (count != 1)} from {spec.name} "
+                 f"(seed {spec.seed}) to {name} at {target.url}"))
         for number in range(1, count + 1):
             generated = factory.next(time.time())
             say(f"-- {number}/{count}  {generated.transaction_id}  "
                 f"(ground truth: {generated.label.category}, {generated.label.pattern})")
-            try:
-                exchange = await sender.send(generated.payload)
-            except CredentialsRefused:
-                outcome.refused = True
-                say(f"! {REFUSED_MESSAGE}: stopped after {number - 1} refused requests")
-                break
+            sent = await target.send(generated.payload)
+            probed = Probed(target.request, sent, target.status, target.answer)
+            judge(probed, opened.reader, opened.timeout)
+            if probed.status is None and sent.kind not in (OUTCOME_TIMEOUT, OUTCOME_OVERSIZED):
+                probed.problems.append(await why_no_answer(
+                    target.url, opened.tls, opened.mtls, opened.timeout))
             outcome.probes += 1
-            outcome.mapped += exchange.read is not None and exchange.read.valid
-            exchange.problems = diagnose(exchange, target)
-            for line in sender.describe(exchange):
+            outcome.mapped += probed.mapped
+            for line in probed.lines(mask):
                 say(line)
+            if opened.refusals:  # as many refusals in a row as a run takes before it aborts
+                outcome.refused = opened.refusals[0]
+                say(mask(f"! {outcome.refused}: stopped, nothing more sent"))
+                break
     unmapped = outcome.probes - outcome.mapped
-    say(f"probe: {outcome.mapped} of {count} mapped to a decision"
-        + (f", {unmapped} not" if unmapped else "")
-        + (f"; {REFUSED_MESSAGE}" if outcome.refused else ""))
+    say(mask(f"probe: {outcome.mapped} of {count} mapped to a decision"
+             + (f", {unmapped} not" if unmapped else "")
+             + (f"; {outcome.refused}" if outcome.refused else "")))
     return outcome
-
-
-@contextlib.asynccontextmanager
-async def _sender(target: HttpTarget, secrets: Secrets) -> AsyncIterator[ShapedSender]:
-    try:
-        async with open_sender(target, secrets, refusals=AuthRefusals()) as sender:
-            yield sender
-    except (TargetConfigError, SecretError, AuthError) as error:
-        raise ProbeInputError(str(error)) from None
 
 
 def run_probe(
@@ -261,9 +300,9 @@ def run_probe(
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """The command: read, check, start the reference service when it is the target, probe."""
-    plan = plan_probe(scenario, target_url)
-    plan.target("http://127.0.0.1/v1/score" if plan.uses_reference else None)  # check first
-    secrets = Secrets(environment_resolver(dict(os.environ if environ is None else environ)))
+    environ = os.environ if environ is None else environ
+    plan = plan_probe(scenario, target_url, environ)
+    secrets = Secrets(environment_resolver(dict(environ)))
 
     async def main() -> int:
         if not plan.uses_reference:
@@ -277,4 +316,7 @@ def run_probe(
             await reference.stop()
         return outcome.exit_code
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except TargetConfigError as error:
+        raise ProbeInputError(str(error)) from None

@@ -58,7 +58,6 @@ class Exchange:
     read: ReadAnswer | None = None
     error: str | None = None
     problems: list[str] = field(default_factory=list)
-    cause: BaseException | None = None  # what ended a failed exchange, for probe to explain
 
     @property
     def outcome(self) -> str:
@@ -131,12 +130,12 @@ class ShapedSender:
         except TimeoutError:
             exchange.error = "timeout"
             return exchange
-        except aiohttp.ClientSSLError as error:
-            exchange.error, exchange.cause = "tls", error
+        except aiohttp.ClientSSLError:
+            exchange.error = "tls"
             exchange.problems.append("TLS handshake failed (certificate or CA)")
             return exchange
-        except aiohttp.ClientError as error:
-            exchange.error, exchange.cause = "connect", error
+        except aiohttp.ClientError:
+            exchange.error = "connect"
         return exchange
 
     def _judge(self, exchange: Exchange) -> None:

@@ -66,7 +66,10 @@ def test_a_good_probe_shows_the_request_answer_and_mapped_decision(tmp_path, pla
         result = probe(scenario_file(tmp_path, partner.base_url), "--count", "3", key=planted_key)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert out.count(f"> POST {partner.base_url}/api/v2/assess") == 3
+    assert f" at {partner.base_url}/api/v2/assess" in out.splitlines()[0]
+    assert out.count("> POST /api/v2/assess HTTP/1.1") == 3  # the bytes a run sends
+    assert out.count(f"> Host: {partner.base_url.removeprefix('http://')}") == 3
+    assert out.count("> Content-Length: ") == 3
     assert out.count("> X-Api-Key: ***") == 3
     assert '"txn_ref":"probe/0/0"' in out and '"value":{"minor":' in out
     assert out.count("< 200") == 3
