@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -35,7 +35,10 @@ class TargetConfigError(ValueError):
     """A target section that cannot be used. The message is one line naming the field."""
 
 
-def _secret_text(value: str | None) -> str | None:
+_Text = TypeVar("_Text", str, None)
+
+
+def _secret_text(value: _Text) -> _Text:
     if value is None:  # an optional field given as null (the spec's JSON round trip)
         return value
     try:
