@@ -132,11 +132,14 @@ class FaultState:
         """Put a fault in force; FaultRefused if it would break a cap."""
         return self.add_once(spec, None)[0]
 
-    def add_once(self, spec: FaultSpec, key: str | None) -> tuple[ActiveFault, bool]:
+    def add_once(
+        self, spec: FaultSpec, key: str | None, fault_id: str | None = None,
+    ) -> tuple[ActiveFault, bool]:
         """The fault now in force and True; or, for a key seen before, that fault and False.
 
         A client that timed out on its POST retries with the same key and gets the fault it
-        already made, rather than a second one on top.
+        already made, rather than a second one on top. `fault_id`: the id process 0 of a
+        several-process service gave it, so one DELETE reaches the same fault everywhere.
         """
         with self._lock:
             if key is not None and key in self._keys:
@@ -144,7 +147,8 @@ class FaultState:
             now = self._clock()
             self._expire_locked(now)
             self._check_caps(spec)
-            fault = ActiveFault(f"fault-{next(self._ids)}", spec, now, now + spec.duration_s)
+            fault_id = fault_id or f"fault-{next(self._ids)}"
+            fault = ActiveFault(fault_id, spec, now, now + spec.duration_s)
             self._faults = {**self._faults, fault.fault_id: fault}
             self._next_expiry = min(self._next_expiry, fault.expires_at)
             if key is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from reference_service.config import DetectionRules, MemoryLimits
 from reference_service.payload import Transaction
@@ -165,20 +165,62 @@ class Horizon:
         )
 
 
+class TrafficCount(Protocol):
+    """The traffic of each memory scope (a run): transactions so far and cards remembered.
+
+    Windows sized in traffic read these, so when several processes share the cards they
+    must count the traffic of all of them (cluster.SharedTraffic), not the process's own.
+    """
+
+    def arrive(self, scope_id: str, new_card: bool) -> None: ...
+
+    def forget(self, scope_id: str) -> None: ...
+
+    def now(self, scope_id: str) -> tuple[int, int]:
+        """(transactions, cards) of the scope."""
+        ...
+
+
 @dataclass(slots=True)
 class _Scope:
     ticks: int = 0
     cards: int = 0
 
 
+class LocalTraffic:
+    """The traffic one process sees; a scope is dropped once none of its cards is remembered."""
+
+    def __init__(self) -> None:
+        self._scopes: dict[str, _Scope] = {}
+
+    def arrive(self, scope_id: str, new_card: bool) -> None:
+        scope = self._scopes.get(scope_id)
+        if scope is None:
+            scope = self._scopes[scope_id] = _Scope()
+        scope.ticks += 1
+        scope.cards += new_card
+
+    def forget(self, scope_id: str) -> None:
+        scope = self._scopes[scope_id]
+        scope.cards -= 1
+        if scope.cards == 0:
+            del self._scopes[scope_id]
+
+    def now(self, scope_id: str) -> tuple[int, int]:
+        scope = self._scopes.get(scope_id)
+        return (0, 0) if scope is None else (scope.ticks, scope.cards)
+
+
 class CardMemory:
     """LRU of card histories, capped at `limits.max_cards`; the least recent card is forgotten."""
 
-    def __init__(self, limits: MemoryLimits, rules: DetectionRules) -> None:
+    def __init__(
+        self, limits: MemoryLimits, rules: DetectionRules, traffic: TrafficCount | None = None,
+    ) -> None:
         self._limits = limits
         self._rules = rules
         self._cards: OrderedDict[tuple[str, str], CardHistory] = OrderedDict()
-        self._scopes: dict[str, _Scope] = {}
+        self._traffic = traffic or LocalTraffic()
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -186,27 +228,22 @@ class CardMemory:
     def observe(self, txn: Transaction) -> tuple[CardContext, CardHistory]:
         """The card's context before `txn`; `txn` is then recorded in the returned history."""
         scope_id = txn.run_id if self._limits.isolate_runs else ""
-        scope = self._scopes.get(scope_id)
-        if scope is None:
-            scope = self._scopes[scope_id] = _Scope()
-        scope.ticks += 1
+        traffic = self._traffic
         key = (scope_id, txn.card_id)
         history = self._cards.get(key)
+        traffic.arrive(scope_id, history is None)
         if history is None:
             history = self._cards[key] = CardHistory()
-            scope.cards += 1
             if len(self._cards) > self._limits.max_cards:
                 self._forget_oldest()
         else:
             self._cards.move_to_end(key)
-        context = history.context(scope.ticks, scope.cards)
-        horizon = Horizon.of(self._rules, scope.cards)
-        history.record(txn, scope.ticks, self._limits, horizon)
+        ticks, cards = traffic.now(scope_id)
+        context = history.context(ticks, cards)
+        horizon = Horizon.of(self._rules, cards)
+        history.record(txn, ticks, self._limits, horizon)
         return context, history
 
     def _forget_oldest(self) -> None:
         (scope_id, _), _ = self._cards.popitem(last=False)
-        scope = self._scopes[scope_id]
-        scope.cards -= 1
-        if scope.cards == 0:
-            del self._scopes[scope_id]
+        self._traffic.forget(scope_id)

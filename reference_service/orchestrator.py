@@ -21,7 +21,7 @@ from reference_service.config import (
     TargetConfig,
 )
 from reference_service.faults import FaultState, happens
-from reference_service.memory import CardContext, CardMemory
+from reference_service.memory import CardContext, CardMemory, TrafficCount
 from reference_service.payload import Transaction
 
 Decision = Literal["approve", "review", "block"]
@@ -165,7 +165,10 @@ def emergency_verdict(txn: Transaction, ctx: CardContext, rules: DetectionRules)
 class Orchestrator:
     """Scores a transaction through the agent lanes, under the faults and degradation in force."""
 
-    def __init__(self, config: TargetConfig, faults: FaultState, rng: random.Random) -> None:
+    def __init__(
+        self, config: TargetConfig, faults: FaultState, rng: random.Random,
+        traffic: TrafficCount | None = None,
+    ) -> None:
         self._config = config
         self._rules = config.rules
         self._faults = faults
@@ -174,7 +177,7 @@ class Orchestrator:
         self.lanes: dict[AgentName, AgentLane] = {
             name: AgentLane(config.agent(name), rng) for name in AGENT_NAMES
         }
-        self.memory = CardMemory(config.memory, config.rules)
+        self.memory = CardMemory(config.memory, config.rules, traffic)
 
     async def assess(self, txn: Transaction) -> Assessment:
         started = perf_counter()

@@ -6,31 +6,35 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
-import json
 import random
 import re
 import secrets
-import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import uvloop
+import aiohttp
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from reference_service.cluster import (
+    FAULT_ID_HEADER,
+    ClusterRole,
+    MemberAdmins,
+    MemberUnreachable,
+)
 from reference_service.config import DegradationLevel, TargetConfig
 from reference_service.faults import FaultCaps, FaultRefused, FaultSpec, FaultState, happens
 from reference_service.orchestrator import Orchestrator, ScoringRefused
 from reference_service.payload import UNKNOWN_RUN, InvalidTransaction, parse_transaction, run_id_of
-from reference_service.stats import DROPPED, ScoreCounters
+from reference_service.stats import DROPPED, ScoreCounters, merge_described
 
 __all__ = [
-    "RemoteBindRefused", "RunningTarget", "TargetConfig", "create_app", "serve", "start_target",
+    "RemoteBindRefused", "RunningTarget", "TargetConfig", "create_app", "start_target",
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,6 +54,8 @@ class TargetState:
     orchestrator: Orchestrator
     counters: ScoreCounters
     rng: random.Random
+    cluster: ClusterRole | None = None  # one of several processes: forwards others' cards
+    members: MemberAdmins | None = None  # process 0 of several: admin changes fan out
 
 
 STATE = web.AppKey("stresslab_target", TargetState)
@@ -65,10 +71,10 @@ class DegradationRequest(BaseModel):
 
 def create_app(config: TargetConfig | None = None) -> web.Application:
     """The scoring face of the target (/v1/score, /v1/stats, /health) with fresh state."""
-    return _scoring_app(_new_state(config or TargetConfig()))
+    return scoring_app(new_state(config or TargetConfig()))
 
 
-def _new_state(config: TargetConfig) -> TargetState:
+def new_state(config: TargetConfig, cluster: ClusterRole | None = None) -> TargetState:
     rng = random.Random(config.seed)
     caps = FaultCaps(max_faults=config.max_faults, max_added_ms=config.max_added_ms,
                      max_duration_s=config.max_fault_duration_s)
@@ -76,25 +82,31 @@ def _new_state(config: TargetConfig) -> TargetState:
     return TargetState(
         config=config,
         faults=faults,
-        orchestrator=Orchestrator(config, faults, rng),
+        orchestrator=Orchestrator(config, faults, rng,
+                                  cluster.traffic if cluster is not None else None),
         counters=ScoreCounters(config.max_tracked_runs),
         rng=rng,
+        cluster=cluster,
     )
 
 
-def _scoring_app(state: TargetState) -> web.Application:
+def scoring_app(state: TargetState) -> web.Application:
     app = web.Application(client_max_size=state.config.max_body_bytes)
     app[STATE] = state
+    if state.cluster is not None:
+        app.on_cleanup.append(lambda _: state.cluster.close() if state.cluster else _nothing())
     app.router.add_post("/v1/score", _score)
     app.router.add_get("/v1/stats", _stats)
     app.router.add_get("/health", _health)
     return app
 
 
-def _admin_app(state: TargetState, guard: AdminGuard) -> web.Application:
+def admin_app(state: TargetState, guard: AdminGuard) -> web.Application:
     """The admin API: every route behind the guard (Host, token, JSON bodies)."""
     app = web.Application(client_max_size=ADMIN_MAX_BODY, middlewares=[guard.middleware])
     app[STATE] = state
+    if state.members is not None:
+        app.on_cleanup.append(lambda _: state.members.close() if state.members else _nothing())
     app.router.add_post("/admin/faults", _add_fault)
     app.router.add_get("/admin/faults", _list_faults)
     app.router.add_delete("/admin/faults", _clear_faults)
@@ -119,13 +131,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _shown(host: str) -> str:
+def shown_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def admin_host_names(host: str) -> set[str]:
     """Names a client may put in Host for a service bound to `host` (never a foreign name)."""
-    names = {_shown(host)}
+    names = {shown_host(host)}
     if is_loopback(host) or host in WILDCARDS:
         names |= {"127.0.0.1", "localhost", "[::1]"}
     if host in WILDCARDS:
@@ -155,8 +167,10 @@ class AdminThread:
     """The admin app on its own thread and event loop, so a saturated scoring loop cannot
     delay it (the GIL still switches threads every few milliseconds)."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self._app, self._host, self._port = app, host, port
+    def __init__(
+        self, app: web.Application, host: str, port: int, sock: socket.socket | None = None,
+    ) -> None:
+        self._app, self._host, self._port, self._sock = app, host, port, sock
         self._thread = threading.Thread(target=self._main, name="stresslab-target-admin",
                                         daemon=True)
         self._ready = threading.Event()
@@ -198,7 +212,9 @@ class AdminThread:
         runner = web.AppRunner(self._app, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, self._port).start()
+            site: web.BaseSite = (web.SockSite(runner, self._sock) if self._sock is not None
+                                  else web.TCPSite(runner, self._host, self._port))
+            await site.start()
             self.port = runner.addresses[0][1]
             self._ready.set()
             await self._stopping.wait()
@@ -206,74 +222,62 @@ class AdminThread:
             await runner.cleanup()
 
 
-async def start_target(
-    host: str = "127.0.0.1", port: int = 0, config: TargetConfig | None = None,
-    *, admin_port: int = 0, allow_remote: bool = False,
-) -> RunningTarget:
-    """Serve the target on host:port (0: a free port) in the running event loop, and its
-    admin API on host:admin_port in a thread of its own; a token is made unless configured."""
+def refuse_remote(host: str, allow_remote: bool) -> None:
     if not allow_remote and not is_loopback(host):
         raise RemoteBindRefused(
             f"--host {host}: not a loopback address; the admin API would face the network "
             "(add --allow-remote if that is really meant)")
+
+
+async def start_target(
+    host: str = "127.0.0.1", port: int = 0, config: TargetConfig | None = None,
+    *, admin_port: int = 0, allow_remote: bool = False,
+    sockets: tuple[socket.socket, ...] = (), cluster: ClusterRole | None = None,
+    members: MemberAdmins | None = None,
+) -> RunningTarget:
+    """Serve the target on host:port (0: a free port) in the running event loop, and its
+    admin API on host:admin_port in a thread of its own; a token is made unless configured.
+
+    With `sockets` (bound already) it serves on those instead, as process 0 of several.
+    """
+    refuse_remote(host, allow_remote)
     config = config or TargetConfig()
     token = config.admin_token or secrets.token_urlsafe(24)
-    state = _new_state(config)
-    app = _scoring_app(state)
+    state = new_state(config, cluster)
+    state.members = members
+    app = scoring_app(state)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, backlog=2048).start()
+        if sockets:
+            for sock in sockets:
+                await web.SockSite(runner, sock).start()
+        else:
+            await web.TCPSite(runner, host, port, backlog=2048).start()
         bound_port = runner.addresses[0][1]
     except BaseException:
         await runner.cleanup()
         raise
     guard = AdminGuard(token, set())
-    admin = AdminThread(_admin_app(state, guard), host, admin_port)
+    admin = AdminThread(admin_app(state, guard), host, admin_port)
     try:
         bound_admin = await asyncio.to_thread(admin.start)
     except BaseException:
         await runner.cleanup()
         raise
     guard.allow(admin_host_names(host), bound_admin)
-    shown = _shown(host)
+    shown = shown_host(host)
     return RunningTarget(url=f"http://{shown}:{bound_port}",
                          admin_url=f"http://{shown}:{bound_admin}", admin_token=token,
                          app=app, _runner=runner, _admin=admin)
 
 
-def serve(
-    host: str, port: int, config: TargetConfig | None = None, *, admin_port: int = 0,
-    allow_remote: bool = False,
-) -> None:
-    """Serve until SIGINT or SIGTERM; prints the URL line once listening."""
-    uvloop.run(_serve_until_stopped(host, port, config, admin_port, allow_remote))
-
-
-async def _serve_until_stopped(
-    host: str, port: int, config: TargetConfig | None, admin_port: int, allow_remote: bool,
-) -> None:
-    target = await start_target(host, port, config, admin_port=admin_port,
-                                allow_remote=allow_remote)
-    if not is_loopback(host):
-        print(f"WARNING: the reference service listens on {host}, reachable from the network; "
-              "its admin API takes faults from anyone holding the token, over plain HTTP",
-              file=sys.stderr, flush=True)
-    print(f"stresslab target listening on {target.url} admin on {target.admin_url}", flush=True)
-    if config is None or config.admin_token is None:
-        print(f"stresslab target admin token: {target.admin_token}", flush=True)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
-    try:
-        await stopping.wait()
-    finally:
-        await target.stop()
+async def _nothing() -> None:
+    return None
 
 
 def _json(status: int, body: dict[str, Any]) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body), content_type="application/json")
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
 async def _score(request: web.Request) -> web.StreamResponse:
@@ -290,9 +294,14 @@ async def _score(request: web.Request) -> web.StreamResponse:
         counters.answered(UNKNOWN_RUN, DROPPED)
         raise
     try:
-        payload: object = json.loads(body)
-    except ValueError:
+        payload: object = orjson.loads(body)
+    except orjson.JSONDecodeError:
         payload = _NOT_JSON
+    cluster = state.cluster
+    if cluster is not None and payload is not _NOT_JSON:
+        owner = cluster.owner(payload)
+        if owner != cluster.index:
+            return await _forward(request, cluster, owner, body)
     run_id = run_id_of(payload)
     counters.arrived(run_id)
     outcome, decision = "500", None
@@ -311,6 +320,26 @@ async def _score(request: web.Request) -> web.StreamResponse:
         return _json(status, answer)
     finally:
         counters.answered(run_id, outcome, decision)
+
+
+async def _forward(
+    request: web.Request, cluster: ClusterRole, owner: int, body: bytes,
+) -> web.StreamResponse:
+    """Another process holds the card: its answer, counted there. A connection it dropped
+    (a drop_connections fault) is dropped here too; an owner that cannot be reached is a 502
+    counted here, so every request arrived is counted by exactly one process."""
+    try:
+        status, answer = await cluster.forward(owner, body)
+    except aiohttp.ServerDisconnectedError:
+        request.protocol.force_close()
+        return web.Response(status=500)  # never delivered: the connection is gone
+    except aiohttp.ClientError as unreachable:
+        counters = request.app[STATE].counters
+        run_id = run_id_of(orjson.loads(body))
+        counters.arrived(run_id)
+        counters.answered(run_id, "502")
+        return _json(502, {"error": f"process {owner} of the service: {unreachable}"})
+    return web.Response(status=status, body=answer, content_type="application/json")
 
 
 async def _assess(state: TargetState, payload: object) -> tuple[int, dict[str, Any]]:
@@ -356,7 +385,7 @@ class AdminGuard:
         if not hmac.compare_digest(offered, self._expected):
             return web.Response(
                 status=401,
-                body=json.dumps({"error": "authorization: admin bearer token required"}),
+                body=orjson.dumps({"error": "authorization: admin bearer token required"}),
                 content_type="application/json",
                 headers={"WWW-Authenticate": "Bearer"},
             )
@@ -381,11 +410,38 @@ async def _add_fault(request: web.Request) -> web.StreamResponse:
         spec = FaultSpec.model_validate_json(await request.read())
     except ValidationError as invalid:
         return _json(400, {"error": _one_line(invalid)})
+    given_id = request.headers.get(FAULT_ID_HEADER) if state.cluster is not None else None
     try:
-        fault, new = state.faults.add_once(spec, key)
+        fault, new = state.faults.add_once(spec, key, given_id)
     except FaultRefused as refused:
         return _json(409, {"error": str(refused)})
+    if new and state.members is not None:
+        try:
+            await state.members.call_all(
+                "POST", "/admin/faults", body=spec.model_dump_json().encode(),
+                headers={FAULT_ID_HEADER: fault.fault_id})
+        except MemberUnreachable as unreachable:
+            state.faults.remove(fault.fault_id)
+            await _quietly(state.members.call_all("DELETE", f"/admin/faults/{fault.fault_id}"))
+            return _json(502, {"error": f"fault not injected: {unreachable}"})
     return _json(201 if new else 200, fault.describe(fault.started_at))
+
+
+async def _quietly(call: Awaitable[object]) -> None:
+    with contextlib.suppress(MemberUnreachable):
+        await call
+
+
+async def _fan_out(state: TargetState, method: str, path: str, body: bytes | None = None,
+                   ) -> web.Response | None:
+    """The same change on every other process; a 502 naming the one that did not take it."""
+    if state.members is None:
+        return None
+    try:
+        await state.members.call_all(method, path, body=body)
+    except MemberUnreachable as unreachable:
+        return _json(502, {"error": str(unreachable)})
+    return None
 
 
 async def _list_faults(request: web.Request) -> web.StreamResponse:
@@ -393,12 +449,18 @@ async def _list_faults(request: web.Request) -> web.StreamResponse:
 
 
 async def _clear_faults(request: web.Request) -> web.StreamResponse:
-    return _json(200, {"cleared": request.app[STATE].faults.clear()})
+    state = request.app[STATE]
+    cleared = state.faults.clear()
+    return await _fan_out(state, "DELETE", "/admin/faults") or _json(200, {"cleared": cleared})
 
 
 async def _delete_fault(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
     fault_id = request.match_info["fault_id"]
-    if request.app[STATE].faults.remove(fault_id):
+    if state.faults.remove(fault_id):
+        if state.members is not None:
+            # A member whose copy has expired already answers 404: that is the same end.
+            await _quietly(state.members.call_all("DELETE", f"/admin/faults/{fault_id}"))
         return _json(200, {"deleted": fault_id})
     return _json(404, {"error": f"fault_id: no active fault {fault_id!r}"})
 
@@ -411,7 +473,9 @@ async def _set_degradation(request: web.Request) -> web.StreamResponse:
         return _json(400, {"error": _one_line(invalid)})
     previous = orchestrator.degradation
     orchestrator.degradation = wanted.level
-    return _json(200, {"level": wanted.level.value, "previous": previous.value})
+    body = orjson.dumps({"level": wanted.level.value})
+    failed = await _fan_out(request.app[STATE], "POST", "/admin/degradation", body)
+    return failed or _json(200, {"level": wanted.level.value, "previous": previous.value})
 
 
 async def _get_degradation(request: web.Request) -> web.StreamResponse:
@@ -419,13 +483,26 @@ async def _get_degradation(request: web.Request) -> web.StreamResponse:
 
 
 async def _admin_stats(request: web.Request) -> web.StreamResponse:
-    """/v1/stats read from the admin thread: counters are copied whole under the GIL."""
-    return await _stats(request)
+    """/v1/stats read from the admin thread (counters are copied whole under the GIL),
+    summed over every process of the service."""
+    state = request.app[STATE]
+    run_id = request.query.get("run_id")
+    own = state.counters.describe(run_id)
+    if state.members is None:
+        return _json(200, own)
+    params = {} if run_id is None else {"run_id": run_id}
+    try:
+        others = await state.members.call_all("GET", "/admin/stats", params=params)
+    except MemberUnreachable as unreachable:
+        return _json(502, {"error": f"counts incomplete: {unreachable}"})
+    return _json(200, merge_described([own, *others]))
 
 
 async def _admin_health(request: web.Request) -> web.StreamResponse:
     orchestrator = request.app[STATE].orchestrator
     agents = orchestrator.health(now=time.monotonic())
     healthy = all(agent["healthy"] for agent in agents.values())
+    members = request.app[STATE].members
+    processes = 1 + (len(members.urls) if members is not None else 0)
     return _json(200, {"status": "ok" if healthy else "degraded", "agents": agents,
-                       "degradation": orchestrator.degradation.value})
+                       "degradation": orchestrator.degradation.value, "processes": processes})

@@ -58,3 +58,15 @@ class ScoreCounters:
         if run_id is None:
             return self.total.describe(None)
         return self._runs.get(run_id, RunCounts()).describe(run_id)
+
+
+def merge_described(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One count from the `describe()` of several processes: every number summed."""
+    merged = RunCounts()
+    for part in parts:
+        merged.received += int(part["received"])
+        for outcome, count in part["responses"].items():
+            merged.responses[outcome] = merged.responses.get(outcome, 0) + int(count)
+        for decision, count in part["decisions"].items():
+            merged.decisions[decision] = merged.decisions.get(decision, 0) + int(count)
+    return merged.describe(parts[0]["run_id"] if parts else None)

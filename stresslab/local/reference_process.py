@@ -23,6 +23,7 @@ from stresslab.local.faults import (
 )
 
 _LISTENING = re.compile(r"listening on (http://\S+) admin on (http://\S+)")
+_PROCESSES = re.compile(r"target processes: (http://.+)$")
 START_TIMEOUT_S = 30.0
 RESTART_ATTEMPTS = 5
 RESTART_PAUSE_S = 0.2
@@ -37,23 +38,30 @@ class ReferenceServiceFailed(RuntimeError):
 class ReferenceService:
     """`python -m reference_service` on 127.0.0.1 with free ports and a fresh admin token.
 
-    Scoring goes to `score_url`; the run's side work (faults, levels, counts, health) to the
-    admin API on its own port and thread (`admin_url`).
+    Scoring goes to `score_url` (any process; the card's owner answers), or straight to the
+    owner's own port: `score_urls[owner_of(card_id, len(score_urls))]`. The run's side work
+    (faults, levels, counts, health) goes to the admin API on its own port and thread
+    (`admin_url`), which applies it to every process and sums their counts.
     """
 
     def __init__(
         self, process: asyncio.subprocess.Process, base_url: str, admin_url: str, token: str,
+        process_urls: tuple[str, ...] = (),
     ) -> None:
         self._process = process
         self.base_url = base_url
         self.score_url = f"{base_url}/v1/score"
+        self.process_urls = process_urls or (base_url,)
+        self.score_urls = tuple(f"{url}/v1/score" for url in self.process_urls)
         self.token = token
         self.admin_url = admin_url
         self._own_admin_url = admin_url  # where it listens, even when admin_url is repointed
         self._ps = psutil.Process(process.pid)
         self._ps.cpu_percent(None)
+        self._members: dict[int, psutil.Process] = {}
         self._output: asyncio.Task[None] | None = None
         self.restarts = 0
+        self.last_words = ""
 
     @property
     def admin(self) -> AdminClient:
@@ -64,20 +72,27 @@ class ReferenceService:
         return ReferenceTargetFaults(self.admin)
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1", port: int = 0) -> ReferenceService:
+    async def start(
+        cls, host: str = "127.0.0.1", port: int = 0, processes: int | None = None,
+    ) -> ReferenceService:
+        """processes: None for the service's default (this machine's cores, capped)."""
         token = secrets.token_urlsafe(24)
-        process, base_url, admin_url = await cls._spawn(host, port, 0, token)
-        service = cls(process, base_url, admin_url, token)
-        service._output = asyncio.get_running_loop().create_task(service._discard_output(process))
+        process, base_url, admin_url, own = await cls._spawn(host, port, 0, token, processes)
+        service = cls(process, base_url, admin_url, token, own)
+        service._output = asyncio.get_running_loop().create_task(service._keep_output(process))
         return service
 
     @classmethod
     async def _spawn(
-        cls, host: str, port: int, admin_port: int, token: str,
-    ) -> tuple[asyncio.subprocess.Process, str, str]:
+        cls, host: str, port: int, admin_port: int, token: str, processes: int | None,
+        process_ports: tuple[int, ...] = (),
+    ) -> tuple[asyncio.subprocess.Process, str, str, tuple[str, ...]]:
+        sizing = [] if processes is None else ["--processes", str(processes)]
+        if process_ports:
+            sizing += ["--process-ports", ",".join(str(port) for port in process_ports)]
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "reference_service", "--host", host, "--port", str(port),
-            "--admin-port", str(admin_port),
+            "--admin-port", str(admin_port), *sizing,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, TOKEN_ENV: token},
         )
@@ -100,16 +115,19 @@ class ReferenceService:
         return self._process.returncode
 
     async def restart(self) -> None:
-        """A new process on the same host and port, so clients reach it at the same URL.
+        """A new service on the same host and ports, so clients reach it at the same URLs.
 
-        The port can take a moment to be free again, hence a few tries.
+        The ports can take a moment to be free again, hence a few tries.
         """
         parts = urlsplit(self.base_url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 0
         admin_port = urlsplit(self._own_admin_url).port or 0
+        count = len(self.process_urls)
+        own_ports = tuple(urlsplit(url).port or 0 for url in self.process_urls) if count > 1 else ()
         for attempt in range(RESTART_ATTEMPTS):
             try:
-                process, base_url, _ = await self._spawn(host, port, admin_port, self.token)
+                process, base_url, _, _ = await self._spawn(
+                    host, port, admin_port, self.token, count, own_ports)
                 break
             except ReferenceServiceFailed:
                 if attempt + 1 == RESTART_ATTEMPTS:
@@ -124,43 +142,65 @@ class ReferenceService:
             ps.cpu_percent(None)
         except psutil.Error:
             raise ReferenceServiceFailed("the restarted reference service exited at once") from None
-        self._process, self._ps = process, ps
+        self._process, self._ps, self._members = process, ps, {}
         self.restarts += 1
-        self._output = asyncio.get_running_loop().create_task(self._discard_output(process))
+        self._output = asyncio.get_running_loop().create_task(self._keep_output(process))
 
     @staticmethod
-    async def _read_urls(process: asyncio.subprocess.Process) -> tuple[str, str]:
+    async def _read_urls(
+        process: asyncio.subprocess.Process,
+    ) -> tuple[str, str, tuple[str, ...]]:
         assert process.stdout is not None
+        urls: tuple[str, str] | None = None
         while True:
             line = await process.stdout.readline()
             if not line:
                 raise ReferenceServiceFailed("the reference service exited")
-            match = _LISTENING.search(line.decode(errors="replace"))
-            if match:
-                return match.group(1).rstrip("/"), match.group(2).rstrip("/")
+            text = line.decode(errors="replace").strip()
+            if (match := _LISTENING.search(text)) is not None:
+                urls = match.group(1).rstrip("/"), match.group(2).rstrip("/")
+            elif (own := _PROCESSES.search(text)) is not None and urls is not None:
+                return *urls, tuple(url.rstrip("/") for url in own.group(1).split())
 
-    @staticmethod
-    async def _discard_output(process: asyncio.subprocess.Process) -> None:
+    async def _keep_output(self, process: asyncio.subprocess.Process) -> None:
+        """Read on (a full pipe would stall the service); the last line says why it ended."""
         assert process.stdout is not None
-        while await process.stdout.readline():
-            pass
+        while line := await process.stdout.readline():
+            self.last_words = line.decode(errors="replace").strip()[:200]
 
     @property
     def pid(self) -> int:
         return self._process.pid
 
-    def rss_mb(self) -> float:
+    def _every_process(self) -> list[psutil.Process]:
+        """Process 0 and the others it started (kept, so CPU is measured between calls)."""
         try:
-            return float(self._ps.memory_info().rss) / 2**20
+            children = self._ps.children()
         except psutil.Error:
-            return 0.0
+            return [self._ps]
+        known = self._members
+        self._members = {child.pid: known.get(child.pid, child) for child in children}
+        return [self._ps, *self._members.values()]
+
+    def rss_mb(self) -> float:
+        """Resident memory of all the service's processes."""
+        total = 0.0
+        for process in self._every_process():
+            with contextlib.suppress(psutil.Error):
+                total += float(process.memory_info().rss) / 2**20
+        return total
 
     def cpu_pct(self) -> float | None:
-        """CPU % of one core used since the last call (None once the process is gone)."""
+        """CPU % of one core used since the last call, all processes together (None once
+        process 0 is gone)."""
         try:
-            return float(self._ps.cpu_percent(None))
+            total = float(self._ps.cpu_percent(None))
         except psutil.Error:
             return None
+        for process in self._every_process()[1:]:
+            with contextlib.suppress(psutil.Error):
+                total += float(process.cpu_percent(None))
+        return total
 
     async def set_degradation(self, level: str, deadline_s: float = LEVEL_DEADLINE_S) -> None:
         """Ask the service to degrade; setting a level is idempotent, so it is retried.
