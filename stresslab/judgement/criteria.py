@@ -5,8 +5,9 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from stresslab.judgement.readable import Readable
 from stresslab.scenario.criteria import Criterion
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -19,7 +20,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-class CriterionResult(BaseModel):
+class CriterionResult(Readable):
     """The verdict on one criterion."""
 
     model_config = ConfigDict(allow_inf_nan=False)

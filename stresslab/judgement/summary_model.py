@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
     SerializerFunctionWrapHandler,
+    ValidationError,
     model_serializer,
     model_validator,
 )
 
 from stresslab.judgement.criteria import CriterionResult
+from stresslab.judgement.readable import READING, Readable
 from stresslab.targets.identity import TargetIdentity
 
 SUMMARY_SCHEMA: Literal["stresslab.summary/v1"] = "stresslab.summary/v1"
@@ -28,7 +29,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "summary.schema.jso
 Number = int | float
 
 
-class _Part(BaseModel):
+class _Part(Readable):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -147,7 +148,7 @@ class FaultBaseline(_Part):
 _RECORD_ONLY = ("intensity", "planned_start_s", "planned_end_s", "status")
 
 
-class FaultEntry(BaseModel):
+class FaultEntry(Readable):
     """One fault: the runtime's record (extra keys, e.g. AWS FIS's template_id, are kept)
     plus what resilience measured and its per-fault verdicts."""
 
@@ -184,8 +185,8 @@ class FaultEntry(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _keep_order(cls, data: Any, handler: ModelWrapValidatorHandler[FaultEntry]) -> FaultEntry:
-        entry = handler(data)
+    def _keep_order(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        entry: FaultEntry = handler(data)
         if isinstance(data, dict):
             entry._order = tuple(data)
         return entry
@@ -216,7 +217,7 @@ class DegradationChange(_Part):
     applied: bool = Field(description="the level was sent to the target's admin API")
 
 
-class RunSummary(BaseModel):
+class RunSummary(Readable):
     """What a run did, judged against its criteria: summary.json."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
@@ -266,6 +267,15 @@ class RunSummary(BaseModel):
     @property
     def failed_criteria(self) -> list[CriterionResult]:
         return [c for c in self.criteria if not c.passed]
+
+
+def read_summary(data: Any) -> RunSummary:
+    """A summary as recorded, in reading mode (judgement/readable.py): whatever it lacks or
+    holds in a form this version cannot read is not recorded; ValueError when not an object."""
+    try:
+        return RunSummary.model_validate(data, context=READING)
+    except ValidationError as error:
+        raise ValueError(f"not a {SUMMARY_SCHEMA} summary: {_first_problem(error)}") from None
 
 
 def load_summary(path: Path) -> RunSummary:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from stresslab.judgement.summary_model import RunSummary, read_summary
 from stresslab.measurement.metrics import MetricsBatch
 
 _SCHEMA = """
@@ -122,11 +123,14 @@ class SqliteRunStore:
             ).fetchall()
         return [json.loads(row) for (row,) in rows]
 
-    def finish_run(self, run_id: str, status: str, ended_at: str, summary: dict[str, Any]) -> None:
+    def finish_run(
+        self, run_id: str, status: str, ended_at: str, summary: RunSummary | dict[str, Any]
+    ) -> None:
+        data = summary.to_json_dict() if isinstance(summary, RunSummary) else summary
         with self._lock:
             self._db.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, summary = ? WHERE run_id = ?",
-                (status, ended_at, json.dumps(summary), run_id),
+                (status, ended_at, json.dumps(data), run_id),
             )
 
     def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -140,7 +144,7 @@ class SqliteRunStore:
             {
                 "run_id": run_id, "scenario": scenario, "status": status,
                 "started_at": started_at, "ended_at": ended_at,
-                "passed": json.loads(summary).get("passed") if summary else None,
+                "passed": _passed(summary),
             }
             for run_id, scenario, status, started_at, ended_at, summary in rows
         ]
@@ -159,3 +163,14 @@ class SqliteRunStore:
         for key in ("spec", "plan", "summary"):
             record[key] = json.loads(record[key]) if record[key] else None
         return record
+
+
+def _passed(summary: str | None) -> bool | None:
+    """A stored summary's verdict, read as any v1 summary is (an older one too); None when the
+    run has none yet or it cannot be read."""
+    if not summary:
+        return None
+    try:
+        return read_summary(json.loads(summary)).passed
+    except ValueError:  # not JSON, or not an object
+        return None

@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stresslab.judgement.criteria import CriterionResult
+from stresslab.judgement.readable import read_part
 from stresslab.judgement.reconciliation import CountCheck, count_checks
+from stresslab.judgement.summary_model import Counts, FaultEntry
 from stresslab.outputs.format import format_number, whole
-from stresslab.outputs.reading import records, section
-
-_COUNT_TERMS = ("scheduled", "sent", "dropped", "ok", "errors", "timeouts", "undelivered",
-                "target_received")
 
 
-def reconcile_counts(counts: Mapping[str, Any]) -> list[CountCheck]:
-    """The count identities of a summary's `counts` as read, a mistyped term as unknown."""
-    by_class = section(counts, "errors_by_class")
+def reconcile_counts(counts: Counts | Mapping[str, Any]) -> list[CountCheck]:
+    """The count identities of a summary's `counts` as read; a term not recorded is unknown."""
+    read = counts if isinstance(counts, Counts) else read_part(Counts, counts)
     return count_checks(
-        **{key: whole(counts.get(key)) for key in _COUNT_TERMS},
-        errors_by_class={name: whole(value) for name, value in by_class.items()},
+        scheduled=whole(read.scheduled), sent=whole(read.sent), dropped=whole(read.dropped),
+        ok=whole(read.ok), errors=whole(read.errors), timeouts=whole(read.timeouts),
+        undelivered=whole(read.undelivered), target_received=whole(read.target_received),
+        errors_by_class={name: whole(value) for name, value in read.errors_by_class.items()},
     )
 
 
@@ -35,22 +36,20 @@ def reconcile_failures(checks: Sequence[CountCheck]) -> list[str]:
     return failures
 
 
-def criterion_name(criterion: Mapping[str, Any]) -> str:
-    window = criterion.get("window") or "run"
-    return f"{criterion.get('expr', '?')} [{window}]"
+def criterion_name(criterion: CriterionResult) -> str:
+    return f"{criterion.expr} [{criterion.window or 'run'}]"
 
 
-def fault_why(fault: Mapping[str, Any]) -> str:
+def fault_why(fault: FaultEntry) -> str:
     """Why a fault failed, in a few words."""
     reasons = []
-    if fault.get("passed") is None:
-        return str(fault.get("status") or "")
-    if fault.get("time_to_recover_s") is None:
+    if fault.passed is None:
+        return str(fault.status or "")
+    if fault.time_to_recover_s is None:
         reasons.append("never recovered")
-    lost = whole(fault.get("lost"))
+    lost = whole(fault.lost)
     if lost:
         reasons.append(f"{lost:,} lost")
-    failed = [f"{c.get('expr')} [{c.get('window')}]" for c in records(fault, "criteria")
-              if c.get("passed") is not True]
+    failed = [f"{c.expr} [{c.window}]" for c in fault.criteria if c.passed is not True]
     reasons.extend(failed)
     return "; ".join(reasons)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from typing import Any
 
+from stresslab.judgement.summary_model import FaultEntry, RunSummary
 from stresslab.outputs.checks import (
     criterion_name,
     fault_why,
@@ -15,7 +15,7 @@ from stresslab.outputs.checks import (
     reconcile_failures,
 )
 from stresslab.outputs.format import finite, format_number, format_unit, whole
-from stresslab.outputs.reading import SummaryLike, records, section, summary_dict
+from stresslab.outputs.reading import SummaryLike, as_run_summary
 
 _XML_INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _PROPERTIES = ("run_id", "target", "status", "seed", "workers", "time_scale", "load_scale")
@@ -35,54 +35,54 @@ def _add_case(
 
 
 def _add_fault_case(
-    suite: ET.Element, classname: str, fault: Mapping[str, Any], index: int
+    suite: ET.Element, classname: str, fault: FaultEntry, index: int
 ) -> None:
     """One case per measured fault: it recovered, lost nothing and met its own criteria."""
-    if "passed" not in fault:
+    if "passed" not in fault.model_fields_set:
         return
-    number = whole(fault.get("number")) or index + 1
-    name = f"fault {number} ({fault.get('label') or fault.get('type') or 'fault'}) recovers"
-    detail = (f"detected after {format_unit(fault.get('time_to_detect_s'), 's')}, recovered "
-              f"after {format_unit(fault.get('time_to_recover_s'), 's')}, affected "
-              f"{format_number(fault.get('affected'))}, lost {format_number(fault.get('lost'))}")
-    if fault.get("passed") is None:
+    number = whole(fault.number) or index + 1
+    name = f"fault {number} ({fault.label or fault.type or 'fault'}) recovers"
+    detail = (f"detected after {format_unit(fault.time_to_detect_s, 's')}, recovered "
+              f"after {format_unit(fault.time_to_recover_s, 's')}, affected "
+              f"{format_number(fault.affected)}, lost {format_number(fault.lost)}")
+    if fault.passed is None:
         case = ET.SubElement(suite, "testcase", classname=classname, name=_xml_text(name),
                              time="0")
         ET.SubElement(case, "skipped", message=_xml_text(
-            f"not injected: {fault.get('status') or 'unknown'}"))
+            f"not injected: {fault.status or 'unknown'}"))
         return
-    failure = None if fault.get("passed") is True else fault_why(fault) or "failed"
+    failure = None if fault.passed is True else fault_why(fault) or "failed"
     _add_case(suite, classname, name, failure, detail)
 
 
-def _add_properties(suite: ET.Element, summary: Mapping[str, Any]) -> None:
+def _add_properties(suite: ET.Element, summary: RunSummary) -> None:
     properties = ET.SubElement(suite, "properties")
     for key in _PROPERTIES:
-        if summary.get(key) is not None:
-            ET.SubElement(properties, "property", name=key, value=_xml_text(summary[key]))
+        value = getattr(summary, key)
+        if value is not None:
+            ET.SubElement(properties, "property", name=key, value=_xml_text(value))
 
 
 def render_junit_xml(run_summary: SummaryLike) -> str:
     """One testsuite: a testcase per criterion, plus "counts reconcile" and "run completed"."""
-    summary = summary_dict(run_summary)
-    classname = _xml_text(f"stresslab.{summary.get('scenario') or 'unnamed'}")
-    duration = finite(summary.get("duration_s")) or 0.0
+    summary = as_run_summary(run_summary)
+    classname = _xml_text(f"stresslab.{summary.scenario or 'unnamed'}")
+    duration = finite(summary.duration_s) or 0.0
     suite = ET.Element("testsuite", name=classname, time=f"{duration:.3f}")
-    if summary.get("started_at"):
-        suite.set("timestamp", _xml_text(summary["started_at"]))
+    if summary.started_at:
+        suite.set("timestamp", _xml_text(summary.started_at))
     _add_properties(suite, summary)
-    for criterion in records(summary, "criteria"):
-        expr = criterion.get("expr", "?")
+    for criterion in summary.criteria:
         failure = None
-        if criterion.get("passed") is not True:
-            failure = f"observed {format_number(criterion.get('observed'))}, expected {expr}"
+        if criterion.passed is not True:
+            failure = f"observed {format_number(criterion.observed)}, expected {criterion.expr}"
         _add_case(suite, classname, criterion_name(criterion), failure)
-    for index, fault in enumerate(records(summary, "faults")):
+    for index, fault in enumerate(summary.faults):
         _add_fault_case(suite, classname, fault, index)
-    problems = reconcile_failures(reconcile_counts(section(summary, "counts")))
+    problems = reconcile_failures(reconcile_counts(summary.counts))
     failure = "counts do not reconcile" if problems else None
     _add_case(suite, classname, "counts reconcile", failure, "\n".join(problems))
-    status = summary.get("status")
+    status = summary.status
     failure = None if status == "completed" else f"run status is {status or 'unknown'}"
     _add_case(suite, classname, "run completed", failure)
     cases = suite.findall("testcase")

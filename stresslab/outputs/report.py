@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stresslab.judgement.summary_model import Business, Counts, FaultEntry, RunSummary
 from stresslab.outputs.checks import (
     criterion_name,
     fault_why,
@@ -28,7 +29,7 @@ from stresslab.outputs.format import (
     whole,
 )
 from stresslab.outputs.junit import render_junit_xml
-from stresslab.outputs.reading import SummaryLike, records, section, summary_dict
+from stresslab.outputs.reading import SummaryLike, as_run_summary
 from stresslab.outputs.rendering import Tag, render
 from stresslab.outputs.report_charts import fault_name, fault_start_end, run_charts
 from stresslab.outputs.timeseries_csv import render_timeseries_csv
@@ -80,141 +81,140 @@ def _badge(passed: Any) -> Tag:
 # --------------------------------------------------------------------------- head of the page
 
 
-def _header(summary: Mapping[str, Any]) -> dict[str, Any]:
-    duration = finite(summary.get("duration_s"))
+def _header(summary: RunSummary) -> dict[str, Any]:
+    duration = finite(summary.duration_s)
     duration_text = NA if duration is None else \
         f"{format_number(duration)} s ({format_clock(duration)})"
     meta = [
-        ("Run ID", summary.get("run_id")), ("Target", summary.get("target")),
-        ("Started", summary.get("started_at")), ("Ended", summary.get("ended_at")),
+        ("Run ID", summary.run_id), ("Target", summary.target),
+        ("Started", summary.started_at), ("Ended", summary.ended_at),
         ("Duration", duration_text),
-        ("Time scale", format_number(summary.get("time_scale"))),
-        ("Load scale", format_number(summary.get("load_scale"))),
-        ("Seed", summary.get("seed")), ("Workers", summary.get("workers")),
-        ("Status", summary.get("status")),
+        ("Time scale", format_number(summary.time_scale)),
+        ("Load scale", format_number(summary.load_scale)),
+        ("Seed", summary.seed), ("Workers", summary.workers),
+        ("Status", summary.status),
     ]
-    system = section(summary, "system_under_test")
-    return {"scenario": summary.get("scenario") or "unnamed scenario",
-            "description": summary.get("description"),
-            "system": system.get("label") or identify_target(str(summary.get("target"))).label,
+    system = summary.system_under_test
+    return {"scenario": summary.scenario or "unnamed scenario",
+            "description": summary.description,
+            "system": system.label if system is not None and system.label
+            else identify_target(str(summary.target)).label,
             "meta": [(key, NA if value is None else value) for key, value in meta]}
 
 
-def _verdict(summary: Mapping[str, Any]) -> dict[str, str]:
-    criteria = records(summary, "criteria")
-    passed_count = sum(1 for c in criteria if c.get("passed") is True)
-    status = summary.get("status")
+def _verdict(summary: RunSummary) -> dict[str, str]:
+    criteria = summary.criteria
+    passed_count = sum(1 for c in criteria if c.passed is True)
+    status = summary.status
     if status == "aborted":
         word, css = "ABORTED", "aborted"
-    elif summary.get("passed") is True and status == "completed":
+    elif summary.passed is True and status == "completed":
         word, css = "PASSED", "passed"
     else:
         word, css = "FAILED", "failed"
-    problems = reconcile_failures(reconcile_counts(section(summary, "counts")))
+    problems = reconcile_failures(reconcile_counts(summary.counts))
     notes = [f"{passed_count} of {len(criteria)} criteria passed", f"status: {status or NA}"]
-    failed = [criterion_name(c) for c in criteria if c.get("passed") is False]
+    failed = [criterion_name(c) for c in criteria if c.passed is False]
     if failed:
         notes.append("failed: " + ", ".join(failed[:3]) + (" …" if len(failed) > 3 else ""))
-    faults = [f for f in records(summary, "faults") if "passed" in f]
+    faults = [f for f in summary.faults if "passed" in f.model_fields_set]
     if faults:
-        recovered = sum(1 for f in faults if f.get("passed") is True)
+        recovered = sum(1 for f in faults if f.passed is True)
         notes.insert(1, f"{recovered} of {len(faults)} faults passed")
     if problems:
         notes.append("counts do not reconcile")
     return {"word": word, "css": css, "detail": " · ".join(notes)}
 
 
-def _error_rate(counts: Mapping[str, Any]) -> float | None:
-    sent = finite(counts.get("sent"))
-    errors, timeouts = finite(counts.get("errors")), finite(counts.get("timeouts"))
+def _error_rate(counts: Counts) -> float | None:
+    sent = finite(counts.sent)
+    errors, timeouts = finite(counts.errors), finite(counts.timeouts)
     if not sent or errors is None:
         return None
     return (errors + (timeouts or 0.0)) / sent
 
 
-def _key_numbers(summary: Mapping[str, Any]) -> list[Kpi]:
-    load, counts = section(summary, "load"), section(summary, "counts")
-    latency, accuracy = section(summary, "latency_ms"), section(summary, "accuracy")
-    business = section(summary, "business")
-    currency = str(business.get("currency") or "")
+def _key_numbers(summary: RunSummary) -> list[Kpi]:
+    load, counts, latency = summary.load, summary.counts, summary.latency_ms
+    accuracy, business = summary.accuracy, summary.business
+    currency = str(business.currency or "")
     return [
-        Kpi("Achieved TPS", format_number(load.get("achieved_tps_avg")),
-            f"target {format_number(load.get('target_tps_avg'))} · peak "
-            f"{format_number(load.get('peak_tps'))} · rate error "
-            f"{format_signed_percent(load.get('rate_error_pct'))}"),
-        Kpi("Latency p95", format_unit(latency.get("p95"), "ms"),
-            f"p50 {format_unit(latency.get('p50'), 'ms')} · p99 "
-            f"{format_unit(latency.get('p99'), 'ms')} · max "
-            f"{format_unit(latency.get('max'), 'ms')}"),
+        Kpi("Achieved TPS", format_number(load.achieved_tps_avg),
+            f"target {format_number(load.target_tps_avg)} · peak "
+            f"{format_number(load.peak_tps)} · rate error "
+            f"{format_signed_percent(load.rate_error_pct)}"),
+        Kpi("Latency p95", format_unit(latency.p95, "ms"),
+            f"p50 {format_unit(latency.p50, 'ms')} · p99 "
+            f"{format_unit(latency.p99, 'ms')} · max "
+            f"{format_unit(latency.max, 'ms')}"),
         Kpi("Error rate", format_percent(_error_rate(counts)),
-            f"{format_number(counts.get('errors'))} errors · "
-            f"{format_number(counts.get('timeouts'))} timeouts"),
-        Kpi("Dropped", format_number(counts.get("dropped")),
-            f"of {format_number(counts.get('scheduled'))} scheduled"),
-        Kpi("Accuracy", format_percent(accuracy.get("accuracy")),
-            f"precision {format_percent(accuracy.get('precision'))} · recall "
-            f"{format_percent(accuracy.get('recall'))}"),
-        Kpi("Fraud prevented", format_money(business.get("fraud_prevented_amount"), currency),
-            f"missed {format_money(business.get('fraud_missed_amount'), currency)}"),
+            f"{format_number(counts.errors)} errors · "
+            f"{format_number(counts.timeouts)} timeouts"),
+        Kpi("Dropped", format_number(counts.dropped),
+            f"of {format_number(counts.scheduled)} scheduled"),
+        Kpi("Accuracy", format_percent(accuracy.accuracy),
+            f"precision {format_percent(accuracy.precision)} · recall "
+            f"{format_percent(accuracy.recall)}"),
+        Kpi("Fraud prevented", format_money(business.fraud_prevented_amount, currency),
+            f"missed {format_money(business.fraud_missed_amount, currency)}"),
         Kpi(f"Cost per transaction{_modelled(business)}",
-            format_money(business.get("cost_per_transaction"), currency, unit_cost=True),
-            f"total {format_money(business.get('total_cost'), currency)} · ROI "
-            f"{format_signed_percent(business.get('roi_pct'))}"),
+            format_money(business.cost_per_transaction, currency, unit_cost=True),
+            f"total {format_money(business.total_cost, currency)} · ROI "
+            f"{format_signed_percent(business.roi_pct)}"),
     ]
 
 
 # --------------------------------------------------------------------------- faults
 
 
-def _fault_verdict(fault: Mapping[str, Any]) -> Tag:
-    if "passed" not in fault:
+def _fault_verdict(fault: FaultEntry) -> Tag:
+    if "passed" not in fault.model_fields_set:
         return Tag("badge na", "not measured")
-    if fault.get("passed") is None:
+    if fault.passed is None:
         return Tag("badge na", "not injected")
-    return _badge(fault.get("passed"))
+    return _badge(fault.passed)
 
 
-def _fault_row(fault: Mapping[str, Any], index: int) -> list[Any]:
-    detect, recover = fault.get("time_to_detect_s"), fault.get("time_to_recover_s")
-    target = f"{fault.get('type') or NA} · {fault.get('target') or 'all'}"
-    if fault.get("intensity") is not None:
-        target += f" · {format_number(fault.get('intensity'))}"
+def _fault_row(fault: FaultEntry, index: int) -> list[Any]:
+    detect, recover = fault.time_to_detect_s, fault.time_to_recover_s
+    target = f"{fault.type or NA} · {fault.target or 'all'}"
+    if fault.intensity is not None:
+        target += f" · {format_number(fault.intensity)}"
     start, end = fault_start_end(fault)
     window = f"{format_clock_or_na(start)}–{format_clock_or_na(end)}"
-    if fault.get("timing") == "planned":
+    if fault.timing == "planned":
         window += " (planned)"
-    accuracy = " / ".join(format_percent(fault.get(f"accuracy_{when}"))
-                          for when in ("before", "during", "after"))
-    budget = fault.get("error_budget_spent_pct")
-    criteria = records(fault, "criteria")
-    met = sum(1 for c in criteria if c.get("passed") is True)
-    measured = fault.get("passed") is not None
+    accuracy = " / ".join(format_percent(value) for value in
+                          (fault.accuracy_before, fault.accuracy_during, fault.accuracy_after))
+    budget = fault.error_budget_spent_pct
+    met = sum(1 for c in fault.criteria if c.passed is True)
+    measured = fault.passed is not None
     return [
         fault_name(fault, index), target, window,
         "not breached" if measured and detect is None else format_unit(detect, "s"),
         "never" if measured and recover is None else format_unit(recover, "s"),
-        format_number(fault.get("affected")), format_number(fault.get("lost")),
+        format_number(fault.affected), format_number(fault.lost),
         NA if finite(budget) is None else f"{format_number(budget)}%", accuracy,
-        f"{met} of {len(criteria)}" if criteria else "none",
+        f"{met} of {len(fault.criteria)}" if fault.criteria else "none",
         _fault_verdict(fault), fault_why(fault),
     ]
 
 
-def _baseline(fault: Mapping[str, Any], index: int) -> str | None:
-    base = section(fault, "baseline")
-    if not base:
+def _baseline(fault: FaultEntry, index: int) -> str | None:
+    base = fault.baseline
+    if base is None or not base.model_fields_set:
         return None
-    seconds = whole(base.get("seconds")) or 0
-    if base.get("error_rate") is not None:
-        text = (f"{seconds} s, errors {format_percent(base.get('error_rate'))}, p95 "
-                f"{format_unit(base.get('p95_ms'), 'ms')}")
+    seconds = whole(base.seconds) or 0
+    if base.error_rate is not None:
+        text = (f"{seconds} s, errors {format_percent(base.error_rate)}, p95 "
+                f"{format_unit(base.p95_ms, 'ms')}")
     else:
         text = f"none ({seconds} clean s before it): judged against a clean target"
     return f"{fault_name(fault, index)}: {text}"
 
 
-def _faults(summary: Mapping[str, Any]) -> dict[str, Any] | None:
-    faults = records(summary, "faults")
+def _faults(summary: RunSummary) -> dict[str, Any] | None:
+    faults = summary.faults
     if not faults:
         return None
     rows = [_fault_row(fault, index) for index, fault in enumerate(faults)]
@@ -229,113 +229,96 @@ def _faults(summary: Mapping[str, Any]) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- tables
 
 
-def _criteria(summary: Mapping[str, Any]) -> Table | None:
-    criteria = records(summary, "criteria")
-    if not criteria:
+def _criteria(summary: RunSummary) -> Table | None:
+    if not summary.criteria:
         return None
-    rows = [(c.get("expr", "?"), c.get("window") or "run", format_number(c.get("observed")),
-             _badge(c.get("passed"))) for c in criteria]
+    rows = [(c.expr, c.window or "run", format_number(c.observed), _badge(c.passed))
+            for c in summary.criteria]
     return Table(("Criterion", "Window", "Observed", "Verdict"), rows)
 
 
-def _counts(summary: Mapping[str, Any]) -> dict[str, Any]:
-    counts = section(summary, "counts")
+_COUNT_TOTALS = ("scheduled", "sent", "ok", "errors", "timeouts", "dropped", "undelivered",
+                 "target_received")
+
+
+def _counts(summary: RunSummary) -> dict[str, Any]:
+    counts = summary.counts
     rows = [(c.identity, format_number(c.left), format_number(c.right), _mark(c.passed), c.note)
             for c in reconcile_counts(counts)]
-    totals: KeyValues = [(key, format_number(counts.get(key))) for key in
-                         ("scheduled", "sent", "ok", "errors", "timeouts", "dropped",
-                          "undelivered", "target_received")]
-    by_class = section(counts, "errors_by_class")
-    totals += [(f"errors: {k}", format_number(v)) for k, v in by_class.items()]
+    totals: KeyValues = [(key, format_number(getattr(counts, key))) for key in _COUNT_TOTALS]
+    totals += [(f"errors: {k}", format_number(v)) for k, v in counts.errors_by_class.items()]
     return {"checks": Table(("Identity", "Left", "Right", "Holds", "Note"), rows),
             "totals": totals}
 
 
-def _accuracy(summary: Mapping[str, Any]) -> dict[str, Any] | None:
-    accuracy = section(summary, "accuracy")
-    if not accuracy:
+def _accuracy(summary: RunSummary) -> dict[str, Any] | None:
+    accuracy = summary.accuracy
+    if not accuracy.model_fields_set:
         return None
-    metrics: KeyValues = [("labelled", format_number(accuracy.get("labelled")))]
-    metrics += [(key.replace("_", " "), format_percent(accuracy.get(key)))
+    metrics: KeyValues = [("labelled", format_number(accuracy.labelled))]
+    metrics += [(key.replace("_", " "), format_percent(getattr(accuracy, key)))
                 for key in ("accuracy", "precision", "recall", "false_positive_rate")]
-    metrics += [(f"decision: {k}", format_number(v))
-                for k, v in section(summary, "decisions").items()]
-    get = accuracy.get
+    metrics += [(f"decision: {k}", format_number(v)) for k, v in summary.decisions.items()]
     confusion = Table(("", "flagged", "not flagged"), [
-        ("actual fraud", format_number(get("tp")), format_number(get("fn"))),
-        ("actual legitimate", format_number(get("fp")), format_number(get("tn"))),
+        ("actual fraud", format_number(accuracy.tp), format_number(accuracy.fn)),
+        ("actual legitimate", format_number(accuracy.fp), format_number(accuracy.tn)),
     ], "confusion")
-    patterns = section(accuracy, "by_pattern")
     pattern_rows = [
-        (name, format_number(section(patterns, name).get("seen")),
-         format_number(section(patterns, name).get("flagged")),
-         format_percent(section(patterns, name).get("detection_rate")))
-        for name in patterns
+        (name, format_number(pattern.seen), format_number(pattern.flagged),
+         format_percent(pattern.detection_rate))
+        for name, pattern in accuracy.by_pattern.items()
     ]
     by_pattern = Table(("Pattern", "Seen", "Flagged", "Flag rate"), pattern_rows) \
         if pattern_rows else None
     return {"metrics": metrics, "confusion": confusion, "by_pattern": by_pattern}
 
 
-def _agents(summary: Mapping[str, Any]) -> Table | None:
-    agents = section(summary, "agents")
-    if not agents:
+def _agents(summary: RunSummary) -> Table | None:
+    if not summary.agents:
         return None
-    rows = []
-    for name in agents:
-        agent = section(agents, name)
-        rows.append((name, format_number(agent.get("calls")),
-                     format_unit(agent.get("avg_ms"), "ms"), format_unit(agent.get("p95_ms"), "ms"),
-                     format_number(agent.get("errors"))))
+    rows = [(name, format_number(agent.calls), format_unit(agent.avg_ms, "ms"),
+             format_unit(agent.p95_ms, "ms"), format_number(agent.errors))
+            for name, agent in summary.agents.items()]
     return Table(("Agent", "Calls", "Avg", "p95", "Errors"), rows)
 
 
-def _business(summary: Mapping[str, Any]) -> KeyValues | None:
-    business = section(summary, "business")
-    if not business:
+def _business(summary: RunSummary) -> KeyValues | None:
+    business = summary.business
+    if not business.model_fields_set:
         return None
-    currency = str(business.get("currency") or "")
+    currency = str(business.currency or "")
     return [
-        ("Fraud detected (transactions)", format_number(business.get("fraud_detected"))),
-        ("Fraud prevented", format_money(business.get("fraud_prevented_amount"), currency)),
-        ("Fraud missed", format_money(business.get("fraud_missed_amount"), currency)),
-        ("False-positive amount", format_money(business.get("false_positive_amount"), currency)),
+        ("Fraud detected (transactions)", format_number(business.fraud_detected)),
+        ("Fraud prevented", format_money(business.fraud_prevented_amount, currency)),
+        ("Fraud missed", format_money(business.fraud_missed_amount, currency)),
+        ("False-positive amount", format_money(business.false_positive_amount, currency)),
         (f"Cost per transaction{_modelled(business)}",
-         format_money(business.get("cost_per_transaction"), currency, unit_cost=True)),
-        ("Total cost", format_money(business.get("total_cost"), currency)),
-        ("ROI", format_signed_percent(business.get("roi_pct"))),
-        ("Pricing source", business.get("pricing_source") or NA),
-        ("Cost basis", business.get("cost_model") or business.get("cost_basis") or "modelled"),
+         format_money(business.cost_per_transaction, currency, unit_cost=True)),
+        ("Total cost", format_money(business.total_cost, currency)),
+        ("ROI", format_signed_percent(business.roi_pct)),
+        ("Pricing source", business.pricing_source or NA),
+        ("Cost basis", business.cost_model or business.cost_basis or "modelled"),
     ]
 
 
-def _modelled(business: Mapping[str, Any]) -> str:
+def _modelled(business: Business) -> str:
     """Summaries before cost_basis priced a declared usage: modelled too."""
-    return " (modelled)" if business.get("cost_basis", "modelled") == "modelled" else ""
+    recorded = "cost_basis" in business.model_fields_set
+    return " (modelled)" if not recorded or business.cost_basis == "modelled" else ""
 
 
-def _workers_and_load(summary: Mapping[str, Any]) -> KeyValues:
-    workers = section(summary, "workers_report")
-    failed = workers.get("failed") or []
-    failed_text = ", ".join(
-        json.dumps(w, sort_keys=True) if isinstance(w, Mapping) else str(w) for w in failed
-    ) or "none"
-    lag, load = section(summary, "schedule_lag_ms"), section(summary, "load")
+def _workers_and_load(summary: RunSummary) -> KeyValues:
+    workers, load, lag = summary.workers_report, summary.load, summary.schedule_lag_ms
+    lags = (None, None, None) if lag is None else (lag.p50, lag.p99, lag.max)
     return [
-        ("Workers expected", format_number(workers.get("expected"))),
-        ("Workers finished", format_number(workers.get("finished"))),
-        ("Workers failed", failed_text),
-        ("Target TPS (avg)", format_number(load.get("target_tps_avg"))),
-        ("Peak TPS", format_number(load.get("peak_tps"))),
-        ("Rate error", format_signed_percent(load.get("rate_error_pct"))),
-        ("Schedule lag p50 / p99 / max",
-         " / ".join(format_unit(lag.get(k), "ms") for k in ("p50", "p99", "max"))),
+        ("Workers expected", format_number(workers.expected)),
+        ("Workers finished", format_number(workers.finished)),
+        ("Workers failed", ", ".join(workers.failed) or "none"),
+        ("Target TPS (avg)", format_number(load.target_tps_avg)),
+        ("Peak TPS", format_number(load.peak_tps)),
+        ("Rate error", format_signed_percent(load.rate_error_pct)),
+        ("Schedule lag p50 / p99 / max", " / ".join(format_unit(v, "ms") for v in lags)),
     ]
-
-
-def _notes(summary: Mapping[str, Any]) -> list[Any]:
-    notes = summary.get("notes")
-    return notes if isinstance(notes, list) else []
 
 
 # --------------------------------------------------------------------------- the page and files
@@ -343,8 +326,8 @@ def _notes(summary: Mapping[str, Any]) -> list[Any]:
 
 def render_report_html(run_summary: SummaryLike, series: Sequence[Mapping[str, Any]]) -> str:
     """One self-contained HTML page: inline CSS and SVG, no scripts, no external resources."""
-    summary = summary_dict(run_summary)
-    title = f"stresslab · {summary.get('scenario') or 'run'} · {summary.get('run_id') or ''}"
+    summary = as_run_summary(run_summary)
+    title = f"stresslab · {summary.scenario or 'run'} · {summary.run_id or ''}"
     return render(
         "report.html.j2",
         title=title.strip(" ·"),
@@ -359,8 +342,8 @@ def render_report_html(run_summary: SummaryLike, series: Sequence[Mapping[str, A
         agents=_agents(summary),
         business=_business(summary),
         workers_and_load=_workers_and_load(summary),
-        notes=_notes(summary),
-        schema=summary.get("schema") or "stresslab.summary",
+        notes=summary.notes,
+        schema=summary.schema_ or "stresslab.summary",
         rows=len(series),
     )
 
@@ -370,9 +353,11 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write summary.json, timeseries.csv, report.html and junit.xml into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summary_dict(run_summary)
+    summary = as_run_summary(run_summary)
+    # summary.json as given: a RunSummary's own text, or the dict it was handed byte for byte
+    text = summary.to_json() if run_summary is summary else json.dumps(run_summary, indent=2) + "\n"
     contents = {
-        "summary": ("summary.json", json.dumps(summary, indent=2) + "\n"),
+        "summary": ("summary.json", text),
         "timeseries": ("timeseries.csv", render_timeseries_csv(series)),
         "report": ("report.html", render_report_html(summary, series)),
         "junit": ("junit.xml", render_junit_xml(summary)),

@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from stresslab.judgement.summary_model import FaultEntry, RunSummary
 from stresslab.outputs.charts import (
     ChartBand,
     ChartLine,
@@ -18,8 +19,7 @@ from stresslab.outputs.charts import (
     render_line_chart,
 )
 from stresslab.outputs.format import finite, format_unit, whole
-from stresslab.outputs.reading import records, section
-from stresslab.outputs.timeseries_csv import error_classes
+from stresslab.outputs.timeseries_csv import error_classes, errors_by_class
 
 MAX_CHART_POINTS = 1000
 _ERROR_COLORS: dict[str, str] = {
@@ -39,20 +39,19 @@ class RunChart:
     svg: Markup
 
 
-def fault_start_end(fault: Mapping[str, Any]) -> tuple[float | None, float | None]:
+def fault_start_end(fault: FaultEntry) -> tuple[float | None, float | None]:
     """Where a fault was observed; its planned window when it has no observed one (AWS)."""
-    start = finite(fault.get("start_s"))
-    if start is None and "start_s" not in fault:
-        return finite(fault.get("planned_start_s")), finite(fault.get("planned_end_s"))
-    return start, finite(fault.get("end_s"))
+    start = finite(fault.start_s)
+    if start is None and "start_s" not in fault.model_fields_set:
+        return finite(fault.planned_start_s), finite(fault.planned_end_s)
+    return start, finite(fault.end_s)
 
 
-def fault_name(fault: Mapping[str, Any], index: int) -> str:
-    number = whole(fault.get("number")) or index + 1
-    label = fault.get("label")
-    if label:
-        return f"{number} · {label}"
-    return f"{fault.get('type') or 'fault'}: {fault.get('target') or 'all'}"
+def fault_name(fault: FaultEntry, index: int) -> str:
+    number = whole(fault.number) or index + 1
+    if fault.label:
+        return f"{number} · {fault.label}"
+    return f"{fault.type or 'fault'}: {fault.target or 'all'}"
 
 
 def _bucket_seconds(series: Sequence[Row]) -> int:
@@ -73,42 +72,42 @@ def _field(key: str) -> Callable[[Row], Any]:
 
 
 def _error_field(name: str) -> Callable[[Row], Any]:
-    return lambda row: section(row, "errors_by_class").get(name)
+    return lambda row: errors_by_class(row).get(name)
 
 
-def _x_domain(summary: Mapping[str, Any], series: Sequence[Row]) -> tuple[float, float]:
+def _x_domain(summary: RunSummary, series: Sequence[Row]) -> tuple[float, float]:
     seconds = [s for s in (finite(row.get("second")) for row in series) if s is not None]
     if seconds:
         lo, hi = min(seconds), max(seconds)
         return (lo, hi if hi > lo else lo + 1.0)
-    return (0.0, max(finite(summary.get("duration_s")) or 1.0, 1.0))
+    return (0.0, max(finite(summary.duration_s) or 1.0, 1.0))
 
 
-def _fault_bands(summary: Mapping[str, Any], x_hi: float) -> list[ChartBand]:
+def _fault_bands(summary: RunSummary, x_hi: float) -> list[ChartBand]:
     bands = []
-    for index, fault in enumerate(records(summary, "faults")):
+    for index, fault in enumerate(summary.faults):
         start, end = fault_start_end(fault)
         if start is None:
             continue
-        parts = [f"{fault.get('type') or 'fault'} on {fault.get('target') or 'all'}"]
-        if fault.get("intensity") is not None:
-            parts.append(f"intensity {fault['intensity']}")
+        parts = [f"{fault.type or 'fault'} on {fault.target or 'all'}"]
+        if fault.intensity is not None:
+            parts.append(f"intensity {fault.intensity}")
         bands.append(ChartBand(start, end if end is not None else x_hi,
                                fault_name(fault, index), " · ".join(parts)))
     return bands
 
 
-def _fault_markers(summary: Mapping[str, Any]) -> list[ChartMarker]:
+def _fault_markers(summary: RunSummary) -> list[ChartMarker]:
     markers = []
-    for index, fault in enumerate(records(summary, "faults")):
+    for index, fault in enumerate(summary.faults):
         name = fault_name(fault, index)
-        detected = finite(fault.get("detected_at_s"))
-        recovered = finite(fault.get("recovered_at_s"))
+        detected = finite(fault.detected_at_s)
+        recovered = finite(fault.recovered_at_s)
         if detected is not None:
-            after = format_unit(fault.get("time_to_detect_s"), "s")
+            after = format_unit(fault.time_to_detect_s, "s")
             markers.append(ChartMarker(detected, "detected", f"({name}, {after} after it began)"))
         if recovered is not None:
-            after = format_unit(fault.get("time_to_recover_s"), "s")
+            after = format_unit(fault.time_to_recover_s, "s")
             markers.append(ChartMarker(recovered, "recovered",
                                        f"({name}, {after} after it ended)"))
     return markers
@@ -174,7 +173,7 @@ def _accuracy_chart(series: Sequence[Row], common: dict[str, Any], bucket: int) 
     return RunChart(title, "Share of labelled transactions decided correctly per second.", svg)
 
 
-def run_charts(summary: Mapping[str, Any], series: Sequence[Row]) -> list[RunChart]:
+def run_charts(summary: RunSummary, series: Sequence[Row]) -> list[RunChart]:
     """Throughput, latency, errors and accuracy over the run, fault windows shaded on each."""
     ordered = sorted(series, key=lambda row: finite(row.get("second")) or 0.0)
     x_domain = _x_domain(summary, ordered)

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stresslab.measurement.metrics import ERROR_CLASSES
-from stresslab.outputs.reading import section
 
 _CSV_HEAD: tuple[str, ...] = (
     "second", "target_tps", "scheduled", "sent", "ok", "errors", "timeouts", "dropped",
@@ -21,9 +20,15 @@ _CSV_TAIL: tuple[str, ...] = (
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def errors_by_class(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A second's errors by class; none when the row lacks them (a row cut short)."""
+    value = row.get("errors_by_class")
+    return value if isinstance(value, Mapping) else {}
+
+
 def error_classes(series: Sequence[Mapping[str, Any]]) -> list[str]:
     """The measured error classes in their fixed order, then any others the rows name."""
-    seen = {str(key) for row in series for key in section(row, "errors_by_class")}
+    seen = {str(key) for row in series for key in errors_by_class(row)}
     return [*ERROR_CLASSES, *sorted(seen - set(ERROR_CLASSES))]
 
 
@@ -59,7 +64,7 @@ def render_timeseries_csv(series: Sequence[Mapping[str, Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in series:
-        by_class = section(row, "errors_by_class")
+        by_class = errors_by_class(row)
         cells = [
             *(row.get(key) for key in _CSV_HEAD),
             *(by_class.get(name) for name in classes),

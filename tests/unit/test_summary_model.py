@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
 from stresslab.judgement.summary import RunSummary, load_summary
-from stresslab.judgement.summary_model import SCHEMA_FILE, schema_text
+from stresslab.judgement.summary_model import SCHEMA_FILE, read_summary, schema_text
 from tests.unit.summary_runs import GOLDEN_RUNS, golden_summary
 
 GOLDEN = Path(__file__).with_name("summary_golden")
@@ -103,3 +104,49 @@ def test_the_docs_name_every_field() -> None:
     named = {name for part in parts
              for name in (schema if part == "RunSummary" else schema["$defs"][part])["properties"]}
     assert not {name for name in named if name not in doc}, "docs/summary.md misses these"
+
+
+# -- reading mode: older, cut-short or hand-made files are read, not refused --------------------
+
+
+def _older_summary() -> dict[str, Any]:
+    """The local golden summary as written before counts.undelivered and degradation existed."""
+    data = json.loads((GOLDEN / "local.json").read_text())
+    del data["counts"]["undelivered"], data["degradation"], data["schema"]
+    return data
+
+
+def test_an_older_summary_is_refused_strictly_and_read_in_reading_mode() -> None:
+    data = _older_summary()
+    with pytest.raises(ValueError, match="counts.undelivered"):
+        RunSummary.model_validate(data)
+    read = read_summary(data)
+    assert read.counts.undelivered is None and "undelivered" not in read.counts.model_fields_set
+    assert read.degradation == [] and read.schema_ is None
+    assert read.counts.sent == data["counts"]["sent"]
+    assert "sent" in read.counts.model_fields_set
+
+
+def test_reading_mode_reads_a_missing_part_as_nothing_recorded_and_a_mistyped_value_as_none(
+) -> None:
+    data = _older_summary()
+    del data["accuracy"]
+    data["load"]["peak_tps"] = "lots"
+    data["criteria"][0]["window"] = None
+    read = read_summary(data)
+    assert read.accuracy.model_fields_set == set() and read.accuracy.tp is None
+    assert read.accuracy.by_pattern == {}
+    assert read.load.peak_tps is None and read.load.planned == data["load"]["planned"]
+    assert read.criteria[0].window is None and read.criteria[0].expr == data["criteria"][0]["expr"]
+
+
+def test_reading_mode_changes_nothing_in_a_current_summary() -> None:
+    for run in GOLDEN_RUNS:
+        text = (GOLDEN / f"{run}.json").read_text()
+        assert read_summary(json.loads(text)).to_json() == text
+
+
+def test_what_is_not_a_summary_at_all_is_one_line() -> None:
+    with pytest.raises(ValueError, match="^not a stresslab.summary/v1 summary: summary: ") as error:
+        read_summary(["not", "an", "object"])
+    assert "\n" not in str(error.value)
