@@ -36,6 +36,17 @@ ACTIVE_AGENTS: Mapping[DegradationLevel, tuple[AgentName, ...]] = MappingProxyTy
 )
 MAX_REASONS = 8
 MIN_REASON_SCORE = 0.1
+# The agents here are rules and call no model. The answer declares, per agent call, the tokens a
+# model-backed agent doing the same job would use (its prompt: rules and output schema ~700,
+# the transaction and what it consults as JSON, tool definitions), so that stresslab prices a
+# run of this stand-in like a platform of LLM agents and says the cost is modelled. The basis
+# and sources are in config/pricing.yaml (modelled_agent_call).
+MODELLED_USAGE: Mapping[AgentName, Mapping[str, int]] = MappingProxyType({
+    "transaction_analysis": MappingProxyType({"input_tokens": 1400, "output_tokens": 180}),
+    "pattern_velocity": MappingProxyType({"input_tokens": 1900, "output_tokens": 180}),
+    "geographic_risk": MappingProxyType({"input_tokens": 1300, "output_tokens": 150}),
+    "compliance": MappingProxyType({"input_tokens": 1600, "output_tokens": 220}),
+})
 
 
 class ScoringRefused(Exception):
@@ -94,6 +105,7 @@ class Assessment:
             },
             "processing_ms": round(self.processing_ms, 3),
             "degradation": self.degradation.value,
+            "usage": {name: dict(MODELLED_USAGE[name]) for name in self.agents},
         }
 
 

@@ -20,7 +20,7 @@ from stresslab.measurement.metrics import (
 )
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Clock, MetricsSink, Outcome, Target
 from stresslab.scenario.spec import ResponseMapping, ScenarioSpec
-from stresslab.targets.response import InvalidSamples, ResponseReader
+from stresslab.targets.response import InvalidSamples, ResponseReader, read_usage
 
 EARLY_WAKE_S = 0.0005
 YIELD_EVERY = 64
@@ -205,6 +205,11 @@ class ShardWorker:
             agents = read_field(outcome.body, self._mapping.agents_field)
             if isinstance(agents, dict):
                 self._record_agents(stats, agents)
+        if self._mapping.usage_field:
+            usage = read_usage(read_field(outcome.body, self._mapping.usage_field),
+                               self._mapping.max_agents)
+            if usage is not None:
+                stats.record_usage(*usage)
 
     def _record_mapped(
         self, stats: WindowStats, transaction: GeneratedTransaction, body: Any, latency: float
@@ -219,6 +224,8 @@ class ShardWorker:
         self._record_decision(stats, transaction, read.decision, latency)
         if isinstance(read.agents, dict):
             self._record_agents(stats, read.agents)
+        if read.usage is not None:
+            stats.record_usage(*read.usage)
 
     def _record_decision(
         self, stats: WindowStats, transaction: GeneratedTransaction, raw: str, latency: float

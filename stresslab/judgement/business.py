@@ -78,6 +78,15 @@ def load_price_table(path: Path = PRICING_FILE) -> PriceTable:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedTokens:
+    """Model tokens the target reported in its answers (its `usage`), over `answers` answers."""
+
+    answers: int
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class CostEstimate:
     """What one transaction costs the platform, and whether the tokens were reported or modelled."""
 
@@ -86,13 +95,33 @@ class CostEstimate:
     model: str
 
 
-def estimate_cost(table: PriceTable, compute_ms: float, agent_calls: float) -> CostEstimate:
-    """Infrastructure from the price table's usage; model tokens from the declared usage per
-    agent call times the agent calls seen, plus any tokens declared per transaction."""
+def estimate_cost(
+    table: PriceTable, compute_ms: float, agent_calls: float,
+    reported: ReportedTokens | None = None, declared_by_stand_in: bool = False,
+) -> CostEstimate:
+    """Infrastructure from the price table's usage, plus model tokens per transaction: those the
+    target reported when it reports them, else the declared usage per agent call times the agent
+    calls seen; plus any tokens declared per transaction. Reported tokens are still modelled
+    when a stand-in declared them (the reference service calls no model)."""
     usage, call = table.usage, table.modelled_agent_call
     gb_seconds = usage.lambda_memory_gb * compute_ms / 1000.0
-    input_tokens = usage.bedrock_input_tokens + agent_calls * call.input_tokens
-    output_tokens = usage.bedrock_output_tokens + agent_calls * call.output_tokens
+    if reported is not None and reported.answers > 0:
+        per_answer_in = reported.input_tokens / reported.answers
+        per_answer_out = reported.output_tokens / reported.answers
+        basis: CostBasis = "modelled" if declared_by_stand_in else "reported"
+        whose = "declared by the reference service" if declared_by_stand_in \
+            else "reported in the target's answers"
+        model = (f"{basis}: {per_answer_in:,.0f} input + {per_answer_out:,.0f} output model "
+                 f"tokens per transaction, {whose}, plus infrastructure")
+    else:
+        per_answer_in = agent_calls * call.input_tokens
+        per_answer_out = agent_calls * call.output_tokens
+        basis = "modelled"
+        model = (f"modelled: {agent_calls:.3g} agent calls per transaction x "
+                 f"{call.input_tokens:,.0f} input + {call.output_tokens:,.0f} output tokens "
+                 f"({call.source}), plus infrastructure")
+    input_tokens = usage.bedrock_input_tokens + per_answer_in
+    output_tokens = usage.bedrock_output_tokens + per_answer_out
     usd = (
         usage.lambda_invocations * table.price("lambda_request")
         + gb_seconds * table.price("lambda_gb_second")
@@ -102,10 +131,7 @@ def estimate_cost(table: PriceTable, compute_ms: float, agent_calls: float) -> C
         + input_tokens * table.price("bedrock_input_token")
         + output_tokens * table.price("bedrock_output_token")
     )
-    model = (f"modelled: {agent_calls:.3g} agent calls per transaction x "
-             f"{call.input_tokens:,.0f} input + {call.output_tokens:,.0f} output tokens "
-             f"({call.source}), plus infrastructure")
-    return CostEstimate(usd=usd, basis="modelled", model=model)
+    return CostEstimate(usd=usd, basis=basis, model=model)
 
 
 def business_value(
@@ -118,11 +144,13 @@ def business_value(
     false_positive_usd: float,
     compute_ms: float | None,
     agent_calls: float = 0.0,
+    reported: ReportedTokens | None = None,
+    declared_by_stand_in: bool = False,
     currency: str,
     usd_to_currency: float,
 ) -> dict[str, Any]:
     """The business section of the summary, in the reporting currency."""
-    cost = estimate_cost(table, compute_ms or 0.0, agent_calls)
+    cost = estimate_cost(table, compute_ms or 0.0, agent_calls, reported, declared_by_stand_in)
     per_txn = cost.usd
     total_cost = per_txn * processed
     prevented = prevented_usd * usd_to_currency

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stresslab.generation.plan import Plan
-from stresslab.judgement.business import PriceTable, business_value
+from stresslab.judgement.business import PriceTable, ReportedTokens, business_value
 from stresslab.judgement.criteria import CriterionResult, judge
 from stresslab.judgement.reconciliation import count_checks, holds
 from stresslab.judgement.resilience import (
@@ -209,6 +209,7 @@ def summarize_run(
 ) -> RunSummary:
     """The run's summary.json, typed."""
     totals = aggregator.totals
+    identity = facts.identity or identify_target(facts.target)
     duration = spec.duration
     planned = plan.scheduled_total
     target_tps = planned / duration if duration else 0.0
@@ -230,7 +231,7 @@ def summarize_run(
         scenario=spec.name,
         description=spec.description,
         target=facts.target,
-        system_under_test=facts.identity or identify_target(facts.target),
+        system_under_test=identity,
         started_at=facts.started_at,
         ended_at=facts.ended_at,
         duration_s=duration,
@@ -274,6 +275,7 @@ def summarize_run(
             prevented_usd=totals.fraud_prevented, missed_usd=totals.fraud_missed,
             false_positive_usd=totals.false_positive, compute_ms=compute_ms,
             agent_calls=agent_calls_per_transaction(agents, totals.ok),
+            reported=reported_tokens(totals), declared_by_stand_in=identity.reference,
             currency=spec.reporting_currency, usd_to_currency=usd_to_currency,
         )),
         agents={name: AgentStats.model_validate(agent) for name, agent in agents.items()},
@@ -340,6 +342,11 @@ def agent_compute_ms(agents: Mapping[str, Mapping[str, Any]]) -> float | None:
     timed = [a["avg_ms"] * a["calls"] for a in agents.values() if a.get("avg_ms") is not None]
     calls = max((a["calls"] for a in agents.values()), default=0)
     return sum(timed) / calls if timed and calls else None
+
+
+def reported_tokens(totals: WindowStats) -> ReportedTokens:
+    """The model tokens the target's answers reported (its `usage`), for pricing."""
+    return ReportedTokens(totals.usage_answers, totals.input_tokens, totals.output_tokens)
 
 
 def agent_calls_per_transaction(agents: Mapping[str, Mapping[str, Any]], ok: int) -> float:

@@ -15,6 +15,7 @@ from stresslab.judgement.summary import (
     agent_calls_per_transaction,
     agent_compute_ms,
     criterion_window,
+    reported_tokens,
 )
 from stresslab.measurement.aggregate import (
     RunAggregator,
@@ -372,8 +373,10 @@ class LiveFeed:
         accuracy = accuracy_of(totals)
         latency = latency_ms(totals)
         agents = agents_of(totals)
+        system = self.run.system_under_test
         cost = estimate_cost(self._prices, agent_compute_ms(agents) or 0.0,
-                             agent_calls_per_transaction(agents, totals.ok))
+                             agent_calls_per_transaction(agents, totals.ok),
+                             reported_tokens(totals), system is not None and system.reference)
         per_txn = cost.usd
         usd_per_hour = per_txn * row["ok"] * 3600
         budget = self._prices.budget.usd_per_day

@@ -146,6 +146,17 @@ class AnswerBounds(BaseModel):
     names_cleaned: Count = 0
 
 
+class TokenUsage(BaseModel):
+    """Model tokens the target reported in its answers (its `usage`), summed over its agents;
+    totals only, so a target naming a thousand agents costs nothing more to carry."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    answers: Count = 0  # answers that reported usage
+    input_tokens: Count = 0
+    output_tokens: Count = 0
+
+
 class AgentWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -192,6 +203,7 @@ class MetricsBatch(BaseModel):
     decisions: dict[str, Count] = Field(default_factory=dict)
     amounts: Amounts = Field(default_factory=Amounts)
     agents: dict[str, AgentWindow] = Field(default_factory=dict)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
     bounded: AnswerBounds = Field(default_factory=AnswerBounds)
     health: WorkerHealth = Field(default_factory=WorkerHealth)
 
@@ -230,6 +242,7 @@ class WindowStats:
         self.agent_errors: dict[str, int] = {}
         self._agent_latency: dict[str, HdrHistogram] = {}
         self.decisions_folded = self.agents_folded = self.names_cleaned = 0
+        self.usage_answers = self.input_tokens = self.output_tokens = 0
         self.batches = 0
 
     @property
@@ -317,6 +330,12 @@ class WindowStats:
                 histogram = self.agent_latency[agent] = new_histogram(COARSE_DIGITS)
             record_us(histogram, seconds)
 
+    def record_usage(self, input_tokens: int, output_tokens: int) -> None:
+        """One answer's reported model tokens, summed over its agents."""
+        self.usage_answers += 1
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+
     def to_batch(
         self, run_id: str, worker_id: str, wave: int, shard: int, seq: int, window: int,
         final: bool = False, health: WorkerHealth | None = None,
@@ -343,6 +362,8 @@ class WindowStats:
                 )
                 for name, calls in self.agent_calls.items()
             },
+            usage=TokenUsage(answers=self.usage_answers, input_tokens=self.input_tokens,
+                             output_tokens=self.output_tokens),
             bounded=AnswerBounds(
                 decisions_folded=self.decisions_folded, agents_folded=self.agents_folded,
                 names_cleaned=self.names_cleaned,
@@ -371,6 +392,9 @@ class WindowStats:
             stats.agent_errors[agent] = window.errors
             if window.latency:
                 stats.agent_latency[agent] = decode_histogram(window.latency)
+        usage = batch.usage
+        stats.usage_answers = usage.answers
+        stats.input_tokens, stats.output_tokens = usage.input_tokens, usage.output_tokens
         bounded = batch.bounded
         stats.decisions_folded, stats.agents_folded = (
             bounded.decisions_folded, bounded.agents_folded
@@ -390,7 +414,8 @@ class WindowStats:
         for name in ("scheduled", "sent", "ok", "timeouts", "dropped", "undelivered",
                      "tp", "fp", "tn", "fn",
                      "fraud_total", "fraud_prevented", "fraud_missed", "false_positive",
-                     "decisions_folded", "agents_folded", "names_cleaned", "batches"):
+                     "decisions_folded", "agents_folded", "names_cleaned", "batches",
+                     "usage_answers", "input_tokens", "output_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ERROR_CLASSES:
             self.errors[name] += other.errors[name]

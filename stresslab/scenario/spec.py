@@ -98,6 +98,7 @@ class ResponseMapping(BaseModel):
     decision_field: str = "decision"
     flagged_values: tuple[str, ...] = ("block", "review")
     agents_field: str | None = "agents"
+    usage_field: str | None = "usage"  # model tokens per agent, priced for the cost
     max_decisions: Annotated[int, Field(ge=1, le=MAX_NAMES)] = 8
     max_agents: Annotated[int, Field(ge=1, le=MAX_NAMES)] = 16
     max_name_length: Annotated[int, Field(ge=8, le=256)] = 64

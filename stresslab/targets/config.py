@@ -159,6 +159,7 @@ class ResponseMapping(BaseModel):
     threshold: float | None = None
     review_threshold: float | None = None
     agents: DottedPath | None = None
+    usage: DottedPath | None = None  # model tokens: {agent: {input_tokens, output_tokens}}
     success_statuses: list[Annotated[int, Field(ge=100, le=599)]] | None = None
 
     @field_validator("decision_map", mode="before")

@@ -15,6 +15,8 @@ DECISIONS = frozenset({"approve", "review", "block"})
 INVALID_RESPONSE = "invalid_response"
 SAMPLE_CHARS = 200
 MAX_SAMPLES = 3
+MAX_USAGE_AGENTS = 64  # agents read from one answer's usage; more are a hostile answer
+MAX_TOKENS = 10_000_000  # per agent call; a larger count is not a model call's
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class ReadAnswer:
     decision: str
     agents: Any = None
     problem: str | None = None
+    usage: tuple[int, int] | None = None  # (input, output) model tokens the answer reported
 
     @property
     def valid(self) -> bool:
@@ -60,12 +63,24 @@ class ResponseReader:
         self._decision = compile_path(path) if path else None
         self._score = compile_path(mapping.score) if mapping.score else None
         self._agents = compile_path(mapping.agents) if mapping.agents else None
+        self._usage = compile_path(mapping.usage) if mapping.usage else None
         self._map = mapping.decision_map
 
     def is_success(self, status: int) -> bool:
         return status in self._success
 
     def read(self, answer: Any) -> ReadAnswer:
+        read = self._decide(answer)
+        if self._usage is not None and read.valid:
+            try:
+                usage = read_usage(self._usage(answer))
+            except KeyError:
+                usage = None
+            if usage is not None:
+                return ReadAnswer(read.decision, read.agents, read.problem, usage)
+        return read
+
+    def _decide(self, answer: Any) -> ReadAnswer:
         agents = self._read_agents(answer)
         if self._score is not None:
             return self._by_score(answer, agents)
@@ -115,6 +130,36 @@ class ResponseReader:
             return self._agents(answer)
         except KeyError:
             return None
+
+
+def _tokens(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS:
+        return value
+    return None
+
+
+def read_usage(usage: Any, max_agents: int = MAX_USAGE_AGENTS) -> tuple[int, int] | None:
+    """(input, output) tokens from {agent: {input_tokens, output_tokens}} or one such pair;
+    None when the answer reports none. At most `max_agents` agents are read; a count that is
+    not a plausible whole number of tokens is left out."""
+    if not isinstance(usage, dict):
+        return None
+    if "input_tokens" in usage or "output_tokens" in usage:
+        reports: list[Any] = [usage]
+    else:
+        reports = [report for _, report in zip(range(max_agents), usage.values(), strict=False)]
+    seen, total_in, total_out = False, 0, 0
+    for report in reports:
+        if not isinstance(report, dict):
+            continue
+        tokens_in, tokens_out = _tokens(report.get("input_tokens")), \
+            _tokens(report.get("output_tokens"))
+        if tokens_in is None and tokens_out is None:
+            continue
+        seen = True
+        total_in += tokens_in or 0
+        total_out += tokens_out or 0
+    return (total_in, total_out) if seen else None
 
 
 def _short(value: Any) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from stresslab.judgement.business import (
     PriceTable,
+    ReportedTokens,
     business_value,
     estimate_cost,
     load_price_table,
@@ -51,3 +52,24 @@ def test_the_shipped_prices_give_a_model_backed_cost_for_four_agents() -> None:
     # the reference service's four agents, priced as model-backed agents: cents, not millionths
     cost = estimate_cost(load_price_table(), compute_ms=40.0, agent_calls=4).usd
     assert 0.001 < cost < 0.05
+
+
+def test_reported_tokens_replace_the_declared_model_and_are_priced_exactly() -> None:
+    # Given answers that reported 3,000 input and 300 output tokens over 2 answers
+    reported = ReportedTokens(answers=2, input_tokens=3000, output_tokens=300)
+    cost = estimate_cost(_table(), compute_ms=0.0, agent_calls=3, reported=reported)
+    # Then: infrastructure 2 + 100, plus (100 + 1500) x $0.001 + (10 + 150) x $0.01
+    assert cost.usd == pytest.approx(102.0 + 1.6 + 1.6, abs=1e-12)
+    assert cost.basis == "reported"
+    assert cost.model.startswith("reported: 1,500 input + 150 output model tokens")
+
+
+def test_tokens_a_stand_in_declared_are_still_modelled() -> None:
+    reported = ReportedTokens(answers=1, input_tokens=10, output_tokens=1)
+    cost = estimate_cost(_table(), 0.0, 0, reported, declared_by_stand_in=True)
+    assert cost.basis == "modelled" and "declared by the reference service" in cost.model
+
+
+def test_no_answer_with_usage_falls_back_to_the_declared_model() -> None:
+    empty = ReportedTokens(answers=0, input_tokens=0, output_tokens=0)
+    assert estimate_cost(_table(), 0.0, 1, empty) == estimate_cost(_table(), 0.0, 1)
