@@ -9,7 +9,8 @@ from typing import Any
 from stresslab.judgement.business import load_price_table
 from stresslab.local.live_publisher import LivePublisher, RunNotes
 from stresslab.local.run_clock import RunClock
-from stresslab.measurement.live import LiveFeed, describe_run
+from stresslab.measurement.live import describe_run
+from stresslab.measurement.live_feed import LiveFeed
 from stresslab.scenario.spec import parse_scenario
 from tests.fakes import FakeClock
 

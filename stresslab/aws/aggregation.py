@@ -22,7 +22,8 @@ from stresslab.generation.plan import Plan
 from stresslab.judgement.business import PriceTable
 from stresslab.judgement.summary import criterion_window
 from stresslab.measurement.aggregate import RunAggregator, WorkerState
-from stresslab.measurement.live import LiveEvent, LiveFeed, Tick, describe_run
+from stresslab.measurement.live import LiveEvent, Tick, describe_run
+from stresslab.measurement.live_feed import LiveFeed
 from stresslab.measurement.metrics import MetricsBatch, WindowStats
 from stresslab.scenario.spec import ScenarioSpec
 

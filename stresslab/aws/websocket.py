@@ -8,14 +8,16 @@ from typing import Any, Protocol
 from stresslab.aws.cognito_jwt import InvalidToken, VerifiedToken
 from stresslab.aws.planning import WEBSOCKET_FRAME_LIMIT
 from stresslab.measurement.live import (
-    SNAPSHOT_OLDER_TICKS,
-    SNAPSHOT_RECENT_S,
-    LiveFeed,
     Pong,
     ServerError,
     Snapshot,
     describe_run,
     parse_client_message,
+)
+from stresslab.measurement.live_feed import (
+    SNAPSHOT_OLDER_TICKS,
+    SNAPSHOT_RECENT_S,
+    LiveFeed,
     thin_history,
 )
 from stresslab.scenario.spec import ScenarioSpec

@@ -9,7 +9,8 @@ from stresslab.judgement.degradation import LevelChange
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.run_clock import RunClock
 from stresslab.measurement.aggregate import RunAggregator
-from stresslab.measurement.live import EventName, LiveFeed
+from stresslab.measurement.live import EventName
+from stresslab.measurement.live_feed import LiveFeed
 from stresslab.ports import Broadcaster
 
 

@@ -37,7 +37,8 @@ from stresslab.local.store import SqliteRunStore
 from stresslab.local.target_supervisor import TargetSupervisor
 from stresslab.local.workers import WorkerPool
 from stresslab.measurement.aggregate import RunAggregator, aggregator_from_batches
-from stresslab.measurement.live import LiveFeed, Snapshot, describe_run
+from stresslab.measurement.live import Snapshot, describe_run
+from stresslab.measurement.live_feed import LiveFeed
 from stresslab.measurement.metrics import WindowStats
 from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster

@@ -15,7 +15,8 @@ import pytest
 
 from stresslab.judgement.business import load_price_table
 from stresslab.measurement.aggregate import RunAggregator
-from stresslab.measurement.live import LiveFeed, describe_run
+from stresslab.measurement.live import describe_run
+from stresslab.measurement.live_feed import LiveFeed
 from stresslab.measurement.metrics import WindowStats, record_us
 from stresslab.scenario.spec import parse_scenario
 from tests.browser.conftest import Demo, PageErrors

@@ -19,12 +19,11 @@ from stresslab.local.demo import DemoFailed, DemoOptions, banner, run_demo
 from stresslab.local.hub import HubLimits
 from stresslab.local.server import RunningServer, ServerSettings, start_server
 from stresslab.measurement.aggregate import RunAggregator
-from stresslab.measurement.live import (
+from stresslab.measurement.live import Snapshot, describe_run
+from stresslab.measurement.live_feed import (
     SNAPSHOT_OLDER_TICKS,
     SNAPSHOT_RECENT_S,
     LiveFeed,
-    Snapshot,
-    describe_run,
     thin_history,
 )
 from stresslab.measurement.metrics import WindowStats, record_us

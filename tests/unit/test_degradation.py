@@ -12,7 +12,8 @@ from stresslab.judgement.degradation import (
     health_of,
 )
 from stresslab.measurement.aggregate import RunAggregator
-from stresslab.measurement.live import LiveFeed, describe_run
+from stresslab.measurement.live import describe_run
+from stresslab.measurement.live_feed import LiveFeed
 from stresslab.measurement.metrics import WindowStats, record_us
 from stresslab.scenario.settings import DegradationPolicy
 from stresslab.scenario.spec import parse_scenario
