@@ -29,6 +29,10 @@ RESTART_ATTEMPTS = 5
 RESTART_PAUSE_S = 0.2
 LEVEL_DEADLINE_S = 3.0
 STATS_DEADLINE_S = 5.0
+# One process until stresslab's workers send each card to its owner's port: behind the shared
+# port, half the requests take an extra hop, and 2 processes answered 0.66-0.82x of what one
+# did on 2 cores (bench/reference_scaling.py, docs/performance.md); routed, 1.4-1.7x.
+STARTED_PROCESSES = 1
 
 
 class ReferenceServiceFailed(RuntimeError):
@@ -73,7 +77,7 @@ class ReferenceService:
 
     @classmethod
     async def start(
-        cls, host: str = "127.0.0.1", port: int = 0, processes: int | None = None,
+        cls, host: str = "127.0.0.1", port: int = 0, processes: int | None = STARTED_PROCESSES,
     ) -> ReferenceService:
         """processes: None for the service's default (this machine's cores, capped)."""
         token = secrets.token_urlsafe(24)
@@ -107,8 +111,10 @@ class ReferenceService:
 
     @property
     def exited(self) -> bool:
-        """The process has ended (crashed or was killed) without `stop`."""
-        return self._process.returncode is not None
+        """The process has ended (crashed or was killed) without `stop`, and its last words
+        have been read."""
+        output = self._output
+        return self._process.returncode is not None and (output is None or output.done())
 
     @property
     def returncode(self) -> int | None:
@@ -144,6 +150,7 @@ class ReferenceService:
             raise ReferenceServiceFailed("the restarted reference service exited at once") from None
         self._process, self._ps, self._members = process, ps, {}
         self.restarts += 1
+        self.last_words = ""  # the new process's own, if it ends too
         self._output = asyncio.get_running_loop().create_task(self._keep_output(process))
 
     @staticmethod

@@ -23,6 +23,7 @@ class SupervisedService(Protocol):
     """What the supervisor needs of the reference service (local.reference_process)."""
 
     score_url: str
+    last_words: str  # its last line of output: a service of several processes says why it ended
 
     @property
     def admin(self) -> AdminClient: ...
@@ -59,6 +60,7 @@ class Outage:
     exitcode: int | None
     back_s: float | None = None
     error: str | None = None
+    cause: str = ""  # e.g. which of its processes died first
 
 
 class TargetSupervisor:
@@ -123,7 +125,10 @@ class TargetSupervisor:
         self, service: SupervisedService, noticed_s: float,
         on_restarted: Callable[[float], Awaitable[None]],
     ) -> None:
-        outage = Outage(died_s=round(noticed_s, 3), exitcode=service.returncode)
+        cause = service.last_words.removeprefix("stresslab target stopped: ")
+        said = cause != service.last_words  # only a line the service wrote on its way out
+        outage = Outage(died_s=round(noticed_s, 3), exitcode=service.returncode,
+                        cause=cause if said else "")
         self.outages.append(outage)
         try:
             await service.restart()
@@ -191,6 +196,8 @@ class TargetSupervisor:
     def _outage_note(outage: Outage, connect_errors: Callable[[int, int], int]) -> str:
         code = outage.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+        if outage.cause:
+            how += f": {outage.cause}"
         note = f"the reference service died ({how}), noticed at {outage.died_s:g} s"
         if outage.back_s is None:
             return note + f", and could not be restarted: {outage.error}"

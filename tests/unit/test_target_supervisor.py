@@ -28,6 +28,7 @@ class FakeService:
         self.stopped = False
         self.rss = [100.0]
         self.count: int | Exception = 42
+        self.last_words = ""
 
     @property
     def admin(self) -> AdminClient:
@@ -103,6 +104,28 @@ async def test_a_service_that_dies_is_restarted_and_told_to_the_run() -> None:
         "target_received is not known: the reference service's own count died with it; the "
         "restarted service counted 42",
     ]
+
+
+async def test_which_process_of_several_died_is_told_with_the_outage() -> None:
+    # Given a service of several processes, one of which died: the service exited 1, saying so
+    fake, _, _, service, target = supervisor()
+
+    async def on_restarted(back_s: float) -> None:
+        return None
+
+    fake.advance(2.0)
+    service.returncode = 1
+    service.last_words = ("stresslab target stopped: process 1 of the service exited (-9); "
+                          "its counts are lost")
+    # When the supervisor notices and restarts it
+    target.watch(2.0, on_restarted)
+    await target.settle()
+    # Then the note names the process and why the count is gone, and no count is given
+    received, notes = target.facts(300, lambda first, last: 0)
+    assert received is None
+    assert notes[0].startswith(
+        "the reference service died (exit 1: process 1 of the service exited (-9); its counts "
+        "are lost), noticed at 2 s; restarted")
 
 
 async def test_restarts_stop_after_the_limit_and_a_failed_one_is_noted() -> None:
