@@ -5,8 +5,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
+import yaml
 from constructs import Node
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stresslab.targets.config import TARGET_KINDS, TargetSpec
 
 # Our keys are snake_case; feature flags ("@aws-cdk/...") and CDK internals ("aws:cdk:...")
 # never are, so a snake_case key we do not know is a typo and must not be silently ignored.
@@ -111,6 +114,11 @@ class StresslabContext(BaseModel):
     fault_stop_error_rate_pct: Annotated[float, Field(gt=0, le=100)] = 95.0
     fault_stop_p99_ms: Annotated[int, Field(gt=0)] = 30_000
     watched_metrics: list[WatchedMetric] = Field(default_factory=list)
+    # The scenarios' targets (issue 10): the load generators may call these and nothing else of
+    # the platform's. A list of `target:` sections as JSON, or a scenario file whose section
+    # is added (docs/targets-aws.md).
+    targets: list[TargetSpec] = Field(default_factory=list)
+    target_scenario: str | None = None
 
     # Safety: the design brief's alert thresholds on the live metrics, and the budget.
     critical_error_rate_pct: Annotated[float, Field(gt=0, le=100)] = 1.0
@@ -132,6 +140,23 @@ class StresslabContext(BaseModel):
     bedrock_model_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = (
         "amazon.nova-micro-v1:0"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scenario_target_joins_targets(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or raw.get("target_scenario") is None:
+            return raw
+        path = Path(str(raw["target_scenario"]))
+        try:
+            scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+            raise ValueError(f"target_scenario: cannot read {path}: {reason}") from None
+        section = scenario.get("target") if isinstance(scenario, dict) else None
+        if section is None:
+            raise ValueError(f"target_scenario: {path} has no target section")
+        targets = raw.get("targets") or []
+        return {**raw, "targets": [*targets, section]}
 
     @model_validator(mode="after")
     def _shard_count_only_when_provisioned(self) -> Self:
@@ -279,7 +304,10 @@ def _from_cli(value: Any) -> Any:
 def _describe(error: ValidationError, raw: dict[str, Any]) -> str:
     problems = []
     for detail in error.errors():
-        key = ".".join(str(part) for part in detail["loc"])
+        parts = [str(part) for part in detail["loc"]]
+        if parts[:1] == ["targets"] and len(parts) > 2 and parts[2] in TARGET_KINDS:
+            del parts[2]  # pydantic's union tag, not a key the user wrote
+        key = ".".join(parts)
         top = str(detail["loc"][0]) if detail["loc"] else ""
         if not key:
             problems.append(detail["msg"].removeprefix("Value error, "))

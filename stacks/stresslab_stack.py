@@ -156,6 +156,7 @@ class StresslabStack(Stack):
             stream=self.metrics.stream,
             table=table,
             target_stream_arns=context.target_stream_arns,
+            targets=context.targets,
             memory_mb=context.worker_memory_mb,
             reserved_concurrency=context.worker_concurrency,
         )

@@ -10,7 +10,9 @@ from aws_cdk import aws_lambda as _lambda
 from constructs import Construct
 
 from stacks.constructs.functions import FunctionFactory, FunctionSpec
+from stacks.constructs.target_grants import target_statements
 from stresslab.aws.target_key import TARGET_KEY_TAG
+from stresslab.targets.config import AnyTarget
 
 # Lambda's limit; waves are planned to at most 10 minutes so a worker always finishes inside it.
 WORKER_TIMEOUT = Duration.minutes(15)
@@ -28,6 +30,7 @@ class LoadGenerators(Construct):
         stream: kinesis.IStream,
         table: dynamodb.ITable,
         target_stream_arns: Sequence[str],
+        targets: Sequence[AnyTarget] = (),
         memory_mb: int,
         reserved_concurrency: int,
     ) -> None:
@@ -37,6 +40,8 @@ class LoadGenerators(Construct):
         )
         self._grant_put_records([stream.stream_arn, *target_stream_arns])
         self._grant_target_keys()
+        for statement in target_statements(Stack.of(self), targets):
+            self.function.add_to_role_policy(statement)
         # It only polls the stop flags (one BatchGetItem of two keys every few seconds).
         table.grant(self.function, "dynamodb:BatchGetItem")
 
