@@ -84,6 +84,7 @@ bench: setup
 	test -x .venv-bench/bin/locust || ($(PYTHON) -m venv .venv-bench && \
 		.venv-bench/bin/pip install --quiet locust==2.47.0)
 	$(PY) bench/generator.py
+	$(PY) bench/target_kinds.py
 
 clean:
 	rm -rf $(VENV) .venv-bench dashboard_site/node_modules dashboard_site/dist cdk.out .pytest_cache .mypy_cache .ruff_cache results .stresslab
