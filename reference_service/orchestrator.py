@@ -105,7 +105,8 @@ class Assessment:
             },
             "processing_ms": round(self.processing_ms, 3),
             "degradation": self.degradation.value,
-            "usage": {name: dict(MODELLED_USAGE[name]) for name in self.agents},
+            "usage": {"basis": "modelled",
+                      **{name: dict(MODELLED_USAGE[name]) for name in self.agents}},
         }
 
 

@@ -84,6 +84,7 @@ class ReportedTokens:
     answers: int
     input_tokens: int
     output_tokens: int
+    modelled_answers: int = 0  # answers whose usage said it is modelled (usage.basis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +109,9 @@ def estimate_cost(
     if reported is not None and reported.answers > 0:
         per_answer_in = reported.input_tokens / reported.answers
         per_answer_out = reported.output_tokens / reported.answers
-        basis: CostBasis = "modelled" if declared_by_stand_in else "reported"
-        whose = "declared by the reference service" if declared_by_stand_in \
+        modelled = declared_by_stand_in or reported.modelled_answers > 0
+        basis: CostBasis = "modelled" if modelled else "reported"
+        whose = "declared (modelled) in the target's answers" if modelled \
             else "reported in the target's answers"
         model = (f"{basis}: {per_answer_in:,.0f} input + {per_answer_out:,.0f} output model "
                  f"tokens per transaction, {whose}, plus infrastructure")

@@ -346,7 +346,8 @@ def agent_compute_ms(agents: Mapping[str, Mapping[str, Any]]) -> float | None:
 
 def reported_tokens(totals: WindowStats) -> ReportedTokens:
     """The model tokens the target's answers reported (its `usage`), for pricing."""
-    return ReportedTokens(totals.usage_answers, totals.input_tokens, totals.output_tokens)
+    return ReportedTokens(totals.usage_answers, totals.input_tokens, totals.output_tokens,
+                          totals.modelled_usage_answers)
 
 
 def agent_calls_per_transaction(agents: Mapping[str, Mapping[str, Any]], ok: int) -> float:

@@ -153,6 +153,7 @@ class TokenUsage(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     answers: Count = 0  # answers that reported usage
+    modelled_answers: Count = 0  # of which said their figures are modelled (usage.basis)
     input_tokens: Count = 0
     output_tokens: Count = 0
 
@@ -242,7 +243,8 @@ class WindowStats:
         self.agent_errors: dict[str, int] = {}
         self._agent_latency: dict[str, HdrHistogram] = {}
         self.decisions_folded = self.agents_folded = self.names_cleaned = 0
-        self.usage_answers = self.input_tokens = self.output_tokens = 0
+        self.usage_answers = self.modelled_usage_answers = 0
+        self.input_tokens = self.output_tokens = 0
         self.batches = 0
 
     @property
@@ -330,9 +332,10 @@ class WindowStats:
                 histogram = self.agent_latency[agent] = new_histogram(COARSE_DIGITS)
             record_us(histogram, seconds)
 
-    def record_usage(self, input_tokens: int, output_tokens: int) -> None:
+    def record_usage(self, input_tokens: int, output_tokens: int, modelled: bool = False) -> None:
         """One answer's reported model tokens, summed over its agents."""
         self.usage_answers += 1
+        self.modelled_usage_answers += modelled
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
 
@@ -362,8 +365,9 @@ class WindowStats:
                 )
                 for name, calls in self.agent_calls.items()
             },
-            usage=TokenUsage(answers=self.usage_answers, input_tokens=self.input_tokens,
-                             output_tokens=self.output_tokens),
+            usage=TokenUsage(answers=self.usage_answers,
+                             modelled_answers=self.modelled_usage_answers,
+                             input_tokens=self.input_tokens, output_tokens=self.output_tokens),
             bounded=AnswerBounds(
                 decisions_folded=self.decisions_folded, agents_folded=self.agents_folded,
                 names_cleaned=self.names_cleaned,
@@ -393,7 +397,7 @@ class WindowStats:
             if window.latency:
                 stats.agent_latency[agent] = decode_histogram(window.latency)
         usage = batch.usage
-        stats.usage_answers = usage.answers
+        stats.usage_answers, stats.modelled_usage_answers = usage.answers, usage.modelled_answers
         stats.input_tokens, stats.output_tokens = usage.input_tokens, usage.output_tokens
         bounded = batch.bounded
         stats.decisions_folded, stats.agents_folded = (
@@ -415,7 +419,8 @@ class WindowStats:
                      "tp", "fp", "tn", "fn",
                      "fraud_total", "fraud_prevented", "fraud_missed", "false_positive",
                      "decisions_folded", "agents_folded", "names_cleaned", "batches",
-                     "usage_answers", "input_tokens", "output_tokens"):
+                     "usage_answers", "modelled_usage_answers", "input_tokens",
+                     "output_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ERROR_CLASSES:
             self.errors[name] += other.errors[name]

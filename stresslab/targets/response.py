@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -19,6 +19,15 @@ MAX_USAGE_AGENTS = 64  # agents read from one answer's usage; more are a hostile
 MAX_TOKENS = 10_000_000  # per agent call; a larger count is not a model call's
 
 
+class AnswerUsage(NamedTuple):
+    """Model tokens one answer reported, summed over its agents; `modelled` when the answer
+    says its figures are a model's (usage.basis: modelled), not counted calls."""
+
+    input_tokens: int
+    output_tokens: int
+    modelled: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class ReadAnswer:
     """A decision (approve/review/block) or invalid_response with the reason; the agents part."""
@@ -26,7 +35,7 @@ class ReadAnswer:
     decision: str
     agents: Any = None
     problem: str | None = None
-    usage: tuple[int, int] | None = None  # (input, output) model tokens the answer reported
+    usage: AnswerUsage | None = None  # model tokens the answer reported
 
     @property
     def valid(self) -> bool:
@@ -138,10 +147,10 @@ def _tokens(value: Any) -> int | None:
     return None
 
 
-def read_usage(usage: Any, max_agents: int = MAX_USAGE_AGENTS) -> tuple[int, int] | None:
-    """(input, output) tokens from {agent: {input_tokens, output_tokens}} or one such pair;
-    None when the answer reports none. At most `max_agents` agents are read; a count that is
-    not a plausible whole number of tokens is left out."""
+def read_usage(usage: Any, max_agents: int = MAX_USAGE_AGENTS) -> AnswerUsage | None:
+    """Tokens from {agent: {input_tokens, output_tokens}} or one such pair; None when the
+    answer reports none. At most `max_agents` agents are read; a count that is not a plausible
+    whole number of tokens is left out."""
     if not isinstance(usage, dict):
         return None
     if "input_tokens" in usage or "output_tokens" in usage:
@@ -159,7 +168,9 @@ def read_usage(usage: Any, max_agents: int = MAX_USAGE_AGENTS) -> tuple[int, int
         seen = True
         total_in += tokens_in or 0
         total_out += tokens_out or 0
-    return (total_in, total_out) if seen else None
+    if not seen:
+        return None
+    return AnswerUsage(total_in, total_out, usage.get("basis") == "modelled")
 
 
 def _short(value: Any) -> str:

@@ -67,7 +67,14 @@ def test_reported_tokens_replace_the_declared_model_and_are_priced_exactly() -> 
 def test_tokens_a_stand_in_declared_are_still_modelled() -> None:
     reported = ReportedTokens(answers=1, input_tokens=10, output_tokens=1)
     cost = estimate_cost(_table(), 0.0, 0, reported, declared_by_stand_in=True)
-    assert cost.basis == "modelled" and "declared by the reference service" in cost.model
+    assert cost.basis == "modelled" and "declared (modelled) in the target's answers" in cost.model
+
+
+def test_tokens_an_answer_says_are_modelled_are_priced_but_called_modelled() -> None:
+    reported = ReportedTokens(answers=4, input_tokens=4000, output_tokens=400, modelled_answers=4)
+    cost = estimate_cost(_table(), 0.0, 0, reported)
+    assert cost.usd == pytest.approx(102.0 + 1.1 + 1.1, abs=1e-12)
+    assert cost.basis == "modelled"
 
 
 def test_no_answer_with_usage_falls_back_to_the_declared_model() -> None:
