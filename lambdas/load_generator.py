@@ -32,6 +32,14 @@ def _env() -> GeneratorEnv:
     return read_env(GeneratorEnv)
 
 
+@cache
+def _session() -> Any:
+    """Secrets Manager and SSM for ${secretsmanager:…}/${ssm:…} in the target section."""
+    import boto3
+
+    return boto3.session.Session()
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -42,7 +50,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         result = asyncio.run(run_work_item(
             item, KinesisMetricsSink(kinesis, env.METRICS_STREAM_NAME),
-            target_opener(kinesis, client("secretsmanager")),
+            target_opener(kinesis, client("secretsmanager"), _session()),
             StopFlags(client("dynamodb"), env.TABLE_NAME), seconds_left_of(context),
             health=GeneratorHealth(),
         ))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +22,14 @@ from stresslab.generation.worker import ShardWorker
 from stresslab.measurement.metrics import WorkerHealth
 from stresslab.ports import Clock, MetricsSink, RealClock, Target
 from stresslab.scenario.spec import ScenarioSpec
+from stresslab.targets.aws_secrets import AwsSecretResolver
+from stresslab.targets.factory import TargetContext, open_run_target, with_target_url
 from stresslab.targets.http import HttpTarget
+from stresslab.targets.secrets import Secrets, chain_resolvers
 
 DRAIN_MARGIN_S = 10.0
 KILL_SWITCH = "kill switch"
+REFUSED = "credentials refused"
 UNREADABLE = "stop flags unreadable"
 STOP_POLLING = StopPolling()
 
@@ -35,6 +40,10 @@ class RunStopped(RuntimeError):
 
 class MetricsLost(RuntimeError):
     """Some of the worker's batches never reached the metrics stream."""
+
+
+class TargetRefused(RuntimeError):
+    """The target refused our credentials N times running: the run must stop, not hammer it."""
 
 
 class WaveOverrun(RuntimeError):
@@ -117,10 +126,19 @@ async def run_work_item(
     )
     stop = asyncio.Event()
     reason: list[str] = []
+    refused: list[str] = []
+
+    def on_refused(line: str) -> None:
+        refused.append(line)
+        reason.append(REFUSED)
+        stop.set()
+
     margin = spec.http.timeout + DRAIN_MARGIN_S
     async with open_target(item.target, spec) as target, _watch(
         item.run_id, kill_switch, seconds_left, margin, stop, reason, clock, polling, draw
     ):
+        if hasattr(target, "on_refused"):  # a target that counts 401/403 answers in a row
+            target.on_refused = on_refused
         worker = ShardWorker(
             assignment, spec, target, sink, clock, health=health, stop=stop,
             schedule=ArrivalSchedule(spec.profile()),
@@ -138,6 +156,9 @@ async def run_work_item(
         raise MetricsLost(
             f"{item.worker_id}: {totals.lost_batches} of {totals.batches} batches not delivered"
         )
+    if refused:
+        raise TargetRefused(f"{refused[0]}; {item.worker_id} stopped after sending "
+                            f"{totals.sent} of {totals.scheduled} scheduled")
     if totals.aborted and reason == [UNREADABLE]:
         raise StopFlagUnreadable(
             f"{item.worker_id}: stop flags unreadable {polling.max_failures} reads in a row; "
@@ -209,10 +230,18 @@ def seconds_left_of(context: Any, fallback_s: float = 900.0) -> Callable[[], flo
     return lambda: deadline - time.monotonic()
 
 
-def target_opener(kinesis_client: Any, secrets_client: Any = None) -> TargetFactory:
-    """HttpTarget for a URL (with its API key when the run names the key's secret),
-    KinesisTarget for a stream."""
+def target_opener(
+    kinesis_client: Any, secrets_client: Any = None, session: Any = None,
+) -> TargetFactory:
+    """The scenario's `target:` section built as local workers build it (its secrets from the
+    environment, Secrets Manager or SSM); else HttpTarget for a URL (with its API key when the
+    run names the key's secret), KinesisTarget for a stream."""
     def open_target(target: RunTarget, spec: ScenarioSpec) -> AbstractAsyncContextManager[Any]:
+        if spec.target is not None:
+            secrets = Secrets(chain_resolvers(os.environ, AwsSecretResolver(session)))
+            context = TargetContext(spec.http, secrets, aws_session=session)
+            spec = with_target_url(spec, target.url)
+            return open_run_target(spec, target.url or "", context)
         if target.url:
             headers = target_headers(secrets_client, target.api_key_secret)
             return HttpTarget(target.url, spec.http, headers)

@@ -245,6 +245,7 @@ class HttpTarget:
         self._refusals = shape.refusals
         self._settled = asyncio.Event()
         self._refused_told = False
+        self.on_refused = shape.on_refused  # the worker's hook, replaceable once it runs
         self._success = shape.success
         self._timeout = shape.timeout or settings.timeout
         tls = shape.tls
@@ -302,7 +303,7 @@ class HttpTarget:
         finally:
             if refusals.settle(counted, status) and not self._refused_told:
                 self._refused_told = True
-                self._shape.on_refused(refused_line(status or 401, self.url))
+                self.on_refused(refused_line(status or 401, self.url))
             settled, self._settled = self._settled, asyncio.Event()
             settled.set()  # wakes the requests waiting to learn whether the credentials work
         return outcome
