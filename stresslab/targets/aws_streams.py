@@ -133,28 +133,28 @@ class _Batcher:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        carried: _Put | None = None
         while True:
-            batch = [await self._queue.get()]
-            size = len(batch[0].body)
+            first = carried or await self._queue.get()
+            batch, size, carried = [first], len(first.body), None
             closes = loop.time() + LINGER_S
             while len(batch) < self._records:
-                if self._queue.empty():
-                    left = closes - loop.time()
-                    if left <= 0:
-                        break
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(left):
-                            await _wait_not_empty(self._queue)
-                    continue
-                head = self._queue.get_nowait()
+                try:
+                    async with asyncio.timeout_at(closes):
+                        head = await self._queue.get()
+                except TimeoutError:
+                    break
                 if size + len(head.body) > self._bytes:
-                    self._queue.put_nowait(head)  # starts the next batch (order is not promised)
+                    carried = head  # the first of the next batch
                     break
                 batch.append(head)
                 size += len(head.body)
-            flight = asyncio.create_task(self._send(batch))
-            self._flights.add(flight)
-            flight.add_done_callback(self._flights.discard)
+            self._launch(batch)
+
+    def _launch(self, batch: list[_Put]) -> None:
+        flight = asyncio.create_task(self._send(batch))
+        self._flights.add(flight)
+        flight.add_done_callback(self._flights.discard)
 
     async def _send(self, batch: list[_Put]) -> None:
         try:
@@ -165,11 +165,6 @@ class _Batcher:
         for item, result in zip(batch, results, strict=True):
             if not item.done.done():
                 item.done.set_result(result)
-
-
-async def _wait_not_empty(queue: asyncio.Queue[_Put]) -> None:
-    item = await queue.get()
-    queue.put_nowait(item)
 
 
 def _refused(code: str) -> Outcome:
