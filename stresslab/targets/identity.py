@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from stresslab.targets.config import (
 REFERENCE_NAME = "reference service"
 REFERENCE_LABEL = "reference service — simulated agents"
 NAME_CHARS = 120
+_KIND_LABEL = re.compile(r"(kinesis|sqs):[A-Za-z0-9_.-]{1,128}")
 
 ShortText = Annotated[str, Field(min_length=1, max_length=2 * NAME_CHARS)]
 
@@ -81,10 +83,12 @@ def identify_target(
         return TargetIdentity(name=REFERENCE_NAME, kind="http",
                               host=url_host(url) if url else None, reference=True,
                               label=REFERENCE_LABEL)
-    kind = section.kind if section is not None else "http"
+    kind: str = section.kind if section is not None else "http"
     host = _resource_name(section) if section is not None else None
     if host is None and url:
         host = url_host(url)
+        if host is None and section is None and _KIND_LABEL.fullmatch(url):
+            kind, host = url.split(":", 1)  # an AWS run's stream target: kinesis:NAME
     declared = getattr(section, "name", None) if section is not None else None
     name = _printable(declared) if declared else None
     name = name or host or "unnamed target"

@@ -36,6 +36,12 @@ def test_a_url_alone_is_named_by_its_host() -> None:
     assert url_host("not a url") is None
 
 
+def test_an_aws_runs_stream_target_is_named_by_its_stream() -> None:
+    # the AWS runtime records a Kinesis target as kinesis:NAME
+    assert identify_target("kinesis:fraud-in").label == "fraud-in (kinesis)"
+    assert identify_target("kinesis:a/b").name == "unnamed target"
+
+
 def test_aws_kinds_are_named_by_their_resource_without_account_or_region() -> None:
     function = LambdaTarget(kind="lambda",
                             function="arn:aws:lambda:us-east-1:123456789012:function:score:live")
