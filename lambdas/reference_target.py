@@ -69,11 +69,15 @@ def score() -> Response[str]:
         # The model's view is reported with the agents'; the decision stays the rules', so
         # accuracy stays comparable with and without Bedrock.
         try:
-            answer["agents"][REVIEWER] = reviewer.review(txn_json).to_json()
+            review = reviewer.review(txn_json)
         except BedrockThrottled:
             return _json(429, {"error": "bedrock throttled"})
         except BedrockFailed as failed:
             return _json(502, {"error": str(failed)})
+        answer["agents"][REVIEWER] = review.to_json()
+        usage = review.usage_json()
+        if usage is not None:  # real counts beside the rules' modelled ones
+            answer["usage"][REVIEWER] = usage
     return _json(200, answer)
 
 

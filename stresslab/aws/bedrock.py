@@ -40,9 +40,17 @@ class ModelReview:
     score: float | None
     reasons: list[str] = field(default_factory=list)
     ms: float = 0.0
+    input_tokens: int | None = None  # as Bedrock counted them (its answer's usage)
+    output_tokens: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"score": self.score, "reasons": self.reasons, "ms": round(self.ms, 3)}
+
+    def usage_json(self) -> dict[str, int] | None:
+        """The call's tokens as an answer's usage reports them; None when Bedrock gave none."""
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return {"input_tokens": self.input_tokens or 0, "output_tokens": self.output_tokens or 0}
 
 
 def parse_review(text: str) -> tuple[float | None, list[str]]:
@@ -96,4 +104,11 @@ class BedrockReviewer:
         content = answer.get("output", {}).get("message", {}).get("content", [])
         text = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
         score, reasons = parse_review(text)
-        return ModelReview(score, reasons, (self._clock() - started) * 1000)
+        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        return ModelReview(score, reasons, (self._clock() - started) * 1000,
+                           _count(usage.get("inputTokens")), _count(usage.get("outputTokens")))
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
