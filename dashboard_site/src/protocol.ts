@@ -1,8 +1,14 @@
 /**
  * The dashboard message stresslab.live/v1: its types are generated (src/generated/live.ts) from
  * the JSON Schema of the pydantic models in `stresslab/measurement/live.py`, the one
- * definition. This module names them for the pages and adds the pure helpers.
+ * definition, and its constants (src/generated/labels.ts) by stresslab/measurement/live_schema.py.
+ * This module names them for the pages and adds the pure helpers.
  */
+import {
+  DECISIONS,
+  FRAUD_PATTERNS as GENERATED_FRAUD_PATTERNS,
+  LEGITIMATE_LABELS as GENERATED_LEGITIMATE_LABELS,
+} from "./generated/labels";
 import type { LiveEvent, LiveProtocol, Tick as SentTick } from "./generated/live";
 
 export type {
@@ -30,8 +36,8 @@ export const LIVE_SCHEMA = "stresslab.live/v1";
 export type EventName = LiveEvent["event"];
 export type AgentHealth = SentTick["agents"][number]["health"];
 export type BudgetStatus = SentTick["cost"]["budget_status"];
-/** The decisions the reference service gives; a target may answer others. */
-export type Decision = "approve" | "review" | "block";
+/** The decisions a target's answer is read as; a target may answer others. */
+export type Decision = (typeof DECISIONS)[number];
 /** Process resource figures; the runtime decides which keys it fills (may be absent). */
 export type Infra = NonNullable<SentTick["infra"]>;
 
@@ -73,15 +79,9 @@ export function isServerMessage(value: unknown): value is ServerMessage {
 }
 
 /**
- * The generator's label taxonomy (stresslab.generation.transactions): fraud patterns are scored on how
- * often they are caught; "normal" and the edge cases are legitimate.
+ * The generator's label taxonomy (stresslab.generation.transactions, written into
+ * src/generated/labels.ts): fraud patterns are scored on how often they are caught; "normal"
+ * and the edge cases are legitimate.
  */
-export const FRAUD_PATTERNS: readonly string[] = [
-  "card_testing", "account_takeover", "velocity_burst", "impossible_travel",
-  "high_risk_merchant", "bust_out", "cross_border_cnp", "atm_cashout",
-];
-export const LEGITIMATE_LABELS: readonly string[] = [
-  "normal", "legit_travel", "zero_decimal_large", "three_decimal_currency", "minimum_amount",
-  "very_large_purchase", "unicode_merchant_name", "device_missing", "local_midnight",
-  "cross_border_ecommerce",
-];
+export const FRAUD_PATTERNS: readonly string[] = GENERATED_FRAUD_PATTERNS;
+export const LEGITIMATE_LABELS: readonly string[] = GENERATED_LEGITIMATE_LABELS;
