@@ -1,7 +1,8 @@
 """`stresslab probe`: send a few transactions as a run would and show what was sent and read.
 
-The request goes through the run's own HTTP target (targets/factory.py prepares it, the lean
-client in targets/http.py sends it), so the bytes printed are the bytes a run puts on the wire.
+Each request goes through the run's own Target for the kind (targets/factory.py). For http
+the lean client's bytes are recorded as written, so what is printed is what a run sends; for
+the AWS kinds, the body the opener rendered and the SDK call's outcome.
 """
 
 from __future__ import annotations
@@ -16,23 +17,36 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from stresslab.generation.transactions import TransactionFactory
-from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
+from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome, Target
 from stresslab.scenario.spec import ScenarioSpec, load_scenario
 from stresslab.targets.auth import AuthRefusals
+from stresslab.targets.config import (
+    AnyTarget,
+    KinesisTarget,
+    LambdaTarget,
+    MtlsAuth,
+    ResponseMapping,
+    SqsTarget,
+    StepFunctionsExpressTarget,
+    TargetConfigError,
+)
 from stresslab.targets.config import HttpTarget as HttpSection
-from stresslab.targets.config import MtlsAuth, ResponseMapping, TargetConfigError
 from stresslab.targets.factory import (
     TARGET_SETUP_ERRORS,
     TargetContext,
     _signer,
     check_target,
+    open_target,
     prepare_http,
     with_target_url,
 )
 from stresslab.targets.http import OUTCOME_OVERSIZED, HttpTarget
 from stresslab.targets.response import ReadAnswer, ResponseReader
 from stresslab.targets.secrets import Secrets, environment_resolver
+from stresslab.targets.sender import body_renderer
 
 EXIT_MAPPED = 0
 EXIT_NOT_MAPPED = 1
@@ -68,10 +82,10 @@ class RecordingTarget(HttpTarget):
 class Probed:
     """One transaction's trip: the request as sent, what came back, the decision as mapped."""
 
-    request: bytes
+    request: list[str]
     outcome: Outcome
-    status: int | None = None
-    answer: bytes = b""
+    status: int | None = None  # an HTTP answer's status
+    answer: str | None = None
     read: ReadAnswer | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -81,18 +95,23 @@ class Probed:
 
     def lines(self, mask: Callable[[str], str]) -> list[str]:
         """What probe prints for it, every line masked."""
-        head, _, body = self.request.partition(b"\r\n\r\n")
-        lines = [f"> {line}" for line in head.decode("latin-1").split("\r\n") if line]
-        lines.append(f"> {body.decode('utf-8', errors='replace')}")
-        if self.status is not None:
-            answer = self.answer.decode("utf-8", errors="replace")
-            cut = f"… ({len(answer)} chars)" if len(answer) > ANSWER_CHARS else ""
-            lines += [f"< {self.status}", f"< {answer[:ANSWER_CHARS]}{cut}"]
+        lines = [f"> {line}" for line in self.request]
+        lines.append(f"< {self.outcome.kind if self.status is None else self.status}")
+        if self.answer is not None:
+            cut = f"… ({len(self.answer)} chars)" if len(self.answer) > ANSWER_CHARS else ""
+            lines.append(f"< {self.answer[:ANSWER_CHARS]}{cut}")
         if self.mapped:
             assert self.read is not None
             lines.append(f"= {self.read.decision}")
         lines += [f"! {problem}" for problem in self.problems]
         return [mask(line) for line in lines]
+
+
+def http_request_lines(request: bytes) -> list[str]:
+    """The request line, headers and body of an HTTP/1.1 request as written to the socket."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = [line for line in head.decode("latin-1").split("\r\n") if line]
+    return [*lines, body.decode("utf-8", errors="replace")]
 
 
 @dataclass(frozen=True)
@@ -107,13 +126,8 @@ class ProbePlan:
         return self.spec.target is None and self.target_url is None
 
     @property
-    def section(self) -> HttpSection | None:
-        section = self.spec.target
-        if section is not None and not isinstance(section, HttpSection):
-            raise ProbeInputError(
-                f"target.kind: probe sends to http targets; {section.kind} is not one yet"
-            )
-        return section
+    def section(self) -> AnyTarget | None:
+        return self.spec.target
 
 
 def plan_probe(scenario: str, target_url: str | None, environ: Mapping[str, str]) -> ProbePlan:
@@ -122,8 +136,7 @@ def plan_probe(scenario: str, target_url: str | None, environ: Mapping[str, str]
     try:
         spec = with_target_url(spec, target_url)
         plan = ProbePlan(spec, target_url)
-        if plan.section is not None:
-            check_target(spec, environ)
+        check_target(spec, environ)
     except TARGET_SETUP_ERRORS as error:
         raise ProbeInputError(str(error)) from None
     return plan
@@ -147,6 +160,8 @@ def judge(probed: Probed, reader: ResponseReader, timeout: float) -> None:
                                "so no decision was read")
     elif status is not None and outcome.kind != OUTCOME_OK:
         probed.problems.append("the answer is not JSON")
+    elif status is None and outcome.kind in SDK_ERRORS:
+        probed.problems.append(SDK_ERRORS[outcome.kind])
     elif outcome.kind == OUTCOME_OK:
         probed.read = reader.read(outcome.body)
         problem = probed.read.problem
@@ -154,6 +169,19 @@ def judge(probed: Probed, reader: ResponseReader, timeout: float) -> None:
             problem += f"; the answer's top keys: {_top_keys(outcome.body)}"
         if problem is not None:
             probed.problems.append(problem)
+
+
+# what the AWS kinds' error classes mean (targets/aws_calls.py, aws_lambda.py, aws_streams.py)
+SDK_ERRORS = {
+    "http_5xx": "the service failed the call: the function raised (FunctionError), the "
+                "workflow FAILED or TIMED_OUT, or AWS answered 5xx",
+    "http_429": "throttled (TooManyRequestsException, ThrottlingException or a full shard)",
+    "http_4xx": "AWS refused the call (4xx): check the name or ARN, the region and what the "
+                "credentials are allowed to do",
+    "invalid_response": "the answer is not JSON",
+    "connect": "cannot reach the AWS endpoint (region, AWS_ENDPOINT_URL, network)",
+    "dropped": "the service did not take the record",
+}
 
 
 def _top_keys(answer: Any) -> str:
@@ -216,42 +244,106 @@ class ProbeOutcome:
         return EXIT_MAPPED if every else EXIT_NOT_MAPPED
 
 
-@dataclass
-class _Opened:
-    target: RecordingTarget
-    reader: ResponseReader
-    tls: ssl.SSLContext | None
-    mtls: bool
-    timeout: float
-    refusals: list[str]
+class HttpProber:
+    """Probes through the run's HTTP target, recording the bytes it writes and the answer."""
+
+    def __init__(
+        self, target: RecordingTarget, reader: ResponseReader, timeout: float,
+        tls: ssl.SSLContext | None = None, mtls: bool = False,
+    ) -> None:
+        self.where = target.url
+        self.refused: list[str] = []
+        self._target, self._reader, self._timeout = target, reader, timeout
+        self._tls, self._mtls = tls, mtls
+
+    async def trip(self, payload: dict[str, Any]) -> Probed:
+        target = self._target
+        sent = await target.send(payload)
+        answer = target.answer.decode("utf-8", errors="replace") if target.status else None
+        probed = Probed(http_request_lines(target.request), sent, target.status, answer)
+        judge(probed, self._reader, self._timeout)
+        if probed.status is None and sent.kind not in (OUTCOME_TIMEOUT, OUTCOME_OVERSIZED):
+            probed.problems.append(
+                await why_no_answer(target.url, self._tls, self._mtls, self._timeout))
+        return probed
+
+
+class SdkProber:
+    """Probes an AWS-native kind through the run's own Target for it (targets/aws_openers.py)."""
+
+    def __init__(self, section: AnyTarget, target: Target, secrets: Secrets, timeout: float):
+        self.where = _destination(section)
+        self.refused: list[str] = []
+        self._section, self._target, self._timeout = section, target, timeout
+        self._render = body_renderer(section.request, secrets)  # as the opener compiled it
+        self._reader = ResponseReader(section.response)
+
+    async def trip(self, payload: dict[str, Any]) -> Probed:
+        body = self._render(payload).decode("utf-8", errors="replace")
+        sent = await self._target.send(payload)
+        answer = None if sent.body is None else orjson.dumps(sent.body, default=str).decode()
+        probed = Probed([f"{self._section.kind} {self.where}", body], sent, answer=answer)
+        judge(probed, self._reader, self._timeout)
+        return probed
+
+
+def _destination(section: AnyTarget) -> str:
+    if isinstance(section, LambdaTarget):
+        return section.function + (f":{section.qualifier}" if section.qualifier else "")
+    if isinstance(section, StepFunctionsExpressTarget):
+        return section.state_machine_arn
+    if isinstance(section, KinesisTarget | SqsTarget):
+        into = section.stream if isinstance(section, KinesisTarget) else section.queue_url
+        source = section.outcome
+        back = source.kinesis or source.sqs or source.dynamodb
+        return f"{into}, decisions from {back}"
+    return section.url
 
 
 @asynccontextmanager
-async def _open(plan: ProbePlan, secrets: Secrets, url: str | None) -> AsyncIterator[_Opened]:
-    """The run's target for the section (or the plain JSON POST), recording what it sends."""
+async def open_prober(
+    plan: ProbePlan, secrets: Secrets, url: str | None
+) -> AsyncIterator[HttpProber | SdkProber]:
+    """The run's target for the section (or the plain JSON POST to url), made to show its work."""
     spec, section = plan.spec, plan.section
-    refused: list[str] = []
+    timeout = (section.timeout if section is not None else None) or spec.http.timeout
     if section is None:
         assert url is not None, "the reference service's URL, or --target"
         reader = ResponseReader(ResponseMapping(decision=spec.response.decision_field))
         plain = RecordingTarget(url, spec.http)
         async with plain:
-            yield _Opened(plain, reader, None, False, spec.http.timeout, refused)
+            yield HttpProber(plain, reader, timeout)
         return
-    context = TargetContext(settings=spec.http, secrets=secrets, on_refused=refused.append)
-    try:
-        prepared = prepare_http(section, secrets)
-    except TARGET_SETUP_ERRORS as error:
-        raise ProbeInputError(str(error)) from None
     async with AsyncExitStack() as stack:
-        signer = await _signer(section, context, prepared, stack)
-        shape = replace(prepared.shape, signer=signer, refusals=AuthRefusals(),
-                        on_refused=refused.append)
-        target = RecordingTarget(prepared.url, spec.http, shape=shape)
-        await stack.enter_async_context(target)
-        yield _Opened(target, ResponseReader(section.response), prepared.shape.tls,
-                      isinstance(section.auth, MtlsAuth),
-                      prepared.shape.timeout or spec.http.timeout, refused)
+        prober: HttpProber | SdkProber
+        try:
+            if isinstance(section, HttpSection):
+                prober = await _open_http(section, spec, secrets, stack, timeout)
+            else:
+                context = TargetContext(settings=spec.http, secrets=secrets)
+                target = await stack.enter_async_context(open_target(section, context))
+                prober = SdkProber(section, target, secrets, timeout)
+        except TARGET_SETUP_ERRORS as error:
+            raise ProbeInputError(str(error)) from None
+        yield prober
+
+
+async def _open_http(
+    section: HttpSection, spec: ScenarioSpec, secrets: Secrets, stack: AsyncExitStack,
+    timeout: float,
+) -> HttpProber:
+    refused: list[str] = []
+    context = TargetContext(settings=spec.http, secrets=secrets, on_refused=refused.append)
+    prepared = prepare_http(section, secrets)
+    signer = await _signer(section, context, prepared, stack)
+    shape = replace(prepared.shape, signer=signer, refusals=AuthRefusals(),
+                    on_refused=refused.append)
+    target = RecordingTarget(prepared.url, spec.http, shape=shape)
+    await stack.enter_async_context(target)
+    prober = HttpProber(target, ResponseReader(section.response), timeout,
+                        prepared.shape.tls, isinstance(section.auth, MtlsAuth))
+    prober.refused = refused
+    return prober
 
 
 async def probe(
@@ -266,26 +358,20 @@ async def probe(
     factory = TransactionFactory(PROBE_RUN_ID, spec.seed, 0, spec.mix)
     outcome = ProbeOutcome()
     mask = secrets.masker.mask
-    async with _open(plan, secrets, plan.target_url or reference_url) as opened:
-        target = opened.target
+    async with open_prober(plan, secrets, plan.target_url or reference_url) as prober:
         say(mask(f"probe: {count} transaction{'s' * (count != 1)} from {spec.name} "
-                 f"(seed {spec.seed}) to {name} at {target.url}"))
+                 f"(seed {spec.seed}) to {name} at {prober.where}"))
         for number in range(1, count + 1):
             generated = factory.next(time.time())
             say(f"-- {number}/{count}  {generated.transaction_id}  "
                 f"(ground truth: {generated.label.category}, {generated.label.pattern})")
-            sent = await target.send(generated.payload)
-            probed = Probed(target.request, sent, target.status, target.answer)
-            judge(probed, opened.reader, opened.timeout)
-            if probed.status is None and sent.kind not in (OUTCOME_TIMEOUT, OUTCOME_OVERSIZED):
-                probed.problems.append(await why_no_answer(
-                    target.url, opened.tls, opened.mtls, opened.timeout))
+            probed = await prober.trip(generated.payload)
             outcome.probes += 1
             outcome.mapped += probed.mapped
             for line in probed.lines(mask):
                 say(line)
-            if opened.refusals:  # as many refusals in a row as a run takes before it aborts
-                outcome.refused = opened.refusals[0]
+            if prober.refused:  # as many refusals in a row as a run takes before it aborts
+                outcome.refused = prober.refused[0]
                 say(mask(f"! {outcome.refused}: stopped, nothing more sent"))
                 break
     unmapped = outcome.probes - outcome.mapped

@@ -6,6 +6,7 @@ integration fixtures; the bundled reference service is started as `stresslab tar
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -19,6 +20,24 @@ import pytest
 import yaml
 
 from tests.conftest import free_port
+from tests.integration.targets.aws.aws_stream_platform import CREDENTIALS as STREAM_CREDENTIALS
+from tests.integration.targets.aws.aws_stream_platform import (
+    Platform,
+    make_stream,
+    make_table,
+    moto_server,
+)
+from tests.integration.targets.aws.aws_wire_stub import (
+    FUNCTION,
+    MACHINE,
+    MAPPING,
+    REGION,
+    Ledger,
+    every,
+    express_routes,
+    lambda_routes,
+    serve,
+)
 from tests.integration.targets.certificates import make_certificates
 from tests.integration.targets.partner_service import (
     ISSUE_SCENARIO,
@@ -245,3 +264,81 @@ def test_the_bundled_reference_service_probes_ok(tmp_path):
         served.wait(timeout=10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^= (approve|review|block)$", result.stdout, re.MULTILINE)
+
+
+AWS_REQUEST = {"body": {"txn_ref": "{{ transaction_id }}",
+                        "value": {"minor": "{{ amount_minor }}", "ccy": "{{ currency }}"}}}
+
+
+def aws_scenario(tmp_path: Path, target: dict[str, Any]) -> str:
+    data = yaml.safe_load(ISSUE_SCENARIO.read_text())
+    data["target"] = {**target, "request": AWS_REQUEST,
+                      "response": {"decision": "outcome.action", "decision_map": MAPPING}}
+    path = tmp_path / f"{target['kind']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+async def probe_against(routes: list[Any], scenario: str, *args: str) -> tuple[int, str, str]:
+    """Probe in a real process while the AWS wire stub answers in this test's event loop."""
+    async with serve(routes) as url:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": url,
+               "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"}
+        env.pop("AWS_PROFILE", None)
+        env.pop("AWS_SESSION_TOKEN", None)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "stresslab", "probe", scenario, *args, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 100)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_a_lambda_target_probes_through_the_runs_invoke_and_names_a_function_error(
+    tmp_path,
+):
+    ledger = Ledger()
+    scenario = aws_scenario(tmp_path, {"kind": "lambda", "function": FUNCTION,
+                                       "qualifier": "live"})
+    code, out, err = await probe_against(
+        lambda_routes(ledger, every({3: "failed"})), scenario, "--count", "3")
+    assert code == 1, out + err  # the third invocation raised in the function
+    assert ledger.calls == 3 and ledger.qualifiers == ["live"] * 3
+    assert out.count(f"> lambda {FUNCTION}:live") == 3
+    assert out.count('"txn_ref":"probe/0/') == 3
+    decisions = re.findall(r"^= (\w+)$", out, re.MULTILINE)
+    scored = [action for action in ledger.answered.values() if action in MAPPING]
+    assert decisions == [MAPPING[action] for action in scored] and len(decisions) == 2
+    assert "< http_5xx" in out and "the function raised (FunctionError)" in out
+    assert "probe: 2 of 3 mapped to a decision, 1 not" in out
+
+
+async def test_an_express_workflow_probes_ok(tmp_path):
+    ledger = Ledger()
+    scenario = aws_scenario(tmp_path, {"kind": "stepfunctions-express",
+                                       "state_machine_arn": MACHINE})
+    code, out, err = await probe_against(express_routes(ledger, every({})), scenario)
+    assert code == 0, out + err
+    assert ledger.calls == 1
+    assert f"> stepfunctions-express {MACHINE}" in out
+    assert re.search(r"^= (approve|review|block)$", out, re.MULTILINE)
+
+
+def test_a_kinesis_target_probes_with_decisions_read_back_from_a_table(tmp_path):
+    with moto_server() as url:
+        stream, table = make_stream(url, "transactions"), make_table(url, "decisions")
+        scenario = aws_scenario(tmp_path, {
+            "kind": "kinesis", "stream": stream, "timeout": "10s",
+            "outcome": {"dynamodb": table}})
+        data = yaml.safe_load(Path(scenario).read_text())
+        data["target"]["response"]["decision"] = "verdict"
+        Path(scenario).write_text(yaml.safe_dump(data, sort_keys=False))
+        with Platform(url, ("kinesis", stream), ("dynamodb", table)) as platform:
+            result = probe(scenario, "--count", "2", environ={
+                **STREAM_CREDENTIALS, "AWS_ENDPOINT_URL": url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(platform.received) == ["probe/0/0", "probe/0/1"]
+    assert result.stdout.count(f"> kinesis {stream}, decisions from {table}") == 2
+    decisions = re.findall(r"^= (\w+)$", result.stdout, re.MULTILINE)
+    assert decisions == [MAPPING[platform.decided[ref]] for ref in ("probe/0/0", "probe/0/1")]
