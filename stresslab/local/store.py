@@ -144,7 +144,7 @@ class SqliteRunStore:
             {
                 "run_id": run_id, "scenario": scenario, "status": status,
                 "started_at": started_at, "ended_at": ended_at,
-                "passed": _passed(summary),
+                **_verdict(summary),
             }
             for run_id, scenario, status, started_at, ended_at, summary in rows
         ]
@@ -165,12 +165,14 @@ class SqliteRunStore:
         return record
 
 
-def _passed(summary: str | None) -> bool | None:
-    """A stored summary's verdict, read as any v1 summary is (an older one too); None when the
-    run has none yet or it cannot be read."""
+def _verdict(summary: str | None) -> dict[str, Any]:
+    """A stored summary's verdict and the system it tested, read as any v1 summary is (an older
+    one too); None when the run has none yet or it cannot be read."""
     if not summary:
-        return None
+        return {"passed": None, "system": None}
     try:
-        return read_summary(json.loads(summary)).passed
+        read = read_summary(json.loads(summary))
     except ValueError:  # not JSON, or not an object
-        return None
+        return {"passed": None, "system": None}
+    system = read.system_under_test
+    return {"passed": read.passed, "system": system.label if system else None}

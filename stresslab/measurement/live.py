@@ -119,6 +119,7 @@ class RunRecord(TypedDict):
     started_at: NotRequired[str]
     ended_at: NotRequired[str | None]
     passed: NotRequired[bool | None]
+    system: NotRequired[str | None]  # the system under test's label, once it has a summary
 
 
 class _Message(BaseModel):

@@ -7,6 +7,7 @@ import html
 import pytest
 
 from stresslab.local.runner import LocalRun, LocalRunOptions
+from stresslab.local.store import SqliteRunStore
 from stresslab.scenario.spec import parse_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,6 +30,9 @@ async def test_a_run_of_the_reference_service_says_so_and_models_its_cost(tmp_pa
     assert system["host"].startswith("127.0.0.1:")
     assert run.snapshot().run.system_under_test is not None
     assert run.snapshot().run.system_under_test.reference is True
+    # and the run list (admin page's history) names it too
+    (listed,) = SqliteRunStore(tmp_path / "runs.db").list_runs()
+    assert listed["system"] == "reference service — simulated agents"
     # And its cost is a model-backed platform's (its four agents priced as model calls), modelled
     business = result.summary["business"]
     assert business["cost_basis"] == "modelled"

@@ -349,5 +349,6 @@ export interface RunRecord {
   scenario?: string;
   started_at?: string;
   status?: string;
+  system?: string | null;
   [k: string]: unknown;
 }

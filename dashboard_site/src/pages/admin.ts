@@ -357,8 +357,9 @@ function historyPanel(): HTMLElement {
       h("span", { class: "hint", "data-role": "selected-run" }, "")),
     h("div", { class: "table-wrap" },
       h("table", { class: "runs" },
-        h("thead", {}, h("tr", {}, ...["Started", "Scenario", "Status", "Verdict", "Run id"]
-          .map((t) => h("th", {}, t)))),
+        h("thead", {}, h("tr", {},
+          ...["Started", "Scenario", "System under test", "Status", "Verdict", "Run id"]
+            .map((t) => h("th", {}, t)))),
         h("tbody", { "data-testid": "runs-body" }))),
     h("div", { class: "form-row", style: "margin-top:12px" },
       h("span", { class: "muted", style: "font-size:13px" }, "Export"), ...buttons),
@@ -393,10 +394,11 @@ function renderRuns(): void {
   const rows = [...runs];
   if (current && !rows.some((r) => r.run_id === current)) {
     rows.unshift({ run_id: current, scenario: state?.run?.scenario, status: state?.run?.status,
-                   started_at: state?.run?.started_at });
+                   started_at: state?.run?.started_at,
+                   system: state?.run?.system_under_test?.label ?? null });
   }
   if (!rows.length) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: "5", class: "muted" }, "No runs yet.")));
+    body.replaceChildren(h("tr", {}, h("td", { colspan: "6", class: "muted" }, "No runs yet.")));
   } else {
     body.replaceChildren(...rows.map((r) => {
       const passed = typeof r.passed === "boolean" ? r.passed : null;
@@ -404,6 +406,7 @@ function renderRuns(): void {
                             class: r.run_id === (selectedRun ?? current) ? "selected" : "" },
         h("td", {}, formatWhen(typeof r.started_at === "string" ? r.started_at : null)),
         h("td", {}, String(r.scenario ?? "—")),
+        h("td", { "data-role": "run-system" }, String(r.system ?? "—")),
         h("td", {}, String(r.status ?? "—")),
         h("td", { class: passed === null ? "muted" : passed ? "pass" : "fail" },
           passed === null ? "—" : passed ? "passed" : "failed"),
