@@ -160,8 +160,6 @@ def judge(probed: Probed, reader: ResponseReader, timeout: float) -> None:
                                "so no decision was read")
     elif status is not None and outcome.kind != OUTCOME_OK:
         probed.problems.append("the answer is not JSON")
-    elif status is None and outcome.kind in SDK_ERRORS:
-        probed.problems.append(SDK_ERRORS[outcome.kind])
     elif outcome.kind == OUTCOME_OK:
         probed.read = reader.read(outcome.body)
         problem = probed.read.problem
@@ -284,6 +282,8 @@ class SdkProber:
         answer = None if sent.body is None else orjson.dumps(sent.body, default=str).decode()
         probed = Probed([f"{self._section.kind} {self.where}", body], sent, answer=answer)
         judge(probed, self._reader, self._timeout)
+        if sent.kind in SDK_ERRORS:
+            probed.problems.append(SDK_ERRORS[sent.kind])
         return probed
 
 

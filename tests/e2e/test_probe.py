@@ -198,7 +198,8 @@ def test_nothing_listening_is_connection_refused(tmp_path, planted_key):
     port = free_port()
     result = probe(scenario_file(tmp_path, f"http://127.0.0.1:{port}"), key=planted_key)
     assert result.returncode == 1
-    assert f"! connection refused: nothing listens at 127.0.0.1:{port}" in result.stdout
+    problems = [line for line in result.stdout.splitlines() if line.startswith("! ")]
+    assert problems == [f"! connection refused: nothing listens at 127.0.0.1:{port}"]
 
 
 def test_the_planted_secret_is_in_no_output_even_in_the_url_and_body(tmp_path, planted_key):
