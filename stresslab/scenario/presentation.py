@@ -108,6 +108,14 @@ class Wording(_Strict):
     resilience_title: str = ""
     benchmarks_title: str = ""
 
+    @field_validator("flow_title_reference")
+    @classmethod
+    def _no_ai_for_rules(cls, title: str) -> str:
+        if re.search(r"\bAI\b", title, re.IGNORECASE):
+            raise ValueError("the reference service's agents are simulated rules: do not call "
+                             "them AI")
+        return title
+
     @field_validator("narrative")
     @classmethod
     def _known_placeholders(cls, template: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from stresslab.scenario.presentation import PRESENTATION_DIR as PRESENTATION
 from stresslab.targets.config import HttpTarget, LambdaTarget, SqsTarget
 from stresslab.targets.identity import REFERENCE_LABEL, identify_target, url_host
 from stresslab.targets.section import parse_target
@@ -54,3 +55,15 @@ def test_aws_kinds_are_named_by_their_resource_without_account_or_region() -> No
 def test_a_name_with_a_line_break_is_refused_by_name() -> None:
     with pytest.raises(ValidationError, match="name"):
         HttpTarget(url="http://127.0.0.1:1/", name="two\nlines")
+
+
+def test_a_profile_cannot_call_the_reference_services_agents_ai(tmp_path) -> None:
+    from stresslab.scenario.presentation import PresentationError, load_profile
+
+    text = (PRESENTATION / "investor.yaml").read_text().replace(
+        "four simulated agents (reference service)", "four AI agents (reference service)")
+    (tmp_path / "investor.yaml").write_text(text)
+    with pytest.raises(PresentationError, match="flow_title_reference.*do not call them AI"):
+        load_profile("investor", tmp_path)
+    assert load_profile("investor").wording.flow_title_reference.startswith(
+        "Every payment, checked by four simulated agents")
