@@ -200,7 +200,8 @@ def command_run(args: argparse.Namespace) -> int:
     run.options.out_dir = args.out or DEFAULT_RESULTS / run.run_id
     print(f"stresslab: run {run.run_id}: {spec.name}, {spec.duration:g}s, "
           f"peak {spec.profile().peak():,.0f} TPS, {run.plan.scheduled_total:,} transactions, "
-          f"{run.plan.shards} workers, target {args.target}", file=sys.stderr)
+          f"{run.plan.shards} workers, target {run.options.target_url or args.target}",
+          file=sys.stderr)
 
     result = run_to_the_end(run)
     print_summary(result.run_summary, result.outputs)
