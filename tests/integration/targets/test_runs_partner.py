@@ -199,6 +199,7 @@ def test_a_wrong_key_aborts_the_run_with_one_line_after_at_most_five_per_worker(
         finished = stresslab_run(tmp_path, scenario, clean_env(FRAUD_API_KEY="wrong-key"))
         refused = partner.ledger.refused
     assert finished.code == 3, finished.stderr
+    assert f"target {partner.base_url}/api/v2/assess" in finished.stderr.splitlines()[0]
     assert "stresslab: the target refuses our credentials (403 from 127.0.0.1)" in \
         finished.stderr.splitlines()
     assert 5 <= refused <= 5 * 2  # two workers, at most five each
