@@ -17,6 +17,7 @@ import argparse
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,9 @@ def run_shaped(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Locust, API key, SigV4 again, N times in turn; each round's "
+                             "ratios are to its own Locust figure (a busy machine drifts)")
     args = parser.parse_args()
     if not shutil.which("nginx"):
         sys.exit("bench: nginx is not installed (make bench installs it)")
@@ -119,28 +123,37 @@ def main() -> int:
         nginx = subprocess.Popen(["nginx", "-p", str(workdir), "-c", str(conf)])
         time.sleep(0.5)
         host = f"http://127.0.0.1:{port}"
+        body = sample_body()
+        api_key = partner_scenario(workdir, f"{host}/api/v2/assess", sigv4=False)
+        sigv4 = partner_scenario(workdir, f"{host}/iam/assess", sigv4=True)
+        rounds: list[list[Result]] = []
         try:
-            results = [
-                run_locust(host, sample_body(), args.seconds, workdir),
-                run_shaped("stresslab, http + API key", partner_scenario(
-                    workdir, f"{host}/api/v2/assess", sigv4=False), args.seconds, workdir,
-                    {"FRAUD_API_KEY": key}),
-                run_shaped("stresslab, http + SigV4", partner_scenario(
-                    workdir, f"{host}/iam/assess", sigv4=True), args.seconds, workdir,
-                    credentials),
-            ]
+            for _ in range(args.rounds):
+                rounds.append([
+                    run_locust(host, body, args.seconds, workdir),
+                    run_shaped("stresslab, http + API key", api_key, args.seconds, workdir,
+                               {"FRAUD_API_KEY": key}),
+                    run_shaped("stresslab, http + SigV4", sigv4, args.seconds, workdir,
+                               credentials),
+                ])
         finally:
             nginx.terminate()
             nginx.wait()
     load_after = os.getloadavg()
-    locust = results[0].rps
     print(f"Machine: {describe_machine()}")
     print(f"Load average (1, 5, 15 min) before {', '.join(f'{x:.2f}' for x in load_before)}; "
           f"after {', '.join(f'{x:.2f}' for x in load_after)}\n")
-    print("| tool | model | requests/s | x Locust | note |\n|---|---|---:|---:|---|")
-    for r in results:
-        ratio = r.rps / locust if locust else float("nan")
-        print(f"| {r.tool} | {r.model} | {r.rps:,.0f} | {ratio:.2f} | {r.note} |")
+    print("| round | tool | model | requests/s | x Locust | note |\n|---|---|---|---:|---:|---|")
+    ratios: dict[str, list[float]] = {}
+    for number, results in enumerate(rounds, 1):
+        locust = results[0].rps
+        for r in results:
+            ratio = r.rps / locust if locust else float("nan")
+            ratios.setdefault(r.tool, []).append(ratio)
+            print(f"| {number} | {r.tool} | {r.model} | {r.rps:,.0f} | {ratio:.2f} | {r.note} |")
+    if args.rounds > 1:
+        print("\nMedian x Locust: " + ", ".join(
+            f"{tool} {statistics.median(values):.2f}" for tool, values in ratios.items()))
     return 0
 
 
