@@ -343,3 +343,18 @@ def test_a_kinesis_target_probes_with_decisions_read_back_from_a_table(tmp_path)
     assert result.stdout.count(f"> kinesis {stream}, decisions from {table}") == 2
     decisions = re.findall(r"^= (\w+)$", result.stdout, re.MULTILINE)
     assert decisions == [MAPPING[platform.decided[ref]] for ref in ("probe/0/0", "probe/0/1")]
+
+
+def test_an_oauth2_probe_fetches_a_token_and_masks_it_and_the_client_secret(tmp_path):
+    client_secret = f"cs_{secrets.token_hex(12)}"
+    settings = PartnerSettings(client_id="stresslab", client_secret=client_secret,
+                               token_lifetime=60)
+    with serve_partner(settings) as partner:
+        bearer = {"type": "bearer", "token_url": f"{partner.base_url}/token",
+                  "client_id": "stresslab", "client_secret": "${env:CLIENT_SECRET}"}
+        result = probe(scenario_file(tmp_path, partner.base_url, headers=None, auth=bearer),
+                       "--count", "2", environ={"CLIENT_SECRET": client_secret})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert partner.ledger.tokens_issued == 1  # one token, shared by both requests
+    assert result.stdout.count("> Authorization: Bearer ***") == 2
+    assert client_secret not in result.stdout + result.stderr
