@@ -68,6 +68,21 @@ def aws_client(
     )
 
 
+def check_usable(
+    name: str, call: Callable[[], Any], not_found_only: frozenset[str] | None = None
+) -> None:
+    """TargetUnavailable naming `name` when the call fails; with `not_found_only`, only when
+    it fails with one of those codes (e.g. a role that may invoke but not describe)."""
+    try:
+        call()
+    except ClientError as error:
+        code = error_code(error)
+        if not_found_only is None or code in not_found_only:
+            raise TargetUnavailable(f"{name} cannot be used ({code})") from None
+    except Exception as error:  # noqa: BLE001 - unreachable endpoint, no credentials
+        raise TargetUnavailable(f"{name} cannot be reached ({error})") from None
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 

@@ -21,6 +21,9 @@ from stresslab.targets.config import (
 from stresslab.targets.secrets import Secrets
 from stresslab.targets.sender import body_renderer
 
+CHECK_TIMEOUT_S = 10.0
+AwsTarget = LambdaTarget | StepFunctionsExpressTarget | KinesisTarget | SqsTarget
+
 
 class AwsTargetContext(Protocol):
     """What the AWS openers read of the factory's TargetContext."""
@@ -88,3 +91,38 @@ async def open_stream(
     render = body_renderer(section.request, context.secrets)
     async with StreamTarget(section, clients, render) as target:
         yield target
+
+
+def check_aws_target(section: AwsTarget, secrets: Secrets, session: Any = None) -> None:
+    """Before a run: the body's secrets resolve, and what the section names exists.
+
+    TargetConfigError (TargetUnavailable) or SecretError, one line naming the field. A function
+    or workflow we may not describe is not refused here: only one that does not exist.
+    """
+    from stresslab.targets.aws_calls import aws_client, check_usable
+    from stresslab.targets.aws_streams import Clients, check_stream_resources
+
+    body_renderer(section.request, secrets)
+    if isinstance(section, LambdaTarget):
+        lambdas = aws_client("lambda", 1, CHECK_TIMEOUT_S, session=session)
+        qualifier = {"Qualifier": section.qualifier} if section.qualifier else {}
+        check_usable(
+            f"target.function: Lambda function {section.function!r}",
+            lambda: lambdas.get_function_configuration(FunctionName=section.function,
+                                                       **qualifier),
+            not_found_only=frozenset({"ResourceNotFoundException"}),
+        )
+    elif isinstance(section, StepFunctionsExpressTarget):
+        machines = aws_client("stepfunctions", 1, CHECK_TIMEOUT_S, session=session)
+        check_usable(
+            f"target.state_machine_arn: state machine {section.state_machine_arn}",
+            lambda: machines.describe_state_machine(stateMachineArn=section.state_machine_arn),
+            not_found_only=frozenset({"StateMachineDoesNotExist"}),
+        )
+    else:
+        services = {"kinesis" if isinstance(section, KinesisTarget) else "sqs"}
+        services |= {name for name in ("kinesis", "sqs", "dynamodb")
+                     if getattr(section.outcome, name)}
+        clients = Clients(**{name: aws_client(name, 1, CHECK_TIMEOUT_S, session=session)
+                             for name in services})
+        check_stream_resources(section, clients)

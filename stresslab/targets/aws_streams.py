@@ -18,15 +18,13 @@ from typing import Any, Protocol
 
 import orjson
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
 
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
 from stresslab.targets.aws_calls import (
     DEFAULT_TIMEOUT_S,
     THROTTLES,
     BoundedCalls,
-    TargetUnavailable,
-    error_code,
+    check_usable,
     outcome_of_error,
 )
 from stresslab.targets.config import KinesisTarget, OutcomeSource, SqsTarget
@@ -427,35 +425,34 @@ class StreamTarget:
             self.waits.forget(transaction_id)
 
     async def _check_exists(self) -> None:
-        """One line naming the stream, queue or table that is not there (or not ours to use)."""
-        target, clients, outcome = self._target, self._clients, self._target.outcome
-        checks: list[tuple[str, Callable[[], Any]]] = []
-        if isinstance(target, KinesisTarget):
-            checks.append((f"target.stream: Kinesis stream {target.stream!r}", lambda: (
-                clients.kinesis.describe_stream_summary(StreamName=target.stream))))
-        else:
-            checks.append((f"target.queue_url: SQS queue {target.queue_url}", lambda: (
-                clients.sqs.get_queue_attributes(QueueUrl=target.queue_url,
-                                                 AttributeNames=["QueueArn"]))))
-        if outcome.kinesis:
-            stream = outcome.kinesis
-            checks.append((f"target.outcome.kinesis: Kinesis stream {stream!r}", lambda: (
-                clients.kinesis.describe_stream_summary(StreamName=stream))))
-        elif outcome.sqs:
-            queue = outcome.sqs
-            checks.append((f"target.outcome.sqs: SQS queue {queue}", lambda: (
-                clients.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"]))))
-        elif outcome.dynamodb:
-            table = outcome.dynamodb
-            checks.append((f"target.outcome.dynamodb: DynamoDB table {table!r}", lambda: (
-                clients.dynamodb.describe_table(TableName=table))))
-        for name, check in checks:
-            try:
-                await self._calls.run(check)
-            except ClientError as error:
-                raise TargetUnavailable(f"{name} cannot be used ({error_code(error)})") from None
-            except Exception as error:  # noqa: BLE001 - unreachable endpoint, no credentials
-                raise TargetUnavailable(f"{name} cannot be reached ({error})") from None
+        await self._calls.run(check_stream_resources, self._target, self._clients)
+
+
+def check_stream_resources(target: KinesisTarget | SqsTarget, clients: Clients) -> None:
+    """TargetUnavailable, one line naming the stream, queue or table that cannot be used."""
+    outcome = target.outcome
+    checks: list[tuple[str, Callable[[], Any]]] = []
+    if isinstance(target, KinesisTarget):
+        checks.append((f"target.stream: Kinesis stream {target.stream!r}", lambda: (
+            clients.kinesis.describe_stream_summary(StreamName=target.stream))))
+    else:
+        checks.append((f"target.queue_url: SQS queue {target.queue_url}", lambda: (
+            clients.sqs.get_queue_attributes(QueueUrl=target.queue_url,
+                                             AttributeNames=["QueueArn"]))))
+    if outcome.kinesis:
+        stream = outcome.kinesis
+        checks.append((f"target.outcome.kinesis: Kinesis stream {stream!r}", lambda: (
+            clients.kinesis.describe_stream_summary(StreamName=stream))))
+    elif outcome.sqs:
+        queue = outcome.sqs
+        checks.append((f"target.outcome.sqs: SQS queue {queue}", lambda: (
+            clients.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"]))))
+    elif outcome.dynamodb:
+        table = outcome.dynamodb
+        checks.append((f"target.outcome.dynamodb: DynamoDB table {table!r}", lambda: (
+            clients.dynamodb.describe_table(TableName=table))))
+    for name, check in checks:
+        check_usable(name, check)
 
 
 def _key_text(partition_key: Callable[[Any], Any], payload: dict[str, Any]) -> str:

@@ -28,7 +28,12 @@ from stresslab.targets.auth import (
     static_headers,
     tls_context,
 )
-from stresslab.targets.aws_openers import open_express, open_lambda, open_stream
+from stresslab.targets.aws_openers import (
+    check_aws_target,
+    open_express,
+    open_lambda,
+    open_stream,
+)
 from stresslab.targets.config import (
     AnyTarget,
     BearerAuth,
@@ -109,6 +114,8 @@ def check_target(spec: ScenarioSpec, environ: Mapping[str, str]) -> None:
         prepare_http(section, Secrets(environment_resolver(environ)))
         if isinstance(section.auth, SigV4Auth) and default_aws_credentials() is None:
             raise AuthError("target.auth: sigv4 found no AWS credentials in the default chain")
+    elif section is not None:
+        check_aws_target(section, Secrets(environment_resolver(environ)))
 
 
 # -- http ---------------------------------------------------------------------------------
