@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from stresslab.scenario.resolve import (
     scenario_error_line,
 )
 from stresslab.scenario.spec import FaultSpec, ScenarioError, ScenarioSpec
+from stresslab.targets.factory import TARGET_SETUP_ERRORS, check_target, with_target_url
 
 log = logging.getLogger("stresslab.local.server")  # one log for the server's modules
 
@@ -46,7 +48,7 @@ def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
                          "give target_url, or neither for the bundled reference service")
     duration = None if request.duration is None else float(request.duration)
     try:
-        return resolve_scenario(
+        spec = resolve_scenario(
             request.scenario, Overrides(tps=request.tps, duration=duration),
             Scales(time=request.time_scale, load=request.load_scale),
             Ceilings(max_tps=settings.max_tps, max_duration_s=settings.max_duration_s),
@@ -56,6 +58,11 @@ def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
         raise BadRequest(above.worded(CEILING_WORDING)) from None
     except ScenarioError as error:
         raise BadRequest(scenario_error_line(error)) from None
+    try:  # a target section's secrets, files and credentials, before anything starts
+        check_target(with_target_url(spec, request.target_url), os.environ)
+    except TARGET_SETUP_ERRORS as error:
+        raise BadRequest(str(error)) from None
+    return spec
 
 
 

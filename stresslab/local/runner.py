@@ -44,7 +44,7 @@ from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
 from stresslab.runs import iso, new_run_id
 from stresslab.scenario.spec import FaultSpec, ScenarioSpec
-from stresslab.targets.factory import target_url_of
+from stresslab.targets.factory import target_url_of, with_target_url
 from stresslab.targets.identity import TargetIdentity, identify_target
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3
@@ -92,9 +92,11 @@ class LocalRun:
 
     def __init__(self, options: LocalRunOptions) -> None:
         self.options = options
-        self.spec = spec = options.spec
         if options.target_url is None:  # the scenario's own `target:` section names the URL
-            options.target_url = target_url_of(spec)
+            options.target_url = target_url_of(options.spec)
+        else:  # --target or the start request's URL replaces the section's
+            options.spec = with_target_url(options.spec, options.target_url)
+        self.spec = spec = options.spec
         self.run_id = new_run_id(spec.name)
         self.plan: Plan = plan_run(spec, self.run_id)
         self.aggregator = RunAggregator(self.run_id, self.plan.expected_per_second)

@@ -58,3 +58,29 @@ def test_the_target_flag_replaces_the_sections_url_and_nothing_else() -> None:
     assert moved.target.url == "http://127.0.0.1:7000/other"
     assert moved.target.headers == {"X-Api-Key": "${env:KEY}"}
     assert with_target_url(spec, None) is spec
+
+
+def test_a_run_started_from_the_dashboards_checks_the_section_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stresslab.control import StartRun
+    from stresslab.local.server import BadRequest, ServerSettings, build_spec
+
+    monkeypatch.delenv("PARTNER_KEY_UNSET", raising=False)
+    inline = scenario(headers={"X-Api-Key": "${env:PARTNER_KEY_UNSET}"})
+    with pytest.raises(BadRequest, match=r"^environment variable PARTNER_KEY_UNSET is not set$"):
+        build_spec(StartRun(scenario=inline), ServerSettings())
+    monkeypatch.setenv("PARTNER_KEY_UNSET", "k")
+    assert build_spec(StartRun(scenario=inline), ServerSettings()).target is not None
+
+
+def test_a_local_run_given_a_url_sends_the_section_there(tmp_path: Any) -> None:
+    from stresslab.local.runner import LocalRun, LocalRunOptions
+
+    spec = parse_scenario(scenario(), "s.yaml")
+    moved = LocalRun(LocalRunOptions(spec=spec, target_url="http://127.0.0.1:7000/x",
+                                     db_path=tmp_path / "db", progress=False))
+    assert isinstance(moved.spec.target, HttpTarget)
+    assert moved.spec.target.url == "http://127.0.0.1:7000/x"
+    own = LocalRun(LocalRunOptions(spec=spec, db_path=tmp_path / "db", progress=False))
+    assert own.options.target_url == URL and own.spec is spec
