@@ -29,6 +29,7 @@ from stresslab.aws.second_items import (
     tick_sk,
 )
 from stresslab.measurement.metrics import MetricsBatch
+from stresslab.targets.identity import identify_target
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class DynamoRunStore:
     def create_run(self, run_id: str, started_at: str, record: dict[str, Any]) -> None:
         """META item and the RUNS index entry; a run id is created once."""
         scenario = str(record.get("scenario", ""))
+        system = identify_target(str(record.get("target", ""))).label
         self._db.transact_write_items(TransactItems=[
             {"Put": {
                 "TableName": self._table,
@@ -89,7 +91,7 @@ class DynamoRunStore:
                     "pk": {"S": RUNS_PK}, "sk": {"S": f"{started_at}#{run_id}"},
                     "run_id": {"S": run_id}, "scenario": {"S": scenario},
                     "status": {"S": "running"}, "started_at": {"S": started_at},
-                    "expires_at": self._expires(),
+                    "system": {"S": system}, "expires_at": self._expires(),
                 },
             }},
         ])
@@ -160,7 +162,8 @@ class DynamoRunStore:
         )["Items"]
         return [
             {"run_id": i["run_id"]["S"], "scenario": i["scenario"]["S"],
-             "status": i["status"]["S"], "started_at": i["started_at"]["S"]}
+             "status": i["status"]["S"], "started_at": i["started_at"]["S"],
+             "system": i["system"]["S"] if "system" in i else None}
             for i in items
         ]
 
