@@ -37,6 +37,7 @@ async def small_target(tmp_path: Path) -> AsyncIterator[str]:
     config.write_text(json.dumps(LOW_CAPACITY_TARGET))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "reference_service", "--host", "127.0.0.1", "--port", "0",
+        "--processes", "1",  # the capacity above is one process's
         "--config", str(config), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
