@@ -8,6 +8,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -219,3 +220,17 @@ async def test_the_supervised_service_restarts_whole_on_the_same_ports() -> None
         assert await service.received("again") == 2
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize(("flags", "error"), [
+    (["--processes", "0"], "--processes: must be within 1..16"),
+    (["--processes", "2", "--process-ports", "1,x"],
+     "--process-ports: '1,x' is not comma-separated port numbers"),
+    (["--processes", "2", "--process-ports", "8001"],
+     "--process-ports: 2 ports within 0..65535, one per process"),
+])
+def test_bad_process_flags_are_refused_in_one_line(flags: list[str], error: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "reference_service", "--port", "0", *flags],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == f"python -m reference_service: error: {error}\n"
