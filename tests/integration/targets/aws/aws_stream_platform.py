@@ -77,6 +77,7 @@ class Platform:
     decided: dict[str, str] = field(default_factory=dict)
     silent: list[str] = field(default_factory=list)
     twice: list[str] = field(default_factory=list)
+    keys_seen: set[str] = field(default_factory=set)  # what the body carried as api_key
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -128,6 +129,8 @@ class Platform:
 
     def _decide(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         ref = body["txn_ref"]
+        if "api_key" in body:
+            self.keys_seen.add(body["api_key"])
         self.received.append(ref)
         seq = len(self.received)
         if seq % SILENT_EVERY == 0:
