@@ -278,10 +278,9 @@ class HttpTarget:
     ) -> None:
         self._pool.close()
 
-    async def _request_bytes(self, payload: Mapping[str, Any]) -> bytes:
+    async def _signed_request(self, payload: Mapping[str, Any]) -> bytes:
+        assert self._signer is not None
         body = self._render(payload)
-        if self._signer is None:
-            return b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
         signed = await self._signer.headers_for(
             self._shape.method, self.url, self._signed_headers, body
         )
@@ -312,7 +311,11 @@ class HttpTarget:
         """The outcome, and the answer's status when one came."""
         connection: _Connection | None = None
         try:
-            data = await self._request_bytes(payload)
+            if self._signer is None:  # no coroutine per request where none is needed
+                body = self._render(payload)
+                data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
+            else:
+                data = await self._signed_request(payload)
             async with asyncio.timeout(self._timeout):
                 connection = await self._pool.acquire()
                 status, answer = await connection.request(data)
