@@ -276,3 +276,27 @@ def test_what_a_run_cannot_use_exits_2_naming_it_before_anything_runs(
     lines = finished.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], finished.stderr
     assert not finished.out.exists()
+
+
+async def test_the_live_feed_and_the_store_never_carry_the_secret(
+    tmp_path: Path, planted: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stresslab.local.runner import LocalRun, LocalRunOptions
+    from stresslab.scenario.spec import load_scenario
+    from tests.run_parts import Recorder
+
+    monkeypatch.setenv("FRAUD_API_KEY", planted)  # the worker processes inherit it
+    recorder = Recorder()
+    with serve_partner(PartnerSettings(api_key=planted)) as partner:
+        spec = load_scenario(str(scenario_file(tmp_path, port_of(partner.base_url))))
+        run = LocalRun(LocalRunOptions(
+            spec=spec.scaled(time_scale=0.1), out_dir=tmp_path / "out",
+            db_path=tmp_path / "runs.db", progress=False, broadcaster=recorder,
+        ))
+        result = await run.execute()
+        answered = len(partner.ledger.answered)
+    assert result.run_summary.counts.ok == answered == 600
+    assert any(message.get("type") == "snapshot" for message in recorder.messages)
+    live = json.dumps(recorder.messages)
+    assert "/api/v2/assess" in live and planted not in live
+    assert planted.encode() not in (tmp_path / "runs.db").read_bytes()
