@@ -245,6 +245,9 @@ class HttpTarget(_TargetBase):
     auth: Auth | None = None
     ca_file: Name | None = None
     verify: bool = True
+    # this many 401/403 answers in a row stop the run (each worker lets out at most this many
+    # requests until one answer shows the credentials work)
+    abort_after_refusals: Annotated[int, Field(ge=1, le=1000)] = 5
 
     @field_validator("url")
     @classmethod

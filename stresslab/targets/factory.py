@@ -18,7 +18,6 @@ from urllib.parse import quote
 from stresslab.ports import Clock, RealClock, Target
 from stresslab.scenario.spec import HttpSettings, ScenarioSpec
 from stresslab.targets.auth import (
-    DEFAULT_REFUSAL_LIMIT,
     AuthError,
     AuthRefusals,
     ClientCredentialsToken,
@@ -59,7 +58,6 @@ class TargetContext:
     clock: Clock = field(default_factory=RealClock)
     aws_credentials: Any = None  # SigV4; the default chain when None
     aws_session: Any = None  # boto3 session for the AWS kinds (lambda, kinesis, sqs, …)
-    refusal_limit: int = DEFAULT_REFUSAL_LIMIT
     on_refused: Callable[[str], None] = lambda line: None
 
 
@@ -147,7 +145,7 @@ async def open_http(section: HttpSection, context: TargetContext) -> AsyncIterat
     async with AsyncExitStack() as stack:
         signer = await _signer(section, context, prepared, stack)
         shape = replace(
-            prepared.shape, signer=signer, refusals=AuthRefusals(context.refusal_limit),
+            prepared.shape, signer=signer, refusals=AuthRefusals(section.abort_after_refusals),
             on_refused=context.on_refused,
         )
         target = HttpTarget(prepared.url, context.settings, shape=shape)

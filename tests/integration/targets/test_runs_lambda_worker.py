@@ -26,8 +26,11 @@ class NeverStop:
         return False
 
 
-def work_item(base_url: str, secret_name: str, tps: int = 100, seconds: int = 2) -> Any:
+def work_item(
+    base_url: str, secret_name: str, tps: int = 100, seconds: int = 2, **target: Any
+) -> Any:
     spec = yaml.safe_load(ISSUE_SCENARIO.read_text())
+    spec["target"].update(target)
     spec["phases"] = [{"shape": "constant", "tps": tps, "duration": seconds}]
     spec["target"]["url"] = f"{base_url}/api/v2/assess"
     spec["target"]["headers"] = {"X-Api-Key": f"${{secretsmanager:{secret_name}}}"}
@@ -81,3 +84,15 @@ async def test_a_wrong_key_stops_the_shard_with_the_one_line() -> None:
     assert refused == 5
     assert str(caught.value).startswith(
         "the target refuses our credentials (403 from 127.0.0.1); w0-s0 stopped after sending")
+
+
+async def test_the_number_of_refusals_that_stop_a_run_is_the_sections() -> None:
+    with secret_in_secrets_manager("wrong-key") as session, \
+            serve_partner(PartnerSettings(api_key="the-right-key")) as partner:
+        with pytest.raises(TargetRefused):
+            await run_work_item(
+                work_item(partner.base_url, "partner/key", tps=200, seconds=5,
+                          abort_after_refusals=2),
+                ListSink(), target_opener(None, None, session), NeverStop(), lambda: 900.0,
+            )
+        assert partner.ledger.refused == 2
