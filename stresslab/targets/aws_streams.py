@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
 from stresslab.targets.aws_calls import (
@@ -25,6 +26,7 @@ from stresslab.targets.aws_calls import (
     THROTTLES,
     BoundedCalls,
     check_usable,
+    error_code,
     outcome_of_error,
 )
 from stresslab.targets.config import KinesisTarget, OutcomeSource, SqsTarget
@@ -36,6 +38,7 @@ KINESIS_BATCH = (500, 5 * 1024 * 1024)  # PutRecords: records, bytes
 SQS_BATCH = (10, 256 * 1024)  # SendMessageBatch: entries, bytes
 PUT_THREADS = 16
 KINESIS_POLL_S = 0.2  # GetRecords allows 5 calls a second per shard
+KINESIS_MAX_POLL_S = 2.0
 TABLE_POLL_S = 0.05
 TABLE_KEYS_PER_CALL = 100  # BatchGetItem's limit
 QUEUE_POLLERS = 4
@@ -208,6 +211,7 @@ class KinesisDecisions:
         self._read_id, self._calls = read_id, calls
         self._iterators: dict[str, str] = {}
         self._started: set[str] = set()
+        self._pause = KINESIS_POLL_S
 
     async def open(self) -> None:
         await self._discover("LATEST")
@@ -229,10 +233,20 @@ class KinesisDecisions:
 
     async def _read_once(self) -> None:
         while True:
+            throttled = False
             for shard, iterator in list(self._iterators.items()):
-                answer = await self._calls.run(
-                    self._client.get_records, ShardIterator=iterator, Limit=10_000
-                )
+                try:
+                    answer = await self._calls.run(
+                        self._client.get_records, ShardIterator=iterator, Limit=10_000
+                    )
+                except ClientError as error:
+                    # every reader shares a shard's 5 reads a second: slow down, and read the
+                    # other shards meanwhile rather than retry this one first forever
+                    if error_code(error) not in THROTTLES:
+                        raise
+                    self._waits.read_errors += 1
+                    throttled = True
+                    continue
                 for record in answer.get("Records", []):
                     _offer(self._waits, self._read_id, record["Data"])
                 following = answer.get("NextShardIterator")
@@ -241,7 +255,9 @@ class KinesisDecisions:
                 else:  # split or merged: its children hold what follows, from their start
                     del self._iterators[shard]
                     await self._discover("TRIM_HORIZON")
-            await asyncio.sleep(KINESIS_POLL_S)
+            pause = self._pause * 2 if throttled else self._pause - KINESIS_POLL_S / 4
+            self._pause = min(max(pause, KINESIS_POLL_S), KINESIS_MAX_POLL_S)
+            await asyncio.sleep(self._pause)
 
 
 def _all_shards(client: Any, stream: str) -> list[str]:

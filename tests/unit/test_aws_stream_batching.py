@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+
+from botocore.exceptions import ClientError
 
 from stresslab.ports import Outcome
 from stresslab.targets.aws_calls import BoundedCalls
-from stresslab.targets.aws_streams import DecisionWaits, _Batcher, _Put
+from stresslab.targets.aws_streams import DecisionWaits, KinesisDecisions, _Batcher, _Put
+from stresslab.targets.response import compile_path
 
 
 def recording_put(batches: list[list[bytes]], refuse: bytes | None = None):
@@ -51,3 +55,43 @@ async def test_a_decision_resolves_its_wait_once_and_others_are_told_apart():
     assert first.result() == {"verdict": "ACCEPT"} and not second.done()
     assert (waits.seen, waits.duplicates_or_late, waits.others) == (1, 2, 1)
     assert waits.owns("run/0/99") and not waits.owns("run/1/1")
+
+
+class TwoShards:
+    """Kinesis with two shards of decisions; every read of the first is throttled."""
+
+    def __init__(self) -> None:
+        self.records = {"shard-0": [b'{"id": "run/0/1"}'], "shard-1": [b'{"id": "run/0/2"}']}
+        self.reads = Counter[str]()
+
+    def list_shards(self, **_: object) -> dict[str, object]:
+        return {"Shards": [{"ShardId": shard} for shard in self.records]}
+
+    def get_shard_iterator(self, ShardId: str, **_: object) -> dict[str, str]:  # noqa: N803
+        return {"ShardIterator": ShardId}
+
+    def get_records(self, ShardIterator: str, **_: object) -> dict[str, object]:  # noqa: N803
+        self.reads[ShardIterator] += 1
+        if ShardIterator == "shard-0":
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}},
+                              "GetRecords")
+        records, self.records[ShardIterator] = self.records[ShardIterator], []
+        return {"Records": [{"Data": data} for data in records],
+                "NextShardIterator": ShardIterator}
+
+
+async def test_a_throttled_shard_slows_the_reads_but_starves_no_other_shard():
+    # Given a decision stream whose first shard is throttled on every read
+    waits, kinesis, calls = DecisionWaits(), TwoShards(), BoundedCalls(2, "test")
+    decision = waits.expect("run/0/2")
+    reader = KinesisDecisions(kinesis, "decisions", waits, compile_path("id"), calls)
+    await reader.open()
+    running = asyncio.create_task(reader.run())
+    try:
+        # When it is read for a while / Then the second shard's decision is still seen
+        async with asyncio.timeout(10):
+            assert await decision == {"id": "run/0/2"}
+    finally:
+        running.cancel()
+        calls.close()
+    assert waits.read_errors >= 1 and kinesis.reads["shard-1"] >= 1
