@@ -186,13 +186,12 @@ def resolve_spec(args: argparse.Namespace) -> ScenarioSpec:
 def command_run(args: argparse.Namespace) -> int:
     from stresslab.local.runner import LocalRun, LocalRunOptions
 
-    spec = resolve_spec(args)
+    target_url = None if args.target == "local" else args.target
+    spec = checked_target(resolve_spec(args), target_url)
     if spec.capacity_search is not None:
         if args.tps is None:
             return command_capacity(args, spec)
         spec = judged_like_the_search(spec, args.time_scale)
-    target_url = None if args.target == "local" else args.target
-    spec = checked_target(spec, target_url)
     run = LocalRun(LocalRunOptions(
         spec=spec, target_url=target_url, out_dir=None, db_path=args.db,
         progress=not args.quiet,

@@ -264,12 +264,15 @@ def test_bad_target_sections_exit_2_naming_the_field(
     ({"url": "https://127.0.0.1:9/api/v2/assess", "ca_file": "/no/such/ca.pem"},
      {"FRAUD_API_KEY": "k"}, "target.ca_file: cannot read /no/such/ca.pem"),
 ])
+@pytest.mark.parametrize("search", [False, True])
 def test_what_a_run_cannot_use_exits_2_naming_it_before_anything_runs(
     tmp_path: Path, partner_file: Path, change: dict[str, Any], env: dict[str, str],
-    message: str,
+    message: str, search: bool,
 ) -> None:
     data = yaml.safe_load(partner_file.read_text())
     data["target"].update(change)
+    if search:  # a capacity search is checked as a run is
+        data["capacity_search"] = {"start_tps": 10, "step_tps": 10, "max_tps": 30}
     partner_file.write_text(yaml.safe_dump(data))
     finished = stresslab_run(tmp_path, partner_file, clean_env(**env))
     assert finished.code == 2, finished.stderr
