@@ -6,9 +6,9 @@ an http target never loads the SDK.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stresslab.ports import Target
 from stresslab.scenario.spec import HttpSettings
@@ -20,6 +20,10 @@ from stresslab.targets.config import (
 )
 from stresslab.targets.secrets import Secrets
 from stresslab.targets.sender import body_renderer
+from stresslab.targets.template import RenderBody
+
+if TYPE_CHECKING:  # the adapters import boto3; they load when such a target opens
+    from stresslab.targets.aws_calls import SyncCallTarget
 
 CHECK_TIMEOUT_S = 10.0
 AwsTarget = LambdaTarget | StepFunctionsExpressTarget | KinesisTarget | SqsTarget
@@ -43,33 +47,35 @@ def _timeout(section: Any, settings: HttpSettings) -> float:
 
 
 @asynccontextmanager
-async def open_lambda(section: LambdaTarget, context: AwsTargetContext) -> AsyncIterator[Target]:
-    from stresslab.targets.aws_calls import aws_client
-    from stresslab.targets.aws_lambda import LambdaInvokeTarget
-
-    section = section.model_copy(update={"timeout": _timeout(section, context.settings)})
-    width = _calls_at_once(context.settings)
-    client = aws_client("lambda", width, _timeout(section, context.settings),
-                        session=context.aws_session)
-    render = body_renderer(section.request, context.secrets)
-    async with LambdaInvokeTarget(section, client, render, width) as target:
-        yield target
-
-
-@asynccontextmanager
-async def open_express(
-    section: StepFunctionsExpressTarget, context: AwsTargetContext
+async def _open_sync_call(
+    section: LambdaTarget | StepFunctionsExpressTarget, context: AwsTargetContext,
+    service: str, adapter: Callable[[Any, Any, RenderBody, int], SyncCallTarget],
 ) -> AsyncIterator[Target]:
     from stresslab.targets.aws_calls import aws_client
+
+    timeout = _timeout(section, context.settings)
+    section = section.model_copy(update={"timeout": timeout})
+    width = _calls_at_once(context.settings)
+    client = aws_client(service, width, timeout, session=context.aws_session)
+    render = body_renderer(section.request, context.secrets)
+    async with adapter(section, client, render, width) as target:
+        yield target
+
+
+def open_lambda(
+    section: LambdaTarget, context: AwsTargetContext
+) -> AbstractAsyncContextManager[Target]:
+    from stresslab.targets.aws_lambda import LambdaInvokeTarget
+
+    return _open_sync_call(section, context, "lambda", LambdaInvokeTarget)
+
+
+def open_express(
+    section: StepFunctionsExpressTarget, context: AwsTargetContext
+) -> AbstractAsyncContextManager[Target]:
     from stresslab.targets.aws_stepfunctions import ExpressWorkflowTarget
 
-    section = section.model_copy(update={"timeout": _timeout(section, context.settings)})
-    width = _calls_at_once(context.settings)
-    client = aws_client("stepfunctions", width, _timeout(section, context.settings),
-                        session=context.aws_session)
-    render = body_renderer(section.request, context.secrets)
-    async with ExpressWorkflowTarget(section, client, render, width) as target:
-        yield target
+    return _open_sync_call(section, context, "stepfunctions", ExpressWorkflowTarget)
 
 
 @asynccontextmanager

@@ -64,10 +64,10 @@ def lambda_routes(ledger: Ledger, fate: Fate) -> list[web.RouteDef]:
         assert request.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "RequestResponse"
         assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256 ")
         ledger.calls += 1
+        kind = fate(ledger.calls)  # before any await: other calls count meanwhile
         ledger.qualifiers.append(request.query.get("Qualifier"))
         body = orjson.loads(await request.read())
         ref = body["txn_ref"]
-        kind = fate(ledger.calls)
         if kind == "throttled":
             ledger.answered[ref] = kind
             return _json({"Type": "User", "message": "Rate Exceeded.", "Reason":
@@ -94,6 +94,7 @@ def express_routes(ledger: Ledger, fate: Fate) -> list[web.RouteDef]:
         assert target == "AWSStepFunctions.StartSyncExecution", target
         assert request.content_type == "application/x-amz-json-1.0"
         ledger.calls += 1
+        kind = fate(ledger.calls)  # before any await: other calls count meanwhile
         call = orjson.loads(await request.read())
         assert call["stateMachineArn"] == MACHINE, call
         body = orjson.loads(call["input"])
@@ -101,7 +102,6 @@ def express_routes(ledger: Ledger, fate: Fate) -> list[web.RouteDef]:
         now = time.time()
         done = {"executionArn": f"{MACHINE.replace('stateMachine', 'express')}:{ref}",
                 "stateMachineArn": MACHINE, "startDate": now, "stopDate": now}
-        kind = fate(ledger.calls)
         if kind == "throttled":
             ledger.answered[ref] = kind
             return _json({"__type": "com.amazonaws.swf.service.v2.model#ThrottlingException",
