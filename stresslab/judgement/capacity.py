@@ -3,7 +3,7 @@ rate that met the criteria."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -319,6 +319,7 @@ def capacity_report(
     ended_at: str,
     status: str,
     step_outputs: Sequence[str | None] = (),
+    system_under_test: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """capacity.json (stresslab.capacity/v1): every step's verdict and the capacity found."""
     conclusion = conclude(search, steps)
@@ -330,6 +331,7 @@ def capacity_report(
         "search_id": search_id,
         "scenario": scenario,
         "target": target,
+        "system_under_test": dict(system_under_test) if system_under_test else None,
         "started_at": started_at,
         "ended_at": ended_at,
         "status": status,

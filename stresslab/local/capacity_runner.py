@@ -27,6 +27,7 @@ from stresslab.outputs.capacity_report import render_capacity_html
 from stresslab.runs import iso, new_run_id
 from stresslab.scenario.settings import CapacitySearch
 from stresslab.scenario.spec import ScenarioSpec
+from stresslab.targets.identity import identify_target
 
 EXIT_FOUND, EXIT_NOT_FOUND = 0, 1
 PAUSE_BETWEEN_STEPS_S = 1.0  # lets the target finish calls its callers gave up on
@@ -135,6 +136,10 @@ class CapacityRun:
             search, self.steps, search_id=self.search_id, scenario=options.spec.name,
             target=target, criteria=criteria, started_at=iso(started), ended_at=iso(ended),
             status="aborted" if self._aborted else "completed", step_outputs=self._step_outputs,
+            system_under_test=identify_target(
+                options.target_url or target, section=options.spec.target,
+                reference=options.target_url is None and options.spec.target is None,
+            ).model_dump(),
         )
         outputs = write_capacity_outputs(options.out_dir, report) if options.out_dir else {}
         if self._aborted:

@@ -9,6 +9,7 @@ from stresslab.outputs.charts import VERDICT_COLORS, ReferenceLine, StepChart, S
 from stresslab.outputs.format import format_fixed, format_percent
 from stresslab.outputs.rendering import render
 from stresslab.scenario.criteria import parse_threshold
+from stresslab.targets.identity import identify_target
 
 HEADLINES = {
     "found": "Capacity {capacity} TPS",
@@ -113,9 +114,12 @@ def render_capacity_html(report: Mapping[str, Any]) -> str:
         f"{format_fixed(search.get('step_duration'))} s each, "
         f"{search.get('refine_steps')} refinement rounds",
     ]
+    system = report.get("system_under_test")
     return render(
         "capacity.html.j2",
         report=report,
+        system=system.get("label") if isinstance(system, Mapping) and system.get("label")
+        else identify_target(str(report.get("target"))).label,
         headline=_headline(report),
         facts="; ".join(facts),
         criteria=", ".join(report.get("criteria") or []) or "none",
