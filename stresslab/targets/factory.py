@@ -109,8 +109,14 @@ def check_target(spec: ScenarioSpec, environ: Mapping[str, str]) -> None:
 
     section = spec.target
     if isinstance(section, HttpSection):
-        prepare_http(section, Secrets(environment_resolver(environ)))
-        if isinstance(section.auth, SigV4Auth) and default_aws_credentials() is None:
+        secrets = Secrets(environment_resolver(environ))
+        prepare_http(section, secrets)
+        auth = section.auth
+        if isinstance(auth, BearerAuth) and auth.is_client_credentials:
+            # resolved by each worker when it first asks for a token: checked here, before
+            for field in (auth.client_id, auth.client_secret):
+                secrets.resolve(field or "")
+        if isinstance(auth, SigV4Auth) and default_aws_credentials() is None:
             raise AuthError("target.auth: sigv4 found no AWS credentials in the default chain")
     elif section is not None:
         check_aws_target(section, Secrets(environment_resolver(environ)))

@@ -84,3 +84,20 @@ def test_a_local_run_given_a_url_sends_the_section_there(tmp_path: Any) -> None:
     assert moved.spec.target.url == "http://127.0.0.1:7000/x"
     own = LocalRun(LocalRunOptions(spec=spec, db_path=tmp_path / "db", progress=False))
     assert own.options.target_url == URL and own.spec is spec
+
+
+@pytest.mark.parametrize("auth, name", [
+    ({"type": "bearer", "token_url": "http://127.0.0.1:9/token", "client_id": "${env:CID_UNSET}",
+      "client_secret": "s"}, "CID_UNSET"),
+    ({"type": "bearer", "token_url": "http://127.0.0.1:9/token", "client_id": "id",
+      "client_secret": "${env:SECRET_UNSET}"}, "SECRET_UNSET"),
+    ({"type": "bearer", "token": "${env:TOKEN_UNSET}"}, "TOKEN_UNSET"),
+    ({"type": "api_key", "value": "${env:KEY_UNSET}"}, "KEY_UNSET"),
+])
+def test_every_secret_of_the_section_is_checked_before_the_run(auth: Any, name: str) -> None:
+    from stresslab.targets.factory import check_target
+    from stresslab.targets.secrets import SecretError
+
+    spec = parse_scenario(scenario(auth=auth), "s.yaml")
+    with pytest.raises(SecretError, match=f"^environment variable {name} is not set$"):
+        check_target(spec, {})
