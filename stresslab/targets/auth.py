@@ -24,12 +24,22 @@ from stresslab.targets.secrets import SecretError, Secrets
 
 REFUSED_MESSAGE = "the target refuses our credentials"
 DEFAULT_REFUSAL_LIMIT = 5
+REFUSED_STATUSES = (400, 401, 403)  # a token endpoint's no to our client credentials
 DEFAULT_TOKEN_LIFETIME = 300.0  # when the token endpoint does not say (expires_in)
 REFRESH_RETRY_S = 1.0
 
 
 class AuthError(RuntimeError):
     """Authentication that cannot work (no token, no credentials). The message is one line."""
+
+
+class TokenRefused(AuthError):
+    """The token endpoint refused our client credentials: counted as a refusal by the sender."""
+
+    def __init__(self, status: int, url: str) -> None:
+        super().__init__(f"target.auth.token_url: the token endpoint answered {status}")
+        self.status = status
+        self.url = url
 
 
 class RequestSigner(Protocol):
@@ -178,6 +188,8 @@ def aiohttp_token_fetcher(
             raise AuthError(
                 f"target.auth.token_url: no token from {url}: {type(error).__name__}"
             ) from None
+        if status in REFUSED_STATUSES:  # RFC 6749 5.2: invalid_client is 401 (or 400)
+            raise TokenRefused(status, url)
         if status != 200:
             raise AuthError(f"target.auth.token_url: the token endpoint answered {status}")
         if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):

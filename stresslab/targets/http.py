@@ -20,7 +20,13 @@ import orjson
 
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome
 from stresslab.scenario.spec import HttpSettings
-from stresslab.targets.auth import REFUSED_MESSAGE, AuthRefusals, RequestSigner, host_header
+from stresslab.targets.auth import (
+    REFUSED_MESSAGE,
+    AuthRefusals,
+    RequestSigner,
+    TokenRefused,
+    host_header,
+)
 from stresslab.targets.template import RenderBody
 
 OUTCOME_OVERSIZED = "oversized"
@@ -245,6 +251,7 @@ class HttpTarget:
         self._refusals = shape.refusals
         self._settled = asyncio.Event()
         self._refused_told = False
+        self._refusing = (401, url)  # who said no last (status, URL): target or token endpoint
         self.on_refused = shape.on_refused  # the worker's hook, replaceable once it runs
         self._success = shape.success
         self._timeout = shape.timeout or settings.timeout
@@ -302,7 +309,7 @@ class HttpTarget:
         finally:
             if refusals.settle(counted, status) and not self._refused_told:
                 self._refused_told = True
-                self.on_refused(refused_line(status or 401, self.url))
+                self.on_refused(refused_line(*self._refusing))
             settled, self._settled = self._settled, asyncio.Event()
             settled.set()  # wakes the requests waiting to learn whether the credentials work
         return outcome
@@ -315,7 +322,11 @@ class HttpTarget:
                 body = self._render(payload)
                 data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
             else:
-                data = await self._signed_request(payload)
+                try:
+                    data = await self._signed_request(payload)
+                except TokenRefused as refused:  # no token: this request is never sent
+                    self._refusing = (refused.status, refused.url)
+                    return Outcome("http_4xx", delivered=False), 401  # counted as a refusal
             async with asyncio.timeout(self._timeout):
                 connection = await self._pool.acquire()
                 status, answer = await connection.request(data)
@@ -332,6 +343,8 @@ class HttpTarget:
         finally:
             if connection is not None:
                 self._pool.release(connection)
+        if status in (401, 403):
+            self._refusing = (status, self.url)
         return self._judge(status, answer), status
 
     def _judge(self, status: int, answer: bytes) -> Outcome:

@@ -303,3 +303,18 @@ async def test_the_live_feed_and_the_store_never_carry_the_secret(
     live = json.dumps(recorder.messages)
     assert "/api/v2/assess" in live and planted not in live
     assert planted.encode() not in (tmp_path / "runs.db").read_bytes()
+
+
+def test_a_token_endpoint_refusing_our_client_secret_aborts_the_run(tmp_path: Path) -> None:
+    settings = PartnerSettings(client_id="stresslab", client_secret="the-right-secret")
+    with serve_partner(settings) as partner:
+        auth = {"type": "bearer", "token_url": f"{partner.base_url}/token",
+                "client_id": "stresslab", "client_secret": "${env:PARTNER_CLIENT_SECRET}"}
+        scenario = scenario_file(tmp_path, port_of(partner.base_url), headers=None, auth=auth)
+        finished = stresslab_run(tmp_path, scenario,
+                                 clean_env(PARTNER_CLIENT_SECRET="a-wrong-secret"))
+        assert partner.ledger.answered == {} and partner.ledger.tokens_issued == 0
+    assert finished.code == 3, finished.stderr
+    assert "stresslab: the target refuses our credentials (401 from 127.0.0.1)" in \
+        finished.stderr.splitlines()
+    assert finished.summary["counts"]["scheduled"] < 6000 / 2
