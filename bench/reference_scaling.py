@@ -8,7 +8,14 @@ as stresslab's workers do) and `shared` (one wrk on the SO_REUSEPORT port; a pro
 not a card's owner forwards it). wrk shares the cores with the service: the load average and
 wrk's own CPU are printed beside each figure.
 
-    .venv/bin/python bench/reference_scaling.py --processes 1 2 --seconds 10
+    .venv/bin/python bench/reference_scaling.py --processes 1 2 --seconds 10 --rounds 3
+
+Beside the rate, the service's own CPU (all its processes, user + system) gives answers per
+CPU-second: on a machine whose cores are busy with other work that is the figure that says
+how N processes would scale where N cores are free (N x their answers per CPU-second,
+against 1 x one process's). Rounds alternate the process counts, so a neighbour's load
+drifting over the minutes falls
+on all of them alike; each figure is the median of the rounds, with the lowest and highest.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +37,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import psutil  # noqa: E402
 
 from reference_service.cluster import owner_of  # noqa: E402
 
@@ -68,6 +78,11 @@ class Measured:
     seconds: float
     p99_ms: float
     load_average: float
+    cpu_s: float
+
+    @property
+    def per_cpu_s(self) -> float:
+        return self.answered / self.cpu_s if self.cpu_s else float("nan")
 
     @property
     def rate(self) -> float:
@@ -88,18 +103,26 @@ class Service:
                 raise SystemExit("the reference service did not start")
             if match := _LISTENING.search(line):
                 self.url, self.admin = match.groups()
-            elif match := _PROCESSES.search(line):
-                self.own = match.group(1).split()
             elif match := _TOKEN.search(line):
                 self.token = match.group(1)
+            elif match := _PROCESSES.search(line):  # the last line it prints
+                self.own = match.group(1).split()
                 break
-        self.own = self.own or [self.url]
 
     def stats(self) -> dict[str, object]:
         request = urllib.request.Request(f"{self.admin}/admin/stats?run_id={RUN}",
                                          headers={"Authorization": f"Bearer {self.token}"})
         with urllib.request.urlopen(request, timeout=10) as answer:
             return dict(json.loads(answer.read()))
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the service's processes."""
+        root = psutil.Process(self.process.pid)
+        total = 0.0
+        for process in [root, *root.children(recursive=True)]:
+            times = process.cpu_times()
+            total += times.user + times.system
+        return total
 
     def stop(self) -> None:
         self.process.terminate()
@@ -123,6 +146,7 @@ def p99_ms(output: str) -> float:
 def measure(label: str, service: Service, targets: list[tuple[str, Path]], connections: int,
             seconds: float) -> Measured:
     before = service.stats()
+    cpu_before = service.cpu_s()
     per = max(1, connections // len(targets))
     started = time.monotonic()
     runs = [subprocess.Popen(["wrk", "-t1", f"-c{per}", f"-d{seconds:g}s", "--latency",
@@ -134,11 +158,12 @@ def measure(label: str, service: Service, targets: list[tuple[str, Path]], conne
     load = os.getloadavg()[0]
     time.sleep(0.5)  # the last answers in flight are counted
     after = service.stats()
+    cpu = service.cpu_s() - cpu_before
     answered = int(after["received"]) - int(before["received"])  # type: ignore[call-overload]
     ok_after = after["responses"].get("200", 0)  # type: ignore[attr-defined]
     ok_before = before["responses"].get("200", 0)  # type: ignore[attr-defined]
     return Measured(label, answered, answered - (ok_after - ok_before), elapsed,
-                    max(p99_ms(output) for output in outputs), load)
+                    max(p99_ms(output) for output in outputs), load, cpu)
 
 
 def main() -> None:
@@ -146,13 +171,14 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed")
     cards = [f"card-{number}" for number in range(CARDS)]
     results: list[Measured] = []
     with tempfile.TemporaryDirectory() as folder:
-        for processes in args.processes:
+        for processes in [count for _ in range(args.rounds) for count in args.processes]:
             service = Service(processes)
             try:
                 time.sleep(1.0)
@@ -172,12 +198,20 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; wrk {args.connections} connections, "
           f"{args.seconds:g} s each")
-    base = results[0].rate
-    print(f"{'how':<26}{'answered/s':>12}{'x 1 process':>13}{'errors':>8}{'p99 ms':>9}"
-          f"{'load avg':>10}")
-    for result in results:
-        print(f"{result.label:<26}{result.rate:>12,.0f}{result.rate / base:>13.2f}"
-              f"{result.errors:>8}{result.p99_ms:>9.1f}{result.load_average:>10.2f}")
+    labels = list(dict.fromkeys(result.label for result in results))
+    by_label = {label: [r for r in results if r.label == label] for label in labels}
+    base = statistics.median(r.rate for r in by_label[labels[0]])
+    print(f"{'how':<26}{'answered/s':>12}{'(low-high)':>16}{'x first':>9}{'errors':>8}"
+          f"{'p99 ms':>9}{'load avg':>12}{'cores used':>12}{'per CPU s':>11}")
+    for label, runs in by_label.items():
+        rate = statistics.median(r.rate for r in runs)
+        low, high = min(r.rate for r in runs), max(r.rate for r in runs)
+        loads = f"{min(r.load_average for r in runs):.1f}-{max(r.load_average for r in runs):.1f}"
+        print(f"{label:<26}{rate:>12,.0f}{f'({low:,.0f}-{high:,.0f})':>16}{rate / base:>9.2f}"
+              f"{sum(r.errors for r in runs):>8}"
+              f"{statistics.median(r.p99_ms for r in runs):>9.1f}{loads:>12}"
+              f"{statistics.median(r.cpu_s / r.seconds for r in runs):>12.2f}"
+              f"{statistics.median(r.per_cpu_s for r in runs):>11,.0f}")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ RESTART_PAUSE_S = 0.2
 LEVEL_DEADLINE_S = 3.0
 STATS_DEADLINE_S = 5.0
 # One process until stresslab's workers send each card to its owner's port: behind the shared
-# port, half the requests take an extra hop, and 2 processes answered 0.66-0.82x of what one
-# did on 2 cores (bench/reference_scaling.py, docs/performance.md); routed, 1.4-1.7x.
+# port half the requests take an extra hop, and 2 processes answered 0.67x of what one did on
+# 2 cores; routed by card, 1.44x (bench/reference_scaling.py, docs/performance.md).
 STARTED_PROCESSES = 1
 
 
