@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import random
 import re
 import secrets
@@ -21,6 +20,13 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from reference_service.binding import (
+    RemoteBindRefused,
+    admin_host_names,
+    is_loopback,
+    refuse_remote,
+    shown_host,
+)
 from reference_service.cluster import (
     FAULT_ID_HEADER,
     ClusterRole,
@@ -34,7 +40,8 @@ from reference_service.payload import UNKNOWN_RUN, InvalidTransaction, parse_tra
 from reference_service.stats import DROPPED, ScoreCounters, merge_described
 
 __all__ = [
-    "RemoteBindRefused", "RunningTarget", "TargetConfig", "create_app", "start_target",
+    "RemoteBindRefused", "RunningTarget", "TargetConfig", "admin_host_names", "create_app",
+    "is_loopback", "refuse_remote", "shown_host", "start_target",
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,7 +49,6 @@ _NOT_JSON = object()
 _KEY = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 ADMIN_MAX_BODY = 16 * 1024
 ADMIN_START_TIMEOUT_S = 10.0
-WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
 @dataclass(slots=True)
@@ -116,33 +122,6 @@ def admin_app(state: TargetState, guard: AdminGuard) -> web.Application:
     app.router.add_get("/admin/stats", _admin_stats)
     app.router.add_get("/admin/health", _admin_health)
     return app
-
-
-class RemoteBindRefused(ValueError):
-    """A non-loopback address without allow_remote: the admin API would face the network."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def shown_host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def admin_host_names(host: str) -> set[str]:
-    """Names a client may put in Host for a service bound to `host` (never a foreign name)."""
-    names = {shown_host(host)}
-    if is_loopback(host) or host in WILDCARDS:
-        names |= {"127.0.0.1", "localhost", "[::1]"}
-    if host in WILDCARDS:
-        names.add(socket.gethostname())
-    return names
 
 
 @dataclass(slots=True)
@@ -220,13 +199,6 @@ class AdminThread:
             await self._stopping.wait()
         finally:
             await runner.cleanup()
-
-
-def refuse_remote(host: str, allow_remote: bool) -> None:
-    if not allow_remote and not is_loopback(host):
-        raise RemoteBindRefused(
-            f"--host {host}: not a loopback address; the admin API would face the network "
-            "(add --allow-remote if that is really meant)")
 
 
 async def start_target(

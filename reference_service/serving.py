@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import uvloop
 from aiohttp import web
 
+from reference_service.binding import admin_host_names, is_loopback, refuse_remote, shown_host
 from reference_service.cluster import (
     BoundSockets,
     ClusterRole,
@@ -31,12 +32,8 @@ from reference_service.service import (
     AdminThread,
     RunningTarget,
     admin_app,
-    admin_host_names,
-    is_loopback,
     new_state,
-    refuse_remote,
     scoring_app,
-    shown_host,
     start_target,
 )
 
