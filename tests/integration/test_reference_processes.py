@@ -234,3 +234,29 @@ def test_bad_process_flags_are_refused_in_one_line(flags: list[str], error: str)
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr == f"python -m reference_service: error: {error}\n"
+
+
+async def test_when_the_first_process_is_killed_the_others_leave_and_the_ports_come_back() -> None:
+    # Given the reference service with 2 processes
+    service = await ReferenceService.start(processes=2)
+    try:
+        urls = service.score_urls
+        member = psutil.Process(service.pid).children()[0]
+        # When process 0 is SIGKILLed (it cannot stop the others)
+        os.kill(service.pid, signal.SIGKILL)
+        for _ in range(300):
+            if service.exited:
+                break
+            await asyncio.sleep(0.1)
+        # Then the other process leaves by itself, and a restart serves on the same ports
+        assert service.exited and service.returncode == -signal.SIGKILL
+        await asyncio.to_thread(member.wait, 30)
+        await service.restart()
+        assert service.score_urls == urls
+        async with aiohttp.ClientSession() as http:
+            statuses = [(await score(http, url.removesuffix("/v1/score"),
+                                     transaction("back", n, f"card-{n}")))[0]
+                        for n, url in enumerate(urls)]
+        assert statuses == [200, 200]
+    finally:
+        await service.stop()
