@@ -21,7 +21,7 @@ import orjson
 
 from stresslab.generation.transactions import TransactionFactory
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Outcome, Target
-from stresslab.scenario.spec import ScenarioSpec, load_scenario
+from stresslab.scenario.spec import HttpSettings, ScenarioSpec, load_scenario
 from stresslab.targets.auth import AuthRefusals
 from stresslab.targets.config import (
     AnyTarget,
@@ -43,7 +43,7 @@ from stresslab.targets.factory import (
     prepare_http,
     with_target_url,
 )
-from stresslab.targets.http import OUTCOME_OVERSIZED, HttpTarget
+from stresslab.targets.http import OUTCOME_OVERSIZED, HttpTarget, RequestShape
 from stresslab.targets.response import ReadAnswer, ResponseReader
 from stresslab.targets.secrets import Secrets, environment_resolver
 from stresslab.targets.sender import body_renderer
@@ -61,21 +61,38 @@ class ProbeInputError(ValueError):
 
 
 class RecordingTarget(HttpTarget):
-    """The run's HTTP target, keeping the last request's bytes and the answer's status and body."""
+    """The run's HTTP target, keeping the last request's bytes and the answer's status and body.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    The bytes are caught where the client builds a signed request; without a signer of its own
+    the target is given one that adds no header, whose request is byte for byte the unsigned
+    one (the same head, Content-Length and body). mypy flags these overrides if the client's
+    methods change.
+    """
+
+    def __init__(self, url: str, settings: HttpSettings, shape: RequestShape | None = None):
+        shape = shape or RequestShape()
+        super().__init__(url, settings, shape=replace(shape, signer=shape.signer or _NO_SIGNATURE))
         self.request = b""
         self.status: int | None = None
         self.answer = b""
 
-    async def _request_bytes(self, payload: Mapping[str, Any]) -> bytes:
-        self.request, self.status, self.answer = await super()._request_bytes(payload), None, b""
+    async def _signed_request(self, payload: Mapping[str, Any]) -> bytes:
+        self.request, self.status, self.answer = await super()._signed_request(payload), None, b""
         return self.request
 
     def _judge(self, status: int, answer: bytes) -> Outcome:
         self.status, self.answer = status, answer
         return super()._judge(status, answer)
+
+
+class _NoSignature:
+    async def headers_for(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> Mapping[str, str]:
+        return {}
+
+
+_NO_SIGNATURE = _NoSignature()
 
 
 @dataclass
@@ -336,7 +353,8 @@ async def _open_http(
     context = TargetContext(settings=spec.http, secrets=secrets, on_refused=refused.append)
     prepared = prepare_http(section, secrets)
     signer = await _signer(section, context, prepared, stack)
-    shape = replace(prepared.shape, signer=signer, refusals=AuthRefusals(),
+    shape = replace(prepared.shape, signer=signer,
+                    refusals=AuthRefusals(section.abort_after_refusals),
                     on_refused=refused.append)
     target = RecordingTarget(prepared.url, spec.http, shape=shape)
     await stack.enter_async_context(target)

@@ -119,6 +119,15 @@ def test_repeated_refusals_stop_the_probe_before_it_hammers(tmp_path, planted_ke
     assert "the target refuses our credentials" in result.stdout.splitlines()[-1]
 
 
+def test_the_probe_stops_after_the_sections_own_refusal_limit(tmp_path, planted_key):
+    with serve_partner(PartnerSettings(api_key=planted_key)) as partner:
+        result = probe(scenario_file(tmp_path, partner.base_url, abort_after_refusals=2),
+                       "--count", "20", key="pk_live_wrong")
+    assert result.returncode == 1
+    assert partner.ledger.refused == 2  # target.abort_after_refusals, as a run counts them
+    assert "the target refuses our credentials" in result.stdout.splitlines()[-1]
+
+
 def test_a_missing_decision_path_is_named_with_the_answers_top_keys(tmp_path, planted_key):
     settings = PartnerSettings(api_key=planted_key, answer_without_action=True)
     with serve_partner(settings) as partner:
