@@ -133,7 +133,9 @@ async def run_work_item(
         reason.append(REFUSED)
         stop.set()
 
-    margin = spec.http.timeout + DRAIN_MARGIN_S
+    # the longest an answer may take: the target section's timeout replaces http.timeout
+    longest = (spec.target.timeout if spec.target else None) or spec.http.timeout
+    margin = longest + DRAIN_MARGIN_S
     async with open_target(item.target, spec) as target, _watch(
         item.run_id, kill_switch, seconds_left, margin, stop, reason, clock, polling, draw
     ):

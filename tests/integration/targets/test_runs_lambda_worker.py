@@ -96,3 +96,22 @@ async def test_the_number_of_refusals_that_stop_a_run_is_the_sections() -> None:
                 ListSink(), target_opener(None, None, session), NeverStop(), lambda: 900.0,
             )
         assert partner.ledger.refused == 2
+
+
+async def test_a_target_timeout_longer_than_http_timeout_keeps_its_drain_margin() -> None:
+    # Given 40 s left in the Lambda and a target whose answers may take 45 s (http.timeout 10 s)
+    from stresslab.aws.generator import WaveOverrun
+    from tests.fakes import FakeClock, ScriptedTarget
+
+    clock = FakeClock()
+
+    @contextlib.asynccontextmanager
+    async def open_target(target: Any, spec: Any) -> Any:
+        yield ScriptedTarget(clock)
+
+    item = work_item("http://127.0.0.1:9", "unused", timeout="45s")
+    item = item.model_copy(update={"run_started_at": clock.wall()})
+    # Then the shard does not start sending what it could not wait for
+    with pytest.raises(WaveOverrun):
+        await clock.drive(run_work_item(item, ListSink(), open_target, NeverStop(),
+                                        lambda: 40.0, clock=clock))
