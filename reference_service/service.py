@@ -99,20 +99,27 @@ def new_state(config: TargetConfig, cluster: ClusterRole | None = None) -> Targe
 def scoring_app(state: TargetState) -> web.Application:
     app = web.Application(client_max_size=state.config.max_body_bytes)
     app[STATE] = state
-    if state.cluster is not None:
-        app.on_cleanup.append(lambda _: state.cluster.close() if state.cluster else _nothing())
+    _closed_with(app, state.cluster)
     app.router.add_post("/v1/score", _score)
     app.router.add_get("/v1/stats", _stats)
     app.router.add_get("/health", _health)
     return app
 
 
+def _closed_with(app: web.Application, peers: ClusterRole | MemberAdmins | None) -> None:
+    """The other processes' client sessions close with the app, in its own event loop."""
+    if peers is not None:
+        async def close(_: web.Application) -> None:
+            await peers.close()
+
+        app.on_cleanup.append(close)
+
+
 def admin_app(state: TargetState, guard: AdminGuard) -> web.Application:
     """The admin API: every route behind the guard (Host, token, JSON bodies)."""
     app = web.Application(client_max_size=ADMIN_MAX_BODY, middlewares=[guard.middleware])
     app[STATE] = state
-    if state.members is not None:
-        app.on_cleanup.append(lambda _: state.members.close() if state.members else _nothing())
+    _closed_with(app, state.members)
     app.router.add_post("/admin/faults", _add_fault)
     app.router.add_get("/admin/faults", _list_faults)
     app.router.add_delete("/admin/faults", _clear_faults)
@@ -242,10 +249,6 @@ async def start_target(
     return RunningTarget(url=f"http://{shown}:{bound_port}",
                          admin_url=f"http://{shown}:{bound_admin}", admin_token=token,
                          app=app, _runner=runner, _admin=admin)
-
-
-async def _nothing() -> None:
-    return None
 
 
 def _json(status: int, body: dict[str, Any]) -> web.Response:
