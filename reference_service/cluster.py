@@ -157,13 +157,22 @@ class ClusterRole:
 
     async def forward(self, owner: int, body: bytes) -> tuple[int, bytes]:
         """The owner's answer to `body`; aiohttp.ClientError if it did not give one."""
+        async with self._client().post(self.score_urls[owner], data=body,
+                                      headers={"Content-Type": "application/json"}) as answer:
+            return answer.status, await answer.read()
+
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=FORWARD_CONNECTIONS),
                 skip_auto_headers=("User-Agent",),
             )
-        async with self._session.post(self.score_urls[owner], data=body,
-                                      headers={"Content-Type": "application/json"}) as answer:
+        return self._session
+
+    async def ask_first(self, path_qs: str) -> tuple[int, bytes]:
+        """Process 0's answer to a GET (it sums what every process counted)."""
+        first = self.score_urls[0].removesuffix("/v1/score")
+        async with self._client().get(first + path_qs) as answer:
             return answer.status, await answer.read()
 
     async def close(self) -> None:

@@ -62,6 +62,7 @@ class TargetState:
     rng: random.Random
     cluster: ClusterRole | None = None  # one of several processes: forwards others' cards
     members: MemberAdmins | None = None  # process 0 of several: admin changes fan out
+    scoring_members: MemberAdmins | None = None  # the same, from the scoring loop (/v1/stats)
 
 
 STATE = web.AppKey("stresslab_target", TargetState)
@@ -100,6 +101,7 @@ def scoring_app(state: TargetState) -> web.Application:
     app = web.Application(client_max_size=state.config.max_body_bytes)
     app[STATE] = state
     _closed_with(app, state.cluster)
+    _closed_with(app, state.scoring_members)
     app.router.add_post("/v1/score", _score)
     app.router.add_get("/v1/stats", _stats)
     app.router.add_get("/health", _health)
@@ -224,6 +226,8 @@ async def start_target(
     token = config.admin_token or secrets.token_urlsafe(24)
     state = new_state(config, cluster)
     state.members = members
+    if members is not None:
+        state.scoring_members = MemberAdmins(members.urls, token)
     app = scoring_app(state)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -330,8 +334,16 @@ async def _assess(state: TargetState, payload: object) -> tuple[int, dict[str, A
 
 
 async def _stats(request: web.Request) -> web.StreamResponse:
-    counters = request.app[STATE].counters
-    return _json(200, counters.describe(request.query.get("run_id")))
+    """The service's count, whichever process is asked: the others ask process 0, which sums."""
+    state = request.app[STATE]
+    cluster = state.cluster
+    if cluster is not None and cluster.index != 0:
+        try:
+            status, answer = await cluster.ask_first(request.path_qs)
+        except aiohttp.ClientError as unreachable:
+            return _json(502, {"error": f"counts incomplete: process 0: {unreachable}"})
+        return web.Response(status=status, body=answer, content_type="application/json")
+    return await _summed_stats(state, request.query.get("run_id"), state.scoring_members)
 
 
 async def _health(request: web.Request) -> web.StreamResponse:
@@ -461,13 +473,18 @@ async def _admin_stats(request: web.Request) -> web.StreamResponse:
     """/v1/stats read from the admin thread (counters are copied whole under the GIL),
     summed over every process of the service."""
     state = request.app[STATE]
-    run_id = request.query.get("run_id")
+    return await _summed_stats(state, request.query.get("run_id"), state.members)
+
+
+async def _summed_stats(
+    state: TargetState, run_id: str | None, members: MemberAdmins | None,
+) -> web.Response:
     own = state.counters.describe(run_id)
-    if state.members is None:
+    if members is None:
         return _json(200, own)
     params = {} if run_id is None else {"run_id": run_id}
     try:
-        others = await state.members.call_all("GET", "/admin/stats", params=params)
+        others = await members.call_all("GET", "/admin/stats", params=params)
     except MemberUnreachable as unreachable:
         return _json(502, {"error": f"counts incomplete: {unreachable}"})
     return _json(200, merge_described([own, *others]))

@@ -260,3 +260,20 @@ async def test_when_the_first_process_is_killed_the_others_leave_and_the_ports_c
         assert statuses == [200, 200]
     finally:
         await service.stop()
+
+
+async def test_v1_stats_on_any_door_counts_every_process(
+    serve: Serve, http: aiohttp.ClientSession,
+) -> None:
+    # Given a 3-process service that scored 60 requests of a run through all its doors
+    served = await serve(3)
+    doors = [served.url, *served.own]
+    for n in range(60):
+        await score(http, doors[n % 4], transaction("doors", n, f"card-{n % 13}"))
+    # When /v1/stats is asked on each door
+    counts = []
+    for door in doors:
+        async with http.get(f"{door}/v1/stats", params={"run_id": "doors"}) as answer:
+            counts.append((await answer.json())["received"])
+    # Then each answers for the whole service
+    assert counts == [60, 60, 60, 60]
