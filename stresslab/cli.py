@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -171,7 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", type=Path, default=DEFAULT_DB)
     demo.add_argument("--allow-remote", action="store_true",
                       help="let --host be a non-loopback address (exposes the dashboards)")
+    demo.add_argument("--allow-secret", action="append", default=[], metavar="NAME",
+                      type=_variable_name,
+                      help="an environment variable runs started over the API may read as "
+                           "${env:NAME} (repeatable; STRESSLAB_TARGET_* always may)")
     return parser
+
+
+def _variable_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
+    return text
 
 
 def resolve_spec(args: argparse.Namespace) -> ScenarioSpec:
@@ -469,6 +480,7 @@ def command_demo(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, scenario=args.scenario, time_scale=args.time_scale,
         load_scale=args.load_scale, autostart=not args.no_autostart, db_path=args.db,
         results_dir=DEFAULT_RESULTS, allow_remote=args.allow_remote,
+        allowed_secrets=tuple(args.allow_secret),
     )
     try:
         return asyncio.run(run_demo(options))

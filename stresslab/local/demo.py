@@ -37,6 +37,7 @@ class DemoOptions:
     db_path: Path = Path(".stresslab/runs.db")
     results_dir: Path = Path("results")
     allow_remote: bool = False
+    allowed_secrets: tuple[str, ...] = ()  # ${env:NAME} runs started over the API may read
 
 
 def _exposed(host: str) -> str:
@@ -81,7 +82,8 @@ async def run_demo(options: DemoOptions, say: Callable[[str], None] = _print) ->
     except PresentationError as error:
         raise DemoFailed(str(error)) from None
     settings = ServerSettings(host=options.host, port=options.port, db_path=options.db_path,
-                              results_dir=options.results_dir)
+                              results_dir=options.results_dir,
+                              allowed_secrets=options.allowed_secrets)
     first = _first_run(options, settings)
     try:
         server = await start_server(settings, announce=lambda line: say(f"stresslab: {line}"))

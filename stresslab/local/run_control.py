@@ -28,6 +28,7 @@ from stresslab.scenario.resolve import (
 )
 from stresslab.scenario.spec import FaultSpec, ScenarioError, ScenarioSpec
 from stresslab.targets.factory import TARGET_SETUP_ERRORS, check_target, with_target_url
+from stresslab.targets.secrets import api_secret_policy
 
 log = logging.getLogger("stresslab.local.server")  # one log for the server's modules
 
@@ -59,7 +60,12 @@ def build_spec(request: StartRun, settings: ServerSettings) -> ScenarioSpec:
     except ScenarioError as error:
         raise BadRequest(scenario_error_line(error)) from None
     try:  # a target section's secrets, files and credentials, before anything starts
-        check_target(with_target_url(spec, request.target_url), os.environ)
+        target = with_target_url(spec, request.target_url)
+        # only the secrets the server was started to share: never the rest of its environment
+        api_secret_policy(settings.allowed_secrets).check(
+            [request.target_url or "", target.target.model_dump(mode="json") if target.target
+             else None])
+        check_target(target, os.environ)
     except TARGET_SETUP_ERRORS as error:
         raise BadRequest(str(error)) from None
     return spec

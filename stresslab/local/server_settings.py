@@ -37,6 +37,8 @@ class ServerSettings:
     # Idle keep-alive connections, and requests whose headers never end, are cut after this.
     keepalive_timeout_s: float = 15.0
     max_connections: int = 512
+    # ${env:NAME} a run started over the API may read besides STRESSLAB_TARGET_*
+    allowed_secrets: tuple[str, ...] = ()
 
     def host_names(self) -> frozenset[str]:
         """The names this server answers to: the Host allow-list. Bound to every interface,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -54,6 +55,69 @@ def chain_resolvers(environ: Mapping[str, str], aws: SecretResolver) -> SecretRe
     """${env:…} from the environment, everything else through the AWS resolver."""
     local = environment_resolver(environ)
     return lambda source, name: local(source, name) if source == "env" else aws(source, name)
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """The names of one source a run may read: these exactly, or any under these prefixes."""
+
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    def allows(self, name: str) -> bool:
+        return name in self.names or name.startswith(self.prefixes)
+
+
+@dataclass(frozen=True)
+class SecretPolicy:
+    """Which secrets a run may read, for whoever starts runs on another's behalf (the local
+    server's API, the AWS control API). A source without a rule may not be read at all.
+    Checked before anything is resolved or sent; runs from the user's own CLI have none."""
+
+    rules: Mapping[str, NameRule] = field(default_factory=dict)
+    # (source, name) -> the one-line refusal, saying how to allow it where that is possible
+    refusal: Callable[[str, str], str] = (
+        lambda source, name: f"target secret ${{{source}:{name}}} is not allowed here")
+
+    def allows(self, source: str, name: str) -> bool:
+        rule = self.rules.get(source)
+        return rule is not None and rule.allows(name)
+
+    def check(self, data: Any) -> None:
+        """SecretError naming the first reference in the data (any structure) not allowed."""
+        for text in _strings(data):
+            for source, name in SECRET_REFERENCE.findall(text):
+                if not self.allows(source, name):
+                    raise SecretError(self.refusal(source, name))
+
+
+# Any name under this prefix was put in the environment for targets, never by accident.
+API_ENV_PREFIX = "STRESSLAB_TARGET_"
+
+
+def api_secret_policy(allowed: tuple[str, ...] | frozenset[str]) -> SecretPolicy:
+    """Runs started over the local server's API: ${env:NAME} for the names the server was
+    started with (--allow-secret) or under STRESSLAB_TARGET_, never the rest of its environment."""
+    return SecretPolicy(
+        {"env": NameRule(frozenset(allowed), (API_ENV_PREFIX,))},
+        lambda source, name: (
+            f"target secret ${{{source}:{name}}} is not allowed for runs started over the API; "
+            + (f"start the server with --allow-secret {name}" if source == "env"
+               else "runs started here read only ${env:NAME}")
+        ),
+    )
+
+
+def _strings(data: Any) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, Mapping):
+        for key, item in data.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(data, list | tuple | set | frozenset):
+        for item in data:
+            yield from _strings(item)
 
 
 class SecretMasker:

@@ -68,10 +68,11 @@ def test_a_run_started_from_the_dashboards_checks_the_section_before_it_starts(
 
     monkeypatch.delenv("PARTNER_KEY_UNSET", raising=False)
     inline = scenario(headers={"X-Api-Key": "${env:PARTNER_KEY_UNSET}"})
+    allowed = ServerSettings(allowed_secrets=("PARTNER_KEY_UNSET",))  # --allow-secret
     with pytest.raises(BadRequest, match=r"^environment variable PARTNER_KEY_UNSET is not set$"):
-        build_spec(StartRun(scenario=inline), ServerSettings())
+        build_spec(StartRun(scenario=inline), allowed)
     monkeypatch.setenv("PARTNER_KEY_UNSET", "k")
-    assert build_spec(StartRun(scenario=inline), ServerSettings()).target is not None
+    assert build_spec(StartRun(scenario=inline), allowed).target is not None
 
 
 def test_a_local_run_given_a_url_sends_the_section_there(tmp_path: Any) -> None:
