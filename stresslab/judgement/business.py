@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-PRICING_FILE = Path(__file__).resolve().parents[2] / "config" / "pricing.yaml"
+from stresslab.project_data import PRICING_FILE
 
 NonNegative = Annotated[float, Field(ge=0)]
 CostBasis = Literal["modelled", "reported"]

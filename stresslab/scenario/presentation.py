@@ -10,10 +10,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stresslab.scenario.spec import SCENARIOS_DIR, CurrencyCode, describe_validation_error
-
-PRESENTATION_DIR = SCENARIOS_DIR / "presentation"
-BENCHMARKS_FILE = SCENARIOS_DIR.parent / "config" / "benchmarks.yaml"
+from stresslab.project_data import BENCHMARKS_FILE, PRESENTATION_DIR
+from stresslab.scenario.spec import CurrencyCode, describe_validation_error
 
 HeroMetric = Literal[
     "transactions_processed", "fraud_blocked", "money_saved", "uptime_pct", "current_tps",

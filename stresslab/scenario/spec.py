@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from stresslab.generation.catalog import CURRENCIES
+from stresslab.project_data import SCENARIOS_DIR
 from stresslab.scenario.criteria import Criterion, is_fault_ref
 from stresslab.scenario.durations import parse_duration
 from stresslab.scenario.errors import PLACED_ERROR, describe_validation_error
@@ -32,8 +33,6 @@ from stresslab.scenario.settings import (
 )
 from stresslab.targets.config import AnyTarget, TargetConfigError, TargetSpec
 from stresslab.targets.section import parse_target
-
-SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 FaultType = Literal[
     "agent_errors", "latency", "throttle", "agent_down", "slow_store", "drop_connections"
