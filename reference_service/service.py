@@ -280,6 +280,7 @@ async def _score(request: web.Request) -> web.StreamResponse:
     if cluster is not None and payload is not _NOT_JSON:
         owner = cluster.owner(payload)
         if owner != cluster.index:
+            counters.forwarded(run_id_of(payload))
             return await _forward(request, cluster, owner, body)
     run_id = run_id_of(payload)
     counters.arrived(run_id)

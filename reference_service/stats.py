@@ -11,9 +11,11 @@ DROPPED = "dropped"
 
 @dataclass(slots=True)
 class RunCounts:
-    """Arrivals, outcomes by HTTP status (or 'dropped') and decisions of one run."""
+    """Arrivals, outcomes by HTTP status (or 'dropped') and decisions of one run; `forwarded`:
+    requests this process passed on to the card's owner (counted there, not in `received`)."""
 
     received: int = 0
+    forwarded: int = 0
     responses: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, int] = field(
         default_factory=lambda: {"approve": 0, "review": 0, "block": 0}
@@ -25,6 +27,7 @@ class RunCounts:
             "received": self.received,
             "responses": dict(self.responses),
             "decisions": dict(self.decisions),
+            "forwarded": self.forwarded,
         }
 
 
@@ -36,14 +39,22 @@ class ScoreCounters:
         self._runs: OrderedDict[str, RunCounts] = OrderedDict()
         self.total = RunCounts()
 
-    def arrived(self, run_id: str) -> None:
+    def _run(self, run_id: str) -> RunCounts:
         counts = self._runs.get(run_id)
         if counts is None:
             counts = self._runs[run_id] = RunCounts()
             if len(self._runs) > self._max_runs:
                 self._runs.popitem(last=False)
-        counts.received += 1
+        return counts
+
+    def arrived(self, run_id: str) -> None:
+        self._run(run_id).received += 1
         self.total.received += 1
+
+    def forwarded(self, run_id: str) -> None:
+        """A request passed on to the process that owns its card."""
+        self._run(run_id).forwarded += 1
+        self.total.forwarded += 1
 
     def answered(self, run_id: str, outcome: str, decision: str | None = None) -> None:
         """Record how an arrived request ended: an HTTP status code or 'dropped'."""
@@ -65,6 +76,7 @@ def merge_described(parts: list[dict[str, Any]]) -> dict[str, Any]:
     merged = RunCounts()
     for part in parts:
         merged.received += int(part["received"])
+        merged.forwarded += int(part.get("forwarded", 0))
         for outcome, count in part["responses"].items():
             merged.responses[outcome] = merged.responses.get(outcome, 0) + int(count)
         for decision, count in part["decisions"].items():

@@ -152,6 +152,7 @@ async def test_stats_count_every_request_per_run_including_malformed_bodies(
         "received": 4,
         "responses": {"200": 3, "400": 1},
         "decisions": {"approve": 3, "review": 0, "block": 0},
+        "forwarded": 0,
     }
     assert unknown["received"] == 2 and unknown["responses"] == {"400": 2}
     assert never["received"] == 0

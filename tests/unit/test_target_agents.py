@@ -713,6 +713,7 @@ def test_score_counters_count_per_run_and_in_total() -> None:
         "received": 1,
         "responses": {"200": 1},
         "decisions": {"approve": 1, "review": 0, "block": 0},
+        "forwarded": 0,
     }
     assert counters.describe()["received"] == 2
     assert counters.describe()["responses"] == {"200": 1, "429": 1}
