@@ -29,10 +29,11 @@ RESTART_ATTEMPTS = 5
 RESTART_PAUSE_S = 0.2
 LEVEL_DEADLINE_S = 3.0
 STATS_DEADLINE_S = 5.0
-# One process until stresslab's workers send each card to its owner's port: behind the shared
-# port half the requests take an extra hop, and 2 processes answered 0.67x of what one did on
-# 2 cores; routed by card, 1.44x (bench/reference_scaling.py, docs/performance.md).
-STARTED_PROCESSES = 1
+# The service's default: a process per core, capped. stresslab's workers send each card to its
+# owner's port (targets.card_routed): behind the shared port half the requests would take an
+# extra hop, and 2 processes answered 0.67x of one on 2 cores; routed by card, 1.44x
+# (bench/reference_scaling.py, docs/performance.md).
+STARTED_PROCESSES: int | None = None
 
 
 class ReferenceServiceFailed(RuntimeError):

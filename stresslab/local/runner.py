@@ -215,6 +215,7 @@ class LocalRun:
             self._context, self.plan.assignments(run_started_at=0.0),
             self.spec.model_dump_json(), url, self._stop, self._start_at, self.accept_batch,
             on_refused=self._credentials_refused, on_invalid=self._invalid.add,
+            owner_urls=self._target.owner_urls,
         )
         pump = threading.Thread(target=pool.pump, daemon=True)
         pump.start()

@@ -23,6 +23,7 @@ class SupervisedService(Protocol):
     """What the supervisor needs of the reference service (local.reference_process)."""
 
     score_url: str
+    score_urls: tuple[str, ...]  # one per process; a card's owner is owner_of(card, len)
     last_words: str  # its last line of output: a service of several processes says why it ended
 
     @property
@@ -98,6 +99,12 @@ class TargetSupervisor:
         self.service = await self._start_service()
         self._owned = True
         return self.service.score_url
+
+    @property
+    def owner_urls(self) -> tuple[str, ...]:
+        """The reference service's process URLs, to send each card to its owner (a restart
+        keeps the same ports); empty for an external target."""
+        return self.service.score_urls if self.service is not None else ()
 
     async def check(self, url: str) -> None:
         await check_reachable(url)

@@ -99,9 +99,11 @@ class ProcessHealth:
 
 def worker_main(
     assignments: list[str], spec_json: str, url: str, channel: Connection, stop: Event,
-    start_at: Synchronized[float], attempt: int = 0,
+    start_at: Synchronized[float], attempt: int = 0, owner_urls: tuple[str, ...] = (),
 ) -> None:
     """Process entry point: report ready, wait for the run's start time, run the assignments.
+
+    owner_urls: the reference service's process URLs, so each card goes to its owner.
 
     A replacement (attempt > 0) starts at the next whole second of the run, says so
     (`resumed:<second>`) and runs the rest of its shard from there.
@@ -119,13 +121,13 @@ def worker_main(
         channel.send_bytes(RESUMED + str(first_s).encode())
     plans = [a.model_copy(update={"run_started_at": start_at.value}) for a in plans]
     if plans and not stop.is_set():
-        uvloop.run(_run(plans, spec, url, channel, stop))
+        uvloop.run(_run(plans, spec, url, channel, stop, owner_urls))
     channel.close()
 
 
 async def _run(
     assignments: list[WorkAssignment], spec: ScenarioSpec, url: str, channel: Connection,
-    stop: Event,
+    stop: Event, owner_urls: tuple[str, ...] = (),
 ) -> None:
     stopping = asyncio.Event()
     watcher = asyncio.create_task(_watch_stop(stop, stopping))
@@ -142,7 +144,7 @@ async def _run(
 
     context = TargetContext(spec.http, secrets, on_refused=refused)
     try:
-        async with open_run_target(spec, url, context) as target:
+        async with open_run_target(spec, url, context, owner_urls) as target:
             for assignment in assignments:
                 worker = ShardWorker(
                     assignment, spec, target, sink, RealClock(), health=health, stop=stopping,

@@ -95,8 +95,10 @@ class WorkerPool:
         stop: Event, start_at: Synchronized[float], on_batch: Callable[[str], None],
         on_refused: Callable[[str], None] = lambda line: None,
         on_invalid: Callable[[int, list[str]], None] = lambda count, samples: None,
+        owner_urls: tuple[str, ...] = (),
     ) -> None:
         self._context = context
+        self._owner_urls = owner_urls  # the reference service's processes: route by card
         self._on_refused = on_refused
         self._on_invalid = on_invalid
         self._spec_json = spec_json
@@ -137,7 +139,7 @@ class WorkerPool:
         process = self._context.Process(
             target=worker_main,
             args=([a.model_dump_json() for a in slot.planned], self._spec_json, self._url,
-                  writer, self._stop, self._start_at, slot.attempt),
+                  writer, self._stop, self._start_at, slot.attempt, self._owner_urls),
             name=f"stresslab-worker-{slot.shard}{suffix}",
             daemon=True,
         )

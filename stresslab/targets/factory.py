@@ -9,7 +9,7 @@ work.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -84,11 +84,17 @@ def with_target_url(spec: ScenarioSpec, url: str | None) -> ScenarioSpec:
 
 
 def open_run_target(
-    spec: ScenarioSpec, url: str, context: TargetContext
+    spec: ScenarioSpec, url: str, context: TargetContext, owner_urls: Sequence[str] = (),
 ) -> AbstractAsyncContextManager[Target]:
-    """The run's Target: its `target:` section's kind, or the plain JSON POST to `url`."""
+    """The run's Target: its `target:` section's kind, or the plain JSON POST to `url`, or,
+    with several `owner_urls` (the reference service's processes), to the card's owner."""
     section = spec.target
     if section is None:
+        if len(owner_urls) > 1:
+            # only local runs have owners; the Lambda worker never loads the reference service
+            from stresslab.targets.card_routed import CardRoutedTarget
+
+            return CardRoutedTarget(owner_urls, spec.http)
         return HttpTarget(url, spec.http)
     return open_target(section, context)
 
