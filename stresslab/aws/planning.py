@@ -15,8 +15,10 @@ from stresslab.runs import iso
 from stresslab.scenario import resolve
 from stresslab.scenario.resolve import AboveCeiling, CeilingWording, Scales, resolve_scenario
 from stresslab.scenario.spec import ScenarioError, ScenarioSpec, describe_validation_error
+from stresslab.targets.secrets import SecretError, aws_secret_policy
 
 MAX_WAVE_S = 600.0
+TARGET_SECRET_PREFIX = "stresslab/targets/"
 TPS_PER_WORKER = 500.0
 
 # A run's per-second expectations live in one DynamoDB item (its record, beside the summary
@@ -87,6 +89,8 @@ class Ceilings(resolve.Ceilings):
     """Hard limits from configuration: a run above any of them is refused."""
 
     max_workers: int = 1000
+    # the only secrets a run's target section may name: ${secretsmanager:<prefix>…}
+    target_secret_prefix: Annotated[str, Field(min_length=1)] = TARGET_SECRET_PREFIX
 
 
 def parse_run_input(data: object) -> RunInput:
@@ -115,6 +119,12 @@ def resolve_spec(run_input: RunInput, ceilings: Ceilings) -> tuple[ScenarioSpec,
     except AboveCeiling as above:
         raise InvalidRun(above.worded(CEILING_WORDING)) from None
     except ScenarioError as error:
+        raise InvalidRun(str(error)) from None
+    try:  # before anything is recorded or started: never the generators' own secrets
+        aws_secret_policy(ceilings.target_secret_prefix).check(
+            [run_input.target_url or "",
+             spec.target.model_dump(mode="json") if spec.target else None])
+    except SecretError as error:
         raise InvalidRun(str(error)) from None
     peak = spec.profile().peak()
     workers = run_input.workers or max(spec.workers, math.ceil(peak / TPS_PER_WORKER))

@@ -108,6 +108,23 @@ def api_secret_policy(allowed: tuple[str, ...] | frozenset[str]) -> SecretPolicy
     )
 
 
+def aws_secret_policy(prefix: str) -> SecretPolicy:
+    """Runs on AWS: Secrets Manager secrets named under the deploy's prefix (the load generators
+    may read only those tagged stresslab:target-key=true besides). Never ${env:NAME}: a Lambda's
+    environment holds its own AWS credentials. Never ${ssm:NAME}: the generators have no grant."""
+    stored = f"keep it in Secrets Manager as ${{secretsmanager:{prefix}NAME}}"
+    reasons = {
+        "env": f"the load generators' environment holds their own credentials; {stored}",
+        "ssm": f"the load generators have no SSM grant; {stored}",
+        "secretsmanager": f"runs read only secrets named {prefix}…",
+    }
+    return SecretPolicy(
+        {"secretsmanager": NameRule(prefixes=(prefix,))},
+        lambda source, name: (f"target secret ${{{source}:{name}}} is not allowed on AWS: "
+                              f"{reasons.get(source, stored)}"),
+    )
+
+
 def _strings(data: Any) -> Iterator[str]:
     if isinstance(data, str):
         yield data
