@@ -28,7 +28,14 @@ from stresslab.aws.cognito_jwt import InvalidToken, groups_claim
 from stresslab.aws.env import read_env
 from stresslab.aws.faults import FisFaults, UnknownFault
 from stresslab.aws.kill_switch import StopFlags
-from stresslab.aws.planning import Ceilings, InvalidRun, RunInput, parse_run_input, resolve_spec
+from stresslab.aws.planning import (
+    TARGET_SECRET_PREFIX,
+    Ceilings,
+    InvalidRun,
+    RunInput,
+    parse_run_input,
+    resolve_spec,
+)
 from stresslab.aws.results import S3Results
 from stresslab.aws.runs import (
     InvalidRunId,
@@ -94,6 +101,8 @@ class ControlEnv(BaseModel):
     STACK_NAME: str = ""
     # Where a run goes when the operator names no target (e.g. the reference target's URL).
     DEFAULT_TARGET_URL: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    # the Secrets Manager names a run's target section may read (docs/security.md)
+    TARGET_SECRET_PREFIX: Annotated[str, Field(min_length=1)] = TARGET_SECRET_PREFIX
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,8 @@ class ControlDeps:
     @property
     def ceilings(self) -> Ceilings:
         return Ceilings(max_tps=self.env.MAX_TPS, max_duration_s=self.env.MAX_DURATION_S,
-                        max_workers=self.env.MAX_WORKERS)
+                        max_workers=self.env.MAX_WORKERS,
+                        target_secret_prefix=self.env.TARGET_SECRET_PREFIX)
 
 
 @cache

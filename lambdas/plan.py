@@ -13,6 +13,7 @@ from lambdas._powertools import parse_event, powertools
 from stresslab.aws.clients import client
 from stresslab.aws.env import read_env
 from stresslab.aws.planning import (
+    TARGET_SECRET_PREFIX,
     Ceilings,
     InvalidRun,
     PlanRefused,
@@ -35,6 +36,8 @@ class PlanEnv(BaseModel):
     START_MARGIN_S: Annotated[float, Field(ge=0)] = 10.0
     LAUNCH_LEAD_S: Annotated[float, Field(ge=0, le=240)] = 30.0
     RETENTION_DAYS: Annotated[float, Field(gt=0)] = 30.0
+    # the Secrets Manager names a run's target section may read (docs/security.md)
+    TARGET_SECRET_PREFIX: Annotated[str, Field(min_length=1)] = TARGET_SECRET_PREFIX
 
 
 class PlanEvent(BaseModel):
@@ -63,7 +66,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         plan = plan_execution(
             parse_run_input(request.input), request.run_id, request.execution_arn, time.time(),
             Ceilings(max_tps=env.MAX_TPS, max_duration_s=env.MAX_DURATION_S,
-                     max_workers=env.MAX_WORKERS),
+                     max_workers=env.MAX_WORKERS,
+                     target_secret_prefix=env.TARGET_SECRET_PREFIX),
             env.FAULT_TEMPLATES, store, env.START_MARGIN_S, env.LAUNCH_LEAD_S,
         )
     except InvalidRun as refused:

@@ -17,7 +17,7 @@ from stresslab.aws.store import DynamoRunStore, RunNotFound
 from .sfn_harness import FakeContext
 from .test_control_api import request
 from .test_target_key import KEY, KeyedServer, keyed_server  # noqa: F401 - the fixture
-from .world import TABLE, World
+from .world import TABLE, World, reset_handlers
 
 URL = "http://127.0.0.1:9/v1/score"
 
@@ -103,3 +103,22 @@ def test_a_secret_under_the_prefix_is_read_and_sent(
     assert sum(r["sent"] for r in results) == 40 == keyed_server.accepted
     record = DynamoRunStore(aws.client("dynamodb"), TABLE).get_run("inside-1")
     assert KEY not in json.dumps(record)
+
+
+def test_a_deploy_sets_its_own_prefix_in_both_functions(
+    aws: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TARGET_SECRET_PREFIX", "partner-keys/")
+    reset_handlers()
+    try:
+        ours = {"scenario": scenario("${secretsmanager:partner-keys/api}"), "target_url": URL}
+        default = {"scenario": scenario("${secretsmanager:stresslab/targets/api}"),
+                   "target_url": URL}
+        assert _plan("own-1", ours)["valid"] is True
+        refused = _plan("own-2", default)
+        assert refused["valid"] is False and "named partner-keys/…" in refused["error"]
+        answer = request("POST", "/runs", default)
+        assert answer["status"] == 400 and "named partner-keys/…" in answer["body"]["error"]
+    finally:
+        monkeypatch.delenv("TARGET_SECRET_PREFIX")
+        reset_handlers()
