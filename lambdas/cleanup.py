@@ -54,6 +54,7 @@ class ExecutionDetail(BaseModel):
 class StatusChangeEvent(EventBridgeModel):
     """EventBridge 'Step Functions Execution Status Change' (console StopExecution, timeouts)."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
     detail: ExecutionDetail
 
 

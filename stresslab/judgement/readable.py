@@ -17,6 +17,7 @@ from typing import Any, TypeVar, get_origin
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
@@ -45,6 +46,8 @@ def _not_recorded(annotation: Any) -> Any:
 
 class Readable(BaseModel):
     """A part of the summary that reading mode reads leniently."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     @model_validator(mode="wrap")
     @classmethod

@@ -28,7 +28,7 @@ ShortText = Annotated[str, Field(min_length=1, max_length=2 * NAME_CHARS)]
 class TargetIdentity(BaseModel):
     """The system under test in a few words: its name, kind and where it lives."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: ShortText = Field(description="target.name from the scenario, else the host")
     kind: str = Field(description="http, lambda, stepfunctions-express, kinesis or sqs")
