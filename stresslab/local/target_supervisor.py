@@ -154,12 +154,17 @@ class TargetSupervisor:
                 await self._reviving
 
     def sample(self, second: int) -> None:
-        """Once a second: the target's memory (for growth) and CPU (for degradation)."""
+        """Once a second: the target's memory (for growth) and CPU per process (for
+        degradation)."""
         service = self.service
         if service is None or service.exited:
             return
         self._rss.append(service.rss_mb())
-        self._cpu[second] = service.cpu_pct()
+        cpu = service.cpu_pct()
+        # per process: moderate_cpu_pct is a share of one core, and a service of N processes
+        # at half load each would otherwise read as one process over its limit
+        processes = max(1, len(service.score_urls))
+        self._cpu[second] = None if cpu is None else cpu / processes
 
     def cpu_at(self, second: int) -> float | None:
         return self._cpu.get(second)

@@ -22,6 +22,8 @@ class FakeService:
     def __init__(self, clock: FakeClock, restart_fails: bool = False) -> None:
         self.clock = clock
         self.score_url = "http://127.0.0.1:1/v1/score"
+        self.score_urls = (self.score_url,)
+        self.cpu = 55.0
         self.returncode: int | None = None
         self.restart_fails = restart_fails
         self.restarts = 0
@@ -49,7 +51,7 @@ class FakeService:
         return self.rss.pop(0) if len(self.rss) > 1 else self.rss[0]
 
     def cpu_pct(self) -> float | None:
-        return 55.0
+        return self.cpu
 
     async def restart(self) -> None:
         self.clock.advance(1.5)
@@ -160,6 +162,17 @@ async def test_memory_growth_is_measured_after_warm_up_within_one_process() -> N
         target.sample(second)
     assert target.memory_growth_pct() == 20.0  # from the 6th sample (100) to the last (120)
     assert target.cpu_at(3) == 55.0 and target.cpu_at(99) is None
+
+
+async def test_the_cpu_of_several_processes_is_per_process_as_the_threshold_is() -> None:
+    # Given a service of two processes using 150% of one core between them
+    _, _, _, service, target = supervisor()
+    service.score_urls = ("http://127.0.0.1:1/v1/score", "http://127.0.0.1:3/v1/score")
+    service.cpu = 150.0
+    target.sample(0)
+    # Then degradation sees 75% (moderate_cpu_pct is a share of one process's core)
+    assert target.cpu_at(0) == 75.0
+    assert target.owner_urls == service.score_urls
 
 
 async def test_the_count_of_a_service_that_does_not_answer_is_a_note() -> None:
