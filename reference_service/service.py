@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from reference_service.answers import json_answer, one_line
 from reference_service.binding import (
     RemoteBindRefused,
     admin_host_names,
@@ -255,10 +256,6 @@ async def start_target(
                          app=app, _runner=runner, _admin=admin)
 
 
-def _json(status: int, body: dict[str, Any]) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
-
-
 async def _score(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     counters = state.counters
@@ -267,7 +264,7 @@ async def _score(request: web.Request) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         counters.arrived(UNKNOWN_RUN)
         counters.answered(UNKNOWN_RUN, "413")
-        return _json(413, {"error": f"body: larger than {state.config.max_body_bytes} bytes"})
+        return json_answer(413, {"error": f"body: larger than {state.config.max_body_bytes} bytes"})
     except ConnectionError:
         counters.arrived(UNKNOWN_RUN)
         counters.answered(UNKNOWN_RUN, DROPPED)
@@ -293,11 +290,11 @@ async def _score(request: web.Request) -> web.StreamResponse:
             return web.Response(status=500)  # never delivered: the connection is gone
         if payload is _NOT_JSON:
             outcome = "400"
-            return _json(400, {"error": "body: not valid JSON"})
+            return json_answer(400, {"error": "body: not valid JSON"})
         status, answer = await _assess(state, payload)
         outcome = str(status)
         decision = answer.get("decision")
-        return _json(status, answer)
+        return json_answer(status, answer)
     finally:
         counters.answered(run_id, outcome, decision)
 
@@ -318,7 +315,7 @@ async def _forward(
         run_id = run_id_of(orjson.loads(body))
         counters.arrived(run_id)
         counters.answered(run_id, "502")
-        return _json(502, {"error": f"process {owner} of the service: {unreachable}"})
+        return json_answer(502, {"error": f"process {owner} of the service: {unreachable}"})
     return web.Response(status=status, body=answer, content_type="application/json")
 
 
@@ -342,7 +339,7 @@ async def _stats(request: web.Request) -> web.StreamResponse:
         try:
             status, answer = await cluster.ask_first(request.path_qs)
         except aiohttp.ClientError as unreachable:
-            return _json(502, {"error": f"counts incomplete: process 0: {unreachable}"})
+            return json_answer(502, {"error": f"counts incomplete: process 0: {unreachable}"})
         return web.Response(status=status, body=answer, content_type="application/json")
     return await _summed_stats(state, request.query.get("run_id"), state.scoring_members)
 
@@ -350,7 +347,7 @@ async def _stats(request: web.Request) -> web.StreamResponse:
 async def _health(request: web.Request) -> web.StreamResponse:
     agents = request.app[STATE].orchestrator.health()
     healthy = all(agent["healthy"] for agent in agents.values())
-    return _json(200, {"status": "ok" if healthy else "degraded", "agents": agents})
+    return json_answer(200, {"status": "ok" if healthy else "degraded", "agents": agents})
 
 
 class AdminGuard:
@@ -368,7 +365,7 @@ class AdminGuard:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         host = request.headers.get("Host", "").lower()
         if host not in self._hosts:
-            return _json(421, {"error": f"host: {host[:80]!r} is not a name of this service"})
+            return json_answer(421, {"error": f"host: {host[:80]!r} is not a name of this service"})
         offered = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(offered, self._expected):
             return web.Response(
@@ -378,31 +375,24 @@ class AdminGuard:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if request.method == "POST" and request.content_type != "application/json":
-            return _json(415, {"error": "content-type: must be application/json"})
+            return json_answer(415, {"error": "content-type: must be application/json"})
         return await handler(request)
-
-
-def _one_line(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or "body"
-    message = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
-    return f"{field}: {message}"
 
 
 async def _add_fault(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _KEY.fullmatch(key):
-        return _json(400, {"error": "idempotency-key: 1-128 letters, digits or ._:/-"})
+        return json_answer(400, {"error": "idempotency-key: 1-128 letters, digits or ._:/-"})
     try:
         spec = FaultSpec.model_validate_json(await request.read())
     except ValidationError as invalid:
-        return _json(400, {"error": _one_line(invalid)})
+        return json_answer(400, {"error": one_line(invalid)})
     given_id = request.headers.get(FAULT_ID_HEADER) if state.cluster is not None else None
     try:
         fault, new = state.faults.add_once(spec, key, given_id)
     except FaultRefused as refused:
-        return _json(409, {"error": str(refused)})
+        return json_answer(409, {"error": str(refused)})
     if new and state.members is not None:
         try:
             await state.members.call_all(
@@ -411,8 +401,8 @@ async def _add_fault(request: web.Request) -> web.StreamResponse:
         except MemberUnreachable as unreachable:
             state.faults.remove(fault.fault_id)
             await _quietly(state.members.call_all("DELETE", f"/admin/faults/{fault.fault_id}"))
-            return _json(502, {"error": f"fault not injected: {unreachable}"})
-    return _json(201 if new else 200, fault.describe(fault.started_at))
+            return json_answer(502, {"error": f"fault not injected: {unreachable}"})
+    return json_answer(201 if new else 200, fault.describe(fault.started_at))
 
 
 async def _quietly(call: Awaitable[object]) -> None:
@@ -428,18 +418,19 @@ async def _fan_out(state: TargetState, method: str, path: str, body: bytes | Non
     try:
         await state.members.call_all(method, path, body=body)
     except MemberUnreachable as unreachable:
-        return _json(502, {"error": str(unreachable)})
+        return json_answer(502, {"error": str(unreachable)})
     return None
 
 
 async def _list_faults(request: web.Request) -> web.StreamResponse:
-    return _json(200, {"faults": request.app[STATE].faults.describe()})
+    return json_answer(200, {"faults": request.app[STATE].faults.describe()})
 
 
 async def _clear_faults(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     cleared = state.faults.clear()
-    return await _fan_out(state, "DELETE", "/admin/faults") or _json(200, {"cleared": cleared})
+    refused = await _fan_out(state, "DELETE", "/admin/faults")
+    return refused or json_answer(200, {"cleared": cleared})
 
 
 async def _delete_fault(request: web.Request) -> web.StreamResponse:
@@ -449,8 +440,8 @@ async def _delete_fault(request: web.Request) -> web.StreamResponse:
         if state.members is not None:
             # A member whose copy has expired already answers 404: that is the same end.
             await _quietly(state.members.call_all("DELETE", f"/admin/faults/{fault_id}"))
-        return _json(200, {"deleted": fault_id})
-    return _json(404, {"error": f"fault_id: no active fault {fault_id!r}"})
+        return json_answer(200, {"deleted": fault_id})
+    return json_answer(404, {"error": f"fault_id: no active fault {fault_id!r}"})
 
 
 async def _set_degradation(request: web.Request) -> web.StreamResponse:
@@ -458,16 +449,16 @@ async def _set_degradation(request: web.Request) -> web.StreamResponse:
     try:
         wanted = DegradationRequest.model_validate_json(await request.read())
     except ValidationError as invalid:
-        return _json(400, {"error": _one_line(invalid)})
+        return json_answer(400, {"error": one_line(invalid)})
     previous = orchestrator.degradation
     orchestrator.degradation = wanted.level
     body = orjson.dumps({"level": wanted.level.value})
     failed = await _fan_out(request.app[STATE], "POST", "/admin/degradation", body)
-    return failed or _json(200, {"level": wanted.level.value, "previous": previous.value})
+    return failed or json_answer(200, {"level": wanted.level.value, "previous": previous.value})
 
 
 async def _get_degradation(request: web.Request) -> web.StreamResponse:
-    return _json(200, {"level": request.app[STATE].orchestrator.degradation.value})
+    return json_answer(200, {"level": request.app[STATE].orchestrator.degradation.value})
 
 
 async def _admin_stats(request: web.Request) -> web.StreamResponse:
@@ -482,13 +473,13 @@ async def _summed_stats(
 ) -> web.Response:
     own = state.counters.describe(run_id)
     if members is None:
-        return _json(200, own)
+        return json_answer(200, own)
     params = {} if run_id is None else {"run_id": run_id}
     try:
         others = await members.call_all("GET", "/admin/stats", params=params)
     except MemberUnreachable as unreachable:
-        return _json(502, {"error": f"counts incomplete: {unreachable}"})
-    return _json(200, merge_described([own, *others]))
+        return json_answer(502, {"error": f"counts incomplete: {unreachable}"})
+    return json_answer(200, merge_described([own, *others]))
 
 
 async def _admin_health(request: web.Request) -> web.StreamResponse:
@@ -497,5 +488,5 @@ async def _admin_health(request: web.Request) -> web.StreamResponse:
     healthy = all(agent["healthy"] for agent in agents.values())
     members = request.app[STATE].members
     processes = 1 + (len(members.urls) if members is not None else 0)
-    return _json(200, {"status": "ok" if healthy else "degraded", "agents": agents,
+    return json_answer(200, {"status": "ok" if healthy else "degraded", "agents": agents,
                        "degradation": orchestrator.degradation.value, "processes": processes})

@@ -6,17 +6,15 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
-from urllib.parse import urlsplit
 
+from stresslab import cli_flags as flags
 from stresslab.judgement.capacity import PlannedStep, StepResult
 from stresslab.judgement.summary_model import RunSummary
-from stresslab.scenario.durations import parse_duration
 from stresslab.scenario.resolve import Overrides, Scales, resolve_scenario
 from stresslab.scenario.spec import (
     ScenarioError,
@@ -47,88 +45,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"stresslab: error: {message}\n")
 
 
-def _positive_float(flag: str) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be greater than 0, got {text}")
-        return value
-
-    return parse
-
-
-def _positive_int(flag: str) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, got {text}")
-        return value
-
-    return parse
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed takes a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be 0 or more, got {text}")
-    return value
-
-
-def _duration(text: str) -> float:
-    try:
-        value = parse_duration(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--duration: {error}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"--duration must be greater than 0, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--port takes a whole number, got {text!r}") from None
-    if not 0 <= value <= 65_535:
-        raise argparse.ArgumentTypeError(f"--port must be within 0..65535, got {text}")
-    return value
-
-
-def _target(text: str) -> str:
-    if text == "local":
-        return text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"--target takes 'local' or an http(s) URL, got {text!r}")
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="stresslab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="run a scenario (a name from scenarios/ or a file)")
     run.add_argument("scenario", metavar="SCENARIO_OR_FILE")
-    run.add_argument("--target", type=_target, default="local",
+    run.add_argument("--target", type=flags.target, default="local",
                      help="'local' starts the reference service; or a URL taking POSTed JSON")
-    run.add_argument("--tps", type=_positive_float("--tps"),
+    run.add_argument("--tps", type=flags.positive_float("--tps"),
                      help="constant rate instead of the scenario's shape (needs --duration)")
-    run.add_argument("--duration", type=_duration, help="with --tps: how long, e.g. 30s, 5m")
-    run.add_argument("--time-scale", type=_positive_float("--time-scale"), default=1.0,
+    run.add_argument("--duration", type=flags.duration, help="with --tps: how long, e.g. 30s, 5m")
+    run.add_argument("--time-scale", type=flags.positive_float("--time-scale"), default=1.0,
                      help="multiply every duration (0.05 turns 30 min into 90 s)")
-    run.add_argument("--load-scale", type=_positive_float("--load-scale"), default=1.0,
+    run.add_argument("--load-scale", type=flags.positive_float("--load-scale"), default=1.0,
                      help="multiply every rate (0.2 turns 10k TPS into 2k)")
-    run.add_argument("--workers", type=_positive_int("--workers"), help="worker processes")
-    run.add_argument("--seed", type=_seed, help="transaction seed")
+    run.add_argument("--workers", type=flags.positive_int("--workers"), help="worker processes")
+    run.add_argument("--seed", type=flags.seed, help="transaction seed")
     run.add_argument("--out", type=Path, help="folder for summary.json, report.html, ...")
     run.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
     run.add_argument("--quiet", action="store_true", help="no live progress line")
@@ -136,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe = commands.add_parser(
         "probe", help="send a few transactions to the target and show what is sent and read")
     probe.add_argument("scenario", metavar="SCENARIO_OR_FILE")
-    probe.add_argument("--count", type=_positive_int("--count"), default=1,
+    probe.add_argument("--count", type=flags.positive_int("--count"), default=1,
                        help="how many transactions (default 1)")
-    probe.add_argument("--target", type=_target, default=None,
+    probe.add_argument("--target", type=flags.target, default=None,
                        help="a URL instead of the target section's (default: its url, or the "
                             "bundled reference service)")
 
@@ -163,26 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="serve the live dashboards and run the investor demo")
     demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    demo.add_argument("--port", type=_port, default=8080, help="port, 0 for any free one")
+    demo.add_argument("--port", type=flags.port, default=8080, help="port, 0 for any free one")
     demo.add_argument("--scenario", default="investor-demo", help="the first run's scenario")
-    demo.add_argument("--time-scale", type=_positive_float("--time-scale"), default=0.3)
-    demo.add_argument("--load-scale", type=_positive_float("--load-scale"), default=0.2)
+    demo.add_argument("--time-scale", type=flags.positive_float("--time-scale"), default=0.3)
+    demo.add_argument("--load-scale", type=flags.positive_float("--load-scale"), default=0.2)
     demo.add_argument("--no-autostart", action="store_true",
                       help="start nothing; wait for the admin page")
     demo.add_argument("--db", type=Path, default=DEFAULT_DB)
     demo.add_argument("--allow-remote", action="store_true",
                       help="let --host be a non-loopback address (exposes the dashboards)")
     demo.add_argument("--allow-secret", action="append", default=[], metavar="NAME",
-                      type=_variable_name,
+                      type=flags.variable_name,
                       help="an environment variable runs started over the API may read as "
                            "${env:NAME} (repeatable; STRESSLAB_TARGET_* always may)")
     return parser
-
-
-def _variable_name(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
-    return text
 
 
 def resolve_spec(args: argparse.Namespace) -> ScenarioSpec:
@@ -504,6 +431,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # the reader left (`stresslab scenarios | head`): nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ScenarioError, BadInput) as error:
         print(f"stresslab: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

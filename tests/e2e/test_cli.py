@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,17 @@ def test_scenarios_and_validate():
         <= set(names)
     checked = stresslab("validate", "scenarios/peak-load.yaml")
     assert checked.returncode == 0 and "ok (peak-load, 1800s" in checked.stdout
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    # Given `stresslab scenarios | head -0`: the reader has gone before anything is written
+    reader, writer = os.pipe()
+    os.close(reader)
+    listed = subprocess.run([sys.executable, "-m", "stresslab", "scenarios"], cwd=ROOT,
+                            stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(writer)
+    # Then it ends quietly, as `ls | head` would
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
 
 
 @pytest.mark.slow

@@ -138,9 +138,6 @@ def test_a_long_module_needs_a_reason_at_its_top(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=False, reason="issue 11: report.py, transactions.py, runner.py, … are being split now"
-)
 def test_no_module_is_over_500_lines_without_a_reason() -> None:
     assert long_modules_without_a_reason(ROOT) == []
 

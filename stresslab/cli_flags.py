@@ -1,0 +1,81 @@
+"""The command line's flag values: each parsed, or refused in one line naming the flag."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from stresslab.scenario.durations import parse_duration
+
+
+def positive_float(flag: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
+def positive_int(flag: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, got {text}")
+        return value
+
+    return parse
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed takes a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be 0 or more, got {text}")
+    return value
+
+
+def duration(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--duration: {error}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--duration must be greater than 0, got {text}")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port takes a whole number, got {text!r}") from None
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"--port must be within 0..65535, got {text}")
+    return value
+
+
+def target(text: str) -> str:
+    if text == "local":
+        return text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"--target takes 'local' or an http(s) URL, got {text!r}")
+    return text
+
+
+def variable_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
+    return text
