@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True)
     report.add_argument("--db", type=Path, default=DEFAULT_DB)
 
+    compare = commands.add_parser(
+        "compare", help="compare a candidate run with a baseline; exit 1 on a regression")
+    compare.add_argument("baseline", help="a run id, a result folder or a summary.json")
+    compare.add_argument("candidate", help="a run id, a result folder or a summary.json")
+    compare.add_argument("--out", type=Path, help="folder for compare.json and compare.html")
+    compare.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
+
     demo = commands.add_parser("demo", help="serve the live dashboards and run the investor demo")
     demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     demo.add_argument("--port", type=flags.port, default=8080, help="port, 0 for any free one")
@@ -415,6 +422,17 @@ def command_demo(args: argparse.Namespace) -> int:
         raise BadInput(str(error)) from None
 
 
+def command_compare(args: argparse.Namespace) -> int:
+    from stresslab.outputs.compare import compare_command
+
+    try:
+        code, text = compare_command(args.baseline, args.candidate, args.out, args.db)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    print(text)
+    return code
+
+
 COMMANDS = {
     "run": command_run,
     "probe": command_probe,
@@ -424,6 +442,7 @@ COMMANDS = {
     "runs": command_runs,
     "report": command_report,
     "demo": command_demo,
+    "compare": command_compare,
 }
 
 

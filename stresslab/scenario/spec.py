@@ -25,6 +25,7 @@ from stresslab.scenario.durations import parse_duration
 from stresslab.scenario.errors import PLACED_ERROR, describe_validation_error
 from stresslab.scenario.mix import TransactionMix
 from stresslab.scenario.profiles import ConstantShape, LoadProfile, Phase
+from stresslab.scenario.regressions import RegressionRule
 from stresslab.scenario.settings import (
     MAX_NAMES,
     CapacitySearch,
@@ -127,6 +128,8 @@ class ScenarioSpec(BaseModel):
     description: str = ""
     phases: Annotated[list[Phase], Field(min_length=1, max_length=1000)]
     criteria: list[Criterion] = Field(default_factory=list)
+    # judged by `stresslab compare` against a baseline run (scenario/regressions.py)
+    regressions: list[RegressionRule] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
     mix: TransactionMix = Field(default_factory=TransactionMix)
     response: ResponseMapping = Field(default_factory=ResponseMapping)

@@ -1,0 +1,193 @@
+"""`stresslab compare`: read two runs (a store run id, a result folder or a summary.json),
+compare them (judgement/regression.py) and write compare.json and compare.html."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stresslab.judgement.regression import Comparison, Distribution, MetricDelta, RunFigures
+from stresslab.judgement.summary_model import load_summary, read_summary
+from stresslab.measurement.aggregate import latency_ms
+from stresslab.measurement.metrics import WindowStats, add_encoded, new_histogram
+from stresslab.outputs.charts import ChartLine, render_line_chart
+from stresslab.outputs.format import NA, format_number
+from stresslab.outputs.rendering import render
+from stresslab.scenario.regressions import RegressionRule, parse_rule
+
+COMPARE_SCHEMA = "stresslab.compare/v1"
+
+
+class UnreadableRun(ValueError):
+    """A side that is neither a readable summary, a result folder nor a stored run."""
+
+
+@dataclass
+class ComparedRun:
+    figures: RunFigures
+    source: str
+    series: list[dict[str, Any]]
+    rules: list[RegressionRule] | None  # from the run's stored scenario; None: not stored
+
+
+def read_side(reference: str, db_path: Path) -> ComparedRun:
+    """A summary.json path, a folder holding one, or a run id in the store at db_path."""
+    path = Path(reference)
+    if path.is_dir():
+        path = path / "summary.json"
+        if not path.is_file():
+            raise UnreadableRun(f"{reference}: no summary.json in that folder")
+    if path.is_file():
+        return ComparedRun(RunFigures(load_summary(path)), str(path), [], None)
+    return _stored(reference, db_path)
+
+
+def _stored(run_id: str, db_path: Path) -> ComparedRun:
+    from stresslab.local.store import RunNotFound, SqliteRunStore
+
+    if not db_path.is_file():
+        raise UnreadableRun(f"{run_id!r} is not a file or folder, and there is no run store at "
+                            f"{db_path}")
+    store = SqliteRunStore(db_path)
+    try:
+        try:
+            record = store.get_run(run_id)
+        except RunNotFound:
+            raise UnreadableRun(f"{run_id!r}: no such file, folder or run in {db_path}") from None
+        if record["summary"] is None:
+            raise UnreadableRun(f"run {run_id} has no summary yet (status {record['status']})")
+        summary = read_summary(record["summary"])
+        histogram = new_histogram()
+        for batch in store.batches(run_id):
+            add_encoded(histogram, batch.latency)
+        series = store.series(run_id)
+    finally:
+        store.close()
+    figures = RunFigures(summary)
+    if histogram.get_total_count():
+        distribution: Distribution = [
+            (item.value_iterated_to / 1000.0, item.count_at_value_iterated_to)
+            for item in histogram.get_recorded_iterator()
+        ]
+        figures = RunFigures(summary, latency_ms(WindowStats(latency=histogram)), distribution)
+    spec = record["spec"] or {}
+    rules = [parse_rule(text) if isinstance(text, str) else RegressionRule.model_validate(text)
+             for text in spec.get("regressions", [])]
+    return ComparedRun(figures, f"run store {db_path}", series, rules)
+
+
+def comparison_json(comparison: Comparison) -> dict[str, Any]:
+    def side(figures: RunFigures) -> dict[str, Any]:
+        s = figures.summary
+        return {"run_id": s.run_id, "scenario": s.scenario, "target": s.target,
+                "started_at": s.started_at, "duration_s": s.duration_s, "passed": s.passed,
+                "latency_from": figures.latency_source}
+
+    def metric(m: MetricDelta) -> dict[str, Any]:
+        noise = None if m.noise is None else {
+            "test": m.noise.name, "statistic": m.noise.statistic, "critical": m.noise.critical,
+            "significant": m.noise.significant}
+        return {"metric": m.metric, "group": m.group, "baseline": m.baseline,
+                "candidate": m.candidate, "delta": m.delta, "delta_pct": m.delta_pct,
+                "noise": noise}
+
+    return {
+        "schema": COMPARE_SCHEMA,
+        "baseline": side(comparison.baseline),
+        "candidate": side(comparison.candidate),
+        "noise": "rates: two-proportion z test, |z| > 2.576 (1%, two-sided); latency: "
+                 "Kolmogorov-Smirnov on the merged HDR histograms at 1% when both runs have "
+                 "them, otherwise none",
+        "metrics": [metric(m) for m in comparison.metrics],
+        "rules": [{"rule": v.rule.expr, "baseline": v.baseline, "candidate": v.candidate,
+                   "change": v.change, "broken": v.broken, "reason": v.reason}
+                  for v in comparison.rules],
+        "regressed": comparison.regressed,
+    }
+
+
+def _overlay(baseline: ComparedRun, candidate: ComparedRun, key: str, title: str) -> Any:
+    lines = [
+        ChartLine(label, color, [(row["second"], row.get(key)) for row in run.series],
+                  dashed=label == "baseline")
+        for label, color, run in (("baseline", "#888888", baseline),
+                                  ("candidate", "#1f6feb", candidate))
+        if run.series
+    ]
+    return render_line_chart(lines, title=title, y_label=title) if len(lines) == 2 else None
+
+
+def _cell(m: MetricDelta, value: float | None) -> str:
+    if value is None:
+        return NA
+    if m.group in ("errors", "accuracy", "detection"):
+        return f"{value * 100:.3f}%"
+    return format_number(value)
+
+
+def write_comparison(
+    comparison: Comparison, baseline: ComparedRun, candidate: ComparedRun, out: Path,
+) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    data = comparison_json(comparison)
+    json_path = out / "compare.json"
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    rows = []
+    for m in comparison.metrics:
+        delta = NA if m.delta is None else (
+            f"{m.delta * 100:+.3f}pp" if m.group in ("errors", "accuracy", "detection")
+            else f"{m.delta:+,.3g}" + ("" if m.delta_pct is None else f" ({m.delta_pct:+.1f}%)"))
+        noise = "no test" if m.noise is None else (
+            f"{'beyond noise' if m.noise.significant else 'within noise'} "
+            f"({m.noise.name} {m.noise.statistic:.3g}, critical {m.noise.critical:.3g})")
+        rows.append({"metric": m.metric, "baseline": _cell(m, m.baseline),
+                     "candidate": _cell(m, m.candidate), "delta": delta, "noise": noise,
+                     "significant": bool(m.significant)})
+    charts = [chart for chart in (
+        _overlay(baseline, candidate, "p95_ms", "p95 latency (ms)"),
+        _overlay(baseline, candidate, "achieved_tps", "achieved TPS"),
+    ) if chart is not None]
+    html_path = out / "compare.html"
+    html_path.write_text(render(
+        "compare.html.j2", data=data, rows=rows, rules=data["rules"], charts=charts,
+        headline="REGRESSION" if comparison.regressed else "NO REGRESSION",
+    ))
+    return [json_path, html_path]
+
+
+def rules_for(candidate: ComparedRun) -> tuple[list[RegressionRule], str]:
+    """The candidate's scenario's rules: as the store kept its scenario, else the bundled
+    scenario of that name; (rules, where they came from)."""
+    if candidate.rules is not None:
+        return candidate.rules, "the candidate's stored scenario"
+    from stresslab.scenario.spec import ScenarioError, load_scenario
+
+    name = candidate.figures.summary.scenario
+    try:
+        return list(load_scenario(name).regressions), f"scenarios/{name}.yaml"
+    except ScenarioError:
+        return [], f"no scenario {name!r} found; no rules"
+
+
+def compare_command(baseline_ref: str, candidate_ref: str, out: Path | None, db_path: Path
+                    ) -> tuple[int, str]:
+    """Read, compare, write; (exit code: 1 when a rule breaks, the lines to print). ValueError
+    with one line when a side cannot be read, a rule cannot be parsed, or the runs ran
+    different scenarios."""
+    from stresslab.judgement.regression import compare_runs
+
+    baseline, candidate = read_side(baseline_ref, db_path), read_side(candidate_ref, db_path)
+    rules, rules_from = rules_for(candidate)
+    comparison = compare_runs(baseline.figures, candidate.figures, rules)
+    folder = out or Path("results") / (
+        f"compare-{baseline.figures.summary.run_id}-{candidate.figures.summary.run_id}")
+    paths = write_comparison(comparison, baseline, candidate, folder)
+    lines = [f"{'REGRESSION' if comparison.regressed else 'no regression'}: "
+             f"{candidate.figures.summary.run_id} against {baseline.figures.summary.run_id} "
+             f"({len(rules)} rules from {rules_from})"]
+    lines += [f"  {'BROKEN' if v.broken else 'holds '} {v.rule.expr}: {v.reason}"
+              for v in comparison.rules]
+    lines += [f"  wrote {path}" for path in paths]
+    return (1 if comparison.regressed else 0), "\n".join(lines)
