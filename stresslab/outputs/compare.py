@@ -147,7 +147,7 @@ def write_comparison(
                      "significant": bool(m.significant)})
     charts = [chart for chart in (
         _overlay(baseline, candidate, "p95_ms", "p95 latency (ms)"),
-        _overlay(baseline, candidate, "achieved_tps", "achieved TPS"),
+        _overlay(baseline, candidate, "sent", "achieved TPS"),
     ) if chart is not None]
     html_path = out / "compare.html"
     html_path.write_text(render(

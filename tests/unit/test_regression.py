@@ -158,3 +158,22 @@ def test_cli_compares_summary_files_and_refuses_other_scenarios(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert err.startswith("stresslab: error: runs of different scenarios") and "\n" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_compare_html_overlays_both_runs_tps_and_p95_from_the_stored_series(tmp_path):
+    db = tmp_path / "runs.db"
+    baseline, candidate = _summary(), _slower(1.3)
+    _store_with(db, baseline, candidate, rules=[])
+    store = SqliteRunStore(db)
+    for run_id, tps in ((baseline.run_id, 50), (candidate.run_id, 40)):
+        store.save_seconds(run_id, [{"second": s, "sent": tps, "p95_ms": 10.0 + s}
+                                    for s in range(5)])
+    store.close()
+    out = tmp_path / "cmp"
+    assert main(["compare", baseline.run_id, candidate.run_id, "--db", str(db), "--out",
+                 str(out)]) == 0
+    html = (out / "compare.html").read_text()
+    tps_chart = html[html.index("achieved TPS"):]
+    tps_chart = tps_chart[:tps_chart.index("</svg>")]
+    assert "baseline" in tps_chart and "candidate" in tps_chart
+    assert tps_chart.count("<path") + tps_chart.count("<polyline") >= 2
