@@ -18,6 +18,11 @@ phases:
 criteria: [lost == 0]
 regressions: [error_rate +5pp, achieved_tps -20%, accuracy -10pp]
 """
+# the same scenario with the reference service's store made slow for the whole run
+SLOWER = SCENARIO.replace("regressions: [", "regressions: [p95_ms +10%, ") + """\
+faults:
+  - {type: slow_store, at: 0s, duration: 3s, intensity: 50}
+"""
 
 
 def stresslab(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,3 +59,22 @@ def test_two_real_runs_compared_from_the_store_with_their_merged_histograms(tmp_
     assert itself.returncode == 0
     same = json.loads((tmp_path / "self" / "compare.json").read_text())
     assert not any(m["noise"] and m["noise"]["significant"] for m in same["metrics"])
+
+
+def test_a_candidate_against_a_slowed_target_breaks_the_p95_rule_exit_1(tmp_path):
+    db = tmp_path / "runs.db"
+    ids = []
+    for name, text in (("a", SCENARIO), ("slow", SLOWER)):
+        scenario = tmp_path / name / "compare-e2e.yaml"
+        scenario.parent.mkdir()
+        scenario.write_text(text)
+        run = stresslab("run", str(scenario), "--out", str(tmp_path / name / "out"), "--db",
+                        str(db), "--quiet")
+        assert run.returncode in (0, 1), run.stderr
+        ids.append(json.loads((tmp_path / name / "out" / "summary.json").read_text())["run_id"])
+    result = stresslab("compare", *ids, "--db", str(db), "--out", str(tmp_path / "cmp"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "BROKEN p95_ms +10%" in result.stdout
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [r["rule"] for r in data["rules"] if r["broken"]] == ["p95_ms +10%"]
+    assert next(m for m in data["metrics"] if m["metric"] == "p95_ms")["noise"]["significant"]
