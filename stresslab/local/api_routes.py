@@ -35,6 +35,8 @@ from stresslab.local.http_guards import (
     json_response,
     operator_only,
 )
+from stresslab.local.metrics_endpoint import CONTENT_TYPE as METRICS_TYPE
+from stresslab.local.metrics_endpoint import render_metrics
 from stresslab.local.run_control import NoRun, RunController, RunInProgress, build_spec
 from stresslab.local.server_settings import PAGES
 from stresslab.local.store import RunNotFound
@@ -192,6 +194,19 @@ async def _benchmarks(request: web.Request) -> web.StreamResponse:
     return json_response(200, listing.model_dump(mode="json"))
 
 
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus's view of the live run (or the last one): open like /ws, which carries the
+    same numbers; the Host allow-list still applies."""
+    run = request.app[CONTROLLER].latest
+    if run is None:
+        text = render_metrics(None, None)
+    else:
+        snapshot = run.snapshot()
+        text = render_metrics(snapshot.run, snapshot.history[-1] if snapshot.history else None)
+    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_TYPE,
+                                                     "Cache-Control": "no-store"})
+
+
 _NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8">
 <title>stresslab: dashboard not built</title>
 <body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 4em auto">
@@ -254,5 +269,6 @@ def add_routes(app: web.Application, controller: RunController) -> None:
     routes.add_get("/api/profiles", _profiles)
     routes.add_get("/api/profiles/{name}", _profile)
     routes.add_get("/api/benchmarks", _benchmarks)
+    routes.add_get("/metrics", _metrics)
     routes.add_get("/", _root)
     routes.add_get("/{path:.*}", _site)

@@ -98,9 +98,14 @@ class RunController:
     def current(self) -> LocalRun | None:
         return self._run if self._task is not None and not self._task.done() else None
 
+    @property
+    def latest(self) -> LocalRun | None:
+        """The run in progress, else the last one: what a viewer or a scraper is shown."""
+        return self._run or self._last
+
     def _snapshot_json(self) -> str:
         runs = self.store.list_runs(RECENT_RUNS)
-        run = self._run or self._last
+        run = self.latest
         return (run.snapshot(runs) if run else Snapshot(run=None, runs=runs)).to_json()
 
     def start(self, spec: ScenarioSpec, target_url: str | None = None) -> LocalRun:
