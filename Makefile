@@ -10,9 +10,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: setup system site contract demo aws-local test test-fast lint synth bench clean
 
 ## Debian packages the runs and tests need (nginx for foreign-target tests, Chromium for the
-## pages, npm for the site), each as package:what-shows-it-is-there; installed once, as root,
-## and only what is missing. Without root: one line saying how.
-SYSTEM_PACKAGES := nginx:/usr/sbin/nginx chromium:/usr/bin/chromium npm:npm
+## pages, npm for the site, Prometheus to scrape /metrics), each as
+## package:what-shows-it-is-there; installed once, as root, and only what is missing.
+## Without root: one line saying how.
+SYSTEM_PACKAGES := nginx:/usr/sbin/nginx chromium:/usr/bin/chromium npm:npm \
+	prometheus:/usr/bin/prometheus
 system:
 	@missing=""; for entry in $(SYSTEM_PACKAGES); do probe="$${entry#*:}"; \
 		test -x "$$probe" || command -v "$$probe" >/dev/null 2>&1 || \
