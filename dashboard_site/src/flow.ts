@@ -107,6 +107,35 @@ function sprite(color: string, radius: number): HTMLCanvasElement {
   return canvas;
 }
 
+/** Room the widest outcome label ("Sent for review" and its share) needs right of its dot. */
+export const OUTCOME_LABEL_WIDTH = 124;
+
+export interface FlowLayout {
+  ingest: Point; agents: Point[]; decision: Point; outcomes: Record<Outcome, Point>;
+}
+
+/** Where the flow's nodes sit; on a narrow (phone) canvas the columns close up from the right
+ * so the outcome labels stay inside it. */
+export function flowLayout(w: number, h: number, n: number): FlowLayout {
+  const outcomeX = Math.min(w * 0.895, w - OUTCOME_LABEL_WIDTH);
+  const k = Math.max(0, outcomeX / (w * 0.895));
+  const top = h * 0.13;
+  const span = h * 0.74;
+  const agents = Array.from({ length: n }, (_, i) => ({
+    x: w * 0.44 * k, y: n === 1 ? h / 2 : top + (span * i) / (n - 1) }));
+  return {
+    ingest: { x: w * 0.085 * k, y: h / 2 },
+    agents,
+    decision: { x: w * 0.71 * k, y: h / 2 },
+    outcomes: {
+      approve: { x: w * 0.895 * k, y: h * 0.24 },
+      review: { x: w * 0.895 * k, y: h * 0.5 },
+      block: { x: w * 0.895 * k, y: h * 0.76 },
+      failed: { x: w * 0.44 * k, y: h / 2 },
+    },
+  };
+}
+
 export class TransactionFlow {
   private readonly ctx: CanvasRenderingContext2D;
   private input: FlowInput = { answered_per_s: 0, failed_per_s: 0, shares: null, agents: [] };
@@ -193,25 +222,8 @@ export class TransactionFlow {
     return s;
   }
 
-  private layout(): { ingest: Point; agents: Point[]; decision: Point; outcomes: Record<Outcome, Point> } {
-    const w = this.width;
-    const h = this.height;
-    const n = Math.max(1, this.input.agents.length || 4);
-    const top = h * 0.13;
-    const span = h * 0.74;
-    const agents = Array.from({ length: n }, (_, i) => ({
-      x: w * 0.44, y: n === 1 ? h / 2 : top + (span * i) / (n - 1) }));
-    return {
-      ingest: { x: w * 0.085, y: h / 2 },
-      agents,
-      decision: { x: w * 0.71, y: h / 2 },
-      outcomes: {
-        approve: { x: w * 0.895, y: h * 0.24 },
-        review: { x: w * 0.895, y: h * 0.5 },
-        block: { x: w * 0.895, y: h * 0.76 },
-        failed: { x: w * 0.44, y: h / 2 },
-      },
-    };
+  private layout(): FlowLayout {
+    return flowLayout(this.width, this.height, Math.max(1, this.input.agents.length || 4));
   }
 
   private spawn(now: number, dt: number): void {
