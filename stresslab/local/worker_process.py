@@ -142,7 +142,7 @@ async def _run(
         stopping.set()  # this worker schedules nothing more; the runner stops the others
         told.append(asyncio.create_task(sink.send(REFUSED + line.encode())))
 
-    context = TargetContext(spec.http, secrets, on_refused=refused)
+    context = TargetContext(spec.http, secrets, on_refused=refused, refusal_share=spec.workers)
     try:
         async with open_run_target(spec, url, context, owner_urls) as target:
             for assignment in assignments:

@@ -59,6 +59,8 @@ class TargetContext:
     aws_credentials: Any = None  # SigV4; the default chain when None
     aws_session: Any = None  # boto3 session for the AWS kinds (lambda, kinesis, sqs, …)
     on_refused: Callable[[str], None] = lambda line: None
+    # the worker processes sharing the run's refusal budget: N refusals in all, not N each
+    refusal_share: int = 1
 
 
 TargetOpener = Callable[[Any, TargetContext], AbstractAsyncContextManager[Target]]
@@ -157,7 +159,8 @@ async def open_http(section: HttpSection, context: TargetContext) -> AsyncIterat
     async with AsyncExitStack() as stack:
         signer = await _signer(section, context, prepared, stack)
         shape = replace(
-            prepared.shape, signer=signer, refusals=AuthRefusals(section.abort_after_refusals),
+            prepared.shape, signer=signer, refusals=AuthRefusals(
+                max(1, section.abort_after_refusals // max(1, context.refusal_share))),
             on_refused=context.on_refused,
         )
         target = HttpTarget(prepared.url, context.settings, shape=shape)

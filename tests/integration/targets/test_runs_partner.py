@@ -191,7 +191,7 @@ def test_mtls_with_a_client_certificate(tmp_path: Path, planted: str) -> None:
     assert planted.encode() not in finished.everything()
 
 
-def test_a_wrong_key_aborts_the_run_with_one_line_after_at_most_five_per_worker(
+def test_a_wrong_key_aborts_the_run_with_one_line_after_at_most_five_requests_in_all(
     tmp_path: Path,
 ) -> None:
     with serve_partner(PartnerSettings(api_key="the-right-key")) as partner:
@@ -202,7 +202,8 @@ def test_a_wrong_key_aborts_the_run_with_one_line_after_at_most_five_per_worker(
     assert f"target {partner.base_url}/api/v2/assess" in finished.stderr.splitlines()[0]
     assert "stresslab: the target refuses our credentials (403 from 127.0.0.1)" in \
         finished.stderr.splitlines()
-    assert 5 <= refused <= 5 * 2  # two workers, at most five each
+    # the two workers share the budget of five refusals (two each): never five per worker
+    assert 1 <= refused <= 5, refused
     summary = finished.summary
     assert summary["status"] == "aborted"
     assert summary["notes"][0] == \
