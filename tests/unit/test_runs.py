@@ -52,6 +52,6 @@ def test_the_runtimes_use_the_one_copy() -> None:
 
     assert control_api.new_run_id is runs.new_run_id
     assert planning.iso is runs.iso
-    assert results.EXPORTS == runs.EXPORTS and server.EXPORTS == runs.EXPORT_MEDIA_TYPES
+    assert results.known_export is runs.known_export and server.EXPORTS == runs.EXPORT_MEDIA_TYPES
     assert cognito_jwt.OPERATORS_GROUP is runs.OPERATORS_GROUP
     assert not hasattr(control_api, "OPERATORS")
