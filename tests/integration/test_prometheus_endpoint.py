@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from stresslab.local.metrics_endpoint import render_metrics
 from stresslab.local.server import RunningServer, ServerSettings, start_server
+from tests.conftest import free_port
 from tests.viewer import Viewer
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,12 +38,6 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
