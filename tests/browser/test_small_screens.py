@@ -14,13 +14,9 @@ from typing import Any
 
 import pytest
 
-from stresslab.judgement.business import load_price_table
-from stresslab.measurement.aggregate import RunAggregator
-from stresslab.measurement.live import describe_run
-from stresslab.measurement.live_feed import LiveFeed
-from stresslab.measurement.metrics import WindowStats, record_us
 from stresslab.scenario.spec import parse_scenario
 from tests.browser.conftest import PAGES, SCREENSHOTS, Demo, PageErrors
+from tests.browser.feed import steady_snapshot
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -46,22 +42,10 @@ def fed_snapshot() -> str:
         "faults": [{"type": "latency", "at": 10, "duration": 10, "label": "slow geo"}],
         "criteria": ["p95_ms < 1000"],
     }, "test")
-    run = describe_run(spec, "r-small", "2026-12-03T17:30:00Z", "running", "http://t",
-                       [20.0] * SECONDS)
-    feed = LiveFeed(spec, run, load_price_table(), usd_to_currency=1.0)
-    aggregator = RunAggregator(run.run_id, [20.0] * SECONDS)
-    for second in range(SECONDS):
-        stats = WindowStats()
-        stats.scheduled = stats.sent = stats.ok = 20
-        for i in range(20):
-            record_us(stats.latency, 0.01 + 0.002 * (i % 5))
-            stats.record_decision("review" if i % 2 else "block", i % 4 == 0, i % 4 == 0,
-                                  PATTERNS[i % 2], 10.0)
-            for n, agent in enumerate(AGENTS):
-                stats.record_agent(agent, 0.001 * (n + 1), failed=(i + second) % 9 == n)
-        aggregator.add(stats.to_batch(run.run_id, "w0", 0, 0, second, second))
-        feed.tick(aggregator, second, faults_active=["slow geo"] if 10 <= second < 20 else [])
-    return feed.snapshot().to_json()
+    return steady_snapshot(
+        spec, "r-small", "2026-12-03T17:30:00Z", SECONDS, decisions=("block", "review"),
+        patterns=PATTERNS, agents=AGENTS, fault="slow geo", fail_every=9,
+        latency_spread_s=0.002)
 
 
 @pytest.fixture(scope="module")
