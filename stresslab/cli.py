@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from stresslab import cli_flags as flags
 from stresslab.judgement.capacity import PlannedStep, StepResult
+from stresslab.judgement.held_rate import held_rate_sentence
 from stresslab.judgement.summary_model import RunSummary
 from stresslab.scenario.resolve import Overrides, Scales, resolve_scenario
 from stresslab.scenario.spec import (
@@ -309,6 +310,7 @@ def print_summary(summary: RunSummary, outputs: dict[str, Path]) -> None:
         f"  load      target {num(load.target_tps_avg)} TPS, achieved "
         f"{num(load.achieved_tps_avg)} TPS ({num(load.rate_error_pct, 2)}%), "
         f"peak {load.peak_tps:,}",
+        *([f"  held      {held}"] if (held := held_rate_sentence(summary.held_rate)) else []),
         f"  counts    scheduled {counts.scheduled:,} = sent {counts.sent:,} + dropped "
         f"{counts.dropped:,}; sent = ok {counts.ok:,} + errors {counts.errors:,} + "
         f"timeouts {counts.timeouts:,}; target received "

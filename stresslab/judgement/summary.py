@@ -10,6 +10,7 @@ from typing import Any
 from stresslab.generation.plan import Plan
 from stresslab.judgement.business import PriceTable, ReportedTokens, business_value
 from stresslab.judgement.criteria import CriterionResult, judge
+from stresslab.judgement.held_rate import WindowMetrics, held_rate
 from stresslab.judgement.reconciliation import count_checks, holds
 from stresslab.judgement.resilience import (
     criterion_seconds,
@@ -146,6 +147,19 @@ def run_timeline(aggregator: RunAggregator, duration: float) -> Timeline:
     return Timeline(seconds, max(math.ceil(duration), max(seconds, default=-1) + 1))
 
 
+def stretch_metrics(aggregator: RunAggregator, timeline: Timeline) -> WindowMetrics:
+    """The criteria's metrics for any stretch of seconds [start, end) of the run; `lost` from
+    the timeline, so requests still in flight at the stretch's end are not lost."""
+    def metrics_for(start: int, end: int) -> dict[str, float | None]:
+        metrics = window_metrics(
+            aggregator.window(start, end), end - start, aggregator.expected_between(start, end),
+            None, {"latency_drift_pct": aggregator.latency_drift_pct(start, end)},
+        )
+        metrics["lost"] = float(timeline.lost_between(start, end))
+        return metrics
+    return metrics_for
+
+
 @dataclass
 class Verdicts:
     """Every criterion's result in the scenario's order, and the faults' entries."""
@@ -163,14 +177,7 @@ def judge_run(spec: ScenarioSpec, aggregator: RunAggregator, facts: RunFacts) ->
         budget_rate=error_budget_rate(spec.criteria),
     )
 
-    def metrics_for(start: int, end: int) -> dict[str, float | None]:
-        metrics = window_metrics(
-            aggregator.window(start, end), end - start, aggregator.expected_between(start, end),
-            None, {"latency_drift_pct": aggregator.latency_drift_pct(start, end)},
-        )
-        metrics["lost"] = float(timeline.lost_between(start, end))
-        return metrics
-
+    metrics_for = stretch_metrics(aggregator, timeline)
     seconds = math.ceil(duration)
     run_metrics = window_metrics(
         aggregator.totals, duration, aggregator.expected_between(0, seconds),
@@ -226,6 +233,10 @@ def summarize_run(
         target_received=facts.target_received, errors_by_class=by_class))
     finished = sorted(w for w, state in aggregator.workers.items() if state.finished)
     faults = [FaultEntry.model_validate(fault) for fault in verdicts.faults]
+    seconds = math.ceil(duration)
+    held = held_rate([aggregator.expected_between(s, s + 1) for s in range(seconds)],
+                     stretch_metrics(aggregator, run_timeline(aggregator, duration)),
+                     spec.criteria)
     return RunSummary(
         run_id=facts.run_id,
         scenario=spec.name,
@@ -248,6 +259,7 @@ def summarize_run(
             if target_tps else None,
             planned=planned,
         ),
+        held_rate=held,
         counts=Counts(
             scheduled=totals.scheduled,
             sent=totals.sent,

@@ -44,6 +44,29 @@ class Load(_Part):
     planned: int = Field(description="requests the plan scheduled")
 
 
+class RateLimit(_Part):
+    """The first stretch, planned above the held rate, that did not hold, and what broke."""
+
+    start_s: int
+    end_s: int
+    planned_tps: float
+    achieved_tps: float
+    broken: list[str] = Field(description="each reason in one line: dropped arrivals, the "
+                                           "plan not sent, a criterion and its observation")
+
+
+class HeldRate(_Part):
+    """The highest rate the run held (judgement/held_rate.py): the busiest stretch of
+    `window_s` seconds that dropped nothing, sent within 1% of its plan and met every run-wide
+    criterion on the target's answers."""
+
+    tps: float | None = Field(description="null when no stretch held")
+    start_s: int | None
+    end_s: int | None
+    window_s: int
+    limit: RateLimit | None = Field(description="null when no stretch planned above it broke")
+
+
 class Counts(_Part):
     """Exact counts: scheduled = sent + dropped, sent = ok + errors + timeouts."""
 
@@ -238,6 +261,10 @@ class RunSummary(Readable):
     workers: int = Field(description="shards the plan spread the load over")
     status: str = Field(description="completed, aborted, failed, ...")
     load: Load
+    held_rate: HeldRate | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="the highest rate held and the limit above it; absent in summaries "
+                    "written before it existed")
     counts: Counts
     invalid_responses: InvalidResponses | None = Field(
         default=None, exclude_if=lambda value: value is None,

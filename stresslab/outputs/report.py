@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stresslab.judgement.held_rate import held_rate_sentence
 from stresslab.judgement.summary_model import Business, Counts, FaultEntry, RunSummary
 from stresslab.outputs.checks import (
     criterion_name,
@@ -333,6 +334,7 @@ def render_report_html(run_summary: SummaryLike, series: Sequence[Mapping[str, A
         title=title.strip(" ·"),
         header=_header(summary),
         verdict=_verdict(summary),
+        held_rate=held_rate_sentence(summary.held_rate),
         kpis=_key_numbers(summary),
         charts=run_charts(summary, series),
         faults=_faults(summary),

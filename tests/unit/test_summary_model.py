@@ -102,7 +102,8 @@ def test_the_docs_name_every_field() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "summary.md").read_text()
     schema = json.loads(SCHEMA_FILE.read_text())
     parts = ["RunSummary", "Load", "Counts", "LatencyMs", "Accuracy", "Business", "FaultEntry",
-             "WorkersReport", "DegradationChange", "FaultBaseline", "AgentStats"]
+             "WorkersReport", "DegradationChange", "FaultBaseline", "AgentStats", "HeldRate",
+             "RateLimit"]
     named = {name for part in parts
              for name in (schema if part == "RunSummary" else schema["$defs"][part])["properties"]}
     assert not {name for name in named if name not in doc}, "docs/summary.md misses these"
