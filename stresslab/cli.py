@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="folder for summary.json, report.html, ...")
     run.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
     run.add_argument("--quiet", action="store_true", help="no live progress line")
+    run.add_argument("--otlp", type=flags.otlp_endpoint, metavar="URL",
+                     help="also send the live metrics to an OpenTelemetry collector over "
+                          "OTLP/HTTP, e.g. http://localhost:4318 (pip install 'stresslab[otlp]')")
 
     probe = commands.add_parser(
         "probe", help="send a few transactions to the target and show what is sent and read")
@@ -139,7 +142,7 @@ def command_run(args: argparse.Namespace) -> int:
         spec = judged_like_the_search(spec, args.time_scale)
     run = LocalRun(LocalRunOptions(
         spec=spec, target_url=target_url, out_dir=None, db_path=args.db,
-        progress=not args.quiet,
+        progress=not args.quiet, broadcaster=otlp_exporter(args.otlp, spec),
     ))
     run.options.out_dir = args.out or DEFAULT_RESULTS / run.run_id
     print(f"stresslab: run {run.run_id}: {spec.name}, {spec.duration:g}s, "
@@ -152,6 +155,18 @@ def command_run(args: argparse.Namespace) -> int:
     if run.refused is not None:
         print(f"stresslab: {run.refused}", file=sys.stderr)
     return result.exit_code
+
+
+def otlp_exporter(endpoint: str | None, spec: ScenarioSpec) -> Any:
+    """--otlp: the run's live metrics to a collector; the SDK is an optional extra."""
+    if endpoint is None:
+        return None
+    try:
+        from stresslab.local.otlp_export import OtlpExporter
+    except ImportError:
+        raise BadInput("--otlp needs the OpenTelemetry SDK: pip install 'stresslab[otlp]'"
+                       ) from None
+    return OtlpExporter(endpoint, spec.name)
 
 
 def checked_target(spec: ScenarioSpec, url: str | None) -> ScenarioSpec:

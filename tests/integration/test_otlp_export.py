@@ -1,0 +1,188 @@
+"""`stresslab run --otlp`: a real run's metrics, received over OTLP/HTTP by a receiver on
+loopback that decodes them with OpenTelemetry's own protobuf types, agree with its summary."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+
+from stresslab.cli_flags import otlp_endpoint
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(150)
+
+
+@dataclass
+class Receiver:
+    """An OTLP/HTTP metrics receiver: every request decoded and kept, in arrival order."""
+
+    url: str
+    requests: list[ExportMetricsServiceRequest] = field(default_factory=list)
+
+    def points(self, name: str) -> list[tuple[dict[str, str], float, bool | None]]:
+        """(attributes, value, is_monotonic) of each data point named `name`, oldest first."""
+        found = []
+        for request in self.requests:
+            for resource in request.resource_metrics:
+                for scope in resource.scope_metrics:
+                    for metric in scope.metrics:
+                        if metric.name != name:
+                            continue
+                        kind = metric.WhichOneof("data")
+                        data = getattr(metric, kind)
+                        monotonic = data.is_monotonic if kind == "sum" else None
+                        for point in data.data_points:
+                            attrs = {a.key: a.value.string_value for a in point.attributes}
+                            value = point.as_double if point.HasField("as_double") \
+                                else point.as_int
+                            found.append((attrs, float(value), monotonic))
+        return found
+
+    def series(self, clock: str, name: str) -> list[tuple[float, float]]:
+        """(clock, value) of the two attribute-less metrics, one pair per request."""
+        pairs = []
+        for request in self.requests:
+            found = Receiver("", [request])
+            if found.points(clock) and found.points(name):
+                pairs.append((found.points(clock)[-1][1], found.points(name)[-1][1]))
+        return pairs
+
+    def last(self, name: str, **attrs: str) -> float:
+        values = [value for found, value, _ in self.points(name) if found == attrs]
+        assert values, (name, attrs)
+        return values[-1]
+
+    def resources(self) -> list[dict[str, str]]:
+        return [{a.key: a.value.string_value for a in resource.resource.attributes}
+                for request in self.requests for resource in request.resource_metrics]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    found = Receiver(f"http://127.0.0.1:{port}")
+
+    async def metrics(request: web.Request) -> web.Response:
+        assert request.content_type == "application/x-protobuf"
+        message = ExportMetricsServiceRequest()
+        message.ParseFromString(await request.read())
+        found.requests.append(message)
+        return web.Response(body=ExportMetricsServiceResponse().SerializeToString(),
+                            content_type="application/x-protobuf")
+
+    app = web.Application()
+    app.router.add_post("/v1/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield found
+    await runner.cleanup()
+
+
+async def stresslab(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "stresslab", *args, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=140)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+def test_a_base_url_gets_the_metrics_path_and_a_full_one_is_kept() -> None:
+    assert otlp_endpoint("http://127.0.0.1:4318") == "http://127.0.0.1:4318/v1/metrics"
+    assert otlp_endpoint("http://c:4318/") == "http://c:4318/v1/metrics"
+    assert otlp_endpoint("https://c/otel/v1/metrics") == "https://c/otel/v1/metrics"
+
+
+@pytest.mark.parametrize("url, message", [
+    ("localhost:4318", "--otlp takes an http(s) URL of an OTLP/HTTP collector"),
+    ("ftp://collector:4318", "--otlp takes an http(s) URL"),
+    ("http://collector:99999", "--otlp has a bad port"),
+])
+async def test_a_bad_url_is_one_line_exit_2_and_nothing_runs(tmp_path, url, message):
+    db = tmp_path / "runs.db"
+    code, err = await stresslab("run", "smoke", "--tps", "5", "--duration", "2s",
+                                "--otlp", url, "--db", str(db), "--out", str(tmp_path / "out"))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert not db.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+async def test_a_real_run_exports_what_its_summary_says(receiver, tmp_path):
+    # When an 8 s run at 60 TPS exports to the receiver
+    out = tmp_path / "out"
+    code, err = await stresslab("run", "smoke", "--tps", "60", "--duration", "8s", "--quiet",
+                                "--otlp", receiver.url, "--out", str(out),
+                                "--db", str(tmp_path / "runs.db"))
+    assert code == 0, err
+    assert "OTLP" not in err  # no warning: every export was accepted
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    # Then it exported about once a second, as the run went, and a last time at its end
+    assert len(receiver.requests) >= 6
+    # And the resource names the service, the run and the scenario
+    assert {"service.name": "stresslab", "stresslab.run.id": summary["run_id"],
+            "stresslab.scenario": "smoke"}.items() <= receiver.resources()[-1].items()
+    # And the counters are cumulative sums equal to the summary's counts, exactly
+    counts = summary["counts"]
+    for name in ("scheduled", "sent", "ok", "timeouts"):
+        points = receiver.points(f"stresslab.transactions.{name}")
+        assert points and all(monotonic for _, _, monotonic in points)
+        assert points[-1][1] == counts[name], name
+    assert [value for _, value, _ in receiver.points("stresslab.transactions.sent")] == sorted(
+        value for _, value, _ in receiver.points("stresslab.transactions.sent"))
+    # And the rate of the sent counter between the first and the last export inside the run
+    # (each export carries the run seconds closed so far) is the summary's TPS within 2%
+    inside = [(elapsed, sent) for elapsed, sent in receiver.series(
+        "stresslab.run.elapsed", "stresslab.transactions.sent")
+        if 1 <= elapsed <= summary["duration_s"]]
+    (first_s, first), (last_s, last) = inside[0], inside[-1]
+    assert last_s - first_s >= 4, inside
+    rate = (last - first) / (last_s - first_s)
+    assert rate == pytest.approx(summary["load"]["achieved_tps_avg"], rel=0.02)
+    print(f"otlp: sent {counts['sent']}, rate {rate:.2f}/s over {first_s:g}..{last_s:g} s; "
+          f"summary {summary['load']['achieved_tps_avg']}/s")
+    # And the run's latency quantiles and accuracy are there, with bounded attributes only
+    p95 = receiver.last("stresslab.latency", window="run", quantile="0.95")
+    assert p95 * 1000 == pytest.approx(summary["latency_ms"]["p95"], rel=0.02)
+    accuracy = receiver.last("stresslab.detection.ratio", measure="accuracy")
+    assert 0 < accuracy <= 1
+    assert receiver.last("stresslab.degradation.level") == 0
+    keys = {key for request in receiver.requests for resource in request.resource_metrics
+            for scope in resource.scope_metrics for metric in scope.metrics
+            for key in _attribute_keys(metric)}
+    assert keys <= {"class", "kind", "window", "quantile", "measure", "fault"}
+
+
+@pytest.mark.slow
+async def test_an_unreachable_collector_is_told_once_and_the_run_is_not_harmed(tmp_path):
+    port = free_port()  # nothing listens there
+    out = tmp_path / "out"
+    code, err = await stresslab("run", "smoke", "--tps", "20", "--duration", "3s", "--quiet",
+                                "--otlp", f"http://127.0.0.1:{port}", "--out", str(out),
+                                "--db", str(tmp_path / "runs.db"))
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "OTLP export" in line]
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith("stresslab: warning: OTLP export to http://127.0.0.1:")
+    assert "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["sent"] == summary["counts"]["ok"] == 60
+
+
+def _attribute_keys(metric: Any) -> set[str]:
+    data = getattr(metric, metric.WhichOneof("data"))
+    return {attribute.key for point in data.data_points for attribute in point.attributes}
