@@ -99,7 +99,6 @@ class OtlpExporter:
         self._due = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
     @property
     def failures(self) -> int:
@@ -115,20 +114,18 @@ class OtlpExporter:
             self._tick = tick
             self._due.set()
         elif kind == "event" and json.loads(message).get("event") == "run_stopped":
-            self.close()
+            self.finish()
+
+    def finish(self) -> None:
+        """The run is over: the export thread makes the final export and stops; never waits."""
+        self._closing = True
+        self._due.set()
 
     def close(self) -> None:
-        """The final flush, then no more exports (idempotent)."""
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
+        """finish(), and wait for the final export (bounded by the export timeout)."""
+        self.finish()
         if self._thread is not None:
-            self._due.set()
             self._thread.join(timeout=self._timeout_s * 2 + 1)
-        if self._reader is not None and self._provider is not None:
-            self._reader.collect(timeout_millis=self._timeout_s * 1000)
-            self._provider.shutdown(timeout_millis=self._timeout_s * 1000)
 
     def _start(self, run_id: str) -> None:
         if self._provider is not None:
@@ -149,13 +146,17 @@ class OtlpExporter:
         self._thread.start()
 
     def _export_each_tick(self) -> None:
-        """One export per tick that came in; ticks that come while one is sent are merged."""
+        """One export per tick that came in (ticks that come while one is sent are merged),
+        and after finish() one more, the final, then the provider is shut down."""
+        assert self._reader is not None and self._provider is not None
         while True:
             self._due.wait()
             self._due.clear()
-            if self._closing or self._reader is None:
-                return  # close() makes the final export itself
+            closing = self._closing
             self._reader.collect(timeout_millis=self._timeout_s * 1000)
+            if closing:
+                self._provider.shutdown(timeout_millis=self._timeout_s * 1000)
+                return
 
     def _instruments(self, provider: MeterProvider) -> None:
         meter = provider.get_meter("stresslab")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -19,7 +20,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from stresslab.cli_flags import otlp_endpoint
+from stresslab.local.server import ServerSettings, start_server
 from tests.conftest import free_port
+from tests.viewer import Viewer
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(150)
@@ -186,3 +189,52 @@ async def test_an_unreachable_collector_is_told_once_and_the_run_is_not_harmed(t
 def _attribute_keys(metric: Any) -> set[str]:
     data = getattr(metric, metric.WhichOneof("data"))
     return {attribute.key for point in data.data_points for attribute in point.attributes}
+
+
+async def test_without_the_sdk_the_flag_says_how_to_install_it(tmp_path):
+    # Given a Python where the OpenTelemetry SDK cannot be imported
+    code = ("import sys; sys.modules['opentelemetry.sdk'] = None\n"
+            "from stresslab.cli import main\n"
+            f"sys.exit(main(['run', 'smoke', '--tps', '5', '--duration', '2s', '--otlp', "
+            f"'http://127.0.0.1:4318', '--db', {str(tmp_path / 'runs.db')!r}]))")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    # Then one line names the extra to install, exit 2, and nothing ran
+    assert process.returncode == 2
+    assert err.decode().strip().splitlines() == [
+        "stresslab: error: --otlp needs the OpenTelemetry SDK: pip install 'stresslab[otlp]'"]
+    assert not (tmp_path / "runs.db").exists()
+
+
+@pytest.mark.slow
+async def test_the_dashboard_server_exports_each_run_it_starts(receiver, tmp_path):
+    # Given the local server set to export to the receiver
+    settings = ServerSettings(port=0, token="t0ken", db_path=tmp_path / "runs.db",
+                              results_dir=tmp_path / "results", site_dir=tmp_path / "dist",
+                              otlp_endpoint=otlp_endpoint(receiver.url))
+    server = await start_server(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            viewer = Viewer(await http.ws_connect(f"{server.url}/ws"))
+            await viewer.wait_for(lambda m: m["type"] == "snapshot")
+            # When a run is started over the control API and runs to its end
+            async with http.post(f"{server.url}/api/runs",
+                                 headers={"Authorization": "Bearer t0ken"},
+                                 json={"scenario": "smoke", "tps": 20, "duration": "3s"}) as r:
+                assert r.status == 202, await r.text()
+                run_id = (await r.json())["run_id"]
+            await viewer.wait_for(lambda m: m["type"] == "event" and m["event"] == "run_stopped",
+                                  timeout=60)
+            # Then the viewers saw it as before, and the receiver got its final numbers
+            last = viewer.ticks()[-1]
+            for _ in range(100):
+                sent = [v for _, v, _ in receiver.points("stresslab.transactions.sent")]
+                if sent and sent[-1] == last["totals"]["sent"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert sent and sent[-1] == last["totals"]["sent"] == 60
+            assert receiver.resources()[-1]["stresslab.run.id"] == run_id
+    finally:
+        await server.stop()
