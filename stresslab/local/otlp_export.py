@@ -106,14 +106,16 @@ class OtlpExporter:
 
     def publish(self, message: str) -> None:
         """A live message from the run: a tick is exported; the run's end flushes it all."""
-        kind = json.loads(message).get("type")
-        if kind == "tick":
-            tick = Tick.model_validate_json(message)
+        data = json.loads(message)
+        if data.get("type") == "tick":
+            tick = Tick.model_validate(data)
             self._start(tick.run_id)
-            self._faults += [key for key in tick.faults_active if key not in self._faults]
+            # a new list, never one grown in place: the export thread may be reading the old
+            self._faults = [*self._faults,
+                            *(key for key in tick.faults_active if key not in self._faults)]
             self._tick = tick
             self._due.set()
-        elif kind == "event" and json.loads(message).get("event") == "run_stopped":
+        elif data.get("type") == "event" and data.get("event") == "run_stopped":
             self.finish()
 
     def finish(self) -> None:

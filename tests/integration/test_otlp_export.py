@@ -20,7 +20,14 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from stresslab.cli_flags import otlp_endpoint
+from stresslab.judgement.business import load_price_table
+from stresslab.local.otlp_export import OtlpExporter
 from stresslab.local.server import ServerSettings, start_server
+from stresslab.measurement.aggregate import RunAggregator
+from stresslab.measurement.live import describe_run
+from stresslab.measurement.live_feed import LiveFeed
+from stresslab.measurement.metrics import ERROR_CLASSES, WindowStats, record_us
+from stresslab.scenario.spec import parse_scenario
 from tests.conftest import free_port
 from tests.viewer import Viewer
 
@@ -238,3 +245,58 @@ async def test_the_dashboard_server_exports_each_run_it_starts(receiver, tmp_pat
             assert receiver.resources()[-1]["stresslab.run.id"] == run_id
     finally:
         await server.stop()
+
+
+async def test_faults_degradation_and_errors_are_exported_as_the_ticks_carry_them(receiver):
+    # Given live ticks made by the real LiveFeed: errors in second 1, a fault on in seconds
+    # 1-2, the level SEVERE from second 2
+    spec = parse_scenario({"name": "otlp-live", "phases": [
+        {"name": "a", "shape": "constant", "tps": 10, "duration": 4}]}, "test")
+    run = describe_run(spec, "r-otlp", "2026-12-03T00:00:00Z", "running", "http://t", [10.0] * 4)
+    feed = LiveFeed(spec, run, load_price_table(), usd_to_currency=1.0)
+    aggregator = RunAggregator(run.run_id, [10.0] * 4)
+    exporter = OtlpExporter(otlp_endpoint(receiver.url), spec.name)
+    for second in range(4):
+        stats = WindowStats()
+        stats.scheduled = stats.sent = 10
+        stats.ok = 7 if second == 1 else 10
+        stats.errors["http_5xx"] += 10 - stats.ok
+        for i in range(stats.ok):
+            record_us(stats.latency, 0.010 * (i + 1))
+            stats.record_decision("approve", False, False, "legit", 10.0)
+        aggregator.add(stats.to_batch(run.run_id, "w0", 0, 0, second, second))
+        if second == 2:
+            feed.set_degradation("SEVERE", 2.0)
+        tick, _ = feed.tick(aggregator, second, faults_active=["latency@1"] if second in (1, 2)
+                            else [])
+        # When each tick is published to the exporter as a run publishes it
+        seen = len(receiver.requests)
+        exporter.publish(tick.to_json())
+        for _ in range(100):
+            if len(receiver.requests) > seen:
+                break
+            await asyncio.sleep(0.05)
+        # Then each is exported on its own, at once
+        assert len(receiver.requests) == seen + 1, second
+        if second == 0:  # a fault is reported from the first tick it is on
+            assert receiver.points("stresslab.fault.active") == []
+        else:  # and, once seen, 0 after its end
+            assert receiver.last("stresslab.fault.active", fault="latency@1") == (
+                1 if second in (1, 2) else 0)
+        assert receiver.last("stresslab.degradation.level") == (2 if second >= 2 else 0)
+        assert receiver.last("stresslab.transactions.errors", **{"class": "http_5xx"}) == (
+            0 if second == 0 else 3)
+        assert receiver.last("stresslab.tps", kind="ok") == stats.ok
+        assert receiver.last("stresslab.latency", window="second", quantile="0.95") == \
+            pytest.approx(tick.window["p95_ms"] / 1000)
+    assert {attrs["class"] for attrs, _, _ in receiver.points("stresslab.transactions.errors")
+            } == set(ERROR_CLASSES)
+    # And the run's end makes one last export, and no more after it
+    exported = len(receiver.requests)
+    exporter.publish(feed.event("run_stopped", 4.0, status="completed").to_json())
+    await asyncio.to_thread(exporter.close)
+    exporter.publish(tick.to_json())
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == exported + 1
+    assert receiver.last("stresslab.transactions.ok") == 37
+    assert exporter.failures == 0
