@@ -129,6 +129,11 @@ async def test_a_bad_url_is_one_line_exit_2_and_nothing_runs(tmp_path, url, mess
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0], err
     assert not db.exists() and not (tmp_path / "out").exists()
+    # And the dashboard server's flag refuses it the same way, before it listens
+    code, err = await stresslab("demo", "--otlp", url, "--port", "0", "--db", str(db))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert not db.exists()
 
 
 @pytest.mark.slow
