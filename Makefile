@@ -59,7 +59,7 @@ contract: setup
 
 ## The main job: dashboards on http://127.0.0.1:8080 and the investor demo, compressed.
 demo: system setup site
-	$(PY) -m stresslab demo
+	$(PY) -m stresslab demo $(if $(OTLP),--otlp $(OTLP))
 
 ## The AWS runtime on this machine, no account: moto, the synthesized stack, the real handlers.
 aws-local: system setup site

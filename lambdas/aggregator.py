@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas._powertools import powertools
+from lambdas.run_metrics import RunSecondMetrics
 from stresslab.aws.aggregation import (
     GRACE_S,
     LiveTicker,
@@ -57,6 +58,11 @@ def _deps() -> tuple[DynamoRunStore, LiveTicker, ApiGatewayBroadcaster]:
     return store, LiveTicker(store, load_price_table(), grace_s=env.TICK_GRACE_S), broadcaster
 
 
+@cache
+def _run_metrics() -> RunSecondMetrics:
+    return RunSecondMetrics(_deps()[0])
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -86,6 +92,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name=name, unit=unit, value=value)
     # The safety alarms read these: out before any push, which a large audience can slow.
     metrics.flush_metrics()
+    try:
+        _run_metrics().emit(ticked)
+    except Exception:  # noqa: BLE001 - dashboards of the run's seconds never cost its pushes
+        logger.exception("run metrics for %d ticked seconds failed", len(ticked))
     remaining_s = context.get_remaining_time_in_millis() / 1000
     publish(broadcaster, ticked, deadline=time.monotonic() + remaining_s - RETURN_MARGIN_S)
     return dict(response)

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="folder for summary.json, report.html, ...")
     run.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
     run.add_argument("--quiet", action="store_true", help="no live progress line")
+    run.add_argument("--otlp", type=flags.otlp_endpoint, metavar="URL",
+                     help="also send the live metrics to an OpenTelemetry collector over "
+                          "OTLP/HTTP, e.g. http://localhost:4318 (pip install 'stresslab[otlp]')")
 
     probe = commands.add_parser(
         "probe", help="send a few transactions to the target and show what is sent and read")
@@ -117,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                       type=flags.variable_name,
                       help="an environment variable runs started over the API may read as "
                            "${env:NAME} (repeatable; STRESSLAB_TARGET_* always may)")
+    demo.add_argument("--otlp", type=flags.otlp_endpoint, metavar="URL",
+                      help="also send each run's live metrics to an OpenTelemetry collector "
+                           "over OTLP/HTTP (pip install 'stresslab[otlp]')")
     return parser
 
 
@@ -136,11 +142,15 @@ def command_run(args: argparse.Namespace) -> int:
     spec = checked_target(resolve_spec(args), target_url)
     if spec.capacity_search is not None:
         if args.tps is None:
+            if args.otlp is not None:
+                raise BadInput("--otlp exports single runs, not a capacity search: run a step "
+                               "with --tps and --duration")
             return command_capacity(args, spec)
         spec = judged_like_the_search(spec, args.time_scale)
+    exporter = otlp_exporter(args.otlp, spec.name)
     run = LocalRun(LocalRunOptions(
         spec=spec, target_url=target_url, out_dir=None, db_path=args.db,
-        progress=not args.quiet,
+        progress=not args.quiet, broadcaster=exporter,
     ))
     run.options.out_dir = args.out or DEFAULT_RESULTS / run.run_id
     print(f"stresslab: run {run.run_id}: {spec.name}, {spec.duration:g}s, "
@@ -148,11 +158,24 @@ def command_run(args: argparse.Namespace) -> int:
           f"{run.plan.shards} workers, target {run.options.target_url or args.target}",
           file=sys.stderr)
 
-    result = run_to_the_end(run)
+    try:
+        result = run_to_the_end(run)
+    finally:
+        if exporter is not None:
+            exporter.close()  # the final export made before the process ends
     print_summary(result.run_summary, result.outputs)
     if run.refused is not None:
         print(f"stresslab: {run.refused}", file=sys.stderr)
     return result.exit_code
+
+
+def otlp_exporter(endpoint: str | None, scenario: str | None) -> Any:
+    from stresslab.local.otlp_option import OtlpUnavailable, open_exporter
+
+    try:
+        return open_exporter(endpoint, scenario)
+    except OtlpUnavailable as error:
+        raise BadInput(str(error)) from None
 
 
 def checked_target(spec: ScenarioSpec, url: str | None) -> ScenarioSpec:
@@ -416,8 +439,9 @@ def command_demo(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, scenario=args.scenario, time_scale=args.time_scale,
         load_scale=args.load_scale, autostart=not args.no_autostart, db_path=args.db,
         results_dir=DEFAULT_RESULTS, allow_remote=args.allow_remote,
-        allowed_secrets=tuple(args.allow_secret),
+        allowed_secrets=tuple(args.allow_secret), otlp_endpoint=args.otlp,
     )
+    otlp_exporter(args.otlp, None)  # the SDK is there, before the server starts
     try:
         return asyncio.run(run_demo(options))
     except DemoFailed as error:

@@ -79,3 +79,19 @@ def variable_name(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
     return text
+
+
+def otlp_endpoint(text: str) -> str:
+    """An OTLP/HTTP collector: a base URL gets the metrics path, /v1/metrics, as OTLP's does."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise argparse.ArgumentTypeError(
+            f"--otlp takes an http(s) URL of an OTLP/HTTP collector, e.g. "
+            f"http://localhost:4318, got {text!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--otlp has a bad port: {text!r}") from None
+    if parts.path.rstrip("/").endswith("/v1/metrics"):
+        return text
+    return text.rstrip("/") + "/v1/metrics"

@@ -38,6 +38,7 @@ class DemoOptions:
     results_dir: Path = Path("results")
     allow_remote: bool = False
     allowed_secrets: tuple[str, ...] = ()  # ${env:NAME} runs started over the API may read
+    otlp_endpoint: str | None = None  # each run's live metrics also go there (OTLP/HTTP)
 
 
 def _exposed(host: str) -> str:
@@ -83,7 +84,8 @@ async def run_demo(options: DemoOptions, say: Callable[[str], None] = _print) ->
         raise DemoFailed(str(error)) from None
     settings = ServerSettings(host=options.host, port=options.port, db_path=options.db_path,
                               results_dir=options.results_dir,
-                              allowed_secrets=options.allowed_secrets)
+                              allowed_secrets=options.allowed_secrets,
+                              otlp_endpoint=options.otlp_endpoint)
     first = _first_run(options, settings)
     try:
         server = await start_server(settings, announce=lambda line: say(f"stresslab: {line}"))

@@ -16,6 +16,7 @@ from stresslab.local.runner import RECENT_RUNS, LocalRun, LocalRunOptions, failu
 from stresslab.local.server_settings import ServerSettings
 from stresslab.local.store import SqliteRunStore
 from stresslab.measurement.live import Snapshot
+from stresslab.ports import Broadcaster
 from stresslab.scenario.durations import format_duration
 from stresslab.scenario.resolve import (
     AboveCeiling,
@@ -33,6 +34,21 @@ from stresslab.targets.secrets import api_secret_policy
 log = logging.getLogger("stresslab.local.server")  # one log for the server's modules
 
 STOP_TIMEOUT_S = 60.0
+
+
+class Broadcasts:
+    """The viewers first, then a side sink (OTLP) whose trouble never reaches them."""
+
+    def __init__(self, viewers: Broadcaster, side: Broadcaster) -> None:
+        self._viewers = viewers
+        self._side = side
+
+    def publish(self, message: str) -> None:
+        self._viewers.publish(message)
+        try:
+            self._side.publish(message)
+        except Exception:  # noqa: BLE001 - a metrics sink must not cost a viewer a message
+            log.exception("a live message could not be exported")
 
 CEILING_WORDING = CeilingWording(
     tps=lambda peak, ceiling: (f"tps: at most {ceiling:,.0f} TPS for a run started here; "
@@ -112,7 +128,8 @@ class RunController:
         if self.current is not None:
             raise RunInProgress(f"run {self.current.run_id} is in progress; stop it first")
         run = LocalRun(LocalRunOptions(spec=spec, db_path=self.settings.db_path, progress=False,
-                                       broadcaster=self.hub, target_url=target_url))
+                                       broadcaster=self._broadcaster(spec),
+                                       target_url=target_url))
         run.options.out_dir = self.settings.results_dir / run.run_id
         self._run = run
         self._task = asyncio.create_task(self._execute(run))
@@ -120,6 +137,14 @@ class RunController:
         self._announce(f"run {run.run_id}: {spec.name}, {format_duration(spec.duration)}, "
                        f"peak {spec.profile().peak():,.0f} TPS")
         return run
+
+    def _broadcaster(self, spec: ScenarioSpec) -> Broadcaster:
+        """The viewers, and the OTLP collector when the server has one."""
+        if self.settings.otlp_endpoint is None:
+            return self.hub
+        from stresslab.local.otlp_export import OtlpExporter
+
+        return Broadcasts(self.hub, OtlpExporter(self.settings.otlp_endpoint, spec.name))
 
     async def _execute(self, run: LocalRun) -> None:
         try:

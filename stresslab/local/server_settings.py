@@ -39,6 +39,8 @@ class ServerSettings:
     max_connections: int = 512
     # ${env:NAME} a run started over the API may read besides STRESSLAB_TARGET_*
     allowed_secrets: tuple[str, ...] = ()
+    # An OTLP/HTTP metrics URL (…/v1/metrics): each run's live metrics are also exported there.
+    otlp_endpoint: str | None = None
 
     def host_names(self) -> frozenset[str]:
         """The names this server answers to: the Host allow-list. Bound to every interface,

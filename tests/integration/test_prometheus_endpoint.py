@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,15 @@ pytestmark = pytest.mark.timeout(120)
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROMETHEUS = shutil.which("prometheus")
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "stresslab-dashboard.json"
+METRIC_NAME = re.compile(r"\bstresslab_[a-z_]+")
+LABEL_VALUES = re.compile(r"label_values\((?P<selector>[^,]+), (?P<label>\w+)\)")
+FAULTED_SMOKE = {
+    "name": "smoke", "description": "smoke at 80 TPS with a short latency fault", "workers": 2,
+    "phases": [{"name": "steady", "shape": "constant", "tps": 80, "duration": "16s"}],
+    "faults": [{"type": "latency", "label": "latency spike", "target": "geographic_risk",
+                "at": "6s", "duration": "4s", "intensity": 20}],
+}
 
 
 @pytest.fixture
@@ -60,6 +70,35 @@ def prometheus(server: RunningServer, tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL expression of the Grafana dashboard's panels."""
+    board = json.loads(DASHBOARD.read_text())
+    return [target["expr"] for panel in board["panels"] for target in panel["targets"]]
+
+
+def dashboard_variables() -> list[tuple[str, str]]:
+    """(label, series selector) of each label_values(selector, label) variable."""
+    board = json.loads(DASHBOARD.read_text())
+    found = []
+    for variable in board["templating"]["list"]:
+        if variable["type"] == "query":
+            match = LABEL_VALUES.fullmatch(variable["query"]["query"])
+            assert match, variable["query"]
+            found.append((match["label"], match["selector"]))
+    return found
+
+
+async def label_values(http: aiohttp.ClientSession, url: str, label: str,
+                       selector: str) -> list[str]:
+    """What Grafana asks Prometheus for a label_values() variable (scenario: any, `.*`)."""
+    selector = selector.replace("$scenario", ".*")
+    async with http.get(f"{url}/api/v1/label/{label}/values",
+                        params={"match[]": selector}) as response:
+        body = await response.json()
+    assert body["status"] == "success", body
+    return list(body["data"])
 
 
 async def until_ready(http: aiohttp.ClientSession, url: str) -> None:
@@ -119,9 +158,9 @@ async def test_a_real_prometheus_scrapes_a_live_run_and_agrees_with_its_summary(
     await until_ready(http, prometheus)
     viewer = Viewer(await http.ws_connect(f"{server.url}/ws"))
     await viewer.wait_for(lambda m: m["type"] == "snapshot")
-    # When a 16 s run at 80 TPS runs to its end
+    # When a 16 s run at 80 TPS, with a latency fault from 6 s to 10 s, runs to its end
     async with http.post(f"{server.url}/api/runs", headers=AUTH, data=json.dumps(
-            {"scenario": "smoke", "tps": 80, "duration": "16s"})) as response:
+            {"scenario": FAULTED_SMOKE})) as response:
         assert response.status == 202, await response.text()
         run_id = (await response.json())["run_id"]
     live = f'run_id="{run_id}"'
@@ -176,3 +215,19 @@ async def test_a_real_prometheus_scrapes_a_live_run_and_agrees_with_its_summary(
                    for key in series["metric"]}
     assert label_names <= {"__name__", "job", "instance", "scenario", "run_id", "status",
                            "class", "kind", "window", "quantile", "measure", "fault"}
+    # And every query of the Grafana dashboard in docs/ has data for this run, and every
+    # metric it names is on /metrics
+    for variable, promql in dashboard_variables():
+        values = await label_values(http, prometheus, variable, promql)
+        assert {"scenario": "smoke", "run_id": run_id}[variable] in values, (variable, values)
+    for expr in dashboard_queries():
+        promql = expr.replace("$scenario", "smoke").replace("$run_id", run_id).replace(
+            "$__rate_interval", "4s")
+        assert await query(http, prometheus, promql, at=scraped_last), expr
+    async with http.get(f"{server.url}/metrics") as response:
+        exposed = {line.split()[2] for line in (await response.text()).splitlines()
+                   if line.startswith("# TYPE ")}
+    named = {name for expr in dashboard_queries() for name in METRIC_NAME.findall(expr)}
+    assert named and named <= exposed, named - exposed
+    assert {"stresslab_fault_active", "stresslab_degradation_level",
+            "stresslab_transactions_errors_total", "stresslab_run_info"} <= named
