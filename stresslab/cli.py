@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="folder for summary.json, report.html, ...")
     run.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
     run.add_argument("--quiet", action="store_true", help="no live progress line")
+    run.add_argument("--baseline", type=flags.baseline, metavar="RUN_ID|FOLDER|last-pass",
+                     help="judge the scenario's regressions: rules against this run at the end; "
+                          "last-pass: the last passing run of this scenario and target")
 
     probe = commands.add_parser(
         "probe", help="send a few transactions to the target and show what is sent and read")
@@ -135,6 +138,8 @@ def command_run(args: argparse.Namespace) -> int:
     spec = checked_target(resolve_spec(args), target_url)
     if spec.capacity_search is not None:
         if args.tps is None:
+            if args.baseline is not None:
+                raise BadInput("--baseline judges a run, not a capacity search; give --tps too")
             return command_capacity(args, spec)
         spec = judged_like_the_search(spec, args.time_scale)
     run = LocalRun(LocalRunOptions(
@@ -142,6 +147,9 @@ def command_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     ))
     run.options.out_dir = args.out or DEFAULT_RESULTS / run.run_id
+    if args.baseline is not None:
+        run.options.baseline = baseline_for(run, args.baseline, args.db)
+        print(f"stresslab: {run.options.baseline.note}", file=sys.stderr)
     print(f"stresslab: run {run.run_id}: {spec.name}, {spec.duration:g}s, "
           f"peak {spec.profile().peak():,.0f} TPS, {run.plan.scheduled_total:,} transactions, "
           f"{run.plan.shards} workers, target {run.options.target_url or args.target}",
@@ -152,6 +160,19 @@ def command_run(args: argparse.Namespace) -> int:
     if run.refused is not None:
         print(f"stresslab: {run.refused}", file=sys.stderr)
     return result.exit_code
+
+
+def baseline_for(run: LocalRun, asked: str, db_path: Path) -> Any:
+    """--baseline resolved before the run starts: bad input when it names no usable run."""
+    from stresslab.outputs.baselines import resolve_baseline
+    from stresslab.targets.identity import identify_target
+
+    url, section = run.options.target_url, run.spec.target
+    identity = identify_target(url, section=section, reference=url is None and section is None)
+    try:
+        return resolve_baseline(asked, run.spec.name, identity, db_path, DEFAULT_RESULTS)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
 
 
 def checked_target(spec: ScenarioSpec, url: str | None) -> ScenarioSpec:
@@ -327,9 +348,23 @@ def print_summary(summary: RunSummary, outputs: dict[str, Path]) -> None:
                      f"{num(criterion.observed, 4)}")
     for note in summary.notes:
         lines.append(f"  note: {note}")
+    lines += regression_lines(summary)
     if outputs:
         lines.append(f"  report    {outputs.get('report')}")
     print("\n".join(lines))
+
+
+def regression_lines(summary: RunSummary) -> list[str]:
+    check = summary.regression
+    if check is None:
+        return []
+    if not check.judged:
+        return [f"  regressions not judged: {check.note}"]
+    head = "REGRESSION" if check.regressed else "no regression"
+    lines = [f"  {head} against {check.baseline_run_id}: {check.note}"]
+    lines += [f"  {'BROKEN' if rule.broken else 'holds '} {rule.rule}: {rule.reason}"
+              for rule in check.rules]
+    return lines
 
 
 def _count(value: int | None) -> str:

@@ -79,3 +79,12 @@ def variable_name(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
     return text
+
+
+def baseline(text: str) -> str:
+    """--baseline: a run id, a result folder, a summary.json, or last-pass."""
+    if not text.strip() or any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise argparse.ArgumentTypeError(
+            f"--baseline takes a run id, a result folder, a summary.json or 'last-pass', "
+            f"got {text!r}")
+    return text

@@ -16,6 +16,7 @@ from stresslab.local.runner import RECENT_RUNS, LocalRun, LocalRunOptions, failu
 from stresslab.local.server_settings import ServerSettings
 from stresslab.local.store import SqliteRunStore
 from stresslab.measurement.live import Snapshot
+from stresslab.outputs.baselines import Baseline, resolve_baseline
 from stresslab.scenario.durations import format_duration
 from stresslab.scenario.resolve import (
     AboveCeiling,
@@ -28,6 +29,7 @@ from stresslab.scenario.resolve import (
 )
 from stresslab.scenario.spec import FaultSpec, ScenarioError, ScenarioSpec
 from stresslab.targets.factory import TARGET_SETUP_ERRORS, check_target, with_target_url
+from stresslab.targets.identity import identify_target
 from stresslab.targets.secrets import api_secret_policy
 
 log = logging.getLogger("stresslab.local.server")  # one log for the server's modules
@@ -108,11 +110,15 @@ class RunController:
         run = self.latest
         return (run.snapshot(runs) if run else Snapshot(run=None, runs=runs)).to_json()
 
-    def start(self, spec: ScenarioSpec, target_url: str | None = None) -> LocalRun:
+    def start(self, spec: ScenarioSpec, target_url: str | None = None,
+              baseline: str | None = None) -> LocalRun:
+        """BadRequest when `baseline` names no stored run of this scenario."""
         if self.current is not None:
             raise RunInProgress(f"run {self.current.run_id} is in progress; stop it first")
         run = LocalRun(LocalRunOptions(spec=spec, db_path=self.settings.db_path, progress=False,
                                        broadcaster=self.hub, target_url=target_url))
+        if baseline is not None:
+            run.options.baseline = self._baseline(run, baseline)
         run.options.out_dir = self.settings.results_dir / run.run_id
         self._run = run
         self._task = asyncio.create_task(self._execute(run))
@@ -120,6 +126,15 @@ class RunController:
         self._announce(f"run {run.run_id}: {spec.name}, {format_duration(spec.duration)}, "
                        f"peak {spec.profile().peak():,.0f} TPS")
         return run
+
+    def _baseline(self, run: LocalRun, asked: str) -> Baseline:
+        url, section = run.options.target_url, run.spec.target
+        identity = identify_target(url, section=section, reference=url is None and section is None)
+        try:
+            return resolve_baseline(asked, run.spec.name, identity, self.settings.db_path,
+                                    self.settings.results_dir, stored_only=True)
+        except ValueError as error:
+            raise BadRequest(f"baseline: {error}") from None
 
     async def _execute(self, run: LocalRun) -> None:
         try:

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hdrh.histogram import HdrHistogram
+
+from stresslab.judgement.phases import PhaseFigures, phase_at, phase_figures, windows_of_spec
 from stresslab.judgement.regression import Comparison, Distribution, MetricDelta, RunFigures
-from stresslab.judgement.summary_model import load_summary, read_summary
+from stresslab.judgement.summary_model import PhaseWindow, RunSummary, load_summary, read_summary
 from stresslab.measurement.aggregate import latency_ms
 from stresslab.measurement.metrics import WindowStats, add_encoded, new_histogram
 from stresslab.outputs.charts import ChartLine, render_line_chart
@@ -41,10 +44,33 @@ def read_side(reference: str, db_path: Path) -> ComparedRun:
             raise UnreadableRun(f"{reference}: no summary.json in that folder")
     if path.is_file():
         return ComparedRun(RunFigures(load_summary(path)), str(path), [], None)
-    return _stored(reference, db_path)
+    return read_stored(reference, db_path)
 
 
-def _stored(run_id: str, db_path: Path) -> ComparedRun:
+def distribution_of(histogram: HdrHistogram) -> Distribution:
+    """An HDR histogram's buckets as (ms, count), for the KS test."""
+    return [(item.value_iterated_to / 1000.0, item.count_at_value_iterated_to)
+            for item in histogram.get_recorded_iterator()]
+
+
+def figures_of(summary: RunSummary, histogram: HdrHistogram | None,
+               phases: list[PhaseFigures] | None = None) -> RunFigures:
+    """A run's figures: its summary, and its latency from the merged histogram when kept."""
+    if histogram is None or not histogram.get_total_count():
+        return RunFigures(summary, phases=phases)
+    return RunFigures(summary, latency_ms(WindowStats(latency=histogram)),
+                      distribution_of(histogram), phases)
+
+
+def run_phases(summary: RunSummary, spec: dict[str, Any] | None) -> list[PhaseWindow]:
+    """The run's phases: as its summary records them, else from its stored scenario."""
+    if summary.phases:
+        return list(summary.phases)
+    return windows_of_spec(spec) if spec else []
+
+
+def read_stored(run_id: str, db_path: Path) -> ComparedRun:
+    """A run in the store at db_path, with its merged histograms and per-phase figures."""
     from stresslab.local.store import RunNotFound, SqliteRunStore
 
     if not db_path.is_file():
@@ -59,23 +85,25 @@ def _stored(run_id: str, db_path: Path) -> ComparedRun:
         if record["summary"] is None:
             raise UnreadableRun(f"run {run_id} has no summary yet (status {record['status']})")
         summary = read_summary(record["summary"])
+        windows = run_phases(summary, record["spec"])
         histogram = new_histogram()
+        by_phase = [new_histogram() for _ in windows]
         for batch in store.batches(run_id):
             add_encoded(histogram, batch.latency)
+            index = phase_at(windows, batch.window)
+            if index is not None:
+                add_encoded(by_phase[index], batch.latency)
         series = store.series(run_id)
     finally:
         store.close()
-    figures = RunFigures(summary)
-    if histogram.get_total_count():
-        distribution: Distribution = [
-            (item.value_iterated_to / 1000.0, item.count_at_value_iterated_to)
-            for item in histogram.get_recorded_iterator()
-        ]
-        figures = RunFigures(summary, latency_ms(WindowStats(latency=histogram)), distribution)
+    latency = [(latency_ms(WindowStats(latency=h)), distribution_of(h))
+               if h.get_total_count() else None for h in by_phase]
+    phases = phase_figures(windows, series, latency) if windows and series else None
     spec = record["spec"] or {}
     rules = [parse_rule(text) if isinstance(text, str) else RegressionRule.model_validate(text)
              for text in spec.get("regressions", [])]
-    return ComparedRun(figures, f"run store {db_path}", series, rules)
+    return ComparedRun(figures_of(summary, histogram, phases), f"run store {db_path}", series,
+                       rules)
 
 
 def comparison_json(comparison: Comparison) -> dict[str, Any]:
