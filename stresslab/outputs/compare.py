@@ -10,17 +10,24 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from stresslab.judgement.phases import PhaseFigures, phase_at, phase_figures, windows_of_spec
+from stresslab.judgement.phases import (
+    PhaseFigures,
+    aligned_second,
+    phase_at,
+    phase_figures,
+    windows_of_spec,
+)
 from stresslab.judgement.regression import Comparison, Distribution, MetricDelta, RunFigures
 from stresslab.judgement.summary_model import PhaseWindow, RunSummary, load_summary, read_summary
 from stresslab.measurement.aggregate import latency_ms
 from stresslab.measurement.metrics import WindowStats, add_encoded, new_histogram
-from stresslab.outputs.charts import ChartLine, render_line_chart
+from stresslab.outputs.charts import ChartBand, ChartLine, render_line_chart
 from stresslab.outputs.format import NA, format_number
 from stresslab.outputs.rendering import render
 from stresslab.scenario.regressions import RegressionRule, parse_rule
 
 COMPARE_SCHEMA = "stresslab.compare/v1"
+PERCENT_GROUPS = ("errors", "accuracy", "detection", "agents")  # shares of 0..1
 
 
 class UnreadableRun(ValueError):
@@ -106,20 +113,21 @@ def read_stored(run_id: str, db_path: Path) -> ComparedRun:
                        rules)
 
 
+def _metric(m: MetricDelta) -> dict[str, Any]:
+    noise = None if m.noise is None else {
+        "test": m.noise.name, "statistic": m.noise.statistic, "critical": m.noise.critical,
+        "significant": m.noise.significant}
+    return {"metric": m.metric, "group": m.group, "baseline": m.baseline,
+            "candidate": m.candidate, "delta": m.delta, "delta_pct": m.delta_pct,
+            "noise": noise}
+
+
 def comparison_json(comparison: Comparison) -> dict[str, Any]:
     def side(figures: RunFigures) -> dict[str, Any]:
         s = figures.summary
         return {"run_id": s.run_id, "scenario": s.scenario, "target": s.target,
                 "started_at": s.started_at, "duration_s": s.duration_s, "passed": s.passed,
                 "latency_from": figures.latency_source}
-
-    def metric(m: MetricDelta) -> dict[str, Any]:
-        noise = None if m.noise is None else {
-            "test": m.noise.name, "statistic": m.noise.statistic, "critical": m.noise.critical,
-            "significant": m.noise.significant}
-        return {"metric": m.metric, "group": m.group, "baseline": m.baseline,
-                "candidate": m.candidate, "delta": m.delta, "delta_pct": m.delta_pct,
-                "noise": noise}
 
     return {
         "schema": COMPARE_SCHEMA,
@@ -128,7 +136,9 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
         "noise": "rates: two-proportion z test, |z| > 2.576 (1%, two-sided); latency: "
                  "Kolmogorov-Smirnov on the merged HDR histograms at 1% when both runs have "
                  "them, otherwise none",
-        "metrics": [metric(m) for m in comparison.metrics],
+        "metrics": [_metric(m) for m in comparison.metrics],
+        "phase_note": comparison.phase_note,
+        "phases": _phase_rows(comparison),
         "rules": [{"rule": v.rule.expr, "baseline": v.baseline, "candidate": v.candidate,
                    "change": v.change, "broken": v.broken, "reason": v.reason}
                   for v in comparison.rules],
@@ -136,23 +146,60 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
     }
 
 
-def _overlay(baseline: ComparedRun, candidate: ComparedRun, key: str, title: str) -> Any:
+def _windows(run: ComparedRun) -> list[PhaseWindow]:
+    return [phase.window for phase in run.figures.phases or []]
+
+
+def _overlay(comparison: Comparison, baseline: ComparedRun, candidate: ComparedRun, key: str,
+             title: str) -> Any:
+    """Both runs' series on the baseline's time axis; when their phases pair up, each
+    candidate phase is stretched onto the baseline's, so every phase starts together."""
+    if not (baseline.series and candidate.series):
+        return None
+    own, onto = _windows(candidate), _windows(baseline)
+    aligned = bool(comparison.phases)
+
+    def x(second: float) -> float:
+        return aligned_second(second, own, onto) if aligned else second
+
     lines = [
-        ChartLine(label, color, [(row["second"], row.get(key)) for row in run.series],
-                  dashed=label == "baseline")
-        for label, color, run in (("baseline", "#888888", baseline),
-                                  ("candidate", "#1f6feb", candidate))
-        if run.series
+        ChartLine("baseline", "#888888", [(row["second"], row.get(key)) for row in baseline.series],
+                  dashed=True),
+        ChartLine("candidate", "#1f6feb",
+                  [(x(row["second"]), row.get(key)) for row in candidate.series]),
     ]
-    return render_line_chart(lines, title=title, y_label=title) if len(lines) == 2 else None
+    bands = [ChartBand(w.start_s, w.end_s, w.name, "phase") for w in onto[1::2]] if aligned \
+        else []
+    axis = " (candidate's phases aligned on the baseline's)" if aligned else ""
+    return render_line_chart(lines, title=title + axis, y_label=title, bands=bands)
+
+
+def _phase_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    return [{"phase": row.name,
+             "baseline": {"start_s": row.baseline.start_s, "end_s": row.baseline.end_s},
+             "candidate": {"start_s": row.candidate.start_s, "end_s": row.candidate.end_s},
+             "metrics": [_metric(m) for m in row.metrics]}
+            for row in comparison.phases]
 
 
 def _cell(m: MetricDelta, value: float | None) -> str:
     if value is None:
         return NA
-    if m.group in ("errors", "accuracy", "detection"):
+    if m.group in PERCENT_GROUPS:
         return f"{value * 100:.3f}%"
     return format_number(value)
+
+
+def _row(m: MetricDelta) -> dict[str, Any]:
+    delta = NA if m.delta is None else (
+        f"{m.delta * 100:+.3f}pp" if m.group in PERCENT_GROUPS
+        else f"{m.delta:+,.3g}" + ("" if m.delta_pct is None else f" ({m.delta_pct:+.1f}%)"))
+    noise = "no test" if m.noise is None else (
+        f"{'beyond noise' if m.noise.significant else 'within noise'} "
+        f"({m.noise.name} {m.noise.statistic:.3g}, critical {m.noise.critical:.3g})")
+    return {"metric": m.metric, "baseline": _cell(m, m.baseline),
+            "candidate": _cell(m, m.candidate), "delta": delta, "noise": noise,
+            "significant": bool(m.significant)}
 
 
 def write_comparison(
@@ -162,24 +209,18 @@ def write_comparison(
     data = comparison_json(comparison)
     json_path = out / "compare.json"
     json_path.write_text(json.dumps(data, indent=2) + "\n")
-    rows = []
-    for m in comparison.metrics:
-        delta = NA if m.delta is None else (
-            f"{m.delta * 100:+.3f}pp" if m.group in ("errors", "accuracy", "detection")
-            else f"{m.delta:+,.3g}" + ("" if m.delta_pct is None else f" ({m.delta_pct:+.1f}%)"))
-        noise = "no test" if m.noise is None else (
-            f"{'beyond noise' if m.noise.significant else 'within noise'} "
-            f"({m.noise.name} {m.noise.statistic:.3g}, critical {m.noise.critical:.3g})")
-        rows.append({"metric": m.metric, "baseline": _cell(m, m.baseline),
-                     "candidate": _cell(m, m.candidate), "delta": delta, "noise": noise,
-                     "significant": bool(m.significant)})
+    rows = [_row(m) for m in comparison.metrics]
+    phases = [{"name": p.name, "baseline": f"{p.baseline.start_s:g}-{p.baseline.end_s:g}s",
+               "candidate": f"{p.candidate.start_s:g}-{p.candidate.end_s:g}s",
+               "rows": [_row(m) for m in p.metrics]} for p in comparison.phases]
     charts = [chart for chart in (
-        _overlay(baseline, candidate, "p95_ms", "p95 latency (ms)"),
-        _overlay(baseline, candidate, "sent", "achieved TPS"),
+        _overlay(comparison, baseline, candidate, "p95_ms", "p95 latency (ms)"),
+        _overlay(comparison, baseline, candidate, "sent", "achieved TPS"),
     ) if chart is not None]
     html_path = out / "compare.html"
     html_path.write_text(render(
         "compare.html.j2", data=data, rows=rows, rules=data["rules"], charts=charts,
+        phases=phases,
         headline="REGRESSION" if comparison.regressed else "NO REGRESSION",
     ))
     return [json_path, html_path]
