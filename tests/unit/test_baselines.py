@@ -46,8 +46,10 @@ def _store(db: Path, *runs: tuple[RunSummary, str], spec: dict | None = None) ->
 def test_last_pass_is_the_latest_completed_passing_run_of_that_scenario_and_target(tmp_path):
     db = tmp_path / "runs.db"
     _store(db,
-           (_summary(run_id="old-pass", passed=True, started_at="2026-01-01T00:00:00Z"), "completed"),
-           (_summary(run_id="new-pass", passed=True, started_at="2026-01-02T00:00:00Z"), "completed"),
+           (_summary(run_id="old-pass", passed=True, started_at="2026-01-01T00:00:00Z"),
+            "completed"),
+           (_summary(run_id="new-pass", passed=True, started_at="2026-01-02T00:00:00Z"),
+            "completed"),
            (_summary(run_id="newer-fail", passed=False, started_at="2026-01-03T00:00:00Z"),
             "completed"),
            (_summary(run_id="aborted", passed=True, started_at="2026-01-04T00:00:00Z"), "aborted"),
@@ -221,7 +223,8 @@ def test_runs_of_different_lengths_align_phase_by_phase_with_no_regression_from_
 
 
 def test_phases_that_do_not_pair_are_said_so():
-    one = RunFigures(_summary(), phases=phase_figures(phase_windows([("a", 2.0)]), _series([(2, 5)])))
+    one = RunFigures(_summary(), phases=phase_figures(phase_windows([("a", 2.0)]),
+                                                      _series([(2, 5)])))
     two = RunFigures(_summary(), phases=phase_figures(phase_windows([("a", 1.0), ("b", 1.0)]),
                                                       _series([(2, 5)])))
     comparison = compare_runs(one, two)
