@@ -219,7 +219,8 @@ def compare_runs(
             f"{key}_ms", "latency", b_latency.get(key), c_latency.get(key), latency_noise))
     b_rates, c_rates = _proportions(b), _proportions(c)
     for name in [*b_rates, *(n for n in c_rates if n not in b_rates)]:
-        group, b_rate = b_rates.get(name, (c_rates[name][0], Proportion(0, 0)))
+        group = (b_rates.get(name) or c_rates[name])[0]
+        b_rate = b_rates.get(name, (group, Proportion(0, 0)))[1]
         c_rate = c_rates.get(name, (group, Proportion(0, 0)))[1]
         comparison.metrics.append(MetricDelta(
             name, group, b_rate.rate, c_rate.rate, two_proportion_z(b_rate, c_rate)))

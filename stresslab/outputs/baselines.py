@@ -106,9 +106,15 @@ def _last_pass_in_folders(scenario: str, key: str, results_dir: Path
 def judge_regressions(
     baseline: Baseline, rules: list[RegressionRule], summary: RunSummary, totals: WindowStats,
 ) -> RegressionCheck:
-    """The finished run's rules judged against its baseline, on its merged histogram."""
+    """The finished run's rules judged against its baseline, on its merged histogram; a failure
+    to judge is recorded as not judged, never the run's end."""
     candidate = figures_of(summary, totals.latency)
     found = baseline.run.figures if baseline.run is not None else None
     note = baseline.note if rules or found is None else (
         f"{baseline.note}; the scenario has no regression rules")
-    return judge_against(baseline.asked, rules, found, candidate, note)
+    try:
+        return judge_against(baseline.asked, rules, found, candidate, note)
+    except Exception as error:  # noqa: BLE001 - the run's own outputs come first
+        return judge_against(baseline.asked, rules, None, candidate,
+                             f"judging against {baseline.note} failed: {error!r}; "
+                             "no regression judged")
