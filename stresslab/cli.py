@@ -164,13 +164,10 @@ def command_run(args: argparse.Namespace) -> int:
 
 def baseline_for(run: LocalRun, asked: str, db_path: Path) -> Any:
     """--baseline resolved before the run starts: bad input when it names no usable run."""
-    from stresslab.outputs.baselines import resolve_baseline
-    from stresslab.targets.identity import identify_target
+    from stresslab.outputs.baselines import baseline_of_run
 
-    url, section = run.options.target_url, run.spec.target
-    identity = identify_target(url, section=section, reference=url is None and section is None)
     try:
-        return resolve_baseline(asked, run.spec.name, identity, db_path, DEFAULT_RESULTS)
+        return baseline_of_run(run.spec, run.options.target_url, asked, db_path, DEFAULT_RESULTS)
     except ValueError as error:
         raise BadInput(str(error)) from None
 
@@ -318,6 +315,8 @@ def print_capacity(
 
 
 def print_summary(summary: RunSummary, outputs: dict[str, Path]) -> None:
+    from stresslab.outputs.baselines import regression_lines
+
     counts, load, latency = summary.counts, summary.load, summary.latency_ms
     accuracy, business = summary.accuracy, summary.business
 
@@ -348,23 +347,10 @@ def print_summary(summary: RunSummary, outputs: dict[str, Path]) -> None:
                      f"{num(criterion.observed, 4)}")
     for note in summary.notes:
         lines.append(f"  note: {note}")
-    lines += regression_lines(summary)
+    lines += regression_lines(summary.regression)
     if outputs:
         lines.append(f"  report    {outputs.get('report')}")
     print("\n".join(lines))
-
-
-def regression_lines(summary: RunSummary) -> list[str]:
-    check = summary.regression
-    if check is None:
-        return []
-    if not check.judged:
-        return [f"  regressions not judged: {check.note}"]
-    head = "REGRESSION" if check.regressed else "no regression"
-    lines = [f"  {head} against {check.baseline_run_id}: {check.note}"]
-    lines += [f"  {'BROKEN' if rule.broken else 'holds '} {rule.rule}: {rule.reason}"
-              for rule in check.rules]
-    return lines
 
 
 def _count(value: int | None) -> str:

@@ -16,7 +16,7 @@ from stresslab.local.runner import RECENT_RUNS, LocalRun, LocalRunOptions, failu
 from stresslab.local.server_settings import ServerSettings
 from stresslab.local.store import SqliteRunStore
 from stresslab.measurement.live import Snapshot
-from stresslab.outputs.baselines import Baseline, resolve_baseline
+from stresslab.outputs.baselines import Baseline, baseline_of_run
 from stresslab.scenario.durations import format_duration
 from stresslab.scenario.resolve import (
     AboveCeiling,
@@ -29,7 +29,6 @@ from stresslab.scenario.resolve import (
 )
 from stresslab.scenario.spec import FaultSpec, ScenarioError, ScenarioSpec
 from stresslab.targets.factory import TARGET_SETUP_ERRORS, check_target, with_target_url
-from stresslab.targets.identity import identify_target
 from stresslab.targets.secrets import api_secret_policy
 
 log = logging.getLogger("stresslab.local.server")  # one log for the server's modules
@@ -128,11 +127,10 @@ class RunController:
         return run
 
     def _baseline(self, run: LocalRun, asked: str) -> Baseline:
-        url, section = run.options.target_url, run.spec.target
-        identity = identify_target(url, section=section, reference=url is None and section is None)
         try:
-            return resolve_baseline(asked, run.spec.name, identity, self.settings.db_path,
-                                    self.settings.results_dir, stored_only=True)
+            return baseline_of_run(run.spec, run.options.target_url, asked,
+                                   self.settings.db_path, self.settings.results_dir,
+                                   stored_only=True)
         except ValueError as error:
             raise BadRequest(f"baseline: {error}") from None
 

@@ -18,7 +18,8 @@ from stresslab.outputs.compare import (
     read_stored,
 )
 from stresslab.scenario.regressions import RegressionRule
-from stresslab.targets.identity import TargetIdentity
+from stresslab.scenario.spec import ScenarioSpec
+from stresslab.targets.identity import TargetIdentity, identify_target
 
 LAST_PASS = "last-pass"
 
@@ -118,3 +119,25 @@ def judge_regressions(
         return judge_against(baseline.asked, rules, None, candidate,
                              f"judging against {baseline.note} failed: {error!r}; "
                              "no regression judged")
+
+
+def baseline_of_run(spec: ScenarioSpec, target_url: str | None, asked: str, db_path: Path,
+                    results_dir: Path, stored_only: bool = False) -> Baseline:
+    """The baseline of a run about to start (the runner's spec and target URL)."""
+    section = spec.target
+    identity = identify_target(target_url, section=section,
+                               reference=target_url is None and section is None)
+    return resolve_baseline(asked, spec.name, identity, db_path, results_dir, stored_only)
+
+
+def regression_lines(check: RegressionCheck | None) -> list[str]:
+    """The verdicts as the command line prints them under the summary."""
+    if check is None:
+        return []
+    if not check.judged:
+        return [f"  regressions not judged: {check.note}"]
+    head = "REGRESSION" if check.regressed else "no regression"
+    lines = [f"  {head} against {check.baseline_run_id}: {check.note}"]
+    lines += [f"  {'BROKEN' if rule.broken else 'holds '} {rule.rule}: {rule.reason}"
+              for rule in check.rules]
+    return lines
