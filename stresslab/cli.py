@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare", help="compare a candidate run with a baseline; exit 1 on a regression")
-    compare.add_argument("baseline", help="a run id, a result folder or a summary.json")
-    compare.add_argument("candidate", help="a run id, a result folder or a summary.json")
+    compare.add_argument("baseline", help="a run id, a result folder, a summary.json, or "
+                                          "s3://bucket/prefix/RUN_ID in the AWS results bucket")
+    compare.add_argument("candidate", help="as the baseline")
     compare.add_argument("--out", type=Path, help="folder for compare.json and compare.html")
     compare.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
 
@@ -446,8 +447,11 @@ def command_demo(args: argparse.Namespace) -> int:
 def command_compare(args: argparse.Namespace) -> int:
     from stresslab.outputs.compare import compare_command
 
+    fetch: Any = None  # boto3 loads only for a side in the AWS results bucket
+    if any(side.startswith("s3://") for side in (args.baseline, args.candidate)):
+        from stresslab.aws.summaries import fetch_summary as fetch
     try:
-        code, text = compare_command(args.baseline, args.candidate, args.out, args.db)
+        code, text = compare_command(args.baseline, args.candidate, args.out, args.db, fetch)
     except ValueError as error:
         raise BadInput(str(error)) from None
     print(text)

@@ -4,6 +4,7 @@ compare them (judgement/regression.py) and write compare.json and compare.html."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,20 @@ class ComparedRun:
     rules: list[RegressionRule] | None  # from the run's stored scenario; None: not stored
 
 
-def read_side(reference: str, db_path: Path) -> ComparedRun:
-    """A summary.json path, a folder holding one, or a run id in the store at db_path."""
+FetchSummary = Callable[[str], bytes]  # an s3:// URL → summary.json's bytes (stresslab/aws)
+
+
+def read_side(reference: str, db_path: Path, fetch: FetchSummary | None = None) -> ComparedRun:
+    """A summary.json path, a folder holding one, a run id in the store at db_path, or (with
+    `fetch`) an s3:// URL of a run's folder or summary.json in the results bucket."""
+    if reference.startswith("s3://"):
+        if fetch is None:
+            raise UnreadableRun(f"{reference}: s3:// runs are read by `stresslab compare` only")
+        try:
+            summary = read_summary(json.loads(fetch(reference)))
+        except json.JSONDecodeError:
+            raise UnreadableRun(f"{reference}: not JSON") from None
+        return ComparedRun(RunFigures(summary), reference, [], None)
     path = Path(reference)
     if path.is_dir():
         path = path / "summary.json"
@@ -240,14 +253,15 @@ def rules_for(candidate: ComparedRun) -> tuple[list[RegressionRule], str]:
         return [], f"no scenario {name!r} found; no rules"
 
 
-def compare_command(baseline_ref: str, candidate_ref: str, out: Path | None, db_path: Path
-                    ) -> tuple[int, str]:
+def compare_command(baseline_ref: str, candidate_ref: str, out: Path | None, db_path: Path,
+                    fetch: FetchSummary | None = None) -> tuple[int, str]:
     """Read, compare, write; (exit code: 1 when a rule breaks, the lines to print). ValueError
     with one line when a side cannot be read, a rule cannot be parsed, or the runs ran
     different scenarios."""
     from stresslab.judgement.regression import compare_runs
 
-    baseline, candidate = read_side(baseline_ref, db_path), read_side(candidate_ref, db_path)
+    baseline = read_side(baseline_ref, db_path, fetch)
+    candidate = read_side(candidate_ref, db_path, fetch)
     rules, rules_from = rules_for(candidate)
     comparison = compare_runs(baseline.figures, candidate.figures, rules)
     folder = out or Path("results") / (
