@@ -75,7 +75,7 @@ def phase_figures(
         labelled = row.get("labelled") or 0
         for slot, value in enumerate((
             1 if within else 0, row.get("sent", 0), row.get("errors", 0) + row.get("timeouts", 0),
-            row.get("timeouts", 0), labelled, (row.get("tp") or 0) + (row.get("tn") or 0),
+            row.get("timeouts", 0), labelled, _correct(row),
         )):
             sums[index][slot] += value
     figures = []
@@ -86,6 +86,13 @@ def phase_figures(
             window, seconds, sent, failed, timeouts, labelled, correct,
             measured[0] if measured else None, measured[1] if measured else None))
     return figures
+
+
+def _correct(row: Mapping[str, Any]) -> int:
+    """Decisions that matched the ground truth: tp + tn, or as a result folder's CSV gives it."""
+    if "correct" in row:
+        return int(row["correct"] or 0)
+    return int((row.get("tp") or 0) + (row.get("tn") or 0))
 
 
 def paired_phases(

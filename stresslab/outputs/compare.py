@@ -3,6 +3,7 @@ compare them (judgement/regression.py) and write compare.json and compare.html."
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,8 +64,40 @@ def read_side(reference: str, db_path: Path, fetch: FetchSummary | None = None) 
         if not path.is_file():
             raise UnreadableRun(f"{reference}: no summary.json in that folder")
     if path.is_file():
-        return ComparedRun(RunFigures(load_summary(path)), str(path), [], None)
+        summary = load_summary(path)
+        series = read_series_csv(path.with_name("timeseries.csv"))
+        windows = run_phases(summary, None)
+        phases = phase_figures(windows, series) if windows and series else None
+        return ComparedRun(RunFigures(summary, phases=phases), str(path), series, None)
     return read_stored(reference, db_path)
+
+
+_CSV_NUMBERS = ("second", "sent", "errors", "timeouts", "labelled", "accuracy", "p50_ms",
+                "p95_ms", "p99_ms", "max_ms")
+
+
+def read_series_csv(path: Path) -> list[dict[str, Any]]:
+    """The per-second series a result folder's timeseries.csv holds (the columns compare
+    uses); none when the file is missing or unreadable."""
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+    series = []
+    for row in rows:
+        try:
+            values = {key: float(row[key]) if row.get(key) else None for key in _CSV_NUMBERS}
+        except ValueError:
+            return []
+        if values["second"] is None:
+            return []
+        for key in ("second", "sent", "errors", "timeouts", "labelled"):
+            values[key] = int(values[key] or 0)
+        accuracy, labelled = values.pop("accuracy"), values["labelled"] or 0
+        values["correct"] = round(accuracy * labelled) if accuracy is not None else 0
+        series.append(values)
+    return series
 
 
 def distribution_of(histogram: HdrHistogram) -> Distribution:

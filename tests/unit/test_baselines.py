@@ -201,7 +201,7 @@ def _series(windows_tps: list[tuple[int, int]], p95: float = 10.0) -> list[dict]
     for seconds, tps in windows_tps:
         for _ in range(seconds):
             rows.append({"second": second, "sent": tps, "ok": tps, "errors": 0, "timeouts": 0,
-                         "labelled": tps, "tp": 0, "tn": tps, "p95_ms": p95})
+                         "labelled": tps, "accuracy": 1.0, "tp": 0, "tn": tps, "p95_ms": p95})
             second += 1
     return rows
 
@@ -252,6 +252,24 @@ def test_compare_json_and_html_carry_per_phase_rows_from_the_store(tmp_path):
     html = (tmp_path / "cmp" / "compare.html").read_text()
     assert html.count('data-testid="phase"') == 2
     assert "phases aligned on the baseline" in html
+
+
+def test_result_folders_compare_phase_by_phase_from_their_timeseries_csv(tmp_path):
+    from stresslab.outputs.report import write_outputs
+
+    for run_id, factor, rows in (("full", 1.0, _series([(4, 20), (6, 50)])),
+                                 ("half", 0.5, _series([(2, 20), (3, 50)]))):
+        summary = _summary(run_id=run_id, phases=[
+            w.model_dump() for w in phase_windows([("ramp", 4 * factor), ("hold", 6 * factor)])])
+        write_outputs(tmp_path / run_id, summary.to_json_dict(), rows)
+    code, text = compare_command(str(tmp_path / "full"), str(tmp_path / "half"),
+                                 tmp_path / "cmp", tmp_path / "none.db")
+    assert code == 0, text
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    hold = {m["metric"]: m for m in data["phases"][1]["metrics"]}
+    assert hold["achieved_tps"]["baseline"] == hold["achieved_tps"]["candidate"] == 50
+    assert hold["accuracy"]["baseline"] == 1.0 and hold["p95_ms"]["baseline"] is None
+    assert "phases aligned on the baseline" in (tmp_path / "cmp" / "compare.html").read_text()
 
 
 # -- headline metrics -----------------------------------------------------------------------
