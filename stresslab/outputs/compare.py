@@ -23,7 +23,7 @@ from stresslab.judgement.regression import Comparison, Distribution, MetricDelta
 from stresslab.judgement.summary_model import PhaseWindow, RunSummary, load_summary, read_summary
 from stresslab.measurement.aggregate import latency_ms
 from stresslab.measurement.metrics import WindowStats, add_encoded, new_histogram
-from stresslab.outputs.charts import ChartBand, ChartLine, render_line_chart
+from stresslab.outputs.charts import ChartLine, render_line_chart
 from stresslab.outputs.format import NA, format_number
 from stresslab.outputs.rendering import render
 from stresslab.scenario.regressions import RegressionRule, parse_rule
@@ -214,10 +214,17 @@ def _overlay(comparison: Comparison, baseline: ComparedRun, candidate: ComparedR
         ChartLine("candidate", "#1f6feb",
                   [(x(row["second"]), row.get(key)) for row in candidate.series]),
     ]
-    bands = [ChartBand(w.start_s, w.end_s, w.name, "phase") for w in onto[1::2]] if aligned \
-        else []
     axis = " (candidate's phases aligned on the baseline's)" if aligned else ""
-    return render_line_chart(lines, title=title + axis, y_label=title, bands=bands)
+    return render_line_chart(lines, title=title + axis, y_label=title)
+
+
+def _axis_note(comparison: Comparison) -> str:
+    if not comparison.phases:
+        return "Both runs on their own elapsed seconds."
+    starts = ", ".join(f"{p.name} at {p.baseline.start_s:g}s (candidate {p.candidate.start_s:g}s)"
+                       for p in comparison.phases)
+    return ("Series on the baseline's time axis; each candidate phase is stretched onto the "
+            f"baseline's so the phases start together: {starts}.")
 
 
 def _phase_rows(comparison: Comparison) -> list[dict[str, Any]]:
@@ -266,7 +273,7 @@ def write_comparison(
     html_path = out / "compare.html"
     html_path.write_text(render(
         "compare.html.j2", data=data, rows=rows, rules=data["rules"], charts=charts,
-        phases=phases,
+        phases=phases, axis=_axis_note(comparison),
         headline="REGRESSION" if comparison.regressed else "NO REGRESSION",
     ))
     return [json_path, html_path]

@@ -252,6 +252,7 @@ def test_compare_json_and_html_carry_per_phase_rows_from_the_store(tmp_path):
     html = (tmp_path / "cmp" / "compare.html").read_text()
     assert html.count('data-testid="phase"') == 2
     assert "phases aligned on the baseline" in html
+    assert "hold at 4s (candidate 2s)" in html
 
 
 def test_result_folders_compare_phase_by_phase_from_their_timeseries_csv(tmp_path):
