@@ -73,7 +73,7 @@ def resolve_baseline(
         run = read_side(str(folder[1]), db_path)
         return Baseline(asked, run, f"last passing run {run.figures.summary.run_id} "
                                     f"(result folder {folder[1].parent})")
-    run = read_side(found[1], db_path)
+    run = read_stored(found[1], db_path)
     return Baseline(asked, run, f"last passing run {found[1]} (run store {db_path})")
 
 

@@ -1,5 +1,6 @@
-"""`stresslab compare`: read two runs (a store run id, a result folder or a summary.json),
-compare them (judgement/regression.py) and write compare.json and compare.html."""
+"""`stresslab compare`: read two runs (a store run id, a result folder, a summary.json, or one
+fetched from the AWS results bucket), compare them whole and phase by phase
+(judgement/regression.py) and write compare.json and compare.html."""
 
 from __future__ import annotations
 

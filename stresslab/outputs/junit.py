@@ -1,5 +1,6 @@
 """junit.xml: one testsuite per run, a testcase per criterion and per measured fault, plus
-"counts reconcile" and "run completed", so CI shows a run's verdict like any test result."""
+"counts reconcile" and "run completed", and (runs with --baseline) one per regression rule, so
+CI shows a run's verdict like any test result."""
 
 from __future__ import annotations
 
