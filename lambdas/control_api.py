@@ -190,6 +190,9 @@ def _refusal(error: ServiceError) -> Response[str]:
 def run_input_of(start: StartRun, default_target: str | None) -> RunInput:
     """The state machine's input for a start request: the scenario checked as the local server
     checks it (a constant rate folded into it), the target given or the stack's default."""
+    if start.baseline is not None:
+        raise InvalidRun("baseline: the AWS runtime does not judge regression rules at a run's "
+                         "end; compare its summary with `stresslab compare s3://BUCKET/runs/ID`")
     spec = start.spec(SCENARIOS_DIR)
     scenario: str | dict[str, Any] = start.scenario
     if start.tps is not None:

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from stresslab import cli_flags as flags
-from stresslab.judgement.capacity import PlannedStep, StepResult
-from stresslab.judgement.held_rate import held_rate_sentence
-from stresslab.judgement.summary_model import RunSummary
+from stresslab.cli_output import announce_step, print_capacity, print_step, print_summary
 from stresslab.scenario.resolve import Overrides, Scales, resolve_scenario
 from stresslab.scenario.spec import (
     ScenarioError,
@@ -69,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--otlp", type=flags.otlp_endpoint, metavar="URL",
                      help="also send the live metrics to an OpenTelemetry collector over "
                           "OTLP/HTTP, e.g. http://localhost:4318 (pip install 'stresslab[otlp]')")
+    run.add_argument("--baseline", type=flags.baseline, metavar="RUN_ID|FOLDER|last-pass",
+                     help="judge the scenario's regressions: rules against this run at the end; "
+                          "last-pass: the last passing run of this scenario and target")
 
     probe = commands.add_parser(
         "probe", help="send a few transactions to the target and show what is sent and read")
@@ -100,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare", help="compare a candidate run with a baseline; exit 1 on a regression")
-    compare.add_argument("baseline", help="a run id, a result folder or a summary.json")
-    compare.add_argument("candidate", help="a run id, a result folder or a summary.json")
+    compare.add_argument("baseline", help="a run id, a result folder, a summary.json, or "
+                                          "s3://bucket/prefix/RUN_ID in the AWS results bucket")
+    compare.add_argument("candidate", help="as the baseline")
     compare.add_argument("--out", type=Path, help="folder for compare.json and compare.html")
     compare.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite run store")
 
@@ -145,6 +147,8 @@ def command_run(args: argparse.Namespace) -> int:
             if args.otlp is not None:
                 raise BadInput("--otlp exports single runs, not a capacity search: run a step "
                                "with --tps and --duration")
+            if args.baseline is not None:
+                raise BadInput("--baseline judges a run, not a capacity search; give --tps too")
             return command_capacity(args, spec)
         spec = judged_like_the_search(spec, args.time_scale)
     exporter = otlp_exporter(args.otlp, spec.name)
@@ -153,6 +157,9 @@ def command_run(args: argparse.Namespace) -> int:
         progress=not args.quiet, broadcaster=exporter,
     ))
     run.options.out_dir = args.out or DEFAULT_RESULTS / run.run_id
+    if args.baseline is not None:
+        run.options.baseline = baseline_for(run, args.baseline, args.db)
+        print(f"stresslab: {run.options.baseline.note}", file=sys.stderr)
     print(f"stresslab: run {run.run_id}: {spec.name}, {spec.duration:g}s, "
           f"peak {spec.profile().peak():,.0f} TPS, {run.plan.scheduled_total:,} transactions, "
           f"{run.plan.shards} workers, target {run.options.target_url or args.target}",
@@ -175,6 +182,16 @@ def otlp_exporter(endpoint: str | None, scenario: str | None) -> Any:
     try:
         return open_exporter(endpoint, scenario)
     except OtlpUnavailable as error:
+        raise BadInput(str(error)) from None
+
+
+def baseline_for(run: LocalRun, asked: str, db_path: Path) -> Any:
+    """--baseline resolved before the run starts: bad input when it names no usable run."""
+    from stresslab.outputs.baselines import baseline_of_run
+
+    try:
+        return baseline_of_run(run.spec, run.options.target_url, asked, db_path, DEFAULT_RESULTS)
+    except ValueError as error:
         raise BadInput(str(error)) from None
 
 
@@ -233,8 +250,8 @@ def command_capacity(args: argparse.Namespace, spec: ScenarioSpec) -> int:
     search = spec.capacity_search.scaled(args.time_scale, args.load_scale)
     run = CapacityRun(CapacityRunOptions(
         spec=spec, search=search, target_url=None if args.target == "local" else args.target,
-        db_path=args.db, progress=not args.quiet, on_step_start=_announce_step,
-        on_step=_print_step,
+        db_path=args.db, progress=not args.quiet, on_step_start=announce_step,
+        on_step=print_step,
     ))
     run.options.out_dir = args.out or DEFAULT_RESULTS / run.search_id
     longest = search.max_steps * search.step_duration
@@ -247,27 +264,6 @@ def command_capacity(args: argparse.Namespace, spec: ScenarioSpec) -> int:
     result = run_to_the_end(run)
     print_capacity(result.report, result.outputs, confirm_command(args, result.report))
     return result.exit_code
-
-
-def _announce_step(index: int, planned: PlannedStep, run: LocalRun) -> None:
-    print(f"stresslab: step {index} ({planned.stage}): {planned.tps:,.0f} TPS for "
-          f"{run.spec.duration:g}s, run {run.run_id}", file=sys.stderr)
-
-
-def _print_step(index: int, step: StepResult) -> None:
-    observed = step.observation.metrics
-
-    def num(key: str) -> str:
-        value = observed.get(key)
-        return "n/a" if value is None else f"{value:,.1f}"
-
-    rate = observed.get("error_rate")
-    errors = "n/a" if rate is None else f"{rate * 100:.3f}%"
-    why = "; ".join([*step.generator_issues, *step.failed_criteria])
-    print(f"stresslab: step {index}: {step.tps:,.0f} TPS {step.verdict.upper()}  "
-          f"p95 {num('p95_ms')} ms, p99 {num('p99_ms')} ms, errors {errors}, "
-          f"dropped {step.observation.dropped:,}, lag p99 {num('lag_p99_ms')} ms"
-          f"{f'  ({why})' if why else ''}", file=sys.stderr)
 
 
 def confirm_command(args: argparse.Namespace, report: dict[str, Any]) -> str | None:
@@ -286,83 +282,6 @@ def confirm_command(args: argparse.Namespace, report: dict[str, Any]) -> str | N
         if value != default:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return " ".join(words)
-
-
-def print_capacity(
-    report: dict[str, Any], outputs: dict[str, Path], confirm: str | None = None
-) -> None:
-    def tps(value: Any) -> str:
-        return "n/a" if value is None else f"{value:,.0f} TPS"
-
-    headline = {
-        "found": f"CAPACITY {tps(report['capacity_tps'])}",
-        "max-reached": f"CAPACITY at least {tps(report['capacity_tps'])} (max_tps reached)",
-        "none-passed": "NO CAPACITY: even the first step failed",
-        "generator-limited": "GENERATOR-LIMITED: no capacity established",
-        "incomplete": "INCOMPLETE: the search was cut short",
-    }[report["outcome"]]
-    steps = ", ".join(
-        f"{step['tps']:,.0f} {'ok' if step['passed'] else step['verdict'].upper()}"
-        for step in report["steps"]
-    )
-    lines = [
-        f"{headline}  {report['scenario']}  ({report['status']}, search {report['search_id']})",
-        f"  highest passing {tps(report['highest_passing_tps'])}, first failing "
-        f"{tps(report['first_failing_tps'])}, resolution {tps(report['resolution_tps'])}",
-        f"  criteria  {', '.join(report['criteria']) or 'none'}",
-        f"  steps     {steps or 'none'}",
-    ]
-    lines += [f"  note: {note}" for note in report["notes"]]
-    if confirm:
-        lines.append(f"  confirm   {confirm}")
-    if outputs:
-        lines.append(f"  report    {outputs.get('report')}")
-    print("\n".join(lines))
-
-
-def print_summary(summary: RunSummary, outputs: dict[str, Path]) -> None:
-    counts, load, latency = summary.counts, summary.load, summary.latency_ms
-    accuracy, business = summary.accuracy, summary.business
-
-    def num(value: float | None, digits: int = 1) -> str:
-        return "n/a" if value is None else f"{value:,.{digits}f}"
-
-    lines = [
-        f"{'PASSED' if summary.passed else 'FAILED'}  {summary.scenario}  "
-        f"({summary.status}, run {summary.run_id})",
-        f"  load      target {num(load.target_tps_avg)} TPS, achieved "
-        f"{num(load.achieved_tps_avg)} TPS ({num(load.rate_error_pct, 2)}%), "
-        f"peak {load.peak_tps:,}",
-        *([f"  held      {held}"] if (held := held_rate_sentence(summary.held_rate)) else []),
-        f"  counts    scheduled {counts.scheduled:,} = sent {counts.sent:,} + dropped "
-        f"{counts.dropped:,}; sent = ok {counts.ok:,} + errors {counts.errors:,} + "
-        f"timeouts {counts.timeouts:,}; target received "
-        f"{_count(counts.target_received)}",
-        f"  latency   p50 {num(latency.p50)} ms, p95 {num(latency.p95)} ms, "
-        f"p99 {num(latency.p99)} ms, max {num(latency.max)} ms",
-        f"  accuracy  {num(_pct(accuracy.accuracy))}% of {accuracy.labelled:,} labelled, "
-        f"precision {num(_pct(accuracy.precision))}%, recall {num(_pct(accuracy.recall))}%",
-        f"  business  {business.fraud_detected:,} fraud detected, "
-        f"{num(business.fraud_prevented_amount, 2)} {business.currency} prevented, "
-        f"{business.cost_per_transaction:.6f} {business.currency} per transaction",
-    ]
-    for criterion in summary.criteria:
-        mark = "ok  " if criterion.passed else "FAIL"
-        lines.append(f"  {mark} {criterion.expr} [{criterion.window}] observed "
-                     f"{num(criterion.observed, 4)}")
-    for note in summary.notes:
-        lines.append(f"  note: {note}")
-    if outputs:
-        lines.append(f"  report    {outputs.get('report')}")
-    print("\n".join(lines))
-
-
-def _count(value: int | None) -> str:
-    return "n/a" if value is None else f"{value:,}"
-
-
-def _pct(value: float | None) -> float | None:
-    return None if value is None else value * 100
 
 
 def command_probe(args: argparse.Namespace) -> int:
@@ -451,8 +370,11 @@ def command_demo(args: argparse.Namespace) -> int:
 def command_compare(args: argparse.Namespace) -> int:
     from stresslab.outputs.compare import compare_command
 
+    fetch: Any = None  # boto3 loads only for a side in the AWS results bucket
+    if any(side.startswith("s3://") for side in (args.baseline, args.candidate)):
+        from stresslab.aws.summaries import fetch_summary as fetch
     try:
-        code, text = compare_command(args.baseline, args.candidate, args.out, args.db)
+        code, text = compare_command(args.baseline, args.candidate, args.out, args.db, fetch)
     except ValueError as error:
         raise BadInput(str(error)) from None
     print(text)

@@ -95,3 +95,12 @@ def otlp_endpoint(text: str) -> str:
     if parts.path.rstrip("/").endswith("/v1/metrics"):
         return text
     return text.rstrip("/") + "/v1/metrics"
+
+
+def baseline(text: str) -> str:
+    """--baseline: a run id, a result folder, a summary.json, or last-pass."""
+    if not text.strip() or any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise argparse.ArgumentTypeError(
+            f"--baseline takes a run id, a result folder, a summary.json or 'last-pass', "
+            f"got {text!r}")
+    return text

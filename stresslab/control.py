@@ -94,6 +94,11 @@ class StartRun(_Request):
         | str | None = None
     target_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)] | None = None
     target_stream: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{1,128}$")] | None = None
+    baseline: Annotated[str, Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,127}$",
+        description="a stored run id, or last-pass: the last passing run of this scenario and "
+                    "target; the scenario's regressions: rules are judged against it",
+    )] | None = None
 
     @field_validator("scenario", mode="before")
     @classmethod

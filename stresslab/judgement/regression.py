@@ -13,7 +13,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from stresslab.judgement.summary_model import RunSummary
+from stresslab.judgement.phases import PhaseFigures, paired_phases
+from stresslab.judgement.summary_model import (
+    PhaseWindow,
+    RegressionCheck,
+    RegressionRuleResult,
+    RunSummary,
+)
 from stresslab.scenario.regressions import RegressionRule
 
 SIGNIFICANCE = 0.01
@@ -88,6 +94,7 @@ class RunFigures:
     summary: RunSummary
     latency_ms: dict[str, float | None] | None = None  # from merged HDR histograms
     distribution: Distribution | None = None
+    phases: list[PhaseFigures] | None = None  # None: no per-second series kept
 
     @property
     def latency_source(self) -> str:
@@ -130,12 +137,24 @@ class RuleVerdict:
     reason: str
 
 
+@dataclass(frozen=True)
+class PhaseComparison:
+    """One pair of phases, the baseline's and the candidate's, side by side."""
+
+    name: str
+    baseline: PhaseWindow
+    candidate: PhaseWindow
+    metrics: list[MetricDelta]
+
+
 @dataclass
 class Comparison:
     baseline: RunFigures
     candidate: RunFigures
     metrics: list[MetricDelta] = field(default_factory=list)
     rules: list[RuleVerdict] = field(default_factory=list)
+    phases: list[PhaseComparison] = field(default_factory=list)
+    phase_note: str = ""
 
     @property
     def regressed(self) -> bool:
@@ -200,15 +219,106 @@ def compare_runs(
             f"{key}_ms", "latency", b_latency.get(key), c_latency.get(key), latency_noise))
     b_rates, c_rates = _proportions(b), _proportions(c)
     for name in [*b_rates, *(n for n in c_rates if n not in b_rates)]:
-        group, b_rate = b_rates.get(name, (c_rates[name][0], Proportion(0, 0)))
+        group = (b_rates.get(name) or c_rates[name])[0]
+        b_rate = b_rates.get(name, (group, Proportion(0, 0)))[1]
         c_rate = c_rates.get(name, (group, Proportion(0, 0)))[1]
         comparison.metrics.append(MetricDelta(
             name, group, b_rate.rate, c_rate.rate, two_proportion_z(b_rate, c_rate)))
     comparison.metrics.append(MetricDelta(
         "cost_per_transaction", "cost", b.business.cost_per_transaction,
         c.business.cost_per_transaction))
+    comparison.metrics += _agent_shares(b, c) + _fault_times(b, c)
+    comparison.phases, comparison.phase_note = compare_phases(baseline, candidate)
     comparison.rules = [judge_rule(rule, comparison) for rule in rules]
     return comparison
+
+
+def agent_shares(summary: RunSummary) -> dict[str, float]:
+    """Each agent's share of the time the agents spent (calls x mean latency), 0..1."""
+    spent = {name: agent.calls * agent.avg_ms for name, agent in summary.agents.items()
+             if agent.avg_ms is not None}
+    total = sum(spent.values())
+    return {name: value / total for name, value in sorted(spent.items())} if total else {}
+
+
+def _agent_shares(b: RunSummary, c: RunSummary) -> list[MetricDelta]:
+    b_shares, c_shares = agent_shares(b), agent_shares(c)
+    names = sorted({*b_shares, *c_shares})
+    return [MetricDelta(f"agent_share.{name}", "agents", b_shares.get(name),
+                        c_shares.get(name)) for name in names]
+
+
+def _fault_times(b: RunSummary, c: RunSummary) -> list[MetricDelta]:
+    """Time to detect and to recover of each fault, paired by number and type."""
+    rows = []
+    theirs = {(f.number, f.type): f for f in c.faults}
+    for fault in b.faults:
+        other = theirs.get((fault.number, fault.type))
+        if other is None:
+            continue
+        name = f"fault.{fault.number}.{fault.type}"
+        rows.append(MetricDelta(f"{name}.time_to_detect_s", "faults", fault.time_to_detect_s,
+                                other.time_to_detect_s))
+        rows.append(MetricDelta(f"{name}.time_to_recover_s", "faults",
+                                fault.time_to_recover_s, other.time_to_recover_s))
+    return rows
+
+
+def _phase_metrics(b: PhaseFigures, c: PhaseFigures) -> list[MetricDelta]:
+    metrics = [MetricDelta("duration_s", "load", b.window.end_s - b.window.start_s,
+                           c.window.end_s - c.window.start_s),
+               MetricDelta("achieved_tps", "load", b.achieved_tps, c.achieved_tps)]
+    noise = None
+    if b.distribution is not None and c.distribution is not None:
+        noise = kolmogorov_smirnov(b.distribution, c.distribution)
+    for key in ("p50", "p95", "p99"):
+        metrics.append(MetricDelta(
+            f"{key}_ms", "latency", (b.latency_ms or {}).get(key), (c.latency_ms or {}).get(key),
+            noise))
+    for name, b_rate, c_rate in (
+        ("error_rate", Proportion(b.failed, b.sent), Proportion(c.failed, c.sent)),
+        ("timeout_rate", Proportion(b.timeouts, b.sent), Proportion(c.timeouts, c.sent)),
+        ("accuracy", Proportion(b.correct, b.labelled), Proportion(c.correct, c.labelled)),
+    ):
+        metrics.append(MetricDelta(name, "accuracy" if name == "accuracy" else "errors",
+                                   b_rate.rate, c_rate.rate, two_proportion_z(b_rate, c_rate)))
+    return metrics
+
+
+def compare_phases(baseline: RunFigures, candidate: RunFigures
+                   ) -> tuple[list[PhaseComparison], str]:
+    """The two runs phase by phase (paired by position: a scaled run plays the same phases
+    for longer or shorter), and a line saying how or why not."""
+    if baseline.phases is None or candidate.phases is None:
+        return [], "per-phase figures need both runs' per-second series (runs from the store)"
+    pairs = paired_phases([p.window for p in baseline.phases],
+                          [p.window for p in candidate.phases])
+    if pairs is None:
+        return [], (f"the runs have {len(baseline.phases)} and {len(candidate.phases)} phases; "
+                    "not compared phase by phase")
+    rows = [PhaseComparison(baseline.phases[i].window.name, baseline.phases[i].window,
+                            candidate.phases[j].window,
+                            _phase_metrics(baseline.phases[i], candidate.phases[j]))
+            for i, j in pairs]
+    return rows, f"{len(rows)} phases paired in order; each phase's rate is per its own seconds"
+
+
+def judge_against(
+    asked: str, rules: Sequence[RegressionRule], baseline: RunFigures | None,
+    candidate: RunFigures, note: str,
+) -> RegressionCheck:
+    """The run's regression rules judged against its baseline, as summary.json records it;
+    with no baseline nothing is judged and the note says why."""
+    if baseline is None:
+        return RegressionCheck(asked=asked, baseline_run_id=None, judged=False, note=note,
+                               rules=[], regressed=False)
+    verdicts = compare_runs(baseline, candidate, rules).rules
+    return RegressionCheck(
+        asked=asked, baseline_run_id=baseline.summary.run_id, judged=True, note=note,
+        rules=[RegressionRuleResult(rule=v.rule.expr, metric=v.rule.metric, baseline=v.baseline,
+                                    candidate=v.candidate, change=v.change, broken=v.broken,
+                                    reason=v.reason) for v in verdicts],
+        regressed=any(v.broken for v in verdicts))
 
 
 def judge_rule(rule: RegressionRule, comparison: Comparison) -> RuleVerdict:

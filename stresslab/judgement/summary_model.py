@@ -240,6 +240,37 @@ class DegradationChange(_Part):
     applied: bool = Field(description="the level was sent to the target's admin API")
 
 
+class PhaseWindow(_Part):
+    """One load phase as the run played it: where it starts and ends, in run seconds."""
+
+    name: str = Field(description="the scenario's phase name; 'phase N' (1-based) when unnamed")
+    start_s: float
+    end_s: float
+
+
+class RegressionRuleResult(_Part):
+    """One `regressions:` rule judged against the baseline run."""
+
+    rule: str
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    change: float | None = Field(description="in the rule's unit (% or pp), positive = worse")
+    broken: bool
+    reason: str
+
+
+class RegressionCheck(_Part):
+    """The scenario's regression rules judged against a baseline (`--baseline`)."""
+
+    asked: str = Field(description="what --baseline named: a run id, a folder, or last-pass")
+    baseline_run_id: str | None = Field(description="null: no baseline found, nothing judged")
+    judged: bool
+    note: str = Field(description="where the baseline came from, or why nothing was judged")
+    rules: list[RegressionRuleResult]
+    regressed: bool = Field(description="a rule broke; the run exits 1 (passed is unchanged)")
+
+
 class RunSummary(Readable):
     """What a run did, judged against its criteria: summary.json."""
 
@@ -282,6 +313,13 @@ class RunSummary(Readable):
     criteria: list[CriterionResult] = Field(description="in the scenario's order; a fault "
                                                         "criterion once per fault it selects")
     passed: bool = Field(description="completed, reconciled, every criterion and fault passed")
+    phases: list[PhaseWindow] | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="the load phases in run seconds (runs that record them); compare aligns "
+                    "two runs phase by phase")
+    regression: RegressionCheck | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="only in runs started with --baseline: the regression rules judged")
 
     def to_json_dict(self) -> dict[str, Any]:
         """The summary as summary.json holds it."""

@@ -116,7 +116,7 @@ async def _start_run(request: web.Request) -> web.StreamResponse:
     start = await _body(request, StartRun)
     spec = build_spec(start, controller.settings)
     try:
-        run = controller.start(spec, start.target_url)
+        run = controller.start(spec, start.target_url, start.baseline)
     except RunInProgress as error:
         return error_response(409, str(error))
     return answer_response(202, RunStarted(run_id=run.run_id, scenario=spec.name,

@@ -16,6 +16,7 @@ from stresslab.local.runner import RECENT_RUNS, LocalRun, LocalRunOptions, failu
 from stresslab.local.server_settings import ServerSettings
 from stresslab.local.store import SqliteRunStore
 from stresslab.measurement.live import Snapshot
+from stresslab.outputs.baselines import Baseline, baseline_of_run
 from stresslab.ports import Broadcaster
 from stresslab.scenario.durations import format_duration
 from stresslab.scenario.resolve import (
@@ -124,12 +125,16 @@ class RunController:
         run = self.latest
         return (run.snapshot(runs) if run else Snapshot(run=None, runs=runs)).to_json()
 
-    def start(self, spec: ScenarioSpec, target_url: str | None = None) -> LocalRun:
+    def start(self, spec: ScenarioSpec, target_url: str | None = None,
+              baseline: str | None = None) -> LocalRun:
+        """BadRequest when `baseline` names no stored run of this scenario."""
         if self.current is not None:
             raise RunInProgress(f"run {self.current.run_id} is in progress; stop it first")
         run = LocalRun(LocalRunOptions(spec=spec, db_path=self.settings.db_path, progress=False,
                                        broadcaster=self._broadcaster(spec),
                                        target_url=target_url))
+        if baseline is not None:
+            run.options.baseline = self._baseline(run, baseline)
         run.options.out_dir = self.settings.results_dir / run.run_id
         self._run = run
         self._task = asyncio.create_task(self._execute(run))
@@ -145,6 +150,14 @@ class RunController:
         from stresslab.local.otlp_export import OtlpExporter
 
         return Broadcasts(self.hub, OtlpExporter(self.settings.otlp_endpoint, spec.name))
+
+    def _baseline(self, run: LocalRun, asked: str) -> Baseline:
+        try:
+            return baseline_of_run(run.spec, run.options.target_url, asked,
+                                   self.settings.db_path, self.settings.results_dir,
+                                   stored_only=True)
+        except ValueError as error:
+            raise BadRequest(f"baseline: {error}") from None
 
     async def _execute(self, run: LocalRun) -> None:
         try:

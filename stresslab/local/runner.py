@@ -23,6 +23,7 @@ from stresslab.generation.catalog import CURRENCIES
 from stresslab.generation.plan import ArrivalSchedule, Plan, plan_run
 from stresslab.judgement.business import load_price_table
 from stresslab.judgement.degradation import DegradationTracker, SecondHealth, health_of
+from stresslab.judgement.phases import phase_windows
 from stresslab.judgement.summary import InvalidAnswers, RunFacts, RunSummary, summarize_run
 from stresslab.local.batch_intake import BatchIntake
 from stresslab.local.degradation_control import DegradationController
@@ -40,6 +41,7 @@ from stresslab.measurement.aggregate import RunAggregator, aggregator_from_batch
 from stresslab.measurement.live import Snapshot, describe_run
 from stresslab.measurement.live_feed import LiveFeed
 from stresslab.measurement.metrics import WindowStats
+from stresslab.outputs.baselines import Baseline, judge_regressions
 from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
 from stresslab.runs import iso, new_run_id
@@ -71,6 +73,7 @@ class LocalRunOptions:
     on_second: Callable[[dict[str, Any]], None] | None = None
     broadcaster: Broadcaster | None = None
     reference: ReferenceService | None = None  # a running reference service to reuse
+    baseline: Baseline | None = None  # --baseline: judge the regression rules against it
 
 
 @dataclass
@@ -401,6 +404,10 @@ class LocalRun:
             self.spec, self.plan, self.aggregator, facts, self._prices,
             CURRENCIES[self.spec.reporting_currency].units_per_usd,
         )
+        summary.phases = phase_windows((p.name, p.duration) for p in self.spec.phases)
+        if self.options.baseline is not None:
+            summary.regression = judge_regressions(self.options.baseline, self.spec.regressions,
+                                                   summary, self.aggregator.totals)
         last = max(self.aggregator.seconds, default=-1)
         series = [self._row(second) for second in range(last + 1)]
         try:
@@ -416,7 +423,8 @@ class LocalRun:
         elif self._failure is not None:
             code = EXIT_FAILED
         else:
-            code = EXIT_PASSED if summary.passed else EXIT_FAILED
+            regressed = summary.regression is not None and summary.regression.regressed
+            code = EXIT_PASSED if summary.passed and not regressed else EXIT_FAILED
         return LocalRunResult(self.run_id, summary, series, outputs, code)
 
     # ---------------------------------------------------------------- live dashboard messages

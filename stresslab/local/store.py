@@ -6,7 +6,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,27 @@ class SqliteRunStore:
         for key in ("spec", "plan", "summary"):
             record[key] = json.loads(record[key]) if record[key] else None
         return record
+
+    def last_passing_run(
+        self, scenario: str, same_target: Callable[[RunSummary], bool]
+    ) -> tuple[str, str] | None:
+        """(started_at, run id) of the latest completed, passing run of `scenario` whose
+        summary `same_target` accepts; None when there is none."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT run_id, started_at, summary FROM runs WHERE scenario = ?"
+                " AND status = 'completed' AND summary IS NOT NULL"
+                " ORDER BY started_at DESC, rowid DESC",
+                (scenario,),
+            ).fetchall()
+        for run_id, started_at, text in rows:
+            try:
+                summary = read_summary(json.loads(text))
+            except ValueError:
+                continue
+            if summary.passed and same_target(summary):
+                return started_at, run_id
+        return None
 
 
 def _verdict(summary: str | None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """junit.xml: one testsuite per run, a testcase per criterion and per measured fault, plus
-"counts reconcile" and "run completed", so CI shows a run's verdict like any test result."""
+"counts reconcile" and "run completed", and (runs with --baseline) one per regression rule, so
+CI shows a run's verdict like any test result."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from stresslab.judgement.summary_model import FaultEntry, RunSummary
+from stresslab.judgement.summary_model import FaultEntry, RegressionCheck, RunSummary
 from stresslab.outputs.checks import (
     criterion_name,
     fault_why,
@@ -55,6 +56,28 @@ def _add_fault_case(
     _add_case(suite, classname, name, failure, detail)
 
 
+def _add_regression_cases(suite: ET.Element, check: RegressionCheck | None) -> None:
+    """A case per regression rule judged against the baseline (classname `regressions`); one
+    skipped case when --baseline found no run to judge against."""
+    if check is None:
+        return
+    if not check.judged:
+        case = ET.SubElement(suite, "testcase", classname="regressions",
+                             name="regressions against a baseline", time="0")
+        ET.SubElement(case, "skipped", message=_xml_text(check.note))
+        return
+    for rule in check.rules:
+        failure = None
+        if rule.broken:
+            delta = (None if rule.baseline is None or rule.candidate is None
+                     else rule.candidate - rule.baseline)
+            failure = (f"{rule.metric}: baseline {format_number(rule.baseline)} "
+                       f"(run {check.baseline_run_id}), candidate "
+                       f"{format_number(rule.candidate)}, delta {format_number(delta)}: "
+                       f"{rule.reason}; rule {rule.rule}")
+        _add_case(suite, "regressions", rule.rule, failure)
+
+
 def _add_properties(suite: ET.Element, summary: RunSummary) -> None:
     properties = ET.SubElement(suite, "properties")
     for key in _PROPERTIES:
@@ -85,6 +108,7 @@ def render_junit_xml(run_summary: SummaryLike) -> str:
     status = summary.status
     failure = None if status == "completed" else f"run status is {status or 'unknown'}"
     _add_case(suite, classname, "run completed", failure)
+    _add_regression_cases(suite, summary.regression)
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(1 for case in cases if case.find("failure") is not None)))

@@ -37,6 +37,9 @@ def bad_file(tmp_path: Path, text: str) -> str:
     (["run", "smoke", "--workers", "65"], "workers: Input should be less than or equal to 64"),
     (["run", "smoke", "--target", "ftp://x"], "--target takes 'local' or an http(s) URL"),
     (["run", "smoke", "--bogus"], "unrecognized arguments: --bogus"),
+    (["run", "smoke", "--baseline", " "], "--baseline takes a run id, a result folder"),
+    (["run", "smoke", "--baseline", "no-such-run"],
+     "'no-such-run' is not a file or folder, and there is no run store at"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_flags_exit_2_with_one_line(args, message, tmp_path):

@@ -115,6 +115,9 @@ async def test_actions_without_the_token_get_401_and_change_nothing(server, http
     ({"scenario": "smoke", "tps": 10, "duration": "3h"}, "duration: at most 2:00:00"),
     ({"scenario": "peak-load", "load_scale": 3}, "tps: at most 20,000 TPS for a run started"),
     ({"scenario": "sustained", "time_scale": 1.5}, "this one lasts 3:00:00"),
+    ({"scenario": "smoke", "baseline": "no-such-run"},
+     "baseline: 'no-such-run': no such file, folder or run in"),
+    ({"scenario": "smoke", "baseline": "../results/x"}, "baseline: String should match pattern"),
 ])
 async def test_bad_start_requests_get_400_naming_the_field_and_start_nothing(
     server, http, body, error
@@ -123,6 +126,23 @@ async def test_bad_start_requests_get_400_naming_the_field_and_start_nothing(
     assert status == 400, answer
     assert error in answer["error"] and "\n" not in answer["error"]
     assert (await get(http, f"{server.url}/api/runs"))[1]["current"] is None
+
+
+async def test_a_run_started_with_baseline_last_pass_and_none_found_says_so(server, http):
+    watcher = await viewer(http, server)
+    await watcher.wait_for(lambda m: m["type"] == "snapshot")
+    status, started = await post(http, f"{server.url}/api/runs", {
+        "scenario": "smoke", "tps": 20, "duration": "2s", "baseline": "last-pass"}, AUTH)
+    assert status == 202, started
+    await watcher.wait_for(event("run_stopped"), timeout=60)
+    await server.controller.wait()
+    summary = json.loads((server.controller.settings.results_dir / started["run_id"]
+                          / "summary.json")
+                         .read_text())
+    assert summary["regression"]["asked"] == "last-pass"
+    assert summary["regression"]["judged"] is False
+    assert "no passing run of 'smoke'" in summary["regression"]["note"]
+    await watcher.close()
 
 
 async def test_oversized_bodies_are_refused(server, http):

@@ -177,3 +177,16 @@ def test_compare_html_overlays_both_runs_tps_and_p95_from_the_stored_series(tmp_
     tps_chart = tps_chart[:tps_chart.index("</svg>")]
     assert "baseline" in tps_chart and "candidate" in tps_chart
     assert tps_chart.count("<path") + tps_chart.count("<polyline") >= 2
+
+
+def test_a_pattern_seen_by_only_one_run_is_compared_not_a_key_error():
+    # Given a baseline whose transactions included a pattern the candidate's never did
+    data = json.loads(GOLDEN.read_text())
+    only_baseline = dict(data["accuracy"]["by_pattern"])
+    only_baseline["atm_cashout"] = {"seen": 4, "flagged": 3, "detection_rate": 0.75}
+    baseline = _summary(accuracy={**data["accuracy"], "by_pattern": only_baseline})
+    # When either is compared with the other, the pattern is a row with one side unmeasured
+    for b, c in ((baseline, _summary()), (_summary(), baseline)):
+        row = compare_runs(RunFigures(b), RunFigures(c)).metric("detection.atm_cashout")
+        assert row.group == "detection"
+        assert {row.baseline, row.candidate} == {0.75, None}

@@ -244,6 +244,7 @@ export interface Phase {
  * via the `definition` "StartRun".
  */
 export interface StartRun {
+  baseline?: string | null;
   duration?: number | string | null;
   load_scale?: number;
   scenario:

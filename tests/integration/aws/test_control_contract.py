@@ -144,6 +144,13 @@ def test_aws_without_a_target_names_the_missing_field_unless_the_stack_has_a_def
     assert control_api.run_input_of(start, TARGET).target_url == TARGET
 
 
+def test_aws_refuses_a_baseline_in_one_line_rather_than_ignore_it(aws: World) -> None:
+    status, answer = aws_call("POST", "/runs", {"scenario": "smoke", "target_url": TARGET,
+                                                "baseline": "last-pass"})
+    assert status == 400 and answer["error"].startswith("baseline: the AWS runtime")
+    assert "\n" not in answer["error"]
+
+
 async def test_both_runtimes_answer_nothing_to_stop_and_no_run_to_fault_alike(
         aws: World, local: tuple[RunningServer, aiohttp.ClientSession],
         monkeypatch: pytest.MonkeyPatch) -> None:
