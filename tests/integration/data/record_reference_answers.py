@@ -38,7 +38,7 @@ async def record(path: str) -> None:
     factory = TransactionFactory("golden", 11, 0)
     payloads = [factory.next(1_767_225_600.0 + i / 50).payload for i in range(600)]
     target = await start_target(config=TargetConfig(seed=SEED, agent_defaults=FAST))
-    rows = []
+    rows: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as http:
         for payload in payloads:
             async with http.post(target.url + "/v1/score", data=json.dumps(payload).encode(),
