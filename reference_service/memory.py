@@ -165,6 +165,21 @@ class Horizon:
         )
 
 
+class HorizonOf:
+    """`Horizon.of(rules, cards)` for fixed rules, with what does not depend on the cards
+    worked out once: the widest window's ticks are max(min_ticks, share x cards) of the window
+    with the largest of each (the same float: cards are never negative)."""
+
+    def __init__(self, rules: DetectionRules) -> None:
+        windows = rules.windows()
+        self._seconds = float(max(window.seconds for window in windows))
+        self._min_ticks = max(float(window.min_ticks) for window in windows)
+        self._share = max(window.traffic_share for window in windows)
+
+    def __call__(self, active_cards: int) -> Horizon:
+        return Horizon(self._seconds, max(self._min_ticks, self._share * active_cards))
+
+
 class TrafficCount(Protocol):
     """The traffic of each memory scope (a run): transactions so far and cards remembered.
 
@@ -221,6 +236,7 @@ class CardMemory:
         self._rules = rules
         self._cards: OrderedDict[tuple[str, str], CardHistory] = OrderedDict()
         self._traffic = traffic or LocalTraffic()
+        self._horizon = HorizonOf(rules)
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -240,7 +256,7 @@ class CardMemory:
             self._cards.move_to_end(key)
         ticks, cards = traffic.now(scope_id)
         context = history.context(ticks, cards)
-        horizon = Horizon.of(self._rules, cards)
+        horizon = self._horizon(cards)
         history.record(txn, ticks, self._limits, horizon)
         return context, history
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -105,9 +106,15 @@ class Assessment:
             },
             "processing_ms": round(self.processing_ms, 3),
             "degradation": self.degradation.value,
-            "usage": {"basis": "modelled",
-                      **{name: dict(MODELLED_USAGE[name]) for name in self.agents}},
+            "usage": modelled_usage(tuple(self.agents)),
         }
+
+
+@functools.cache
+def modelled_usage(names: tuple[AgentName, ...]) -> dict[str, Any]:
+    """The answer's usage block for the agents called (one per set of agents; read-only,
+    it is only ever serialised)."""
+    return {"basis": "modelled", **{name: dict(MODELLED_USAGE[name]) for name in names}}
 
 
 def decide(risk: float, policy: DecisionPolicy, *, hard_block: bool = False) -> Decision:
