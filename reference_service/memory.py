@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from reference_service.config import DetectionRules, MemoryLimits
 from reference_service.payload import Transaction
@@ -13,8 +13,7 @@ PLACE_RADIUS_KM = 100.0
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Sighting:
+class Sighting(NamedTuple):
     """Where and when (payload time) a card was used."""
 
     timestamp: float
@@ -24,8 +23,7 @@ class Sighting:
     country: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class CardUse:
+class CardUse(NamedTuple):
     """One earlier use: its position in the traffic, payload time and USD amount (NaN: unpriced)."""
 
     tick: int
@@ -33,8 +31,7 @@ class CardUse:
     usd: float
 
 
-@dataclass(frozen=True, slots=True)
-class CardContext:
+class CardContext(NamedTuple):
     """A card's history as it stood just before the transaction being scored.
 
     `tick` counts the transactions of the memory scope (the run) in arrival order, so
@@ -149,8 +146,7 @@ def _remember(known: list[T], value: T, cap: int) -> None:
         del known[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Horizon:
+class Horizon(NamedTuple):
     """How far back any window reaches: older uses can be forgotten."""
 
     seconds: float
