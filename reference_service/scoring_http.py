@@ -70,7 +70,8 @@ class ScoringProtocol(asyncio.Protocol):
         self._receiving = False  # a /v1/score body is on its way
         self._waiting: deque[Request] = deque()
         self._answering: asyncio.Task[None] | None = None
-        self._paused = False
+        self._paused = False  # reading, while too many requests wait
+        self._blocked = False  # answering, while the client does not read its answers
         self._closed = False
 
     # -- the transport's calls ------------------------------------------------------------
@@ -134,22 +135,31 @@ class ScoringProtocol(asyncio.Protocol):
         self._size = 0
         self._body = []
         self._receiving = False
-        if self._answering is None:
-            self._answer_next()
-        elif len(self._waiting) >= MAX_PIPELINED and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
+        self._answer_next()
+
+    def pause_writing(self) -> None:
+        self._blocked = True
+
+    def resume_writing(self) -> None:
+        self._blocked = False
+        self._answer_next()
 
     # -- answering ------------------------------------------------------------------------
 
     def _answer_next(self) -> None:
-        if self._waiting and not self._closed:
+        """Start on the oldest waiting request unless one is being answered or the client's
+        unread answers fill the buffer; read on only while few requests wait."""
+        if self._closed:
+            return
+        if self._answering is None and not self._blocked and self._waiting:
             request = self._waiting.popleft()
             self._answering = asyncio.get_running_loop().create_task(self._answer(request))
             self._server.answering.add(self._answering)
-        else:
-            self._answering = None
-        if self._paused and len(self._waiting) < MAX_PIPELINED // 2 and not self._closed:
+        waiting = len(self._waiting)
+        if not self._paused and waiting >= MAX_PIPELINED:
+            self._paused = True
+            self._transport.pause_reading()
+        elif self._paused and waiting < MAX_PIPELINED // 2:
             self._paused = False
             self._transport.resume_reading()
 
@@ -160,7 +170,7 @@ class ScoringProtocol(asyncio.Protocol):
             _log.exception("answering %s %r", request.method.decode(), request.url[:200])
             reply = json_reply(500, {"error": "internal error of the reference service"})
         finally:
-            task = self._answering
+            task, self._answering = self._answering, None
             if task is not None:
                 self._server.answering.discard(task)
         if reply.drop:

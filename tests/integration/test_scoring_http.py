@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,28 @@ async def test_pipelined_requests_are_answered_in_order(target: RunningTarget) -
     assert ids == [f"pipe/0/{seq}" for seq in range(8)]
     status, _, body = await connection.answer()
     assert status == 200 and json.loads(body)["status"] == "ok"
+    await connection.close()
+
+
+async def test_a_client_that_reads_late_gets_every_pipelined_answer_in_order(
+    target: RunningTarget,
+) -> None:
+    # Given a client with a small receive buffer that sends 20,000 requests before reading
+    host, port = target.url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.setblocking(False)
+    connection = Connection(*await asyncio.open_connection(sock=sock))
+    requests = [f"GET /v1/stats?run_id=late{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                for n in range(20_000)]
+    sending = asyncio.create_task(connection.send(b"".join(requests)))
+    await asyncio.sleep(0.5)  # the service's answers pile up unread, and it stops reading
+    # When it reads at last, then every answer comes, in order
+    for n in range(20_000):
+        status, _, body = await connection.answer()
+        assert status == 200 and json.loads(body)["run_id"] == f"late{n}"
+    await sending
     await connection.close()
 
 
