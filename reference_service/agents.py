@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from reference_service.config import AgentName, DetectionRules, VelocityWindow
 from reference_service.fx import minor_unit_exponent
@@ -47,8 +47,7 @@ MCC_TYPICAL_USD: Mapping[str, tuple[float, str]] = MappingProxyType(
 DEFAULT_TYPICAL_USD = (100.0, "merchant")
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """One agent's opinion: a 0..1 score and the signals behind it, strongest first."""
 
     score: float

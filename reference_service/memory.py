@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from reference_service.config import DetectionRules, MemoryLimits
 from reference_service.payload import Transaction
@@ -13,8 +13,7 @@ PLACE_RADIUS_KM = 100.0
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Sighting:
+class Sighting(NamedTuple):
     """Where and when (payload time) a card was used."""
 
     timestamp: float
@@ -24,8 +23,7 @@ class Sighting:
     country: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class CardUse:
+class CardUse(NamedTuple):
     """One earlier use: its position in the traffic, payload time and USD amount (NaN: unpriced)."""
 
     tick: int
@@ -33,8 +31,7 @@ class CardUse:
     usd: float
 
 
-@dataclass(frozen=True, slots=True)
-class CardContext:
+class CardContext(NamedTuple):
     """A card's history as it stood just before the transaction being scored.
 
     `tick` counts the transactions of the memory scope (the run) in arrival order, so
@@ -149,8 +146,7 @@ def _remember(known: list[T], value: T, cap: int) -> None:
         del known[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Horizon:
+class Horizon(NamedTuple):
     """How far back any window reaches: older uses can be forgotten."""
 
     seconds: float
@@ -163,6 +159,21 @@ class Horizon:
             seconds=max(window.seconds for window in windows),
             ticks=max(window.ticks(active_cards) for window in windows),
         )
+
+
+class HorizonOf:
+    """`Horizon.of(rules, cards)` for fixed rules, with what does not depend on the cards
+    worked out once: the widest window's ticks are max(min_ticks, share x cards) of the window
+    with the largest of each (the same float: cards are never negative)."""
+
+    def __init__(self, rules: DetectionRules) -> None:
+        windows = rules.windows()
+        self._seconds = float(max(window.seconds for window in windows))
+        self._min_ticks = max(float(window.min_ticks) for window in windows)
+        self._share = max(window.traffic_share for window in windows)
+
+    def __call__(self, active_cards: int) -> Horizon:
+        return Horizon(self._seconds, max(self._min_ticks, self._share * active_cards))
 
 
 class TrafficCount(Protocol):
@@ -221,6 +232,7 @@ class CardMemory:
         self._rules = rules
         self._cards: OrderedDict[tuple[str, str], CardHistory] = OrderedDict()
         self._traffic = traffic or LocalTraffic()
+        self._horizon = HorizonOf(rules)
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -240,7 +252,7 @@ class CardMemory:
             self._cards.move_to_end(key)
         ticks, cards = traffic.now(scope_id)
         context = history.context(ticks, cards)
-        horizon = Horizon.of(self._rules, cards)
+        horizon = self._horizon(cards)
         history.record(txn, ticks, self._limits, horizon)
         return context, history
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from reference_service.agents import AGENT_SCORERS, Evidence, Verdict
 from reference_service.capacity import AgentLane
@@ -71,8 +72,7 @@ class AgentFailed(ScoringRefused):
             super().__init__(500, f"agent {agent} failed")
 
 
-@dataclass(frozen=True, slots=True)
-class AgentReport:
+class AgentReport(NamedTuple):
     verdict: Verdict
     ms: float
 
@@ -105,9 +105,15 @@ class Assessment:
             },
             "processing_ms": round(self.processing_ms, 3),
             "degradation": self.degradation.value,
-            "usage": {"basis": "modelled",
-                      **{name: dict(MODELLED_USAGE[name]) for name in self.agents}},
+            "usage": modelled_usage(tuple(self.agents)),
         }
+
+
+@functools.cache
+def modelled_usage(names: tuple[AgentName, ...]) -> dict[str, Any]:
+    """The answer's usage block for the agents called (one per set of agents; read-only,
+    it is only ever serialised)."""
+    return {"basis": "modelled", **{name: dict(MODELLED_USAGE[name]) for name in names}}
 
 
 def decide(risk: float, policy: DecisionPolicy, *, hard_block: bool = False) -> Decision:
@@ -245,8 +251,10 @@ class Orchestrator:
         """Refuse the request unless every agent can take it; returns an agent fated to fail."""
         faults = self._faults
         if not faults:
-            if not all(self.lanes[name].has_room(now) for name in names):
-                raise Throttled()
+            lanes = self.lanes
+            for name in names:
+                if not lanes[name].has_room(now):
+                    raise Throttled()
             return None
         for name in names:
             if self._happens(faults.down_fraction(name)):
@@ -265,20 +273,23 @@ class Orchestrator:
         """Call the agents in parallel; the answer waits for the slowest of them."""
         now = asyncio.get_running_loop().time()
         doomed = self._admit(names, now)
-        done_at = {
-            name: self.lanes[name].schedule(
-                now, self.lanes[name].service_time.sample() + self._added_latency_s(name)
-            )
-            for name in names
-        }
+        lanes, faults = self.lanes, self._faults
+        done_at: dict[AgentName, float] = {}
+        for name in names:
+            lane = lanes[name]
+            service_s = lane.service_time.sample()
+            if faults:
+                service_s += self._added_latency_s(name)
+            done_at[name] = lane.schedule(now, service_s)
         wait_s = max(done_at.values()) - now
         if wait_s > 0:
             await asyncio.sleep(wait_s)
         reports: dict[AgentName, AgentReport] = {}
+        rules = self._rules
         for name in names:
             computing = perf_counter()
-            verdict = AGENT_SCORERS[name](txn, ctx, self._rules)
-            if name == doomed or self._fails(name):
+            verdict = AGENT_SCORERS[name](txn, ctx, rules)
+            if name == doomed or (faults and self._fails(name)):  # faults may have come since
                 raise AgentFailed(name, unavailable=False)
             waited_ms = (done_at[name] - now) * 1000
             reports[name] = AgentReport(verdict, waited_ms + (perf_counter() - computing) * 1000)

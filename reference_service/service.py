@@ -1,11 +1,10 @@
-"""HTTP face of the reference target: /v1/score, /v1/stats, /health and the /admin fault API."""
+"""The reference target served: its scoring face (scoring_http.py) and the /admin fault API."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hmac
-import random
 import re
 import secrets
 import socket
@@ -13,9 +12,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -35,35 +32,19 @@ from reference_service.cluster import (
     MemberUnreachable,
 )
 from reference_service.config import DegradationLevel, TargetConfig
-from reference_service.faults import FaultCaps, FaultRefused, FaultSpec, FaultState, happens
-from reference_service.orchestrator import Orchestrator, ScoringRefused
-from reference_service.payload import UNKNOWN_RUN, InvalidTransaction, parse_transaction, run_id_of
-from reference_service.stats import DROPPED, ScoreCounters, merge_described
+from reference_service.faults import FaultRefused, FaultSpec
+from reference_service.scoring import Reply, TargetState, new_state, summed_stats
+from reference_service.scoring_http import ScoringServer
 
 __all__ = [
-    "RemoteBindRefused", "RunningTarget", "TargetConfig", "admin_host_names", "create_app",
-    "is_loopback", "refuse_remote", "shown_host", "start_target",
+    "RemoteBindRefused", "RunningTarget", "TargetConfig", "TargetState", "admin_host_names",
+    "is_loopback", "new_state", "refuse_remote", "shown_host", "start_target",
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_NOT_JSON = object()
 _KEY = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 ADMIN_MAX_BODY = 16 * 1024
 ADMIN_START_TIMEOUT_S = 10.0
-
-
-@dataclass(slots=True)
-class TargetState:
-    """Everything one running target holds; handlers only translate HTTP to calls on it."""
-
-    config: TargetConfig
-    faults: FaultState
-    orchestrator: Orchestrator
-    counters: ScoreCounters
-    rng: random.Random
-    cluster: ClusterRole | None = None  # one of several processes: forwards others' cards
-    members: MemberAdmins | None = None  # process 0 of several: admin changes fan out
-    scoring_members: MemberAdmins | None = None  # the same, from the scoring loop (/v1/stats)
 
 
 STATE = web.AppKey("stresslab_target", TargetState)
@@ -75,38 +56,6 @@ class DegradationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     level: DegradationLevel
-
-
-def create_app(config: TargetConfig | None = None) -> web.Application:
-    """The scoring face of the target (/v1/score, /v1/stats, /health) with fresh state."""
-    return scoring_app(new_state(config or TargetConfig()))
-
-
-def new_state(config: TargetConfig, cluster: ClusterRole | None = None) -> TargetState:
-    rng = random.Random(config.seed)
-    caps = FaultCaps(max_faults=config.max_faults, max_added_ms=config.max_added_ms,
-                     max_duration_s=config.max_fault_duration_s)
-    faults = FaultState(clock=time.monotonic, caps=caps)
-    return TargetState(
-        config=config,
-        faults=faults,
-        orchestrator=Orchestrator(config, faults, rng,
-                                  cluster.traffic if cluster is not None else None),
-        counters=ScoreCounters(config.max_tracked_runs),
-        rng=rng,
-        cluster=cluster,
-    )
-
-
-def scoring_app(state: TargetState) -> web.Application:
-    app = web.Application(client_max_size=state.config.max_body_bytes)
-    app[STATE] = state
-    _closed_with(app, state.cluster)
-    _closed_with(app, state.scoring_members)
-    app.router.add_post("/v1/score", _score)
-    app.router.add_get("/v1/stats", _stats)
-    app.router.add_get("/health", _health)
-    return app
 
 
 def _closed_with(app: web.Application, peers: ClusterRole | MemberAdmins | None) -> None:
@@ -141,13 +90,13 @@ class RunningTarget:
     url: str
     admin_url: str
     admin_token: str
-    app: web.Application
-    _runner: web.AppRunner
+    state: TargetState
+    _scoring: ScoringServer
     _admin: AdminThread
 
     async def stop(self) -> None:
         try:
-            await self._runner.cleanup()
+            await self._scoring.stop()
         finally:
             await asyncio.to_thread(self._admin.stop)
 
@@ -229,125 +178,28 @@ async def start_target(
     state.members = members
     if members is not None:
         state.scoring_members = MemberAdmins(members.urls, token)
-    app = scoring_app(state)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    scoring = ScoringServer(state)
     try:
         if sockets:
-            for sock in sockets:
-                await web.SockSite(runner, sock).start()
+            await scoring.serve_on(sockets)
         else:
-            await web.TCPSite(runner, host, port, backlog=2048).start()
-        bound_port = runner.addresses[0][1]
+            await scoring.listen(host, port)
+        bound_port = scoring.port
     except BaseException:
-        await runner.cleanup()
+        await scoring.stop()
         raise
     guard = AdminGuard(token, set())
     admin = AdminThread(admin_app(state, guard), host, admin_port)
     try:
         bound_admin = await asyncio.to_thread(admin.start)
     except BaseException:
-        await runner.cleanup()
+        await scoring.stop()
         raise
     guard.allow(admin_host_names(host), bound_admin)
     shown = shown_host(host)
     return RunningTarget(url=f"http://{shown}:{bound_port}",
                          admin_url=f"http://{shown}:{bound_admin}", admin_token=token,
-                         app=app, _runner=runner, _admin=admin)
-
-
-async def _score(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    counters = state.counters
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        counters.arrived(UNKNOWN_RUN)
-        counters.answered(UNKNOWN_RUN, "413")
-        return json_answer(413, {"error": f"body: larger than {state.config.max_body_bytes} bytes"})
-    except ConnectionError:
-        counters.arrived(UNKNOWN_RUN)
-        counters.answered(UNKNOWN_RUN, DROPPED)
-        raise
-    try:
-        payload: object = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = _NOT_JSON
-    cluster = state.cluster
-    if cluster is not None and payload is not _NOT_JSON:
-        owner = cluster.owner(payload)
-        if owner != cluster.index:
-            counters.forwarded(run_id_of(payload))
-            return await _forward(request, cluster, owner, body)
-    run_id = run_id_of(payload)
-    counters.arrived(run_id)
-    outcome, decision = "500", None
-    try:
-        faults = state.faults
-        if faults and happens(state.rng, faults.fraction("drop_connections", None)):
-            outcome = DROPPED
-            request.protocol.force_close()
-            return web.Response(status=500)  # never delivered: the connection is gone
-        if payload is _NOT_JSON:
-            outcome = "400"
-            return json_answer(400, {"error": "body: not valid JSON"})
-        status, answer = await _assess(state, payload)
-        outcome = str(status)
-        decision = answer.get("decision")
-        return json_answer(status, answer)
-    finally:
-        counters.answered(run_id, outcome, decision)
-
-
-async def _forward(
-    request: web.Request, cluster: ClusterRole, owner: int, body: bytes,
-) -> web.StreamResponse:
-    """Another process holds the card: its answer, counted there. A connection it dropped
-    (a drop_connections fault) is dropped here too; an owner that cannot be reached is a 502
-    counted here, so every request arrived is counted by exactly one process."""
-    try:
-        status, answer = await cluster.forward(owner, body)
-    except aiohttp.ServerDisconnectedError:
-        request.protocol.force_close()
-        return web.Response(status=500)  # never delivered: the connection is gone
-    except aiohttp.ClientError as unreachable:
-        counters = request.app[STATE].counters
-        run_id = run_id_of(orjson.loads(body))
-        counters.arrived(run_id)
-        counters.answered(run_id, "502")
-        return json_answer(502, {"error": f"process {owner} of the service: {unreachable}"})
-    return web.Response(status=status, body=answer, content_type="application/json")
-
-
-async def _assess(state: TargetState, payload: object) -> tuple[int, dict[str, Any]]:
-    try:
-        txn = parse_transaction(payload)
-    except InvalidTransaction as invalid:
-        return 400, {"error": str(invalid)}
-    try:
-        assessment = await state.orchestrator.assess(txn)
-    except ScoringRefused as refused:
-        return refused.status, {"error": refused.error}
-    return 200, assessment.to_json()
-
-
-async def _stats(request: web.Request) -> web.StreamResponse:
-    """The service's count, whichever process is asked: the others ask process 0, which sums."""
-    state = request.app[STATE]
-    cluster = state.cluster
-    if cluster is not None and cluster.index != 0:
-        try:
-            status, answer = await cluster.ask_first(request.path_qs)
-        except aiohttp.ClientError as unreachable:
-            return json_answer(502, {"error": f"counts incomplete: process 0: {unreachable}"})
-        return web.Response(status=status, body=answer, content_type="application/json")
-    return await _summed_stats(state, request.query.get("run_id"), state.scoring_members)
-
-
-async def _health(request: web.Request) -> web.StreamResponse:
-    agents = request.app[STATE].orchestrator.health()
-    healthy = all(agent["healthy"] for agent in agents.values())
-    return json_answer(200, {"status": "ok" if healthy else "degraded", "agents": agents})
+                         state=state, _scoring=scoring, _admin=admin)
 
 
 class AdminGuard:
@@ -465,21 +317,11 @@ async def _admin_stats(request: web.Request) -> web.StreamResponse:
     """/v1/stats read from the admin thread (counters are copied whole under the GIL),
     summed over every process of the service."""
     state = request.app[STATE]
-    return await _summed_stats(state, request.query.get("run_id"), state.members)
+    return _response(await summed_stats(state, request.query.get("run_id"), state.members))
 
 
-async def _summed_stats(
-    state: TargetState, run_id: str | None, members: MemberAdmins | None,
-) -> web.Response:
-    own = state.counters.describe(run_id)
-    if members is None:
-        return json_answer(200, own)
-    params = {} if run_id is None else {"run_id": run_id}
-    try:
-        others = await members.call_all("GET", "/admin/stats", params=params)
-    except MemberUnreachable as unreachable:
-        return json_answer(502, {"error": f"counts incomplete: {unreachable}"})
-    return json_answer(200, merge_described([own, *others]))
+def _response(reply: Reply) -> web.Response:
+    return web.Response(status=reply.status, body=reply.body, content_type="application/json")
 
 
 async def _admin_health(request: web.Request) -> web.StreamResponse:

@@ -12,7 +12,6 @@ import sys
 from collections.abc import AsyncIterator
 
 import uvloop
-from aiohttp import web
 
 from reference_service.binding import admin_host_names, is_loopback, refuse_remote, shown_host
 from reference_service.cluster import (
@@ -26,6 +25,7 @@ from reference_service.cluster import (
     spawn_member,
 )
 from reference_service.config import TargetConfig
+from reference_service.scoring_http import ScoringServer
 from reference_service.service import (
     ADMIN_START_TIMEOUT_S,
     AdminGuard,
@@ -33,7 +33,6 @@ from reference_service.service import (
     RunningTarget,
     admin_app,
     new_state,
-    scoring_app,
     start_target,
 )
 
@@ -46,18 +45,16 @@ async def serve_member(
     """Process `role.index` of several: scoring on the shared and its own socket, the admin
     API (process 0's fan-out reaches it there) on its own thread."""
     state = new_state(config, role)
-    runner = web.AppRunner(scoring_app(state), access_log=None)
-    await runner.setup()
+    scoring = ScoringServer(state)
     admin: AdminThread | None = None
     try:
-        for sock in (shared, own):
-            await web.SockSite(runner, sock).start()
+        await scoring.serve_on((shared, own))
         guard = AdminGuard(token, set())
         admin = AdminThread(admin_app(state, guard), "127.0.0.1", 0, admin_sock)
         guard.allow(admin_host_names("127.0.0.1"), await asyncio.to_thread(admin.start))
         yield
     finally:
-        await runner.cleanup()
+        await scoring.stop()
         if admin is not None:
             await asyncio.to_thread(admin.stop)
 

@@ -32,14 +32,44 @@ def _reading(process: psutil.Process) -> dict[str, Any]:
         return {"pid": process.pid, "cpu_pct": None, "rss_mb": None}
 
 
+class ServiceProcesses:
+    """A service as process 0 and the processes it started (the reference service runs one
+    per core); each is kept between samples, since psutil measures CPU since the last call."""
+
+    def __init__(self, root: psutil.Process) -> None:
+        self._root = root
+        self._others: dict[int, psutil.Process] = {}
+
+    def every(self) -> list[psutil.Process]:
+        try:
+            children = self._root.children(recursive=True)
+        except psutil.Error:
+            children = []
+        known = self._others
+        self._others = {child.pid: known.get(child.pid, child) for child in children}
+        return [self._root, *self._others.values()]
+
+    def reading(self) -> dict[str, Any]:
+        """CPU % (of one core) and RSS summed over the processes that could be read."""
+        readings = [_reading(process) for process in self.every()]
+        alive = [one for one in readings if one["cpu_pct"] is not None]
+        if not alive:
+            return {"pid": self._root.pid, "cpu_pct": None, "rss_mb": None, "processes": 0}
+        return {"pid": self._root.pid,
+                "cpu_pct": round(sum(one["cpu_pct"] for one in alive), 1),
+                "rss_mb": round(sum(one["rss_mb"] for one in alive), 1),
+                "processes": len(alive)}
+
+
 class ProcessMeter:
-    """CPU % (of one core, since the last sample) and RSS of the target and worker processes."""
+    """CPU % (of one core, since the last sample) and RSS of the target (all its processes)
+    and of the worker processes."""
 
     def __init__(self, target_pid: int | None, worker_pids: list[int]) -> None:
-        self._target: psutil.Process | None = None
+        self._target: ServiceProcesses | None = None
         if target_pid:
             with contextlib.suppress(psutil.Error):
-                self._target = psutil.Process(target_pid)
+                self._target = ServiceProcesses(psutil.Process(target_pid))
         self._workers: list[psutil.Process] = []
         for pid in worker_pids:
             with contextlib.suppress(psutil.Error):
@@ -52,7 +82,7 @@ class ProcessMeter:
         self._net_at = time.monotonic()
 
     def _processes(self) -> list[psutil.Process]:
-        return ([self._target] if self._target else []) + self._workers
+        return (self._target.every() if self._target else []) + self._workers
 
     @staticmethod
     def _loopback_bytes() -> int | None:
@@ -67,7 +97,7 @@ class ProcessMeter:
             loopback = round((net - self._net) / (now - self._net_at) / 2**20, 2)
         self._net, self._net_at = net, now
         return {
-            "target": _reading(self._target) if self._target else None,
+            "target": self._target.reading() if self._target else None,
             "workers": workers,
             "generator": {
                 "cpu_pct": round(sum(w["cpu_pct"] or 0.0 for w in workers), 1),
