@@ -215,7 +215,6 @@ function render(state: LiveState): void {
     yAxis: [valueAxis("TPS"), valueAxis("accuracy %", { min: 0, max: 100, position: "right",
       splitLine: { show: false }, nameTextStyle: { color: COLORS.faint, align: "right" } })],
     series: [
-      ...ghosts([["ok", COLORS.sky, (s) => s.ok]]),
       lineSeries("planned", (run?.expected_per_second ?? []).map((v, i) => [i, v]), COLORS.faint,
         { lineStyle: { width: 1.5, type: "dashed", color: COLORS.faint }, smooth: false,
           markArea: shading }),
@@ -223,6 +222,8 @@ function render(state: LiveState): void {
         { areaStyle: { color: "rgba(56,189,248,0.12)" } }),
       lineSeries("accuracy", history.map((x) => [t(x), x.window.accuracy === null ? null
         : x.window.accuracy * 100]), COLORS.violet, { yAxisIndex: 1 }),
+      // last, so its long legend name ends the legend; z keeps it behind the live lines
+      ...ghosts([["ok", COLORS.sky, (s) => s.ok]]),
     ],
   }, UPDATE);
   charts.latency!.setOption({
@@ -230,12 +231,12 @@ function render(state: LiveState): void {
     xAxis: timeAxis(xMax),
     yAxis: valueAxis("ms"),
     series: [
-      ...ghosts([["p50", COLORS.green, (s) => s.p50_ms], ["p95", COLORS.amber, (s) => s.p95_ms],
-                 ["p99", COLORS.red, (s) => s.p99_ms]]),
       lineSeries("p50", history.map((x) => [t(x), x.window.p50_ms]), COLORS.green,
         { markArea: shading }),
       lineSeries("p95", history.map((x) => [t(x), x.window.p95_ms]), COLORS.amber),
       lineSeries("p99", history.map((x) => [t(x), x.window.p99_ms]), COLORS.red),
+      ...ghosts([["p50", COLORS.green, (s) => s.p50_ms], ["p95", COLORS.amber, (s) => s.p95_ms],
+                 ["p99", COLORS.red, (s) => s.p99_ms]]),
     ],
   }, UPDATE);
   exposeGhost(run);
