@@ -19,7 +19,8 @@ class NotFinished(LookupError):
 
 
 def is_finished(record: Mapping[str, Any]) -> bool:
-    return record.get("status") != RUNNING and record.get("ended_at") is not None
+    """Ended, whatever the outcome (completed, failed, aborted, invalid, timed_out)."""
+    return record.get("status") not in (None, RUNNING)
 
 
 def baseline_list(runs: Sequence[Mapping[str, Any]], scenario: str | None,

@@ -10,6 +10,7 @@ import pytest
 from stresslab.baselines import NotFinished, baseline_list, run_series
 from stresslab.measurement.aggregate import RunAggregator
 from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.outputs.timeseries_csv import read_timeseries_csv, render_timeseries_csv
 from stresslab.scenario.spec import ScenarioSpec
 
 SPEC = ScenarioSpec.model_validate({
@@ -93,3 +94,14 @@ def test_a_record_whose_spec_cannot_be_read_still_has_its_seconds():
     series = run_series({**record("r1"), "spec": {"name": "old", "stages": []}}, stored_rows())
     assert series.phases == [] and series.duration_s == 4
     assert [s.phase for s in series.seconds] == [None] * 4
+
+
+def test_timeseries_csv_reads_back_as_the_rows_it_was_written_from():
+    # Given stored rows written as timeseries.csv (what the AWS results bucket keeps)
+    rows = stored_rows()
+    read = read_timeseries_csv(render_timeseries_csv(rows))
+    # Then the series made from it is the one made from the rows themselves
+    assert run_series(record("r1"), read) == run_series(record("r1"), rows)
+    assert read[2]["p95_ms"] is None and read[1]["errors_by_class"]["http_5xx"] == 1
+    with pytest.raises(ValueError):
+        read_timeseries_csv("second,ok\n0,lots\n")
