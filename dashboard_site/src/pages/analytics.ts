@@ -21,7 +21,7 @@ const charts: Record<string, Chart> = {};
 let stats: StatStrip;
 let waiting: HTMLElement;
 
-/** The baseline run drawn behind the live series ("compare with"); local runtime only. */
+/** The baseline run drawn behind the live series ("compare with"); operators only on AWS. */
 const ghost = {
   id: null as string | null,
   series: null as RunSeries | null,
@@ -121,8 +121,8 @@ function exposeGhost(run: LiveState["run"]): void {
 
 function setup(ctx: PageContext): void {
   api = ctx.api;
-  // The AWS control API serves no run series: the selector is a local-runtime feature for now.
-  const comparing = ctx.config.mode !== "aws";
+  // On AWS every read of the control API needs an operator: a viewer's page offers no baseline.
+  const comparing = ctx.config.mode !== "aws" || ctx.session?.bearer() != null;
   stats = new StatStrip([
     { id: "current-tps", label: "Current TPS", format: formatInt },
     { id: "peak-tps", label: "Peak TPS", format: formatInt },
