@@ -1,17 +1,14 @@
 /** Analytics: throughput, accuracy under load, latency percentiles, errors, pattern detection. */
 
-import {
-  type BaselineRun, baselines, chosenBaseline, ghostPoints, rememberBaseline, type RunSeries,
-  runSeries, type SeriesSecond, alignment,
-} from "../baseline";
 import { errorRate, faultWindows, patternMatrix } from "../derive";
 import { errorClassLabel, formatClock, formatInt, formatMs, formatPct, humanize } from "../format";
 import type { LiveState } from "../live";
 import type { Tick } from "../protocol";
 import {
-  baseOption, type Chart, chartPanel, UPDATE, COLORS, faultAreas, ghostLine, SERIES_COLORS,
-  timeAxis, valueAxis,
+  baseOption, type Chart, chartPanel, UPDATE, COLORS, faultAreas, SERIES_COLORS, timeAxis,
+  valueAxis,
 } from "../ui/charts";
+import { BaselineGhost } from "../ui/baseline_picker";
 import { h } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
 import { StatStrip } from "../ui/stats";
@@ -20,109 +17,13 @@ import { patternTooltip } from "../ui/tooltips";
 const charts: Record<string, Chart> = {};
 let stats: StatStrip;
 let waiting: HTMLElement;
-
-/** The baseline run drawn behind the live series ("compare with"); operators only on AWS. */
-const ghost = {
-  id: null as string | null,
-  series: null as RunSeries | null,
-  listedFor: null as string | null,
-  shown: "",
-  cache: { key: "", points: new Map<string, [number, number | null][]>() },
-};
-let picker: HTMLSelectElement | null = null;
-let pickerNote: HTMLElement | null = null;
+let ghost: BaselineGhost;
 let lastState: LiveState | null = null;
-let api: PageContext["api"];
-
-function baselinePicker(): HTMLElement {
-  picker = h("select", { "data-testid": "baseline-select", style: "max-width: 100%",
-                         "aria-label": "Compare with a baseline run",
-                         onchange: () => choose(picker!.value || null) },
-    h("option", { value: "" }, "no baseline"));
-  pickerNote = h("span", { class: "hint", "data-testid": "baseline-note", role: "status" });
-  return h("label", { class: "select-label", style: "max-width: 100%; flex-wrap: wrap" },
-    "Compare with", picker, pickerNote);
-}
-
-function choose(runId: string | null): void {
-  rememberBaseline(runId);
-  ghost.id = runId;
-  ghost.series = null;
-  if (pickerNote) pickerNote.textContent = "";
-  if (runId) void loadGhost(runId);
-  if (lastState) render(lastState);
-}
-
-async function loadGhost(runId: string): Promise<void> {
-  try {
-    const series = await runSeries(api, runId);
-    if (ghost.id === runId) ghost.series = series;
-  } catch (error) {
-    if (ghost.id === runId && pickerNote) {
-      pickerNote.textContent = `baseline ${runId}: ${(error as Error).message}`;
-    }
-  }
-  if (lastState) render(lastState);
-}
-
-function option(run: BaselineRun): HTMLOptionElement {
-  const when = run.started_at.replace("T", " ").slice(0, 16);
-  return h("option", { value: run.run_id },
-    `${run.run_id} · ${run.same_scenario ? "" : `${run.scenario} · `}${run.status} · ${when}`);
-}
-
-/** The picker's runs, again whenever the page shows another run (or it ends). */
-async function listBaselines(scenario: string | null, shown: string | null): Promise<void> {
-  let runs: BaselineRun[];
-  try {
-    runs = (await baselines(api, scenario)).filter((r) => r.run_id !== shown);
-  } catch (error) {
-    if (pickerNote) pickerNote.textContent = `baselines: ${(error as Error).message}`;
-    return;
-  }
-  if (!picker) return;
-  const options = runs.map(option);
-  if (ghost.id && !runs.some((r) => r.run_id === ghost.id)) {
-    options.push(h("option", { value: ghost.id }, ghost.id));
-  }
-  picker.replaceChildren(h("option", { value: "" }, "no baseline"), ...options);
-  picker.value = ghost.id ?? "";
-}
-
-/** The ghost's points for one field, on the live run's clock (kept until either changes). */
-function ghostOf(field: string, run: LiveState["run"],
-                 pick: (s: SeriesSecond) => number | null): [number, number | null][] {
-  if (!ghost.series) return [];
-  const key = `${ghost.series.run_id}|${JSON.stringify(run?.phases ?? [])}`;
-  if (ghost.cache.key !== key) ghost.cache = { key, points: new Map() };
-  let points = ghost.cache.points.get(field);
-  if (!points) {
-    points = ghostPoints(ghost.series, run?.phases, pick);
-    ghost.cache.points.set(field, points);
-  }
-  return points;
-}
-
-/** What the charts hold of the ghost, read back from them, for tests and tools. */
-function exposeGhost(run: LiveState["run"]): void {
-  const key = ghost.series ? ghost.cache.key : "";
-  if (ghost.shown === key) return;
-  ghost.shown = key;
-  for (const id of ["accuracy-load", "latency"]) {
-    const el = document.querySelector<HTMLElement>(`[data-testid=chart-${id}]`);
-    if (!el) continue;
-    const held = (charts[id]!.getOption().series as { name: string; z?: number;
-      data: unknown }[]).filter((x) => ghost.series && x.name === `baseline ${ghost.series.run_id}`);
-    el.dataset.ghost = ghost.series?.run_id ?? "";
-    el.dataset.ghostAlign = ghost.series ? alignment(ghost.series.phases, run?.phases) : "";
-    el.dataset.ghostSeries = JSON.stringify(held.map((x) => ({ name: x.name, data: x.data })));
-  }
-}
 
 function setup(ctx: PageContext): void {
-  api = ctx.api;
   // On AWS every read of the control API needs an operator: a viewer's page offers no baseline.
-  const comparing = ctx.config.mode !== "aws" || ctx.session?.bearer() != null;
+  ghost = new BaselineGhost(ctx.api, ctx.config.mode !== "aws" || ctx.session?.bearer() != null,
+                            () => { if (lastState) render(lastState); });
   stats = new StatStrip([
     { id: "current-tps", label: "Current TPS", format: formatInt },
     { id: "peak-tps", label: "Peak TPS", format: formatInt },
@@ -137,7 +38,7 @@ function setup(ctx: PageContext): void {
     h("div", { class: "page-title-row" },
       h("h1", { class: "page-title" }, "Stress test analytics"),
       h("div", { class: "page-sub", "data-role": "run-sub" }, ""),
-      comparing ? baselinePicker() : null),
+      ghost.element),
     waiting,
     stats.element,
     h("div", { class: "grid-2 fill" },
@@ -147,8 +48,6 @@ function setup(ctx: PageContext): void {
       chartPanel(charts, "patterns", "Pattern detection", "flagged ÷ seen per fraud pattern and time"),
     ),
   );
-  ghost.id = comparing ? chosenBaseline() : null;
-  if (ghost.id) void loadGhost(ghost.id);
 }
 
 function lineSeries(name: string, data: [number, number | null][], color: string,
@@ -164,12 +63,8 @@ function render(state: LiveState): void {
   const tick: Tick | null = state.latest;
   const run = state.run;
   lastState = state;
+  ghost.follow(run);
   waiting.hidden = !!tick;
-  const listFor = run ? `${run.run_id}:${run.status}` : "";
-  if (picker && ghost.listedFor !== listFor) {
-    ghost.listedFor = listFor;
-    void listBaselines(run?.scenario ?? null, run?.run_id ?? null);
-  }
   const sub = document.querySelector("[data-role=run-sub]");
   if (sub) {
     sub.textContent = run
@@ -199,14 +94,7 @@ function render(state: LiveState): void {
   const now = tick?.elapsed_s ?? 0;
   const faults = faultWindows(run, state.events, history);
   const shading = faultAreas(faults, now);
-  const ghostName = ghost.series ? `baseline ${ghost.series.run_id}` : "";
-  const ghostOk = ghostOf("ok", run, (s) => s.ok);
-  const ghostEnd = ghostOk.length ? ghostOk[ghostOk.length - 1]![0] : 0;
-  const xMax = run ? Math.max(run.duration_s, now, ghostEnd)
-    : ghost.series ? ghostEnd : undefined;
-  const ghosts = (lines: [string, string, (s: SeriesSecond) => number | null][]) =>
-    ghost.series ? lines.map(([field, color, pick]) =>
-      ghostLine(ghostName, ghostOf(field, run, pick), color)) : [];
+  const xMax = run ? Math.max(run.duration_s, now, ghost.end(run)) : ghost.end(run) || undefined;
   const t = (tick: Tick) => tick.second;
   charts["accuracy-load"]!.setOption({
     ...baseOption(),
@@ -222,8 +110,8 @@ function render(state: LiveState): void {
         { areaStyle: { color: "rgba(56,189,248,0.12)" } }),
       lineSeries("accuracy", history.map((x) => [t(x), x.window.accuracy === null ? null
         : x.window.accuracy * 100]), COLORS.violet, { yAxisIndex: 1 }),
-      // last, so its long legend name ends the legend; z keeps it behind the live lines
-      ...ghosts([["ok", COLORS.sky, (s) => s.ok]]),
+      // the baseline last, so its long legend name ends the legend; z keeps it behind
+      ...ghost.lines(run, [["ok", COLORS.sky, (s) => s.ok]]),
     ],
   }, UPDATE);
   charts.latency!.setOption({
@@ -235,11 +123,12 @@ function render(state: LiveState): void {
         { markArea: shading }),
       lineSeries("p95", history.map((x) => [t(x), x.window.p95_ms]), COLORS.amber),
       lineSeries("p99", history.map((x) => [t(x), x.window.p99_ms]), COLORS.red),
-      ...ghosts([["p50", COLORS.green, (s) => s.p50_ms], ["p95", COLORS.amber, (s) => s.p95_ms],
-                 ["p99", COLORS.red, (s) => s.p99_ms]]),
+      ...ghost.lines(run, [["p50", COLORS.green, (s) => s.p50_ms],
+                           ["p95", COLORS.amber, (s) => s.p95_ms],
+                           ["p99", COLORS.red, (s) => s.p99_ms]]),
     ],
   }, UPDATE);
-  exposeGhost(run);
+  ghost.expose(run, charts, ["accuracy-load", "latency"]);
   const classes = new Set<string>();
   for (const x of history) {
     for (const [name, n] of Object.entries(x.window.errors_by_class ?? {})) if (n) classes.add(name);
