@@ -22,8 +22,9 @@ let lastState: LiveState | null = null;
 
 function setup(ctx: PageContext): void {
   // On AWS every read of the control API needs an operator: a viewer's page offers no baseline.
-  ghost = new BaselineGhost(ctx.api, ctx.config.mode !== "aws" || ctx.session?.bearer() != null,
-                            () => { if (lastState) render(lastState); });
+  const local = ctx.config.mode !== "aws";
+  ghost = new BaselineGhost(ctx.api, local || ctx.session?.bearer() != null,
+                            () => { if (lastState) render(lastState); }, local);
   stats = new StatStrip([
     { id: "current-tps", label: "Current TPS", format: formatInt },
     { id: "peak-tps", label: "Peak TPS", format: formatInt },

@@ -21,22 +21,31 @@ export class BaselineGhost {
   private id: string | null = null;
   private series: RunSeries | null = null;
   private listedFor: string | null = null;
+  private listing: boolean;
+  private run: LiveRun | null = null;
   private exposed = "";
   private cache = { key: "", points: new Map<string, Points>() };
 
+  /** `eager`: list the baselines at once; otherwise when the picker is first used or one is
+   * named in the address (on AWS each list is a Lambda call the page may never need). */
   constructor(private readonly api: ControlApi, offered: boolean,
-              private readonly redraw: () => void) {
+              private readonly redraw: () => void, eager = true) {
+    this.listing = eager;
     if (!offered) return;
     this.select = h("select", { "data-testid": "baseline-select",
                                 "aria-label": "Compare with a baseline run",
                                 style: "max-width: min(100%, 22rem)",
+                                onfocus: () => this.wake(), onpointerdown: () => this.wake(),
                                 onchange: () => this.choose(this.select!.value || null) },
       h("option", { value: "" }, "no baseline"));
     this.note = h("span", { class: "hint", "data-testid": "baseline-note", role: "status" });
     this.element = h("label", { class: "select-label", style: "max-width: 100%; flex-wrap: wrap" },
       "Compare with", this.select, this.note);
     this.id = chosenBaseline();
-    if (this.id) void this.load(this.id);
+    if (this.id) {
+      this.listing = true;
+      void this.load(this.id);
+    }
   }
 
   /** The legend name of every ghost line. */
@@ -46,8 +55,9 @@ export class BaselineGhost {
 
   /** At every render: list the baselines again when the page shows another run (or it ends). */
   follow(run: LiveRun | null): void {
+    this.run = run;
     const key = run ? `${run.run_id}:${run.status}` : "";
-    if (!this.select || this.listedFor === key) return;
+    if (!this.select || !this.listing || this.listedFor === key) return;
     this.listedFor = key;
     void this.list(run?.scenario ?? null, run?.run_id ?? null);
   }
@@ -93,6 +103,12 @@ export class BaselineGhost {
       this.cache.points.set(field, points);
     }
     return points;
+  }
+
+  private wake(): void {
+    if (this.listing) return;
+    this.listing = true;
+    this.follow(this.run);
   }
 
   private choose(runId: string | null): void {
