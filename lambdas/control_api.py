@@ -48,6 +48,7 @@ from stresslab.aws.runs import (
 )
 from stresslab.aws.store import DynamoRunStore, RunNotFound
 from stresslab.aws.viewer_links import SecretsManagerKeys, mint_viewer_link
+from stresslab.baseline_series import NotFinished, baseline_list, is_finished, run_series
 from stresslab.control import (
     ContractError,
     ErrorBody,
@@ -67,6 +68,7 @@ from stresslab.control import (
     profile_list,
     scenario_list,
 )
+from stresslab.outputs.timeseries_csv import read_timeseries_csv
 from stresslab.runs import OPERATORS_GROUP, UnknownExport, known_export, new_run_id
 from stresslab.scenario.presentation import (
     BENCHMARKS_FILE,
@@ -359,6 +361,31 @@ def show_run(run_id: str) -> dict[str, Any]:
         return _deps().store.get_run(run_id)
     except RunNotFound:
         raise NotFoundError(f"run {run_id} not found") from None
+
+
+@app.get("/baselines", middlewares=OPERATORS_ONLY)
+def list_baselines() -> dict[str, Any]:
+    """Finished runs the analytics page may overlay; ?scenario= names the live run's."""
+    scenario = app.current_event.get_query_string_value("scenario")
+    return baseline_list(_deps().store.list_runs(), scenario).model_dump(mode="json")
+
+
+@app.get("/runs/<run_id>/series", middlewares=OPERATORS_ONLY)
+def show_series(run_id: str) -> dict[str, Any]:
+    """A finished run's series from its timeseries.csv in the results bucket (one GetObject):
+    the rows Evaluate wrote, the same the local store keeps."""
+    deps = _deps()
+    try:
+        record = deps.store.get_run(run_id)
+        text = deps.results.read_text(run_id, "timeseries.csv") if is_finished(record) else ""
+        series = run_series(record, read_timeseries_csv(text or ""))
+    except RunNotFound:
+        raise NotFoundError(f"run_id: no run {run_id!r}") from None
+    except NotFinished as error:
+        raise ServiceError(409, str(error)) from None
+    if text is None:
+        raise NotFoundError(f"run {run_id} has no timeseries.csv ({record.get('status')})")
+    return series.model_dump(mode="json")
 
 
 @app.get("/runs/<run_id>/export/<name>", middlewares=OPERATORS_ONLY)

@@ -301,6 +301,62 @@ class KillSwitch(_Answer):
     runs_stopped: list[str] | None = None
 
 
+class BaselineRun(_Answer):
+    """A finished run a page may overlay on the live one as its baseline."""
+
+    run_id: str
+    scenario: str
+    status: str
+    started_at: str
+    ended_at: str | None
+    passed: bool | None
+    same_scenario: bool = Field(description="the same scenario as the one asked about")
+
+
+class BaselineList(_Answer):
+    """GET /baselines[?scenario=NAME]: finished runs, the scenario's own first, newest first."""
+
+    scenario: str | None
+    baselines: list[BaselineRun]
+
+
+class SeriesPhase(_Answer):
+    name: str
+    start_s: float
+    end_s: float
+
+
+class SeriesSecond(_Answer):
+    """One stored second of a run, the fields the analytics page charts."""
+
+    second: int = Field(description="whole seconds since the run's start, as a tick's `second`")
+    phase: str | None = Field(description="the scenario phase the second falls in")
+    target_tps: float
+    sent: int
+    ok: int
+    errors: int
+    timeouts: int
+    dropped: int
+    errors_by_class: dict[str, int]
+    error_rate: float | None = Field(description="(errors + timeouts) / sent")
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    accuracy: float | None
+
+
+class RunSeries(_Answer):
+    """GET /runs/{run_id}/series: a finished run's per-second series, as stored."""
+
+    run_id: str
+    scenario: str
+    status: str
+    started_at: str
+    duration_s: float
+    phases: list[SeriesPhase]
+    seconds: list[SeriesSecond]
+
+
 # ------------------------------------------------------------------------------ shared logic
 
 
@@ -367,7 +423,7 @@ def benchmark_list(benchmarks_file: Path) -> BenchmarkList:
 REQUESTS: tuple[type[BaseModel], ...] = (StartRun, InjectFault, ViewerLinkRequest)
 ANSWERS: tuple[type[BaseModel], ...] = (
     ErrorBody, RunStarted, RunStopping, FaultInjected, ExportLink, RunList, ScenarioList,
-    FaultTypeList, ProfileList, BenchmarkList, ViewerLink, KillSwitch,
+    FaultTypeList, ProfileList, BenchmarkList, ViewerLink, KillSwitch, BaselineList, RunSeries,
 )
 
 

@@ -45,6 +45,15 @@ class S3Results:
             ExpiresIn=expires_s,
         ))
 
+    def read_text(self, run_id: str, name: str) -> str | None:
+        """An output's text; None when the run has none (yet)."""
+        known_export(name)
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=output_key(run_id, name))
+        except self._client.exceptions.NoSuchKey:
+            return None
+        return str(body["Body"].read().decode("utf-8"))
+
     def exists(self, run_id: str, name: str) -> bool:
         listing = self._client.list_objects_v2(
             Bucket=self.bucket, Prefix=output_key(run_id, name), MaxKeys=1

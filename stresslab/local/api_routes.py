@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from yarl import URL
 
+from stresslab.baseline_series import NotFinished, baseline_list, run_series
 from stresslab.control import (
     FaultInjected,
     InjectFault,
@@ -109,6 +110,24 @@ async def _run_record(request: web.Request) -> web.StreamResponse:
     record = _record(request)
     record.pop("plan", None)
     return json_response(200, record)
+
+
+async def _baselines(request: web.Request) -> web.StreamResponse:
+    """Finished runs a page may overlay: ?scenario= names the live run's, listed first."""
+    controller = request.app[CONTROLLER]
+    current = controller.current
+    listing = baseline_list(controller.store.list_runs(), request.query.get("scenario"),
+                            exclude=current.run_id if current else None)
+    return json_response(200, listing.model_dump(mode="json"))
+
+
+async def _series(request: web.Request) -> web.StreamResponse:
+    record = _record(request)
+    try:
+        series = run_series(record, request.app[CONTROLLER].store.series(record["run_id"]))
+    except NotFinished as error:
+        return error_response(409, str(error))
+    return json_response(200, series.model_dump(mode="json"))
 
 
 async def _start_run(request: web.Request) -> web.StreamResponse:
@@ -264,6 +283,8 @@ def add_routes(app: web.Application, controller: RunController) -> None:
     routes.add_post("/api/runs", operator_only(_start_run))
     routes.add_post("/api/runs/current/stop", operator_only(_stop_run))
     routes.add_get("/api/runs/{run_id}", _run_record)
+    routes.add_get("/api/runs/{run_id}/series", _series)
+    routes.add_get("/api/baselines", _baselines)
     routes.add_get("/api/runs/{run_id}/export/{name}", operator_only(_export))
     routes.add_post("/api/faults", operator_only(_inject))
     routes.add_get("/api/profiles", _profiles)

@@ -18,6 +18,10 @@ _CSV_TAIL: tuple[str, ...] = (
     "fraud_prevented_usd", "active_workers", "faults",
 )
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_INTEGERS = frozenset({"second", "scheduled", "sent", "ok", "errors", "timeouts", "dropped",
+                       "labelled", "active_workers"})
+_NUMBERS = frozenset({"target_tps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "lag_p99_ms",
+                      "accuracy", "fraud_prevented_usd"})
 
 
 def errors_by_class(row: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -72,3 +76,28 @@ def render_timeseries_csv(series: Sequence[Mapping[str, Any]]) -> str:
         ]
         writer.writerow([_csv_cell(cell) for cell in cells])
     return buffer.getvalue()
+
+
+def read_timeseries_csv(text: str) -> list[dict[str, Any]]:
+    """The rows render_timeseries_csv wrote, numbers back as numbers (an empty cell is None),
+    err_<class> columns gathered into errors_by_class, any other column kept as text;
+    ValueError when a number column holds something else."""
+    rows = []
+    for cells in csv.DictReader(io.StringIO(text)):
+        by_class: dict[str, int] = {}
+        row: dict[str, Any] = {"errors_by_class": by_class}
+        for key, cell in cells.items():
+            if key is None or cell is None:
+                raise ValueError("timeseries.csv: a row with more cells than the header")
+            if key.startswith("err_"):
+                by_class[key.removeprefix("err_")] = int(cell) if cell else 0
+            elif cell == "":
+                row[key] = None
+            elif key in _INTEGERS:
+                row[key] = int(cell)
+            elif key in _NUMBERS:
+                row[key] = float(cell)
+            else:
+                row[key] = cell
+        rows.append(row)
+    return rows

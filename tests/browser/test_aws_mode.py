@@ -306,6 +306,18 @@ def test_an_operator_exports_a_finished_runs_file_by_its_link_and_trips_the_kill
     assert summary["run_id"] == run_id
     assert "link valid 300 s" in by_testid(admin, "export-result").inner_text()
 
+    # And the analytics page in this tab draws it as a baseline: its series read back from the
+    # run's timeseries.csv in the results bucket, every answer of the summary in it
+    admin.goto(f"{aws.gateway.http_url}/analytics.html?baseline={run_id}")
+    admin.wait_for_function("(id) => document.querySelector('[data-testid=chart-latency]')"
+                            "?.dataset.ghost === id", arg=run_id, timeout=30_000)
+    ghost = json.loads(admin.eval_on_selector("[data-testid=chart-accuracy-load]",
+                                              "(el) => el.dataset.ghostSeries"))
+    assert ghost[0]["name"] == f"baseline {run_id}"
+    assert sum(ok for _, ok in ghost[0]["data"]) == summary["counts"]["ok"] > 0
+    admin.goto(aws.urls.admin)
+    reached(admin, "signed-in-as", errors)
+
     # When they trip the kill switch, no run is left running, until they clear it
     by_testid(admin, "kill-switch").click()
     wait_for(lambda: "Kill switch on" in by_testid(admin, "control-result").inner_text(), 30,

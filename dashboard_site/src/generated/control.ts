@@ -4,6 +4,7 @@
  * The stresslab control API, browser to either runtime.
  */
 export interface ControlApi {
+  BaselineList?: BaselineList;
   BenchmarkList?: BenchmarkList;
   ErrorBody?: ErrorBody;
   ExportLink?: ExportLink;
@@ -13,12 +14,41 @@ export interface ControlApi {
   KillSwitch?: KillSwitch;
   ProfileList?: ProfileList;
   RunList?: RunList;
+  RunSeries?: RunSeries;
   RunStarted?: RunStarted;
   RunStopping?: RunStopping;
   ScenarioList?: ScenarioList;
   StartRun?: StartRun;
   ViewerLink?: ViewerLink;
   ViewerLinkRequest?: ViewerLinkRequest;
+}
+/**
+ * GET /baselines[?scenario=NAME]: finished runs, the scenario's own first, newest first.
+ *
+ * This interface was referenced by `ControlApi`'s JSON-Schema
+ * via the `definition` "BaselineList".
+ */
+export interface BaselineList {
+  baselines: BaselineRun[];
+  scenario: string | null;
+}
+/**
+ * A finished run a page may overlay on the live one as its baseline.
+ *
+ * This interface was referenced by `ControlApi`'s JSON-Schema
+ * via the `definition` "BaselineRun".
+ */
+export interface BaselineRun {
+  ended_at: string | null;
+  passed: boolean | null;
+  run_id: string;
+  /**
+   * the same scenario as the one asked about
+   */
+  same_scenario: boolean;
+  scenario: string;
+  started_at: string;
+  status: string;
 }
 /**
  * This interface was referenced by `ControlApi`'s JSON-Schema
@@ -162,6 +192,63 @@ export interface RunList {
   runs: {
     [k: string]: unknown;
   }[];
+}
+/**
+ * GET /runs/{run_id}/series: a finished run's per-second series, as stored.
+ *
+ * This interface was referenced by `ControlApi`'s JSON-Schema
+ * via the `definition` "RunSeries".
+ */
+export interface RunSeries {
+  duration_s: number;
+  phases: SeriesPhase[];
+  run_id: string;
+  scenario: string;
+  seconds: SeriesSecond[];
+  started_at: string;
+  status: string;
+}
+/**
+ * This interface was referenced by `ControlApi`'s JSON-Schema
+ * via the `definition` "SeriesPhase".
+ */
+export interface SeriesPhase {
+  end_s: number;
+  name: string;
+  start_s: number;
+}
+/**
+ * One stored second of a run, the fields the analytics page charts.
+ *
+ * This interface was referenced by `ControlApi`'s JSON-Schema
+ * via the `definition` "SeriesSecond".
+ */
+export interface SeriesSecond {
+  accuracy: number | null;
+  dropped: number;
+  /**
+   * (errors + timeouts) / sent
+   */
+  error_rate: number | null;
+  errors: number;
+  errors_by_class: {
+    [k: string]: number;
+  };
+  ok: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  /**
+   * the scenario phase the second falls in
+   */
+  phase: string | null;
+  /**
+   * whole seconds since the run's start, as a tick's `second`
+   */
+  second: number;
+  sent: number;
+  target_tps: number;
+  timeouts: number;
 }
 /**
  * This interface was referenced by `ControlApi`'s JSON-Schema

@@ -8,6 +8,7 @@ import {
   baseOption, type Chart, chartPanel, UPDATE, COLORS, faultAreas, SERIES_COLORS, timeAxis,
   valueAxis,
 } from "../ui/charts";
+import { BaselineGhost } from "../ui/baseline_picker";
 import { h } from "../ui/dom";
 import { boot, type PageContext } from "../ui/shell";
 import { StatStrip } from "../ui/stats";
@@ -16,8 +17,14 @@ import { patternTooltip } from "../ui/tooltips";
 const charts: Record<string, Chart> = {};
 let stats: StatStrip;
 let waiting: HTMLElement;
+let ghost: BaselineGhost;
+let lastState: LiveState | null = null;
 
 function setup(ctx: PageContext): void {
+  // On AWS every read of the control API needs an operator: a viewer's page offers no baseline.
+  const local = ctx.config.mode !== "aws";
+  ghost = new BaselineGhost(ctx.api, local || ctx.session?.bearer() != null,
+                            () => { if (lastState) render(lastState); }, local);
   stats = new StatStrip([
     { id: "current-tps", label: "Current TPS", format: formatInt },
     { id: "peak-tps", label: "Peak TPS", format: formatInt },
@@ -31,7 +38,8 @@ function setup(ctx: PageContext): void {
   ctx.main.append(
     h("div", { class: "page-title-row" },
       h("h1", { class: "page-title" }, "Stress test analytics"),
-      h("div", { class: "page-sub", "data-role": "run-sub" }, "")),
+      h("div", { class: "page-sub", "data-role": "run-sub" }, ""),
+      ghost.element),
     waiting,
     stats.element,
     h("div", { class: "grid-2 fill" },
@@ -55,6 +63,8 @@ function render(state: LiveState): void {
   const history = state.history;
   const tick: Tick | null = state.latest;
   const run = state.run;
+  lastState = state;
+  ghost.follow(run);
   waiting.hidden = !!tick;
   const sub = document.querySelector("[data-role=run-sub]");
   if (sub) {
@@ -85,7 +95,7 @@ function render(state: LiveState): void {
   const now = tick?.elapsed_s ?? 0;
   const faults = faultWindows(run, state.events, history);
   const shading = faultAreas(faults, now);
-  const xMax = run ? Math.max(run.duration_s, now) : undefined;
+  const xMax = run ? Math.max(run.duration_s, now, ghost.end(run)) : ghost.end(run) || undefined;
   const t = (tick: Tick) => tick.second;
   charts["accuracy-load"]!.setOption({
     ...baseOption(),
@@ -101,6 +111,8 @@ function render(state: LiveState): void {
         { areaStyle: { color: "rgba(56,189,248,0.12)" } }),
       lineSeries("accuracy", history.map((x) => [t(x), x.window.accuracy === null ? null
         : x.window.accuracy * 100]), COLORS.violet, { yAxisIndex: 1 }),
+      // the baseline last, so its long legend name ends the legend; z keeps it behind
+      ...ghost.lines(run, [["ok", COLORS.sky, (s) => s.ok]]),
     ],
   }, UPDATE);
   charts.latency!.setOption({
@@ -112,8 +124,12 @@ function render(state: LiveState): void {
         { markArea: shading }),
       lineSeries("p95", history.map((x) => [t(x), x.window.p95_ms]), COLORS.amber),
       lineSeries("p99", history.map((x) => [t(x), x.window.p99_ms]), COLORS.red),
+      ...ghost.lines(run, [["p50", COLORS.green, (s) => s.p50_ms],
+                           ["p95", COLORS.amber, (s) => s.p95_ms],
+                           ["p99", COLORS.red, (s) => s.p99_ms]]),
     ],
   }, UPDATE);
+  ghost.expose(run, charts, ["accuracy-load", "latency"]);
   const classes = new Set<string>();
   for (const x of history) {
     for (const [name, n] of Object.entries(x.window.errors_by_class ?? {})) if (n) classes.add(name);

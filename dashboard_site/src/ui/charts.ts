@@ -123,3 +123,15 @@ export function faultAreas(windows: FaultWindow[], now: number): Record<string, 
     ]),
   };
 }
+
+/** A baseline run's line behind the live ones: faint, dashed, drawn first and never hovered.
+ * Every ghost on a chart shares `name`, so the legend shows (and toggles) it once. */
+export function ghostLine(name: string, data: [number, number | null][],
+                          color: string): Record<string, unknown> {
+  return {
+    name, type: "line", data, z: 1, silent: true, showSymbol: false, smooth: false,
+    connectNulls: false, animation: false,
+    lineStyle: { width: 1.5, type: [6, 4], color, opacity: 0.45 },
+    itemStyle: { color, opacity: 0.45 },
+  };
+}

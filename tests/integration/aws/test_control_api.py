@@ -49,7 +49,8 @@ def test_every_route_needs_the_operators_group(aws: World) -> None:
 OPERATOR_ROUTES = (("GET", "/runs"), ("POST", "/runs"), ("POST", "/runs/x/stop"),
                    ("POST", "/kill-switch"), ("DELETE", "/kill-switch"), ("POST", "/viewer-links"),
                    ("POST", "/faults"), ("GET", "/scenarios"), ("GET", "/fault-types"),
-                   ("GET", "/runs/x"), ("GET", "/runs/x/export/summary.json"))
+                   ("GET", "/runs/x"), ("GET", "/runs/x/export/summary.json"),
+                   ("GET", "/baselines"), ("GET", "/runs/x/series"))
 PUBLIC_ROUTES = (("GET", "/profiles"), ("GET", "/benchmarks"))
 
 
