@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,12 @@ from stresslab.measurement.metrics import (
     NameBook,
     WindowStats,
     WorkerHealth,
-    record_us,
 )
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Clock, MetricsSink, Outcome, Target
 from stresslab.scenario.spec import ResponseMapping, ScenarioSpec
 from stresslab.targets.response import InvalidSamples, ResponseReader, read_usage
+
+Submit = Callable[[Mapping[str, Any], Callable[[Outcome], None]], None]
 
 EARLY_WAKE_S = 0.0005
 YIELD_EVERY = 64
@@ -76,6 +77,8 @@ class ShardWorker:
         self._assignment = assignment
         self._spec = spec
         self._target = target
+        # a target that can send without a task per request (the plain HTTP POST) says so
+        self._submit: Submit | None = getattr(target, "submitter", None)
         self._sink = sink
         self._clock = clock
         self._health = health
@@ -134,6 +137,7 @@ class ShardWorker:
         settings = self._spec.http
         max_lag, max_in_flight = settings.max_lag, settings.max_in_flight
         clock = self._clock
+        submit = self._submit
         since_yield = 0
         for _, t in self._schedule.arrivals(
             assignment.start_s, assignment.end_s, assignment.shard, assignment.shards
@@ -162,10 +166,17 @@ class ShardWorker:
                 continue
             stats.sent += 1
             self.totals.sent += 1
-            record_us(stats.lag, max(lag, 0.0))
+            stats.record_lag(lag)
             transaction = self._factory.next(assignment.run_started_at + t)
             self._in_flight += 1
             self._drained.clear()
+            if submit is not None:
+                answered = self._answered_by(transaction, due)
+                try:
+                    submit(transaction.payload, answered)
+                except Exception:  # noqa: BLE001 - a target adapter bug must not lose the count
+                    answered(Outcome("other"))
+                continue
             task = asyncio.create_task(self._exchange(transaction, due))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -175,13 +186,23 @@ class ShardWorker:
             outcome = await self._target.send(transaction.payload)
         except Exception:  # noqa: BLE001 - a target adapter bug must not lose the count
             outcome = Outcome("other")
-        try:
-            self._record(transaction, outcome, self._clock.now() - due)
-        finally:  # whatever an answer holds, the worker must not wait for it forever
-            self._in_flight -= 1
-            self.totals.completed += 1
-            if self._in_flight == 0:
-                self._drained.set()
+        self._answered_by(transaction, due)(outcome)
+
+    def _answered_by(
+        self, transaction: GeneratedTransaction, due: float
+    ) -> Callable[[Outcome], None]:
+        """What records the outcome of `transaction`, sent for `due`, when it comes."""
+
+        def answered(outcome: Outcome) -> None:
+            try:
+                self._record(transaction, outcome, self._clock.now() - due)
+            finally:  # whatever an answer holds, the worker must not wait for it forever
+                self._in_flight -= 1
+                self.totals.completed += 1
+                if self._in_flight == 0:
+                    self._drained.set()
+
+        return answered
 
     def _record(self, transaction: GeneratedTransaction, outcome: Outcome, latency: float) -> None:
         stats = self._stats
@@ -231,7 +252,7 @@ class ShardWorker:
         self, stats: WindowStats, transaction: GeneratedTransaction, raw: str, latency: float
     ) -> None:
         stats.ok += 1
-        record_us(stats.latency, latency)
+        stats.record_latency(latency)
         label = transaction.label
         name, folded, cleaned = self._decision_names.admit(raw)
         stats.decisions_folded += folded

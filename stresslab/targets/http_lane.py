@@ -1,0 +1,182 @@
+"""The HTTP target's task-free path: a request written when a connection is free, told by callback.
+
+A request on the awaitable path costs a task, a future, a timeout context and three coroutine
+frames; at tens of thousands of requests a second that is a large share of a worker's CPU.
+Here a request is one small object and one timer: the connection's parser callbacks finish it,
+the timer times it out, and the freed connection takes the next waiting request at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from stresslab.ports import OUTCOME_TIMEOUT, Outcome
+
+if TYPE_CHECKING:
+    from stresslab.targets.http import _Connection, _Pool
+
+Answered = Callable[[Outcome], None]
+
+
+class Exchange:
+    """One request: waiting for a connection, then in flight on it, then finished once."""
+
+    __slots__ = ("_lane", "_data", "_done", "_timer", "connection", "finished")
+
+    def __init__(self, lane: Lane, data: bytes, done: Answered, timer_at: float) -> None:
+        self._lane = lane
+        self._data = data
+        self._done = done
+        self.connection: _Connection | None = None
+        self.finished = False
+        self._timer = lane.loop.call_at(timer_at, self._expire)
+
+    def start(self, connection: _Connection) -> None:
+        self.connection = connection
+        connection.exchange = self
+        connection.transport.write(self._data)
+
+    def answered(self, status: int, body: bytes) -> None:
+        """The whole answer came (called by the connection's parser)."""
+        self.finished = True
+        self._timer.cancel()
+        lane = self._lane
+        assert self.connection is not None
+        lane.recycle(self.connection)
+        lane.tell(self._done, lane.judge(status, body))
+
+    def failed(self, error: Exception) -> None:
+        """The connection failed under this request (dropped, malformed or oversized answer)."""
+        self.finished = True
+        self._timer.cancel()
+        connection = self.connection
+        assert connection is not None
+        connection.abort()
+        lane = self._lane
+        lane.recycle(connection)
+        lane.tell(self._done, lane.failure(error))
+
+    def refuse(self, outcome: Outcome) -> None:
+        """No connection could be opened for this request."""
+        self.finished = True
+        self._timer.cancel()
+        self._lane.tell(self._done, outcome)
+
+    def drop(self) -> None:
+        """The target closes with this request still waiting: nobody is told."""
+        self.finished = True
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        connection = self.connection
+        lane = self._lane
+        if connection is not None:  # in flight: the connection cannot be trusted any more
+            connection.exchange = None
+            connection.abort()
+            lane.recycle(connection)
+        # a request still waiting stays in the queue, finished, and is skipped there
+        lane.tell(self._done, Outcome(OUTCOME_TIMEOUT, delivered=connection is not None))
+
+
+class Lane:
+    """Requests over one pool without a task each; the pool is this lane's alone."""
+
+    def __init__(
+        self, pool: _Pool, head: bytes, render: Callable[[Mapping[str, Any]], bytes],
+        timeout: float, judge: Callable[[int, bytes], Outcome],
+        failure: Callable[[Exception], Outcome],
+    ) -> None:
+        self._pool = pool
+        self._head = head
+        self._render = render
+        self._timeout = timeout
+        self.judge = judge
+        self.failure = failure
+        self._waiting: deque[Exchange] = deque()
+        self._connecting = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def submit(self, payload: Mapping[str, Any], done: Answered) -> None:
+        """Send `payload`; `done` is called once with its Outcome, never from inside submit."""
+        body = self._render(payload)
+        data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
+        loop = self.loop
+        exchange = Exchange(self, data, done, loop.time() + self._timeout)
+        connection = self._pool.take_idle()
+        if connection is not None:
+            exchange.start(connection)
+        else:
+            self._waiting.append(exchange)
+            self._grow()
+
+    def recycle(self, connection: _Connection) -> None:
+        """A connection whose request finished: to the next waiting request, or to the pool."""
+        if connection.closed or not connection.reusable:
+            self._pool.release(connection)  # aborts it and frees its slot
+            self._grow()
+            return
+        exchange = self._next()
+        if exchange is None:
+            self._pool.release(connection)
+        else:
+            exchange.start(connection)
+
+    def tell(self, done: Answered, outcome: Outcome) -> None:
+        try:
+            done(outcome)
+        except Exception as error:  # noqa: BLE001 - the connections must go on serving
+            self.loop.call_exception_handler(
+                {"message": "an HTTP answer's callback failed", "exception": error}
+            )
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        while self._waiting:
+            self._waiting.popleft().drop()
+
+    def _next(self) -> Exchange | None:
+        waiting = self._waiting
+        while waiting:
+            exchange = waiting.popleft()
+            if not exchange.finished:
+                return exchange
+        return None
+
+    def _grow(self) -> None:
+        """One more connection while requests wait for one and the pool's limit allows."""
+        if self._waiting and self._connecting < len(self._waiting) and self._pool.reserve():
+            self._connecting += 1
+            task = self.loop.create_task(self._connect())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self) -> None:
+        try:
+            connection = await self._pool.open_reserved()
+        except OSError:
+            failure = Outcome("connect", delivered=False)
+        except Exception:  # noqa: BLE001 - counted against the request that waited for it
+            failure = Outcome("other", delivered=False)
+        else:
+            self._connecting -= 1
+            self.recycle(connection)
+            return
+        self._connecting -= 1
+        exchange = self._next()
+        if exchange is not None:
+            exchange.refuse(failure)
+        self._grow()
