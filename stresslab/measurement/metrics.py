@@ -305,7 +305,7 @@ class WindowStats:
         """One send's schedule lag (0 when early); as record_us on `lag`."""
         if self._frozen:
             self._thaw()
-        micros = as_us(seconds if seconds > 0.0 else 0.0)
+        micros = as_us(max(seconds, 0.0))
         tally = self._lag_tally
         tally[micros] = tally.get(micros, 0) + 1
 
