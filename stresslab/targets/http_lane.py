@@ -2,8 +2,11 @@
 
 A request on the awaitable path costs a task, a future, a timeout context and three coroutine
 frames; at tens of thousands of requests a second that is a large share of a worker's CPU.
-Here a request is one small object and one timer: the connection's parser callbacks finish it,
-the timer times it out, and the freed connection takes the next waiting request at once.
+Here a request is one small object: the connection's parser callbacks finish it, and the freed
+connection takes the next waiting request at once. Every request of a lane has the same timeout,
+so deadlines come in the order requests were submitted: one alarm, set for the oldest
+unfinished request's deadline, times them all out (a timer each costs more than the rest of
+the request's bookkeeping on uvloop).
 """
 
 from __future__ import annotations
@@ -24,15 +27,23 @@ Answered = Callable[[Outcome], None]
 class Exchange:
     """One request: waiting for a connection, then in flight on it, then finished once."""
 
-    __slots__ = ("_lane", "_data", "_done", "_timer", "connection", "finished")
+    __slots__ = ("_lane", "_data", "_done", "deadline", "connection", "finished")
 
-    def __init__(self, lane: Lane, data: bytes, done: Answered, timer_at: float) -> None:
+    def __init__(self, lane: Lane, data: bytes, done: Answered, deadline: float) -> None:
         self._lane = lane
         self._data = data
         self._done = done
+        self.deadline = deadline
         self.connection: _Connection | None = None
         self.finished = False
-        self._timer = lane.loop.call_at(timer_at, self._expire)
+
+    def _finish(self) -> Answered:
+        """Mark it finished and let go of what it held (it may wait in the deadline queue)."""
+        self.finished = True
+        done, self._done = self._done, _nobody
+        self._data = b""
+        self.connection = None
+        return done
 
     def start(self, connection: _Connection) -> None:
         self.connection = connection
@@ -41,47 +52,46 @@ class Exchange:
 
     def answered(self, status: int, body: bytes) -> None:
         """The whole answer came (called by the connection's parser)."""
-        self.finished = True
-        self._timer.cancel()
+        connection = self.connection
+        assert connection is not None
+        done = self._finish()
         lane = self._lane
-        assert self.connection is not None
-        lane.recycle(self.connection)
-        lane.tell(self._done, lane.judge(status, body))
+        lane.recycle(connection)
+        lane.tell(done, lane.judge(status, body))
 
     def failed(self, error: Exception) -> None:
         """The connection failed under this request (dropped, malformed or oversized answer)."""
-        self.finished = True
-        self._timer.cancel()
         connection = self.connection
         assert connection is not None
+        done = self._finish()
         connection.abort()
         lane = self._lane
         lane.recycle(connection)
-        lane.tell(self._done, lane.failure(error))
+        lane.tell(done, lane.failure(error))
 
     def refuse(self, outcome: Outcome) -> None:
         """No connection could be opened for this request."""
-        self.finished = True
-        self._timer.cancel()
-        self._lane.tell(self._done, outcome)
+        self._lane.tell(self._finish(), outcome)
 
     def drop(self) -> None:
-        """The target closes with this request still waiting: nobody is told."""
-        self.finished = True
-        self._timer.cancel()
+        """The target closes with this request still unfinished: nobody is told."""
+        self._finish()
 
-    def _expire(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
+    def expire(self) -> None:
+        """Its deadline passed before it finished."""
         connection = self.connection
+        done = self._finish()
         lane = self._lane
         if connection is not None:  # in flight: the connection cannot be trusted any more
             connection.exchange = None
             connection.abort()
             lane.recycle(connection)
-        # a request still waiting stays in the queue, finished, and is skipped there
-        lane.tell(self._done, Outcome(OUTCOME_TIMEOUT, delivered=connection is not None))
+        # a request still waiting for a connection stays in that queue, finished, skipped there
+        lane.tell(done, Outcome(OUTCOME_TIMEOUT, delivered=connection is not None))
+
+
+def _nobody(outcome: Outcome) -> None:
+    """What a finished request tells: nothing (it was told once already)."""
 
 
 class Lane:
@@ -98,7 +108,9 @@ class Lane:
         self._timeout = timeout
         self.judge = judge
         self.failure = failure
-        self._waiting: deque[Exchange] = deque()
+        self._waiting: deque[Exchange] = deque()  # for a connection
+        self._deadlines: deque[Exchange] = deque()  # every unfinished one, oldest first
+        self._alarm: asyncio.TimerHandle | None = None
         self._connecting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -115,6 +127,12 @@ class Lane:
         data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
         loop = self.loop
         exchange = Exchange(self, data, done, loop.time() + self._timeout)
+        deadlines = self._deadlines
+        while deadlines and deadlines[0].finished:  # answered in order, mostly: kept short
+            deadlines.popleft()
+        deadlines.append(exchange)
+        if self._alarm is None:
+            self._alarm = loop.call_at(exchange.deadline, self._on_alarm)
         connection = self._pool.take_idle()
         if connection is not None:
             exchange.start(connection)
@@ -145,8 +163,29 @@ class Lane:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        while self._waiting:
-            self._waiting.popleft().drop()
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
+        for exchange in self._deadlines:
+            exchange.drop()
+        self._deadlines.clear()
+        self._waiting.clear()
+
+    def _on_alarm(self) -> None:
+        """Time out every request whose deadline has passed; set the alarm for the next."""
+        self._alarm = None
+        deadlines = self._deadlines
+        now = self.loop.time()
+        while deadlines:
+            exchange = deadlines[0]
+            if exchange.finished:
+                deadlines.popleft()
+            elif exchange.deadline <= now:
+                deadlines.popleft()
+                exchange.expire()
+            else:
+                self._alarm = self.loop.call_at(exchange.deadline, self._on_alarm)
+                return
 
     def _next(self) -> Exchange | None:
         waiting = self._waiting

@@ -222,3 +222,12 @@ def test_the_body_limit_is_validated():
     from pydantic import ValidationError
     with pytest.raises(ValidationError, match="max_body_bytes"):
         HttpSettings(max_body_bytes=0)
+
+
+async def test_only_the_requests_past_their_deadline_time_out(serve, path):
+    # Given a server that never answers every third request and answers the rest at once
+    raw = await serve(lambda n: None if n % 3 == 0 else response(200))
+    # When 12 requests go over 12 connections with a 0.3 s timeout
+    kinds = await send_many(raw.url, path=path, n=12, connections=12, timeout=0.3)
+    # Then exactly the four unanswered ones time out, each once
+    assert sorted(kinds) == ["ok"] * 8 + ["timeout"] * 4
