@@ -44,12 +44,25 @@ class WorkerTotals:
 
 def read_field(body: Any, dotted: str) -> Any:
     """body['a']['b'] for 'a.b'; None when any step is missing."""
-    value = body
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+    return field_reader(dotted)(body)
+
+
+def field_reader(dotted: str) -> Callable[[Any], Any]:
+    """read_field for one path, split once rather than on every answer."""
+    parts = tuple(dotted.split("."))
+    if len(parts) == 1:
+        key = parts[0]
+        return lambda body: body.get(key) if isinstance(body, dict) else None
+
+    def read(body: Any) -> Any:
+        value = body
+        for part in parts:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+    return read
 
 
 def _agent_seconds(ms: Any) -> float | None:
@@ -86,6 +99,10 @@ class ShardWorker:
         self._schedule = schedule or ArrivalSchedule(spec.profile())
         self._mapping: ResponseMapping = spec.response
         self._flagged = frozenset(spec.response.flagged_values)
+        self._read_decision = field_reader(spec.response.decision_field)
+        agents_field, usage_field = spec.response.agents_field, spec.response.usage_field
+        self._read_agents = field_reader(agents_field) if agents_field else None
+        self._read_usage = field_reader(usage_field) if usage_field else None
         # a `target:` section's response mapping replaces the top-level decision_field/agents_field
         self._reader = ResponseReader(spec.target.response) if spec.target is not None else None
         self.invalid = invalid if invalid is not None else InvalidSamples()
@@ -217,18 +234,18 @@ class ShardWorker:
         if self._reader is not None:
             self._record_mapped(stats, transaction, outcome.body, latency)
             return
-        decision = read_field(outcome.body, self._mapping.decision_field)
+        body = outcome.body
+        decision = self._read_decision(body)
         if decision is None:
             stats.errors["invalid_response"] += 1
             return
         self._record_decision(stats, transaction, str(decision), latency)
-        if self._mapping.agents_field:
-            agents = read_field(outcome.body, self._mapping.agents_field)
+        if self._read_agents is not None:
+            agents = self._read_agents(body)
             if isinstance(agents, dict):
                 self._record_agents(stats, agents)
-        if self._mapping.usage_field:
-            usage = read_usage(read_field(outcome.body, self._mapping.usage_field),
-                               self._mapping.max_agents)
+        if self._read_usage is not None:
+            usage = read_usage(self._read_usage(body), self._mapping.max_agents)
             if usage is not None:
                 stats.record_usage(*usage)
 
