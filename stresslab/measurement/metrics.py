@@ -95,11 +95,10 @@ def record_us(histogram: HdrHistogram, seconds: float) -> None:
 
 
 def _flush(histogram: HdrHistogram, pending: dict[int, int]) -> None:
-    """Values tallied since the last read go into the histogram, each distinct one once:
-    the same buckets, counts, min and max as recording them one by one."""
-    record = histogram.record_value
+    """Tallied values into the histogram, each distinct one once: the same buckets, counts,
+    min and max as recording them one by one."""
     for micros, count in pending.items():
-        record(micros, count)
+        histogram.record_value(micros, count)
     pending.clear()
 
 
@@ -297,16 +296,14 @@ class WindowStats:
         """One answer's latency (from its intended send time); as record_us on `latency`."""
         if self._frozen:
             self._thaw()
-        micros = as_us(seconds)
-        tally = self._latency_tally
+        tally, micros = self._latency_tally, as_us(seconds)
         tally[micros] = tally.get(micros, 0) + 1
 
     def record_lag(self, seconds: float) -> None:
         """One send's schedule lag (0 when early); as record_us on `lag`."""
         if self._frozen:
             self._thaw()
-        micros = as_us(max(seconds, 0.0))
-        tally = self._lag_tally
+        tally, micros = self._lag_tally, as_us(max(seconds, 0.0))
         tally[micros] = tally.get(micros, 0) + 1
 
     @property
