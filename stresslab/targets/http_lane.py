@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from stresslab.targets.http import _Connection, _Pool
 
 Answered = Callable[[Outcome], None]
+COMPACT_AT = 65_536  # deadline entries behind a request that hangs, before they are swept
 
 
 class Exchange:
@@ -111,6 +112,7 @@ class Lane:
         self._waiting: deque[Exchange] = deque()  # for a connection
         self._deadlines: deque[Exchange] = deque()  # every unfinished one, oldest first
         self._alarm: asyncio.TimerHandle | None = None
+        self._compact_at = COMPACT_AT
         self._connecting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,6 +133,8 @@ class Lane:
         while deadlines and deadlines[0].finished:  # answered in order, mostly: kept short
             deadlines.popleft()
         deadlines.append(exchange)
+        if len(deadlines) > self._compact_at:
+            self._sweep()
         if self._alarm is None:
             self._alarm = loop.call_at(exchange.deadline, self._on_alarm)
         connection = self._pool.take_idle()
@@ -170,6 +174,12 @@ class Lane:
             exchange.drop()
         self._deadlines.clear()
         self._waiting.clear()
+
+    def _sweep(self) -> None:
+        """Drop the finished entries kept behind one that hangs (a target that never answers
+        some requests): memory stays bounded by what is unfinished, not by rate x timeout."""
+        self._deadlines = deque(e for e in self._deadlines if not e.finished)
+        self._compact_at = max(COMPACT_AT, 2 * len(self._deadlines))
 
     def _on_alarm(self) -> None:
         """Time out every request whose deadline has passed; set the alarm for the next."""

@@ -231,3 +231,20 @@ async def test_only_the_requests_past_their_deadline_time_out(serve, path):
     kinds = await send_many(raw.url, path=path, n=12, connections=12, timeout=0.3)
     # Then exactly the four unanswered ones time out, each once
     assert sorted(kinds) == ["ok"] * 8 + ["timeout"] * 4
+
+
+async def test_a_hanging_request_does_not_keep_every_later_one_in_memory(serve, monkeypatch):
+    # Given a lane that sweeps finished deadline entries past 16, and a first request that hangs
+    from stresslab.targets import http_lane
+
+    monkeypatch.setattr(http_lane, "COMPACT_AT", 16)
+    raw = await serve(lambda n: None if n == 1 else response(200))
+    async with HttpTarget(raw.url, HttpSettings(connections=2, timeout=5)) as target:
+        submit = target.submitter
+        assert submit is not None
+        told: list[Outcome] = []
+        submit({"n": 0}, told.append)  # written first, so it is the server's request 1
+        kinds = [(await submitted(target, {"n": i})).kind for i in range(1, 200)]
+        # Then the 199 answered ones are let go of while the first still waits
+        assert kinds == ["ok"] * 199 and told == []
+        assert len(target._lane._deadlines) <= 32
