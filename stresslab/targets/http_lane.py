@@ -49,7 +49,11 @@ class Exchange:
     def start(self, connection: _Connection) -> None:
         self.connection = connection
         connection.exchange = self
-        connection.transport.write(self._data)
+        try:
+            connection.transport.write(self._data)
+        except Exception as error:  # noqa: BLE001 - a transport closed under us: that request fails
+            connection.exchange = None
+            self.failed(error)
 
     def answered(self, status: int, body: bytes) -> None:
         """The whole answer came (called by the connection's parser)."""
@@ -124,7 +128,8 @@ class Lane:
         return self._loop
 
     def submit(self, payload: Mapping[str, Any], done: Answered) -> None:
-        """Send `payload`; `done` is called once with its Outcome, never from inside submit."""
+        """Send `payload`; `done` is called once with its Outcome, later (from inside submit
+        only if writing to a transport closed under us fails at once)."""
         body = self._render(payload)
         data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
         loop = self.loop

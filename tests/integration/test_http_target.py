@@ -248,3 +248,29 @@ async def test_a_hanging_request_does_not_keep_every_later_one_in_memory(serve, 
         # Then the 199 answered ones are let go of while the first still waits
         assert kinds == ["ok"] * 199 and told == []
         assert len(target._lane._deadlines) <= 32
+
+
+async def test_a_transport_that_refuses_the_write_fails_that_request_once(serve):
+    # Given a kept-alive connection whose transport raises on write (closed under us)
+    raw = await serve(lambda _: response(200))
+    async with HttpTarget(raw.url, HttpSettings(connections=1)) as target:
+        assert (await submitted(target, {"n": 0})).kind == "ok"
+        (idle,) = target._pool._idle
+        real = idle.transport
+
+        class Closed:
+            def write(self, data: bytes) -> None:
+                raise RuntimeError("unable to perform operation: the handler is closed")
+
+            def abort(self) -> None:
+                real.abort()
+
+        idle.transport = Closed()
+        submit = target.submitter
+        assert submit is not None
+        told: list[Outcome] = []
+        submit({"n": 1}, told.append)
+        # Then that request is told once that it failed, and the next gets a fresh connection
+        assert [o.kind for o in told] == ["other"]
+        assert (await submitted(target, {"n": 2})).kind == "ok"
+    assert raw.connections == 2
