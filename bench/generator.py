@@ -5,18 +5,25 @@ Run with `make bench` (installs Locust into .venv-bench and wrk/nginx from Debia
 Every tool sends POSTs of a real transaction body to the same nginx on 127.0.0.1 that answers
 a fixed decision; each gets one process (wrk: one thread) and 64 connections where it has
 the notion. Prints a Markdown table with ratios to Locust and the machine it ran on.
+`--rounds N` runs Locust and stresslab in turn N times (on a busy machine the share of the
+cores a tool gets drifts between runs, so each round's ratio is to its own Locust figure) and
+gives the median; each run's CPU time (all its processes) per request is shown beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +100,23 @@ class Result:
     model: str
     rps: float
     note: str = ""
+    cpu_s: float = 0.0  # user + system seconds of the tool's processes (children waited for)
+    requests: int = 0
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_note(result: Result) -> str:
+    if not result.requests:
+        return ""
+    return f"{result.cpu_s / result.requests * 1e6:.0f} CPU us/request"
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def sample_body() -> str:
@@ -126,7 +150,9 @@ def run_locust(host: str, body: str, seconds: int, workdir: Path) -> Result:
     header = rows[0].split(",")
     aggregated = next(r.split(",") for r in rows if ",Aggregated," in r)
     rps = float(aggregated[header.index("Requests/s")])
-    return Result("Locust FastHttpUser", "closed loop, 1 process, 64 users", rps)
+    requests = int(aggregated[header.index("Request Count")])
+    return Result("Locust FastHttpUser", "closed loop, 1 process, 64 users", rps,
+                  requests=requests)
 
 
 def run_aiohttp(url: str, body: str, seconds: int) -> Result:
@@ -144,11 +170,30 @@ def run_stresslab(url: str, seconds: int, tps: int, workers: int, workdir: Path)
     return load_summary(out / "summary.json")
 
 
+def timed(run: Callable[[], Result]) -> Result:
+    """The tool's result with the CPU time its processes used and the load average after."""
+    before = children_cpu()
+    result = run()
+    result.cpu_s = children_cpu() - before
+    result.note = "; ".join(part for part in (result.note, f"load {load_average()}") if part)
+    return result
+
+
+def capacity_result(capacity: RunSummary) -> Result:
+    return Result(
+        "stresslab (1 worker)", "open model, CO-correct HDR, real transactions",
+        capacity.load.achieved_tps_avg,
+        f"asked 40,000 TPS: {capacity.counts.dropped:,} dropped, counted",
+        requests=capacity.counts.sent)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--accuracy-seconds", type=int, default=60,
-                        help="length of the 5,000 TPS rate-accuracy run")
+                        help="length of the 5,000 TPS rate-accuracy run (0: none)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Locust and stresslab in turn, N times; the median ratio")
     args = parser.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
@@ -166,22 +211,32 @@ def main() -> int:
         try:
             body = sample_body()
             results = [run_wrk(url, body, args.seconds, workdir),
-                       run_locust(host, body, args.seconds, workdir),
                        run_aiohttp(url, body, args.seconds)]
-            capacity = run_stresslab(url, args.seconds, 40_000, 1, workdir)
-            results.append(Result(
-                "stresslab (1 worker)", "open model, CO-correct HDR, real transactions",
-                capacity.load.achieved_tps_avg,
-                f"asked 40,000 TPS: {capacity.counts.dropped:,} dropped, counted"))
-            accuracy = run_stresslab(url, args.accuracy_seconds, 5000, 2, workdir)
+            for _ in range(args.rounds):
+                results.append(timed(lambda: run_locust(host, body, args.seconds, workdir)))
+                results.append(timed(lambda: capacity_result(
+                    run_stresslab(url, args.seconds, 40_000, 1, workdir))))
+            accuracy = (run_stresslab(url, args.accuracy_seconds, 5000, 2, workdir)
+                        if args.accuracy_seconds else None)
         finally:
             nginx.terminate()
             nginx.wait()
     locust = next(r.rps for r in results if r.tool.startswith("Locust"))
     print(f"Machine: {describe_machine()}\n")
     print("| tool | model | requests/s | x Locust | note |\n|---|---|---:|---:|---|")
+    ratios: list[float] = []
     for r in results:
-        print(f"| {r.tool} | {r.model} | {r.rps:,.0f} | {r.rps / locust:.2f} | {r.note} |")
+        if r.tool.startswith("Locust"):
+            locust = r.rps
+        elif r.tool.startswith("stresslab"):
+            ratios.append(r.rps / locust)
+        note = "; ".join(part for part in (r.note, cpu_note(r)) if part)
+        print(f"| {r.tool} | {r.model} | {r.rps:,.0f} | {r.rps / locust:.2f} | {note} |")
+    if args.rounds > 1:
+        print(f"\nstresslab x Locust, each round to its own Locust run: "
+              f"{', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}")
+    if accuracy is None:
+        return 0
     load, lag, p99 = accuracy.load, accuracy.schedule_lag_ms, accuracy.latency_ms.p99
     nan = float("nan")
     print(f"\nRate accuracy, 5,000 TPS for {args.accuracy_seconds} s with 2 workers: achieved "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,12 @@ from stresslab.measurement.metrics import (
     NameBook,
     WindowStats,
     WorkerHealth,
-    record_us,
 )
 from stresslab.ports import OUTCOME_OK, OUTCOME_TIMEOUT, Clock, MetricsSink, Outcome, Target
 from stresslab.scenario.spec import ResponseMapping, ScenarioSpec
 from stresslab.targets.response import InvalidSamples, ResponseReader, read_usage
+
+Submit = Callable[[Mapping[str, Any], Callable[[Outcome], None]], None]
 
 EARLY_WAKE_S = 0.0005
 YIELD_EVERY = 64
@@ -43,12 +44,25 @@ class WorkerTotals:
 
 def read_field(body: Any, dotted: str) -> Any:
     """body['a']['b'] for 'a.b'; None when any step is missing."""
-    value = body
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+    return field_reader(dotted)(body)
+
+
+def field_reader(dotted: str) -> Callable[[Any], Any]:
+    """read_field for one path, split once rather than on every answer."""
+    parts = tuple(dotted.split("."))
+    if len(parts) == 1:
+        key = parts[0]
+        return lambda body: body.get(key) if isinstance(body, dict) else None
+
+    def read(body: Any) -> Any:
+        value = body
+        for part in parts:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+    return read
 
 
 def _agent_seconds(ms: Any) -> float | None:
@@ -76,6 +90,8 @@ class ShardWorker:
         self._assignment = assignment
         self._spec = spec
         self._target = target
+        # a target that can send without a task per request (the plain HTTP POST) says so
+        self._submit: Submit | None = getattr(target, "submitter", None)
         self._sink = sink
         self._clock = clock
         self._health = health
@@ -83,6 +99,10 @@ class ShardWorker:
         self._schedule = schedule or ArrivalSchedule(spec.profile())
         self._mapping: ResponseMapping = spec.response
         self._flagged = frozenset(spec.response.flagged_values)
+        self._read_decision = field_reader(spec.response.decision_field)
+        agents_field, usage_field = spec.response.agents_field, spec.response.usage_field
+        self._read_agents = field_reader(agents_field) if agents_field else None
+        self._read_usage = field_reader(usage_field) if usage_field else None
         # a `target:` section's response mapping replaces the top-level decision_field/agents_field
         self._reader = ResponseReader(spec.target.response) if spec.target is not None else None
         self.invalid = invalid if invalid is not None else InvalidSamples()
@@ -134,6 +154,7 @@ class ShardWorker:
         settings = self._spec.http
         max_lag, max_in_flight = settings.max_lag, settings.max_in_flight
         clock = self._clock
+        submit = self._submit
         since_yield = 0
         for _, t in self._schedule.arrivals(
             assignment.start_s, assignment.end_s, assignment.shard, assignment.shards
@@ -162,10 +183,17 @@ class ShardWorker:
                 continue
             stats.sent += 1
             self.totals.sent += 1
-            record_us(stats.lag, max(lag, 0.0))
+            stats.record_lag(lag)
             transaction = self._factory.next(assignment.run_started_at + t)
             self._in_flight += 1
             self._drained.clear()
+            if submit is not None:
+                answered = self._answered_by(transaction, due)
+                try:
+                    submit(transaction.payload, answered)
+                except Exception:  # noqa: BLE001 - a target adapter bug must not lose the count
+                    answered(Outcome("other"))
+                continue
             task = asyncio.create_task(self._exchange(transaction, due))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -175,13 +203,23 @@ class ShardWorker:
             outcome = await self._target.send(transaction.payload)
         except Exception:  # noqa: BLE001 - a target adapter bug must not lose the count
             outcome = Outcome("other")
-        try:
-            self._record(transaction, outcome, self._clock.now() - due)
-        finally:  # whatever an answer holds, the worker must not wait for it forever
-            self._in_flight -= 1
-            self.totals.completed += 1
-            if self._in_flight == 0:
-                self._drained.set()
+        self._answered_by(transaction, due)(outcome)
+
+    def _answered_by(
+        self, transaction: GeneratedTransaction, due: float
+    ) -> Callable[[Outcome], None]:
+        """What records the outcome of `transaction`, sent for `due`, when it comes."""
+
+        def answered(outcome: Outcome) -> None:
+            try:
+                self._record(transaction, outcome, self._clock.now() - due)
+            finally:  # whatever an answer holds, the worker must not wait for it forever
+                self._in_flight -= 1
+                self.totals.completed += 1
+                if self._in_flight == 0:
+                    self._drained.set()
+
+        return answered
 
     def _record(self, transaction: GeneratedTransaction, outcome: Outcome, latency: float) -> None:
         stats = self._stats
@@ -196,18 +234,18 @@ class ShardWorker:
         if self._reader is not None:
             self._record_mapped(stats, transaction, outcome.body, latency)
             return
-        decision = read_field(outcome.body, self._mapping.decision_field)
+        body = outcome.body
+        decision = self._read_decision(body)
         if decision is None:
             stats.errors["invalid_response"] += 1
             return
         self._record_decision(stats, transaction, str(decision), latency)
-        if self._mapping.agents_field:
-            agents = read_field(outcome.body, self._mapping.agents_field)
+        if self._read_agents is not None:
+            agents = self._read_agents(body)
             if isinstance(agents, dict):
                 self._record_agents(stats, agents)
-        if self._mapping.usage_field:
-            usage = read_usage(read_field(outcome.body, self._mapping.usage_field),
-                               self._mapping.max_agents)
+        if self._read_usage is not None:
+            usage = read_usage(self._read_usage(body), self._mapping.max_agents)
             if usage is not None:
                 stats.record_usage(*usage)
 
@@ -231,7 +269,7 @@ class ShardWorker:
         self, stats: WindowStats, transaction: GeneratedTransaction, raw: str, latency: float
     ) -> None:
         stats.ok += 1
-        record_us(stats.latency, latency)
+        stats.record_latency(latency)
         label = transaction.label
         name, folded, cleaned = self._decision_names.admit(raw)
         stats.decisions_folded += folded

@@ -27,6 +27,7 @@ from stresslab.targets.auth import (
     TokenRefused,
     host_header,
 )
+from stresslab.targets.http_lane import Answered, Exchange, Lane
 from stresslab.targets.template import RenderBody
 
 OUTCOME_OVERSIZED = "oversized"
@@ -43,6 +44,17 @@ class ConnectionDropped(ConnectionError):
 
 class ResponseTooLarge(Exception):
     """The answer's body (or head) is larger than the scenario allows."""
+
+
+def failure_outcome(error: Exception) -> Outcome:
+    """What a request that failed on its connection counts as."""
+    if isinstance(error, ResponseTooLarge):
+        return Outcome(OUTCOME_OVERSIZED)
+    if isinstance(error, ConnectionDropped | OSError):
+        return Outcome("connect")
+    if isinstance(error, ValueError):
+        return Outcome("invalid_response")
+    return Outcome("other")
 
 
 def classify_status(status: int) -> str:
@@ -66,6 +78,7 @@ class _Connection(asyncio.Protocol):
         self.reusable = True
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.exchange: Exchange | None = None  # the task-free path's request on this connection
         self._status = 0
         self._body = bytearray()
         self._max_body = max_body
@@ -108,6 +121,9 @@ class _Connection(asyncio.Protocol):
         body, self._body = bytes(self._body), bytearray()
         if waiter is not None and not waiter.done():
             waiter.set_result((self._status, body))
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.answered(self._status, body)
         if not self.reusable:
             self.abort()
 
@@ -119,6 +135,9 @@ class _Connection(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.failed(error)
 
     def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
         assert self.transport is not None
@@ -144,6 +163,34 @@ class _Pool:
         self._idle: deque[_Connection] = deque()
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._open = 0
+
+    def take_idle(self) -> _Connection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed:
+                return connection
+            self._open -= 1
+        return None
+
+    def reserve(self) -> bool:
+        """Claim a slot for a new connection, if the limit allows one."""
+        if self._open >= self._limit:
+            return False
+        self._open += 1
+        return True
+
+    async def open_reserved(self) -> _Connection:
+        """Connect on a slot `reserve` claimed; the slot is freed if connecting fails."""
+        try:
+            _, connection = await asyncio.get_running_loop().create_connection(
+                lambda: _Connection(self._max_body), self._host, self._port, ssl=self._tls,
+                server_hostname=self._host if self._tls else None,
+            )
+        except BaseException:
+            self._open -= 1
+            self._wake(None)
+            raise
+        return connection
 
     async def acquire(self) -> _Connection:
         while True:
@@ -275,6 +322,16 @@ class HttpTarget:
             f"Accept: application/json\r\n{extra}Content-Length: "
         ).encode()
         self._fixed = self._head.removesuffix(b"Content-Length: ")
+        self._lane = Lane(self._pool, self._head, self._render, self._timeout, self._judge,
+                          failure_outcome)
+
+    @property
+    def submitter(self) -> Callable[[Mapping[str, Any], Answered], None] | None:
+        """The task-free way to send (http_lane), when nothing but a connection can hold a
+        request back: no signer, no refusal accounting. A worker uses it or `send`, not both."""
+        if self._signer is not None or self._refusals is not None:
+            return None
+        return self._lane.submit
 
     async def __aenter__(self) -> HttpTarget:
         return self
@@ -283,6 +340,7 @@ class HttpTarget:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._lane.close()
         self._pool.close()
 
     async def _signed_request(self, payload: Mapping[str, Any]) -> bytes:

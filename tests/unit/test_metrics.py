@@ -177,3 +177,39 @@ def test_record_us_clamps_what_no_histogram_can_hold():
     for seconds in (float("inf"), 1e305, float("nan"), -1.0):
         record_us(histogram, seconds)
     assert histogram.get_total_count() == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1.0, 7200.0), st.sampled_from(
+    [float("inf"), float("nan"), 0.0, -0.0, 1e-9, 3_600.0])), max_size=400))
+def test_tallied_latency_and_lag_equal_recording_each_value(values):
+    # Given the same values recorded one by one and tallied by the worker's fast path
+    one_by_one, tallied = WindowStats(), WindowStats()
+    for seconds in values:
+        record_us(one_by_one.latency, seconds)
+        record_us(one_by_one.lag, max(seconds, 0.0))
+        tallied.record_latency(seconds)
+        tallied.record_lag(seconds)
+    # Then the histograms, and the batches made from them, are the same to the byte
+    for mine, theirs in ((tallied.latency, one_by_one.latency), (tallied.lag, one_by_one.lag)):
+        assert mine.get_total_count() == theirs.get_total_count() == len(values)
+        assert mine.encode() == theirs.encode() or not values
+        assert (mine.get_min_value(), mine.get_max_value()) == (
+            theirs.get_min_value(), theirs.get_max_value())
+    batch = tallied.to_batch("run", "w0", 0, 0, 0, 0)
+    assert batch == one_by_one.to_batch("run", "w0", 0, 0, 0, 0)
+
+
+def test_a_tally_survives_freezing_merging_and_more_recording():
+    # Given a window with tallied values not yet read, frozen, then recorded into again
+    stats = WindowStats()
+    for ms in (1, 2, 2, 5):
+        stats.record_latency(ms / 1000)
+    stats.record_lag(0.0005)
+    stats.freeze()
+    stats.record_latency(0.009)
+    total = WindowStats.merged([stats, stats])
+    # Then nothing was lost or counted twice
+    assert stats.latency.get_total_count() == 5 and stats.lag.get_total_count() == 1
+    assert total.latency.get_total_count() == 10
+    assert stats.latency.get_max_value() == pytest.approx(9000, rel=0.001)

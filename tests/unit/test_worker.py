@@ -164,6 +164,10 @@ def test_read_field_follows_dotted_paths():
     assert read_field({"a": {"b": "block"}}, "a.b") == "block"
     assert read_field({"a": 1}, "a.b") is None
     assert read_field(None, "a") is None
+    assert read_field({"a": "x"}, "a") == "x"
+    assert read_field(["a"], "a") is None
+    assert read_field({"a": {"b": {"c": 0}}}, "a.b.c") == 0
+    assert read_field({"a": {"b": None}}, "a.b.c") is None
 
 
 def echoing_target(clock):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 PAYLOAD_SCHEMA = "stresslab.transaction/v1"
 
@@ -23,9 +23,10 @@ class Label:
 NORMAL = Label("legit", "normal", False)
 
 
-@dataclass(frozen=True, slots=True)
-class GeneratedTransaction:
-    """The payload POSTed to the target, and what the worker keeps to score the decision."""
+class GeneratedTransaction(NamedTuple):
+    """The payload POSTed to the target, and what the worker keeps to score the decision.
+
+    A NamedTuple for the same reason as Draft: one is made for every request."""
 
     transaction_id: str
     payload: dict[str, Any]

@@ -9,7 +9,7 @@ from bisect import bisect
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 from stresslab.generation.catalog import (
     CITIES,
@@ -207,9 +207,11 @@ class Cardholder:
     destination: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """A transaction minus its position in the stream (id and timestamp)."""
+class Draft(NamedTuple):
+    """A transaction minus its position in the stream (id and timestamp).
+
+    A NamedTuple, not a frozen dataclass: as immutable, and built several times faster (a
+    frozen dataclass sets each field through object.__setattr__), once per request."""
 
     label: Label
     card: dict[str, Any]
