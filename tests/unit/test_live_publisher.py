@@ -60,3 +60,25 @@ def test_without_viewers_nothing_is_built_or_sent() -> None:
     quiet.publish_ticks(aggregator_with(range(3)), None, 10, closed_after_grace, lambda s: [])
     quiet.announce("run_started", 0.0)
     assert not quiet.watched and quiet.failures == 0 and quiet.failure_notes() == []
+
+
+def test_a_batch_merged_after_the_last_tick_is_in_the_totals_of_the_run_end_correction() -> None:
+    # Given a 10 s plan whose seconds have all been ticked
+    _, _, recorder, publisher, _ = run_parts()
+    aggregator = aggregator_with(range(10))
+    publisher.publish_ticks(aggregator, 30.0, 10, closed_after_grace, lambda s: [])
+    assert ticks(recorder.messages) == list(range(10))
+    # When a worker's final batch for the last second is merged only then (after the grace)
+    late = WindowStats()
+    late.scheduled = late.sent = late.ok = 7
+    aggregator.add(late.to_batch("r1", "w1", 0, 1, 9, 9, final=True))
+    publisher.publish_ticks(aggregator, 30.0, 10, closed_after_grace, lambda s: [])
+    assert ticks(recorder.messages) == list(range(10))  # mid-run, the next tick carries it
+    # Then once the run is over the last second is ticked again, with every batch's totals
+    publisher.publish_ticks(aggregator, None, 10, closed_after_grace, lambda s: [])
+    assert ticks(recorder.messages) == [*range(10), 9]
+    last = recorder.messages[-1]
+    assert last["totals"]["ok"] == aggregator.totals.ok == 107 and last["window"]["ok"] == 17
+    # and only once
+    publisher.publish_ticks(aggregator, None, 10, closed_after_grace, lambda s: [])
+    assert ticks(recorder.messages) == [*range(10), 9]
