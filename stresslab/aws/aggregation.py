@@ -195,8 +195,8 @@ class LiveTicker:
 
     def advance(self, run_id: str, merged: Collection[int] = ()) -> list[TickedSecond]:
         """Tick every second after the last ticked one that the watermark (or the grace) has
-        closed; stop at the first still open, or when another aggregator got there first.
-        `merged`: the seconds this aggregator has just merged batches into (for corrections)."""
+        closed, in order, up to the first still open; then correct the latest tick if it
+        lacks batches merged here. `merged`: the seconds this call's merge wrote into."""
         view = self._view(run_id)
         final = len(view.expected) - 1
         last = self.store.last_tick(run_id)
@@ -211,21 +211,30 @@ class LiveTicker:
             window = stored.batch if stored else WindowStats().to_batch(
                 run_id, MERGED_WORKER, 0, 0, 0, second)
             if second == final:
-                totals = self._totals_through(run_id, second, final)
+                totals = self._totals_through(run_id, second, final) or StoredWindow(
+                    window, 0, second + 1)
             else:
                 totals = StoredWindow(
                     merge_batches_of([totals.batch, window] if totals else [window], run_id, 0),
                     (totals.batches if totals else 0) + (stored.batches if stored else 0),
                     second + 1, max(totals.peak_sent if totals else 0, window.sent),
                 )
-            if totals is None or not self.store.put_tick(run_id, second, totals,
-                                                         partial=not mark.complete):
-                break
+            if not self.store.put_tick(run_id, second, totals, partial=not mark.complete):
+                # another aggregator ticked it first, maybe on a read from before this merge:
+                # go on from its latest tick, so the last second is ticked or corrected here
+                last = self.store.last_tick(run_id)
+                if last is None or last[0] < second:
+                    break
+                second, totals = last[0] + 1, last[1]
+                continue
             ticked.append(self._tick(run_id, view, second, window, totals, mark,
                                      self.store.infra()))
             second += 1
-        if merged and not (ticked and ticked[-1].tick.second == final):
-            ticked += self._correct(run_id, view, merged, final)
+        # A second this call ticked was read after the merge; the last one on every second.
+        ours = {t.tick.second for t in ticked}
+        late = set(merged) - ours
+        if late and final not in ours:
+            ticked += self._correct(run_id, view, late, final)
         return ticked
 
     def _totals_through(self, run_id: str, second: int, final: int) -> StoredWindow | None:
@@ -252,8 +261,8 @@ class LiveTicker:
         if last is None:
             return []
         second, held = last
-        if second < final and min(merged) > second:
-            return []
+        if not any(m <= second or second == final for m in merged):
+            return []  # nothing merged into a ticked second (or after the last)
         totals = self._totals_through(run_id, second, final)
         if totals is None or totals.batches <= held.batches:
             return []

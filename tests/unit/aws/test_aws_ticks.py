@@ -222,3 +222,34 @@ def test_a_batch_merged_after_its_second_was_ticked_is_carried_into_the_running_
     ticked = live.advance("r1", merged={2, 3})
     assert [t.tick.second for t in ticked] == [2, 3]
     assert ticked[-1].tick.totals["ok"] == every_batch_sent(store) == 42
+
+
+def test_an_aggregator_that_loses_a_tick_to_another_goes_on_to_the_last_second() -> None:
+    # Given seconds 0-1 ticked, and every batch of 2-3 merged, w0-s1's final one (second 3) by
+    # this aggregator, while another aggregator, which read the seconds before that merge,
+    # ticks second 2 just before this one can and is about to tick 3 on its stale read
+    store = Store()
+    for second in range(4):
+        store.add(batch("w0-s0", second, ok=5, errors=0), batch("w0-s1", second, ok=5, errors=0))
+    ticker(store).advance("r1")
+    del store.ticks[2], store.ticks[3]
+    stale = StoredWindow(merge_batches_of([b for s in range(4) for b in store.batches[s]][:-1],
+                                          "r1", 0), 7, 4)
+    put_tick = store.put_tick
+
+    def the_other_first(run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool:
+        if second == 2 and 2 not in store.ticks:
+            put_tick(run_id, 2, totals, partial)
+            return False
+        return put_tick(run_id, second, totals, partial)
+
+    store.put_tick = the_other_first  # type: ignore[method-assign]
+
+    # When this aggregator advances after its merge
+    ticked = ticker(store).advance("r1", merged={3})
+
+    # Then it went on past the second it lost and ticked the last one on every batch, so the
+    # other aggregator's stale tick of it is refused
+    assert [t.tick.second for t in ticked] == [3]
+    assert not store.put_tick("r1", 3, stale, False)
+    assert store.ticks[3][0].batch.ok == every_batch_sent(store) == 40
