@@ -23,7 +23,6 @@ class LivePublisher:
         self._clock = clock
         self.failures = 0
         self._next_second = 0
-        self._ticked_batches = 0  # batches in the totals of the latest tick
         self.meter: ProcessMeter | None = None  # set once the run goes live, if anyone watches
         self.probe: TargetProbe | None = None
 
@@ -55,9 +54,9 @@ class LivePublisher:
         self, aggregator: RunAggregator, elapsed: float | None, planned_s: int,
         closed: Callable[[int, float], bool], active_faults: Callable[[int], list[str]],
     ) -> None:
-        """Ticks for the seconds that have closed; elapsed None: every second seen (run over),
-        then the latest again if batches were merged after it was ticked (a correction), so
-        the last totals shown are the summary's."""
+        """Ticks for the seconds that have closed; elapsed None: every second seen (run over).
+        The plan's last second holds the workers' drain (their final batches): it goes out once
+        the run is over, with every batch in, so the last totals shown are the summary's."""
         if self._broadcaster is None:
             return
         last = max(aggregator.seconds, default=-1)
@@ -65,26 +64,18 @@ class LivePublisher:
             second = self._next_second
             if elapsed is None:
                 if second > last:
-                    break
-            elif second >= planned_s or not closed(second, elapsed):
-                return  # seconds past the plan are sent once the run ends
-            self._tick(aggregator, second, active_faults)
+                    return
+            elif second >= planned_s - 1 or not closed(second, elapsed):
+                return
+            tick, events = self.feed.tick(
+                aggregator, second, active_faults(second),
+                infra=self.meter.sample() if self.meter else None,
+                agent_load=self.probe.agents if self.probe else None,
+            )
+            self.send(tick.to_json())
+            for event in events:
+                self.send(event.to_json())
             self._next_second += 1
-        if self._next_second and aggregator.totals.batches > self._ticked_batches:
-            self._tick(aggregator, self._next_second - 1, active_faults)
-
-    def _tick(
-        self, aggregator: RunAggregator, second: int, active_faults: Callable[[int], list[str]],
-    ) -> None:
-        tick, events = self.feed.tick(
-            aggregator, second, active_faults(second),
-            infra=self.meter.sample() if self.meter else None,
-            agent_load=self.probe.agents if self.probe else None,
-        )
-        self._ticked_batches = aggregator.totals.batches
-        self.send(tick.to_json())
-        for event in events:
-            self.send(event.to_json())
 
     def failure_notes(self) -> list[str]:
         if not self.failures:
