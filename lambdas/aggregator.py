@@ -80,14 +80,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     # A failed merge raises: the whole batch is retried, and the markers make that safe.
     outcome = store.merge_batches(batches)
-    ticked = advance_runs(ticker, {b.run_id for b in batches})
+    merged = outcome.runs
+    ticked = advance_runs(ticker, {b.run_id: merged.get(b.run_id, set()) for b in batches})
+    closed = [t for t in ticked if not t.correction]  # a correction's second was counted once
     metrics.add_metric(name="BatchesMerged", unit=MetricUnit.Count, value=len(outcome.merged))
     metrics.add_metric(name="DuplicateBatches", unit=MetricUnit.Count, value=outcome.duplicates)
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count,
                        value=len(response.get("batchItemFailures", [])))
     metrics.add_metric(name="PartialSeconds", unit=MetricUnit.Count,
-                       value=sum(1 for t in ticked if t.partial))
-    for name, value in alarm_readings(t.tick for t in ticked):
+                       value=sum(1 for t in closed if t.partial))
+    for name, value in alarm_readings(t.tick for t in closed):
         unit = MetricUnit.Percent if name == "ErrorRate" else MetricUnit.Milliseconds
         metrics.add_metric(name=name, unit=unit, value=value)
     # The safety alarms read these: out before any push, which a large audience can slow.

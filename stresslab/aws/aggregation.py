@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,6 +73,10 @@ class MetricsStore(Protocol):
 
     def put_tick(self, run_id: str, second: int, totals: StoredWindow, partial: bool) -> bool: ...
 
+    def correct_tick(self, run_id: str, second: int, totals: StoredWindow) -> bool: ...
+
+    def total(self, run_id: str) -> StoredWindow | None: ...
+
     def ticks(self, run_id: str) -> dict[int, StoredWindow]: ...
 
     def infra(self) -> dict[str, Any] | None: ...
@@ -138,6 +142,7 @@ class TickedSecond:
     tick: Tick
     events: list[LiveEvent]
     watermark: Watermark
+    correction: bool = False  # the latest ticked second again, with batches merged after it
 
     @property
     def partial(self) -> bool:
@@ -155,6 +160,12 @@ class LiveTicker:
     watermark), or, once `grace_s` has passed since it ended, as partial. Whichever
     aggregator claims a second's TICK item first ticks it; the item carries the running
     totals, so no item is written per batch.
+
+    A batch can still be merged after its second was ticked (after the grace, or into a
+    second past the plan). The last planned second's totals are therefore summed from every
+    stored second, and an aggregator that merged into a second already ticked re-sums the
+    latest tick's totals and, if they grew, raises them and ticks that second again (a
+    correction): the pages' last totals are the summary's, whoever merged last.
     """
 
     store: MetricsStore
@@ -182,14 +193,16 @@ class LiveTicker:
         return _RunView(spec, feed, windows, expected_by_second(plan),
                         float(run["run_started_at"]))
 
-    def advance(self, run_id: str) -> list[TickedSecond]:
+    def advance(self, run_id: str, merged: Collection[int] = ()) -> list[TickedSecond]:
         """Tick every second after the last ticked one that the watermark (or the grace) has
-        closed; stop at the first still open, or when another aggregator got there first."""
+        closed, in order, up to the first still open; then correct the latest tick if it
+        lacks batches merged here. `merged`: the seconds this call's merge wrote into."""
         view = self._view(run_id)
+        final = len(view.expected) - 1
         last = self.store.last_tick(run_id)
         second, totals = (last[0] + 1, last[1]) if last else (0, None)
         ticked: list[TickedSecond] = []
-        while second < len(view.expected) and len(ticked) < self.max_ticks:
+        while second <= final and len(ticked) < self.max_ticks:
             stored = self.store.second(run_id, second)
             mark = watermark(view.expected[second], stored)
             overdue = self.clock() >= view.started_at + second + 1 + self.grace_s
@@ -197,17 +210,70 @@ class LiveTicker:
                 break
             window = stored.batch if stored else WindowStats().to_batch(
                 run_id, MERGED_WORKER, 0, 0, 0, second)
-            totals = StoredWindow(
-                merge_batches_of([totals.batch, window] if totals else [window], run_id, 0),
-                (totals.batches if totals else 0) + (stored.batches if stored else 0),
-                second + 1, max(totals.peak_sent if totals else 0, window.sent),
-            )
+            if second == final:
+                totals = self._totals_through(run_id, second, final) or StoredWindow(
+                    window, 0, second + 1)
+            else:
+                totals = StoredWindow(
+                    merge_batches_of([totals.batch, window] if totals else [window], run_id, 0),
+                    (totals.batches if totals else 0) + (stored.batches if stored else 0),
+                    second + 1, max(totals.peak_sent if totals else 0, window.sent),
+                )
             if not self.store.put_tick(run_id, second, totals, partial=not mark.complete):
-                break
+                # another aggregator ticked it first, maybe on a read from before this merge:
+                # go on from its latest tick, so the last second is ticked or corrected here
+                last = self.store.last_tick(run_id)
+                if last is None or last[0] < second:
+                    break
+                second, totals = last[0] + 1, last[1]
+                continue
             ticked.append(self._tick(run_id, view, second, window, totals, mark,
                                      self.store.infra()))
             second += 1
+        # A second this call ticked was read after the merge; the last one on every second.
+        ours = {t.tick.second for t in ticked}
+        late = set(merged) - ours
+        if late and final not in ours:
+            ticked += self._correct(run_id, view, late, final)
         return ticked
+
+    def _totals_through(self, run_id: str, second: int, final: int) -> StoredWindow | None:
+        """The run's totals summed from its stored seconds through `second`; through the last
+        planned second, every stored second (the drain past the plan too), as the summary."""
+        if second >= final:
+            return self.store.total(run_id)
+        seconds = self.store.seconds_between(run_id, 0, second + 1)
+        if not seconds:
+            return None
+        return StoredWindow(
+            merge_batches_of((w.batch for w in seconds.values()), run_id, 0),
+            sum(w.batches for w in seconds.values()), second + 1,
+            max(w.batch.sent for w in seconds.values()),
+        )
+
+    def _correct(
+        self, run_id: str, view: _RunView, merged: Collection[int], final: int,
+    ) -> list[TickedSecond]:
+        """The latest tick again when batches merged into a ticked second (or after the last
+        planned one) are not in its totals; re-summed after the merge, so the aggregator that
+        merged last always leaves the totals whole (the store keeps the larger of two)."""
+        last = self.store.last_tick(run_id)
+        if last is None:
+            return []
+        second, held = last
+        if not any(m <= second or second == final for m in merged):
+            return []  # nothing merged into a ticked second (or after the last)
+        totals = self._totals_through(run_id, second, final)
+        if totals is None or totals.batches <= held.batches:
+            return []
+        if not self.store.correct_tick(run_id, second, totals):
+            return []
+        stored = self.store.second(run_id, second)
+        window = stored.batch if stored else WindowStats().to_batch(
+            run_id, MERGED_WORKER, 0, 0, 0, second)
+        mark = watermark(view.expected[second], stored)
+        corrected = self._tick(run_id, view, second, window, totals, mark, self.store.infra())
+        return [TickedSecond(corrected.tick, corrected.events, mark, correction=True)]
 
     def replay(self, run_id: str) -> LiveFeed:
         """The run's feed rebuilt from the seconds already ticked (their TICK items hold the
@@ -260,19 +326,23 @@ def decode_record(data: bytes | str) -> MetricsBatch:
     return MetricsBatch.model_validate_json(data)
 
 
-def advance_runs(ticker: LiveTicker, run_ids: Iterable[str]) -> list[TickedSecond]:
-    """Ticks for every run this invocation touched; a failure here never fails the merge."""
+def advance_runs(
+    ticker: LiveTicker, runs: Mapping[str, Collection[int]],
+) -> list[TickedSecond]:
+    """Ticks for every run this invocation touched (run: the seconds it merged batches into);
+    a failure here never fails the merge."""
     ticked: list[TickedSecond] = []
-    for run_id in sorted(run_ids):
+    for run_id in sorted(runs):
         try:
-            ticked += ticker.advance(run_id)
+            ticked += ticker.advance(run_id, runs[run_id])
         except Exception:  # noqa: BLE001 - the merge is done; a dashboard hiccup is only logged
             logger.exception("ticks for %s failed", run_id)
     return ticked
 
 
 def alarm_readings(ticks: Iterable[Tick]) -> list[tuple[str, float]]:
-    """The design brief's alert inputs per closed second: ErrorRate (%) and LatencyP99 (ms)."""
+    """The design brief's alert inputs per closed second: ErrorRate (%) and LatencyP99 (ms)
+    (give it each second once: not its corrections)."""
     readings: list[tuple[str, float]] = []
     for tick in ticks:
         window = tick.window

@@ -374,6 +374,26 @@ class DynamoRunStore:
             raise
         return True
 
+    def correct_tick(self, run_id: str, second: int, totals: StoredWindow) -> bool:
+        """Raise a ticked second's running totals to `totals` (batches merged after it was
+        ticked); False when it holds as many batches already (another aggregator's correction)."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=table_key(run_pk(run_id), tick_sk(second)),
+                UpdateExpression="SET #batch = :batch, #n = :n, peak_sent = :peak",
+                ConditionExpression="attribute_exists(pk) AND #n < :n",
+                ExpressionAttributeNames={"#batch": "batch", "#n": "batches"},
+                ExpressionAttributeValues={
+                    ":batch": {"S": totals.batch.model_dump_json(by_alias=True)},
+                    ":n": {"N": str(totals.batches)}, ":peak": {"N": str(totals.peak_sent)},
+                },
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _query_prefix(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
         return self._query({
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",

@@ -142,7 +142,13 @@ class ShardWorker:
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-            last = max(self._window, int(self._clock.now() - origin))
+            # The last planned second stays open until every answer is in, so the drain is
+            # reported in the plan (where the live views look) and each second gets one batch,
+            # also the seconds a late ticker did not close.
+            last = max(self._window, min(int(self._clock.now() - origin), assignment.end_s - 1))
+            while self._window < last:
+                self._close_window(final=False, window=self._window)
+                self._window += 1
             self._close_window(final=True, window=last)
             await self._outbox.join()
             courier.cancel()
@@ -292,7 +298,7 @@ class ShardWorker:
             await self._drained.wait()
 
     async def _tick_windows(self, origin: float) -> None:
-        while True:
+        while self._window < self._assignment.end_s - 1:  # run() closes the last one
             boundary = origin + self._window + 1
             await self._clock.sleep(boundary - self._clock.now())
             self._close_window(final=False, window=self._window)

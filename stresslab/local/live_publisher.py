@@ -54,7 +54,9 @@ class LivePublisher:
         self, aggregator: RunAggregator, elapsed: float | None, planned_s: int,
         closed: Callable[[int, float], bool], active_faults: Callable[[int], list[str]],
     ) -> None:
-        """Ticks for the seconds that have closed; elapsed None: every second seen (run over)."""
+        """Ticks for the seconds that have closed; elapsed None: every second seen (run over).
+        The plan's last second holds the workers' drain (their final batches): it goes out once
+        the run is over, with every batch in, so the last totals shown are the summary's."""
         if self._broadcaster is None:
             return
         last = max(aggregator.seconds, default=-1)
@@ -63,8 +65,8 @@ class LivePublisher:
             if elapsed is None:
                 if second > last:
                     return
-            elif second >= planned_s or not closed(second, elapsed):
-                return  # seconds past the plan carry the drain: they are sent once the run ends
+            elif second >= planned_s - 1 or not closed(second, elapsed):
+                return
             tick, events = self.feed.tick(
                 aggregator, second, active_faults(second),
                 infra=self.meter.sample() if self.meter else None,

@@ -5,6 +5,7 @@ runtime. And the snapshot's bounded history (thin_history)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from stresslab.judgement.business import PriceTable, estimate_cost
@@ -91,8 +92,11 @@ class LiveFeed:
         infra: dict[str, Any] | None = None,
         agent_load: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[Tick, list[LiveEvent]]:
-        """The tick for a closed second, and the criterion events it caused."""
+        """The tick for a closed second, and the criterion events it caused. The latest second
+        ticked again is a correction (batches merged after it was ticked): it replaces it."""
         row = aggregator.second_row(second, faults_active or [])
+        if self._history and self._history[-1].second == second:
+            self._count_uptime(self._history.pop().window, -1)
         self._count_uptime(row)
         totals = aggregator.totals
         accuracy = accuracy_of(totals)
@@ -158,12 +162,12 @@ class LiveFeed:
         return Snapshot(run=self.run, history=thin_history(self._history), events=self.events,
                         runs=runs or [])
 
-    def _count_uptime(self, row: dict[str, Any]) -> None:
+    def _count_uptime(self, row: Mapping[str, Any], sign: int = 1) -> None:
         if row["sent"] == 0:
             return
-        self._counted_seconds += 1
+        self._counted_seconds += sign
         if (row["errors"] + row["timeouts"]) / row["sent"] < UPTIME_ERROR_RATE:
-            self._up_seconds += 1
+            self._up_seconds += sign
 
     def _judge_running(self, aggregator: RunAggregator, second: int) -> list[LiveEvent]:
         """Criteria on the run so far, and each phase's once it is over: events on each change.

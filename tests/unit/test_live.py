@@ -129,3 +129,22 @@ def test_lost_is_not_judged_while_answers_are_still_in_flight():
     aggregator.add(in_flight.to_batch("r1", "w", 0, 0, 0, 0))
     _, events = live.tick(aggregator, 0)
     assert events == []
+
+
+def test_a_second_ticked_again_is_a_correction_that_replaces_it_and_counts_once():
+    # Given seconds 0 and 1 ticked, both up
+    live, aggregator = feed()
+    aggregator.add(window(10).to_batch("r1", "w", 0, 0, 0, 0))
+    aggregator.add(window(10).to_batch("r1", "w", 0, 0, 1, 1))
+    live.tick(aggregator, 0)
+    assert live.tick(aggregator, 1)[0].hero.uptime_pct == 100.0
+    # When a batch merged after it was ticked brings second 1 five failures, and it is ticked
+    # again
+    aggregator.add(window(0, errors=5).to_batch("r1", "w2", 0, 1, 0, 1))
+    tick, _ = live.tick(aggregator, 1)
+    # Then the tick carries the new totals, replaces the first in the history, and second 1
+    # counts once in the uptime, as it is now (down: 5 failed of 15)
+    assert tick.totals["errors"] == 5 and tick.window["sent"] == 15
+    assert [t.second for t in live.history] == [0, 1]
+    assert live.history[-1].totals["errors"] == 5
+    assert tick.hero.uptime_pct == 50.0

@@ -1,5 +1,6 @@
-"""The live publisher of a local run: one tick per closed second of the plan, the drain's
-seconds once the run is over, and a viewer that cannot be reached counted, never fatal."""
+"""The live publisher of a local run: one tick per closed second of the plan, its last one (the
+drain) and any past it once the run is over, and a viewer that cannot be reached counted,
+never fatal."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ def test_a_tick_goes_out_once_for_each_closed_second_then_the_drain_at_the_end()
     publisher.publish_ticks(aggregator, 3.6, 10, closed_after_grace, lambda s: [])
     # Then seconds 0-2 went out, once each
     assert ticks(recorder.messages) == [0, 1, 2]
-    # And late in the run only the plan's seconds go out; once over, every second seen
+    # And late in the run only the plan's seconds before its last go out (the last holds the
+    # drain); once over, every second seen
     publisher.publish_ticks(aggregator, 30.0, 10, closed_after_grace, lambda s: [])
-    assert ticks(recorder.messages) == list(range(10))
+    assert ticks(recorder.messages) == list(range(9))
     publisher.publish_ticks(aggregator, None, 10, closed_after_grace, lambda s: ["latency:geo"])
     assert ticks(recorder.messages) == list(range(12))
     assert recorder.messages[-1]["faults_active"] == ["latency:geo"]
@@ -60,3 +62,22 @@ def test_without_viewers_nothing_is_built_or_sent() -> None:
     quiet.publish_ticks(aggregator_with(range(3)), None, 10, closed_after_grace, lambda s: [])
     quiet.announce("run_started", 0.0)
     assert not quiet.watched and quiet.failures == 0 and quiet.failure_notes() == []
+
+
+def test_the_last_planned_second_goes_out_once_the_run_is_over_with_every_final_batch() -> None:
+    # Given a 10 s plan whose workers reported seconds 0-9, one worker's final batch not yet
+    _, _, recorder, publisher, _ = run_parts()
+    aggregator = aggregator_with(range(10))
+    # When the run goes on long after the plan's end
+    publisher.publish_ticks(aggregator, 30.0, 10, closed_after_grace, lambda s: [])
+    # Then the last planned second waits: it holds the workers' drain
+    assert ticks(recorder.messages) == list(range(9))
+    # When the final batch (the drain) comes in, and the run is over
+    late = WindowStats()
+    late.scheduled = late.sent = late.ok = 7
+    aggregator.add(late.to_batch("r1", "w1", 0, 1, 9, 9, final=True))
+    publisher.publish_ticks(aggregator, None, 10, closed_after_grace, lambda s: [])
+    # Then it goes out once, with every batch in its totals
+    assert ticks(recorder.messages) == list(range(10))
+    last = recorder.messages[-1]
+    assert last["totals"]["ok"] == aggregator.totals.ok == 107 and last["window"]["ok"] == 17

@@ -238,3 +238,34 @@ async def test_absurd_agent_times_are_not_recorded_and_never_stall_the_worker():
     assert "a" not in stats.agent_latency and "b" not in stats.agent_latency
     assert "c" not in stats.agent_latency
     assert stats.agent_latency["d"].get_total_count() == 50
+
+
+async def test_answers_drained_after_the_last_second_are_reported_in_it_as_the_final_batch():
+    # Given 3 s at 100 TPS against a target answering in 0.5 s: answers come until ~3.5 s
+    _, _, sink, _ = await run_worker(
+        100, 3, lambda clock: ScriptedTarget(clock, service_time=lambda _: 0.5))
+    # Then each planned second has one batch, the last one final and holding the drained
+    # answers: nothing lands past the plan, where the live views never look
+    assert [b.window for b in sink.batches] == [0, 1, 2]
+    assert [b.final for b in sink.batches] == [False, False, True]
+    assert merged(sink).ok == 300
+
+
+async def test_a_generator_stalled_across_its_last_second_still_reports_that_second():
+    # Given a generator frozen for 2.5 s by its very last answer (a starved process: the
+    # answer is handled before the window ticker gets to run)
+    def freezing_at_the_end(clock):
+        state = {"n": 0}
+
+        def answer(payload):
+            state["n"] += 1
+            if state["n"] == 300:
+                clock.advance(2.5)
+            return Outcome("ok", {"decision": "approve"})
+        return ScriptedTarget(clock, answer=answer)
+
+    _, _, sink, _ = await run_worker(100, 3, freezing_at_the_end)
+    # Then every planned second still has this worker's batch, the final one in the last
+    # second (it used to jump to the second the clock showed, past the plan, skipping 2)
+    assert [b.window for b in sink.batches] == [0, 1, 2]
+    assert sink.batches[-1].final and merged(sink).ok == 300
