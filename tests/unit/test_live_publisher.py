@@ -60,3 +60,15 @@ def test_without_viewers_nothing_is_built_or_sent() -> None:
     quiet.publish_ticks(aggregator_with(range(3)), None, 10, closed_after_grace, lambda s: [])
     quiet.announce("run_started", 0.0)
     assert not quiet.watched and quiet.failures == 0 and quiet.failure_notes() == []
+
+
+def test_each_tick_says_when_its_window_ended_and_when_it_was_sent() -> None:
+    # Given a run that started at 100 s (epoch), now 3.6 s in
+    fake, _, recorder, publisher, _ = run_parts()
+    fake.advance(3.6)
+    # When the closed seconds are published
+    publisher.publish_ticks(aggregator_with(range(4)), 3.6, 10, closed_after_grace, lambda s: [])
+    # Then each tick carries its window's end and the moment it went out (for the latency bench)
+    sent = [m for m in recorder.messages if m["type"] == "tick"]
+    assert [(m["second"], m["window_end_epoch"], m["published_epoch"]) for m in sent] == [
+        (0, 101.0, 103.6), (1, 102.0, 103.6), (2, 103.0, 103.6)]
