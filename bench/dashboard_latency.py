@@ -105,7 +105,7 @@ def measure(url: str, token: str, args: argparse.Namespace) -> None:
         started = api(url, "/runs", token, request)
         load_before = os.getloadavg()
         run_id = started["run_id"]
-        deadline = time.monotonic() + started["duration_s"] + 120
+        deadline = time.monotonic() + started["duration_s"] + 240  # a busy machine starts late
         while not finished(url, run_id):
             if time.monotonic() > deadline:
                 raise SystemExit(f"run {run_id} did not finish")
@@ -225,6 +225,8 @@ def main() -> None:
     args.scenario = args.scenario or ("smoke" if args.tps is None else "peak-load")
     if not CHROMIUM.exists():
         raise SystemExit(f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
+    if not args.url and not (ROOT / "dashboard_site" / "dist" / "index.html").exists():
+        raise SystemExit("dashboard_site/dist is missing: build the pages first (make site)")
     if args.url:
         if not args.token:
             raise SystemExit("--url needs --token")
