@@ -43,9 +43,8 @@ export const SERIES_COLORS = [COLORS.sky, COLORS.violet, COLORS.green, COLORS.am
 
 const FONT = "'Inter Variable', Inter, system-ui, sans-serif";
 
-/** How every page updates its charts each second: series replaced and drawn at once, since
- * pages render inside an animation frame (ui/frame.ts): a lazy update would wait a frame more. */
-export const UPDATE = { replaceMerge: ["series"], lazyUpdate: false };
+/** How every page updates its charts each second: series replaced, drawn on the next frame. */
+export const UPDATE = { replaceMerge: ["series"], lazyUpdate: true };
 
 /** A chart in `element` that follows the element's size. */
 export function makeChart(element: HTMLElement): Chart {

@@ -13,7 +13,6 @@ import { formatClock, formatWhen } from "../format";
 import { type ConnectionStatus, LiveClient, type LiveState } from "../live";
 import type { ServerMessage, SiteConfig, Tick } from "../protocol";
 import { h, setText } from "./dom";
-import { FrameCoalescer } from "./frame";
 
 export type PageName = "presentation" | "analytics" | "agents" | "admin";
 
@@ -48,7 +47,7 @@ interface RenderRecord {
   chars: number;
   /** when the frame arrived, before parsing */
   received_ms: number;
-  /** JavaScript time of the render that drew it (DOM and charts), ms */
+  /** JavaScript time spent applying the tick (DOM and chart options), ms */
   script_ms: number;
   rendered_ms: number;
 }
@@ -71,12 +70,20 @@ function epochNowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Record ticks now on screen, for bench/dashboard_latency.py. */
-function logRenders(records: RenderRecord[]): void {
+/** Record when a tick is on screen (after the next paint), for bench/dashboard_latency.py. */
+export function recordRender(tick: Tick, receivedMs: number, scriptMs: number,
+                             chars = 0): void {
   const handle = window.__stresslab;
   if (!handle) return;
-  handle.renders.push(...records);
-  if (handle.renders.length > RENDER_LOG_LIMIT) handle.renders.splice(0, 1000);
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    handle.renders.push({
+      run_id: tick.run_id, second: tick.second,
+      window_end_epoch: tick.window_end_epoch ?? null,
+      published_epoch: tick.published_epoch ?? null, chars,
+      received_ms: receivedMs, script_ms: scriptMs, rendered_ms: epochNowMs(),
+    });
+    if (handle.renders.length > RENDER_LOG_LIMIT) handle.renders.splice(0, 1000);
+  }));
 }
 
 function navigation(current: PageName): HTMLElement {
@@ -231,36 +238,13 @@ export async function boot(
     setText(conn.querySelector(".conn-text"), STATUS_TEXT[status]);
   });
   await setup(ctx);
-  // Messages fold into the state as they come; the page draws the latest state once a frame
-  // (a tick and its events arriving together cost one render, not several).
-  let message: ServerMessage | null = null;
-  let arrived: { tick: Tick; receivedMs: number; chars: number }[] = [];
-  let drawn: RenderRecord[] = [];
-  const painter = new FrameCoalescer(() => {
-    const started = epochNowMs();
-    updateHeader(top, live.state);
-    render(live.state, message);
-    const finished = epochNowMs();
-    drawn = drawn.concat(arrived.map(({ tick, receivedMs, chars }) => ({
-      run_id: tick.run_id, second: tick.second,
-      window_end_epoch: tick.window_end_epoch ?? null,
-      published_epoch: tick.published_epoch ?? null, chars,
-      received_ms: receivedMs, script_ms: finished - started, rendered_ms: 0,
-    })));
-    message = null;
-    arrived = [];
-  }, () => {
-    const now = epochNowMs();
-    logRenders(drawn.map((record) => ({ ...record, rendered_ms: now })));
-    drawn = [];
-  });
-  live.onState((_state, next) => {
-    if (next?.type === "pong") return;
-    if (next?.type === "tick") arrived.push({ tick: next, ...live.lastFrame });
-    // a page that asks which message came is told of the tick or snapshot among them
-    if (!(message?.type === "snapshot" || message?.type === "tick") || next?.type === "tick" ||
-        next?.type === "snapshot") message = next;
-    painter.request();
+  live.onState((state, message) => {
+    const { receivedMs, chars } = live.lastFrame;
+    updateHeader(top, state);
+    render(state, message);
+    if (message?.type === "tick") {
+      recordRender(message, receivedMs, epochNowMs() - receivedMs, chars);
+    }
   });
   render(live.state, null);
   live.onRefused(() => {
