@@ -87,6 +87,7 @@ bench: setup
 		.venv-bench/bin/pip install --quiet locust==2.47.0)
 	$(PY) bench/generator.py
 	$(PY) bench/target_kinds.py
+	$(PY) bench/dashboard_latency.py --tps 5000 --duration 30s
 
 clean:
 	rm -rf $(VENV) .venv-bench dashboard_site/node_modules dashboard_site/dist cdk.out .pytest_cache .mypy_cache .ruff_cache results .stresslab

@@ -154,6 +154,8 @@ export class LiveClient {
   private stopped = false;
 
   private refusedListeners: (() => void)[] = [];
+  /** The last frame: when it arrived (epoch ms, before parsing) and its length in characters. */
+  lastFrame = { receivedMs: 0, chars: 0 };
 
   /** `url` may be a function: it is asked before every (re)connection, so a refreshed token
    * is the one sent; null means there is no credential to connect with any more. */
@@ -219,6 +221,8 @@ export class LiveClient {
     socket.onmessage = (frame: MessageEvent) => {
       this.lastMessageAt = Date.now();
       if (typeof frame.data !== "string") return;
+      this.lastFrame = { receivedMs: performance.timeOrigin + performance.now(),
+                         chars: frame.data.length };
       const message = parseMessage(frame.data);
       if (!message) return;
       this.state = reduce(this.state, message);

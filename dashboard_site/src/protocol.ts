@@ -41,12 +41,9 @@ export type Decision = (typeof DECISIONS)[number];
 /** Process resource figures; the runtime decides which keys it fills (may be absent). */
 export type Infra = NonNullable<SentTick["infra"]>;
 
-/** Tick: one closed second of the run. */
-export interface Tick extends SentTick {
-  /** Wall clock (epoch seconds) at which the window closed, when a runtime sends it (none
-   * does yet; bench/dashboard_latency.py reads it when present). */
-  window_end_epoch?: number;
-}
+/** Tick: one closed second of the run (window_end_epoch and published_epoch, when a runtime
+ * sends them, let bench/dashboard_latency.py split its latency). */
+export type Tick = SentTick;
 
 export type ServerMessage = NonNullable<LiveProtocol["ServerMessage"]>;
 

@@ -44,7 +44,8 @@ export function tick(second: number, overrides: Partial<WindowRow> = {}, runId =
     cost: { cost_per_transaction: 0.001, usd_per_hour: 360, projected_usd_per_day: 8640,
             budget_usd_per_day: 300, budget_status: "over budget", pricing_source: "test",
             basis: "modelled", model: "" },
-    infra: null, degradation: "NONE", faults_active: faults,
+    infra: null, degradation: "NONE", faults_active: faults, window_end_epoch: null,
+    published_epoch: null,
   };
 }
 

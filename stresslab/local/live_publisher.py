@@ -72,6 +72,9 @@ class LivePublisher:
                 infra=self.meter.sample() if self.meter else None,
                 agent_load=self.probe.agents if self.probe else None,
             )
+            if self._clock.started is not None:  # so a page can tell how late it drew the tick
+                tick.window_end_epoch = round(self._clock.started + second + 1, 3)
+            tick.published_epoch = round(self._clock.now(), 3)
             self.send(tick.to_json())
             for event in events:
                 self.send(event.to_json())

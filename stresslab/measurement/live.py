@@ -219,6 +219,10 @@ class Tick(_Message):
         default=None, description="process resource figures; the runtime decides which keys")
     degradation: str = "NONE"
     faults_active: list[str] = Field(default_factory=list)
+    window_end_epoch: float | None = Field(
+        default=None, description="wall clock (epoch s) at which the window closed")
+    published_epoch: float | None = Field(
+        default=None, description="wall clock (epoch s) at which the runtime sent the tick")
 
 
 class LiveEvent(_Message):

@@ -176,21 +176,22 @@ class LiveFeed:
         are left to the summary: mid-run, requests in flight would look lost.
         """
         events = []
+        # Criteria over the same seconds share one set of metrics: each set is a pass over the
+        # run's latency histograms, the costliest part of a tick.
+        metrics_of: dict[tuple[int, int] | None, dict[str, float | None]] = {}
         for criterion in self.spec.criteria:
             key = f"{criterion.expr} [{criterion.window_label}]"
             if (criterion.threshold.metric in END_OF_RUN_METRICS or key in self._judged
                     or criterion.fault is not None):  # per fault, judged by the summary
                 continue
             window = criterion_window(criterion, self.spec)
-            if window is None:
-                stats, (start, end) = aggregator.totals, (0, second + 1)
-            elif second >= window[1]:  # one second of grace for the phase's last answers
-                (start, end), stats = window, aggregator.window(*window)
+            if window is not None:
+                if second < window[1]:  # one second of grace for the phase's last answers
+                    continue
                 self._judged.add(key)
-            else:
-                continue
-            metrics = window_metrics(stats, end - start, aggregator.expected_between(start, end))
-            result = judge(criterion, metrics)
+            if window not in metrics_of:
+                metrics_of[window] = self._window_metrics(aggregator, window, second)
+            result = judge(criterion, metrics_of[window])
             if result.observed is None:
                 continue
             if not result.passed and key not in self._breached:
@@ -202,6 +203,17 @@ class LiveFeed:
                 events.append(self.event("criterion_recovered", second + 1, criterion=key,
                                          observed=result.observed))
         return events
+
+    @staticmethod
+    def _window_metrics(
+        aggregator: RunAggregator, window: tuple[int, int] | None, second: int,
+    ) -> dict[str, float | None]:
+        """A phase's metrics, or (window None) the run's so far."""
+        if window is None:
+            stats, (start, end) = aggregator.totals, (0, second + 1)
+        else:
+            (start, end), stats = window, aggregator.window(*window)
+        return window_metrics(stats, end - start, aggregator.expected_between(start, end))
 
 
 def thin_history(

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from stresslab.judgement.business import load_price_table
+from stresslab.measurement import live_feed
 from stresslab.measurement.aggregate import RunAggregator
 from stresslab.measurement.live import describe_run, parse_client_message
 from stresslab.measurement.live_feed import LiveFeed
@@ -148,3 +149,28 @@ def test_a_second_ticked_again_is_a_correction_that_replaces_it_and_counts_once(
     assert [t.second for t in live.history] == [0, 1]
     assert live.history[-1].totals["errors"] == 5
     assert tick.hero.uptime_pct == 50.0
+
+
+def test_criteria_over_the_same_seconds_share_one_pass_over_the_histograms(monkeypatch):
+    # Given three criteria on the whole run and two on one phase
+    spec = parse_scenario({
+        "name": "shared", "phases": SPEC.model_dump()["phases"],
+        "criteria": ["error_rate < 0.1", "p95_ms < 500", "p99_ms < 900",
+                     {"expr": "p95_ms < 50", "during": "a"},
+                     {"expr": "p99_ms < 90", "during": "a"}],
+    }, "test")
+    run = describe_run(spec, "r1", "2026-11-27T00:00:00Z", "running", "http://t", [10.0] * 4)
+    live, aggregator = LiveFeed(spec, run, load_price_table(), 1.0), RunAggregator("r1", [10.0] * 4)
+    passes: list[float] = []
+    real = live_feed.window_metrics
+    monkeypatch.setattr(live_feed, "window_metrics",
+                        lambda stats, seconds, *a, **k: passes.append(seconds) or
+                        real(stats, seconds, *a, **k))
+    for second in range(3):
+        aggregator.add(window(10, latency_s=0.2).to_batch("r1", "w", 0, 0, second, second))
+    # When the tick after the phase is built
+    _, events = live.tick(aggregator, 2)
+    # Then the run's metrics and the phase's are each computed once, and every criterion judged
+    assert passes == [3, 2]
+    assert sorted(e.detail["criterion"] for e in events) == [
+        "p95_ms < 50 [phase a]", "p99_ms < 90 [phase a]"]

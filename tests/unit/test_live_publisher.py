@@ -81,3 +81,15 @@ def test_the_last_planned_second_goes_out_once_the_run_is_over_with_every_final_
     assert ticks(recorder.messages) == list(range(10))
     last = recorder.messages[-1]
     assert last["totals"]["ok"] == aggregator.totals.ok == 107 and last["window"]["ok"] == 17
+
+
+def test_each_tick_says_when_its_window_ended_and_when_it_was_sent() -> None:
+    # Given a run that started at 100 s (epoch), now 3.6 s in
+    fake, _, recorder, publisher, _ = run_parts()
+    fake.advance(3.6)
+    # When the closed seconds are published
+    publisher.publish_ticks(aggregator_with(range(4)), 3.6, 10, closed_after_grace, lambda s: [])
+    # Then each tick carries its window's end and the moment it went out (for the latency bench)
+    sent = [m for m in recorder.messages if m["type"] == "tick"]
+    assert [(m["second"], m["window_end_epoch"], m["published_epoch"]) for m in sent] == [
+        (0, 101.0, 103.6), (1, 102.0, 103.6), (2, 103.0, 103.6)]

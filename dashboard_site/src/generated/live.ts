@@ -93,12 +93,20 @@ export interface Tick {
   infra: {
     [k: string]: unknown;
   } | null;
+  /**
+   * wall clock (epoch s) at which the runtime sent the tick
+   */
+  published_epoch: number | null;
   run_id: string;
   schema: "stresslab.live/v1";
   second: number;
   totals: Totals;
   type: "tick";
   window: WindowRow;
+  /**
+   * wall clock (epoch s) at which the window closed
+   */
+  window_end_epoch: number | null;
 }
 /**
  * This interface was referenced by `LiveProtocol`'s JSON-Schema

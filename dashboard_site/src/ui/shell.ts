@@ -41,6 +41,11 @@ interface RenderRecord {
   run_id: string;
   second: number;
   window_end_epoch: number | null;
+  /** when the runtime sent it (epoch s), if it says */
+  published_epoch: number | null;
+  /** the frame's length in characters (ASCII JSON: bytes) */
+  chars: number;
+  /** when the frame arrived, before parsing */
   received_ms: number;
   /** JavaScript time spent applying the tick (DOM and chart options), ms */
   script_ms: number;
@@ -66,13 +71,15 @@ function epochNowMs(): number {
 }
 
 /** Record when a tick is on screen (after the next paint), for bench/dashboard_latency.py. */
-export function recordRender(tick: Tick, receivedMs: number, scriptMs: number): void {
+export function recordRender(tick: Tick, receivedMs: number, scriptMs: number,
+                             chars = 0): void {
   const handle = window.__stresslab;
   if (!handle) return;
   requestAnimationFrame(() => requestAnimationFrame(() => {
     handle.renders.push({
       run_id: tick.run_id, second: tick.second,
       window_end_epoch: tick.window_end_epoch ?? null,
+      published_epoch: tick.published_epoch ?? null, chars,
       received_ms: receivedMs, script_ms: scriptMs, rendered_ms: epochNowMs(),
     });
     if (handle.renders.length > RENDER_LOG_LIMIT) handle.renders.splice(0, 1000);
@@ -232,10 +239,12 @@ export async function boot(
   });
   await setup(ctx);
   live.onState((state, message) => {
-    const received = epochNowMs();
+    const { receivedMs, chars } = live.lastFrame;
     updateHeader(top, state);
     render(state, message);
-    if (message?.type === "tick") recordRender(message, received, epochNowMs() - received);
+    if (message?.type === "tick") {
+      recordRender(message, receivedMs, epochNowMs() - receivedMs, chars);
+    }
   });
   render(live.state, null);
   live.onRefused(() => {
