@@ -32,7 +32,7 @@ async def held(_: web.Request, __: int) -> web.StreamResponse:
 
 
 async def test_requests_that_never_got_a_connection_are_undelivered(tmp_path: Path) -> None:
-    # Given a target that holds every answer, and a worker with two connections
+    # Given a target that holds every answer, and a worker with one connection
     target = HostileTarget(held)
     target.start()
     try:
