@@ -14,14 +14,31 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from stresslab.ports import OUTCOME_TIMEOUT, Outcome
 
-if TYPE_CHECKING:
-    from stresslab.targets.http import _Connection, _Pool
-
 Answered = Callable[[Outcome], None]
+
+
+class _Connection(Protocol):
+    """What a lane needs of one keep-alive connection (targets/http.py's)."""
+
+    exchange: Exchange | None
+    transport: asyncio.Transport
+    closed: bool
+    reusable: bool
+
+    def abort(self) -> None: ...
+
+
+class _Pool(Protocol):
+    """What a lane needs of the connection pool (targets/http.py's)."""
+
+    def take_idle(self) -> _Connection | None: ...
+    def release(self, connection: Any) -> None: ...  # its own connections only
+    def reserve(self) -> bool: ...
+    async def open_reserved(self) -> _Connection: ...
 COMPACT_AT = 65_536  # deadline entries behind a request that hangs, before they are swept
 
 
