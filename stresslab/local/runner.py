@@ -40,6 +40,7 @@ from stresslab.measurement.aggregate import RunAggregator, aggregator_from_batch
 from stresslab.measurement.live import Snapshot, describe_run
 from stresslab.measurement.live_feed import LiveFeed
 from stresslab.measurement.metrics import WindowStats
+from stresslab.measurement.seconds import SpilledSeconds
 from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
 from stresslab.runs import iso, new_run_id
@@ -154,7 +155,7 @@ class LocalRun:
             raise RuntimeError("the run has not started")
         batches = list(self._store.batches(self.run_id))
         self.aggregator = aggregator_from_batches(
-            self.run_id, self.plan.expected_per_second, batches
+            self.run_id, self.plan.expected_per_second, batches, self._spilled_seconds()
         )
         self._intake.recount(batches)
 
@@ -209,8 +210,16 @@ class LocalRun:
         finally:
             await target.stop()
 
+    def _spilled_seconds(self) -> SpilledSeconds:
+        """Closed seconds wait in the store, so the run's memory is bounded by the live window
+        (HOT_SECONDS), not by its length; judging reads them back."""
+        assert self._store is not None
+        return SpilledSeconds(self._store.seconds_spill(self.run_id))
+
     async def _execute(self, url: str, store: SqliteRunStore) -> LocalRunResult:
         self._store = store
+        self.aggregator = RunAggregator(self.run_id, self.plan.expected_per_second,
+                                        self._spilled_seconds())
         pool = self._pool = WorkerPool(
             self._context, self.plan.assignments(run_started_at=0.0),
             self.spec.model_dump_json(), url, self._stop, self._start_at, self.accept_batch,
@@ -277,8 +286,8 @@ class LocalRun:
         return health_of(stats, self._target.cpu_at(second))
 
     def _connect_errors(self, first: int, last: int) -> int:
-        seconds = self.aggregator.seconds
-        return sum(seconds[s].errors["connect"] for s in range(first, last + 1) if s in seconds)
+        return sum(stats.errors["connect"]
+                   for stats in self.aggregator.seconds.between(first, last + 1))
 
     async def _supervise(self, started: float, pool: WorkerPool, store: SqliteRunStore) -> None:
         display = ProgressDisplay(enabled=self.options.progress)
@@ -406,6 +415,7 @@ class LocalRun:
         try:
             store.save_seconds(self.run_id, series)
             store.finish_run(self.run_id, status, facts.ended_at, summary.to_json_dict())
+            store.seconds_spill(self.run_id)  # cleared: the batches and rows keep the run
         except sqlite3.Error as error:  # the files below still hold the whole run
             summary.notes.append(
                 f"the run store could not record the run's end: {describe_error(error)}")
