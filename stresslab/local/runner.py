@@ -206,6 +206,7 @@ class LocalRun:
                 await target.check(url)
                 return await self._execute(url, store)
             finally:
+                self._drop_spilled(store)
                 store.close()
         finally:
             await target.stop()
@@ -215,6 +216,15 @@ class LocalRun:
         (HOT_SECONDS), not by its length; judging reads them back."""
         assert self._store is not None
         return SpilledSeconds(self._store.seconds_spill(self.run_id))
+
+    def _drop_spilled(self, store: SqliteRunStore) -> None:
+        """The run is over: its batches and rows keep it, so the spilled seconds go; the
+        aggregator keeps what it holds (the live window) and reads no more from the store."""
+        seconds = self.aggregator.seconds
+        if isinstance(seconds, SpilledSeconds):
+            seconds.detach()
+        with contextlib.suppress(sqlite3.Error):
+            store.seconds_spill(self.run_id)
 
     async def _execute(self, url: str, store: SqliteRunStore) -> LocalRunResult:
         self._store = store
@@ -415,7 +425,6 @@ class LocalRun:
         try:
             store.save_seconds(self.run_id, series)
             store.finish_run(self.run_id, status, facts.ended_at, summary.to_json_dict())
-            store.seconds_spill(self.run_id)  # cleared: the batches and rows keep the run
         except sqlite3.Error as error:  # the files below still hold the whole run
             summary.notes.append(
                 f"the run store could not record the run's end: {describe_error(error)}")

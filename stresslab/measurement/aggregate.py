@@ -181,6 +181,39 @@ class WorkerState:
     finished: bool = False
 
 
+class SeenBatches:
+    """The (worker, seq) keys already counted, kept as each worker's run of seqs from 0 plus
+    the few seen out of order: bounded by the workers, not by the run's length."""
+
+    def __init__(self) -> None:
+        self._below: dict[str, int] = {}  # every seq below this has been seen
+        self._ahead: dict[str, set[int]] = {}
+
+    def seen(self, key: tuple[str, int]) -> bool:
+        worker_id, seq = key
+        return seq < self._below.get(worker_id, 0) or seq in self._ahead.get(worker_id, ())
+
+    def add(self, key: tuple[str, int]) -> None:
+        worker_id, seq = key
+        below = self._below.get(worker_id, 0)
+        ahead = self._ahead.setdefault(worker_id, set())
+        if seq < below:
+            return
+        ahead.add(seq)
+        while below in ahead:
+            ahead.discard(below)
+            below += 1
+        self._below[worker_id] = below
+
+    def __len__(self) -> int:
+        return sum(self._below.values()) + sum(map(len, self._ahead.values()))
+
+    @property
+    def held(self) -> int:
+        """Keys held one by one (seen out of order)."""
+        return sum(map(len, self._ahead.values()))
+
+
 @dataclass
 class RunAggregator:
     """Per-second windows and run totals; a batch seen twice (same worker, seq) counts once."""
@@ -192,7 +225,7 @@ class RunAggregator:
     workers: dict[str, WorkerState] = field(default_factory=dict)
     duplicates: int = 0
     foreign: int = 0
-    _seen: set[tuple[str, int]] = field(default_factory=set)
+    _seen: SeenBatches = field(default_factory=SeenBatches)
     _dirty: set[int] = field(default_factory=set)
 
     def add(self, batch: MetricsBatch) -> bool:
@@ -200,7 +233,7 @@ class RunAggregator:
         if batch.run_id != self.run_id:
             self.foreign += 1
             return False
-        if batch.key in self._seen:
+        if self._seen.seen(batch.key):
             self.duplicates += 1
             return False
         self._seen.add(batch.key)

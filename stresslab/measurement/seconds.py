@@ -75,6 +75,25 @@ class SecondsSpill(Protocol):
         ...
 
 
+class NoSpill:
+    """A spill that holds nothing (SpilledSeconds.detach)."""
+
+    def put(self, second: int, order: int, body: str) -> None:
+        raise RuntimeError("the seconds' store has been detached")
+
+    def take(self, second: int) -> tuple[int, str] | None:
+        return None
+
+    def get(self, second: int) -> str | None:
+        return None
+
+    def keys(self) -> list[tuple[int, int]]:
+        return []
+
+    def scan(self, start: int, end: int) -> Iterator[tuple[int, str]]:
+        return iter(())
+
+
 class Seconds(MutableMapping[int, WindowStats]):
     """Every second held in memory; seconds behind the live window are kept frozen (their
     histograms encoded). Readers use the mapping, `between` for a window, `peak_sent`."""
@@ -187,6 +206,11 @@ class SpilledSeconds(Seconds):
     def __contains__(self, second: object) -> bool:
         return second in self._held or (
             isinstance(second, int) and self._spill.get(second) is not None)
+
+    def detach(self) -> None:
+        """Let go of the spill (its store is about to close): the live window stays held."""
+        self._spill = NoSpill()
+        self._hot_seconds = 1 << 62
 
     def between(self, start: int, end: int) -> Iterator[WindowStats]:
         both: list[tuple[int, WindowStats | str]] = [

@@ -138,3 +138,15 @@ def test_the_in_memory_seconds_keep_closed_ones_frozen() -> None:
     assert seconds.resident == 30
     assert seconds[0]._frozen is not None and seconds[29]._frozen is None
     assert seconds.peak_sent() == 29
+
+
+def test_the_batches_already_counted_are_held_as_runs_of_seqs() -> None:
+    # Given two workers' batches over 500 seconds, some redelivered and some out of order
+    aggregator = RunAggregator("run", [50.0] * 500)
+    batches = _stream(500)
+    assert aggregator.add_all(batches) == 1000
+    # When they are all delivered again
+    assert aggregator.add_all(reversed(batches)) == 0
+    # Then each counted once, and what remembers them holds no key one by one
+    assert aggregator.duplicates == 1000
+    assert aggregator._seen.held == 0 and len(aggregator._seen) == 1000
