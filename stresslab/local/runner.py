@@ -28,6 +28,7 @@ from stresslab.local.batch_intake import BatchIntake
 from stresslab.local.degradation_control import DegradationController
 from stresslab.local.fault_timeline import FaultTimeline
 from stresslab.local.faults import describe_error
+from stresslab.local.garbage import GarbageSweep
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.live_publisher import LivePublisher, RunNotes
 from stresslab.local.progress import ProgressDisplay, progress_line
@@ -130,6 +131,7 @@ class LocalRun:
             DegradationTracker(spec.degradation), math.ceil(spec.duration), self._clock,
             self._live, self._notes)
         self._intake = BatchIntake(self._notes, self._wake_soon)
+        self.garbage = GarbageSweep()
 
     def request_stop(self) -> None:
         """Abort: workers stop scheduling, drain what is in flight and report."""
@@ -244,6 +246,7 @@ class LocalRun:
             self._stop.set()
             pool.close(timeout_s=5)
             raise
+        self.garbage.started()  # before the start time is set: not a second of the run taken
         started = time.time() + START_MARGIN_S
         self._start_at.value = started
         store.create_run(
@@ -326,6 +329,7 @@ class LocalRun:
                 self._publish_ticks(elapsed)
                 if fresh:
                     self._show_progress(display, closed, elapsed)
+                    self.garbage.second_closed(closed)
                 if not pool.alive():
                     break
         finally:

@@ -43,4 +43,6 @@ async def test_a_run_longer_than_the_live_window_holds_only_the_window(tmp_path:
         expected = rebuilt.second_row(row["second"], row["faults"])
         assert {k: v for k, v in row.items() if k != "degradation"} == expected
     assert result.summary["load"]["peak_tps"] == rebuilt.seconds.peak_sent()
+    # And its cyclic garbage was swept while it ran, not left for a rare full collection
+    assert run.garbage.sweeps >= 1
     store.close()

@@ -150,3 +150,20 @@ def test_the_batches_already_counted_are_held_as_runs_of_seqs() -> None:
     # Then each counted once, and what remembers them holds no key one by one
     assert aggregator.duplicates == 1000
     assert aggregator._seen.held == 0 and len(aggregator._seen) == 1000
+
+
+def test_the_runner_sweeps_its_garbage_every_ten_closed_seconds() -> None:
+    from stresslab.local.garbage import GarbageSweep
+
+    calls: list[str] = []
+
+    def collect() -> int:
+        calls.append("collect")
+        return 3
+
+    sweep = GarbageSweep(collect, lambda: calls.append("freeze"), every_s=10)
+    sweep.started()
+    for second in [0, 1, 5, 9, 10, 11, 19, 20, 35, 36]:
+        sweep.second_closed(second)
+    assert calls == ["collect", "freeze", "collect", "collect", "collect"]
+    assert sweep.sweeps == 3 and sweep.collected == 9
