@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system site contract demo aws-local test test-fast lint synth bench clean
+.PHONY: setup system site contract demo aws-local test test-fast lint synth bench bench-memory clean
 
 ## Debian packages the runs and tests need (nginx for foreign-target tests, Chromium for the
 ## pages, npm for the site, Prometheus to scrape /metrics), each as
@@ -87,7 +87,15 @@ bench: setup
 		.venv-bench/bin/pip install --quiet locust==2.47.0)
 	$(PY) bench/generator.py
 	$(PY) bench/target_kinds.py
+	$(PY) bench/reference_scaling.py
+	$(PY) bench/aggregator.py
+	$(PY) bench/pipeline.py --tps 5000 --duration 60s
 	$(PY) bench/dashboard_latency.py --tps 5000 --duration 30s
+	$(PY) bench/memory_slope.py --quick
+
+## Memory slope per hour of runner, workers and service (30 min at 1,000 TPS; MINUTES=N).
+bench-memory: setup
+	$(PY) bench/memory_slope.py --minutes $(or $(MINUTES),30)
 
 clean:
 	rm -rf $(VENV) .venv-bench dashboard_site/node_modules dashboard_site/dist cdk.out .pytest_cache .mypy_cache .ruff_cache results .stresslab

@@ -254,7 +254,7 @@ def summarize_run(
         load=Load(
             target_tps_avg=round(target_tps, 3),
             achieved_tps_avg=round(achieved, 3),
-            peak_tps=max((s.sent for s in aggregator.seconds.values()), default=0),
+            peak_tps=aggregator.seconds.peak_sent(),
             rate_error_pct=round((achieved - target_tps) / target_tps * 100, 3)
             if target_tps else None,
             planned=planned,

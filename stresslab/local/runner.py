@@ -29,6 +29,7 @@ from stresslab.local.batch_intake import BatchIntake
 from stresslab.local.degradation_control import DegradationController
 from stresslab.local.fault_timeline import FaultTimeline
 from stresslab.local.faults import describe_error
+from stresslab.local.garbage import GarbageSweep
 from stresslab.local.infra import ProcessMeter, TargetProbe
 from stresslab.local.live_publisher import LivePublisher, RunNotes
 from stresslab.local.progress import ProgressDisplay, progress_line
@@ -41,6 +42,7 @@ from stresslab.measurement.aggregate import RunAggregator, aggregator_from_batch
 from stresslab.measurement.live import Snapshot, describe_run
 from stresslab.measurement.live_feed import LiveFeed
 from stresslab.measurement.metrics import WindowStats
+from stresslab.measurement.seconds import SpilledSeconds
 from stresslab.outputs.baselines import Baseline, judge_regressions
 from stresslab.outputs.report import write_outputs
 from stresslab.ports import Broadcaster
@@ -132,6 +134,7 @@ class LocalRun:
             DegradationTracker(spec.degradation), math.ceil(spec.duration), self._clock,
             self._live, self._notes)
         self._intake = BatchIntake(self._notes, self._wake_soon)
+        self.garbage = GarbageSweep()
 
     def request_stop(self) -> None:
         """Abort: workers stop scheduling, drain what is in flight and report."""
@@ -157,7 +160,7 @@ class LocalRun:
             raise RuntimeError("the run has not started")
         batches = list(self._store.batches(self.run_id))
         self.aggregator = aggregator_from_batches(
-            self.run_id, self.plan.expected_per_second, batches
+            self.run_id, self.plan.expected_per_second, batches, self._spilled_seconds()
         )
         self._intake.recount(batches)
 
@@ -208,12 +211,30 @@ class LocalRun:
                 await target.check(url)
                 return await self._execute(url, store)
             finally:
+                self._drop_spilled(store)
                 store.close()
         finally:
             await target.stop()
 
+    def _spilled_seconds(self) -> SpilledSeconds:
+        """Closed seconds wait in the store, so the run's memory is bounded by the live window
+        (HOT_SECONDS), not by its length; judging reads them back."""
+        assert self._store is not None
+        return SpilledSeconds(self._store.seconds_spill(self.run_id))
+
+    def _drop_spilled(self, store: SqliteRunStore) -> None:
+        """The run is over: its batches and rows keep it, so the spilled seconds go; the
+        aggregator keeps what it holds (the live window) and reads no more from the store."""
+        seconds = self.aggregator.seconds
+        if isinstance(seconds, SpilledSeconds):
+            seconds.detach()
+        with contextlib.suppress(sqlite3.Error):
+            store.seconds_spill(self.run_id)
+
     async def _execute(self, url: str, store: SqliteRunStore) -> LocalRunResult:
         self._store = store
+        self.aggregator = RunAggregator(self.run_id, self.plan.expected_per_second,
+                                        self._spilled_seconds())
         pool = self._pool = WorkerPool(
             self._context, self.plan.assignments(run_started_at=0.0),
             self.spec.model_dump_json(), url, self._stop, self._start_at, self.accept_batch,
@@ -228,6 +249,7 @@ class LocalRun:
             self._stop.set()
             pool.close(timeout_s=5)
             raise
+        self.garbage.started()  # before the start time is set: not a second of the run taken
         started = time.time() + START_MARGIN_S
         self._start_at.value = started
         store.create_run(
@@ -280,8 +302,8 @@ class LocalRun:
         return health_of(stats, self._target.cpu_at(second))
 
     def _connect_errors(self, first: int, last: int) -> int:
-        seconds = self.aggregator.seconds
-        return sum(seconds[s].errors["connect"] for s in range(first, last + 1) if s in seconds)
+        return sum(stats.errors["connect"]
+                   for stats in self.aggregator.seconds.between(first, last + 1))
 
     async def _supervise(self, started: float, pool: WorkerPool, store: SqliteRunStore) -> None:
         display = ProgressDisplay(enabled=self.options.progress)
@@ -310,6 +332,7 @@ class LocalRun:
                 self._publish_ticks(elapsed)
                 if fresh:
                     self._show_progress(display, closed, elapsed)
+                    self.garbage.second_closed(closed)
                 if not pool.alive():
                     break
         finally:

@@ -32,6 +32,13 @@ CREATE TABLE IF NOT EXISTS batches (
     body TEXT NOT NULL,
     PRIMARY KEY (run_id, worker_id, seq)
 );
+CREATE TABLE IF NOT EXISTS spilled_seconds (
+    run_id TEXT NOT NULL,
+    second INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, second)
+);
 CREATE TABLE IF NOT EXISTS seconds (
     run_id TEXT NOT NULL,
     second INTEGER NOT NULL,
@@ -123,6 +130,13 @@ class SqliteRunStore:
             ).fetchall()
         return [json.loads(row) for (row,) in rows]
 
+    def seconds_spill(self, run_id: str) -> SqliteSecondsSpill:
+        """Where a running run's closed seconds wait (measurement.seconds.SpilledSeconds);
+        any left from an earlier aggregator of the run are cleared."""
+        spill = SqliteSecondsSpill(self._db, self._lock, run_id)
+        spill.clear()
+        return spill
+
     def finish_run(
         self, run_id: str, status: str, ended_at: str, summary: RunSummary | dict[str, Any]
     ) -> None:
@@ -184,6 +198,50 @@ class SqliteRunStore:
             if summary.passed and same_target(summary):
                 return started_at, run_id
         return None
+
+
+class SqliteSecondsSpill:
+    """One run's closed seconds, each with the order it first came in (measurement.seconds)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, run_id: str) -> None:
+        self._db, self._lock, self._run_id = db, lock, run_id
+
+    def put(self, second: int, order: int, body: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO spilled_seconds (run_id, second, ord, body)"
+                             " VALUES (?, ?, ?, ?)", (self._run_id, second, order, body))
+
+    def get(self, second: int) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM spilled_seconds WHERE run_id = ? AND second = ?",
+                (self._run_id, second)).fetchone()
+        return None if row is None else str(row[0])
+
+    def take(self, second: int) -> tuple[int, str] | None:
+        with self._lock:
+            row = self._db.execute(
+                "DELETE FROM spilled_seconds WHERE run_id = ? AND second = ? RETURNING ord, body",
+                (self._run_id, second)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def keys(self) -> list[tuple[int, int]]:
+        with self._lock:
+            rows = self._db.execute("SELECT ord, second FROM spilled_seconds WHERE run_id = ?",
+                                    (self._run_id,)).fetchall()
+        return [(int(order), int(second)) for order, second in rows]
+
+    def scan(self, start: int, end: int) -> Iterator[tuple[int, str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ord, body FROM spilled_seconds WHERE run_id = ? AND second >= ?"
+                " AND second < ? ORDER BY ord", (self._run_id, start, end)).fetchall()
+        for order, body in rows:
+            yield int(order), str(body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM spilled_seconds WHERE run_id = ?", (self._run_id,))
 
 
 def _verdict(summary: str | None) -> dict[str, Any]:

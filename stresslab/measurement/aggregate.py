@@ -12,8 +12,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from stresslab.measurement.metrics import ERROR_CLASSES, MetricsBatch, WindowStats
-
-HOT_SECONDS = 10
+from stresslab.measurement.seconds import Seconds
 
 
 def _ms(stats: WindowStats, percentile: float) -> float | None:
@@ -182,53 +181,71 @@ class WorkerState:
     finished: bool = False
 
 
+class SeenBatches:
+    """The (worker, seq) keys already counted, kept as each worker's run of seqs from 0 plus
+    the few seen out of order: bounded by the workers, not by the run's length."""
+
+    def __init__(self) -> None:
+        self._below: dict[str, int] = {}  # every seq below this has been seen
+        self._ahead: dict[str, set[int]] = {}
+
+    def seen(self, key: tuple[str, int]) -> bool:
+        worker_id, seq = key
+        return seq < self._below.get(worker_id, 0) or seq in self._ahead.get(worker_id, ())
+
+    def add(self, key: tuple[str, int]) -> None:
+        worker_id, seq = key
+        below = self._below.get(worker_id, 0)
+        ahead = self._ahead.setdefault(worker_id, set())
+        if seq < below:
+            return
+        ahead.add(seq)
+        while below in ahead:
+            ahead.discard(below)
+            below += 1
+        self._below[worker_id] = below
+
+    def __len__(self) -> int:
+        return sum(self._below.values()) + sum(map(len, self._ahead.values()))
+
+    @property
+    def held(self) -> int:
+        """Keys held one by one (seen out of order)."""
+        return sum(map(len, self._ahead.values()))
+
+
 @dataclass
 class RunAggregator:
     """Per-second windows and run totals; a batch seen twice (same worker, seq) counts once."""
 
     run_id: str
     expected_per_second: list[float]
-    seconds: dict[int, WindowStats] = field(default_factory=dict)
+    seconds: Seconds = field(default_factory=Seconds)
     totals: WindowStats = field(default_factory=WindowStats)
     workers: dict[str, WorkerState] = field(default_factory=dict)
     duplicates: int = 0
     foreign: int = 0
-    _seen: set[tuple[str, int]] = field(default_factory=set)
+    _seen: SeenBatches = field(default_factory=SeenBatches)
     _dirty: set[int] = field(default_factory=set)
-    _hot: set[int] = field(default_factory=set)
-    _latest: int = -1
 
     def add(self, batch: MetricsBatch) -> bool:
         """Merge a batch; False (and nothing changes) for a duplicate or another run's batch."""
         if batch.run_id != self.run_id:
             self.foreign += 1
             return False
-        if batch.key in self._seen:
+        if self._seen.seen(batch.key):
             self.duplicates += 1
             return False
         self._seen.add(batch.key)
         decoded = WindowStats.from_batch(batch)
         self.totals.add_stats(decoded)
-        window = self.seconds.get(batch.window)
-        if window is None:
-            self.seconds[batch.window] = decoded
-        else:
-            window.add_stats(decoded)
-        self._freeze_closed(batch.window)
+        self.seconds.merge(batch.window, decoded)
         worker = self.workers.setdefault(batch.worker_id, WorkerState())
         worker.last_window = max(worker.last_window, batch.window)
         worker.batches += 1
         worker.finished = worker.finished or batch.final
         self._dirty.add(batch.window)
         return True
-
-    def _freeze_closed(self, second: int) -> None:
-        """Seconds well behind the newest are compacted; a late batch thaws one again."""
-        self._hot.add(second)
-        self._latest = max(self._latest, second)
-        for old in [s for s in self._hot if s < self._latest - HOT_SECONDS]:
-            self.seconds[old].freeze()
-            self._hot.discard(old)
 
     def add_all(self, batches: Iterable[MetricsBatch]) -> int:
         return sum(1 for batch in batches if self.add(batch))
@@ -243,9 +260,7 @@ class RunAggregator:
 
     def window(self, start: int, end: int) -> WindowStats:
         """All seconds in [start, end) merged."""
-        return WindowStats.merged(
-            stats for second, stats in self.seconds.items() if start <= second < end
-        )
+        return WindowStats.merged(self.seconds.between(start, end))
 
     def second_row(self, second: int, faults: Iterable[str] = ()) -> dict[str, Any]:
         """One row of the per-second series."""
@@ -296,7 +311,8 @@ class RunAggregator:
 
 
 def aggregator_from_batches(
-    run_id: str, expected_per_second: list[float], batches: Iterable[MetricsBatch]
+    run_id: str, expected_per_second: list[float], batches: Iterable[MetricsBatch],
+    seconds: Seconds | None = None,
 ) -> RunAggregator:
     """A run's aggregator rebuilt from its stored raw batches, e.g. after a restart mid-run.
 
@@ -304,6 +320,7 @@ def aggregator_from_batches(
     aggregator equals the one that saw the batches live; batches that arrive afterwards
     (again or for the first time) are added to it as usual.
     """
-    aggregator = RunAggregator(run_id, expected_per_second)
+    aggregator = RunAggregator(run_id, expected_per_second,
+                               Seconds() if seconds is None else seconds)
     aggregator.add_all(batches)
     return aggregator

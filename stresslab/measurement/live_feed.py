@@ -130,7 +130,7 @@ class LiveFeed:
                 "errors": totals.error_total, "timeouts": totals.timeouts,
                 "dropped": totals.dropped,
                 "errors_by_class": dict(totals.errors),
-                "peak_tps": max((s.sent for s in aggregator.seconds.values()), default=0),
+                "peak_tps": aggregator.seconds.peak_sent(),
                 "p50_ms": latency["p50"], "p95_ms": latency["p95"], "p99_ms": latency["p99"],
                 "accuracy": accuracy["accuracy"], "precision": accuracy["precision"],
                 "recall": accuracy["recall"],

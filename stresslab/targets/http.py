@@ -376,10 +376,9 @@ class HttpTarget:
         """The outcome, and the answer's status when one came."""
         connection: _Connection | None = None
         try:
-            if self._signer is None:  # no coroutine per request where none is needed
-                body = self._render(payload)
-                data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
-            else:
+            data: bytes | None = None  # unsigned: rendered once a connection is free, so
+            # requests piled up waiting for one hold their payload only (bench/worker_pileup.py)
+            if self._signer is not None:
                 try:
                     data = await self._signed_request(payload)
                 except TokenRefused as refused:  # no token: this request is never sent
@@ -387,6 +386,9 @@ class HttpTarget:
                     return Outcome("http_4xx", delivered=False), 401  # counted as a refusal
             async with asyncio.timeout(self._timeout):
                 connection = await self._pool.acquire()
+                if data is None:  # no coroutine per request where none is needed
+                    body = self._render(payload)
+                    data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
                 status, answer = await connection.request(data)
         except TimeoutError:
             if connection is not None:

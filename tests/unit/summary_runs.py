@@ -10,6 +10,7 @@ from stresslab.judgement.business import load_price_table
 from stresslab.judgement.summary import RunFacts, build_summary
 from stresslab.measurement.aggregate import RunAggregator
 from stresslab.measurement.metrics import WindowStats, record_us
+from stresslab.measurement.seconds import Seconds
 from stresslab.scenario.spec import parse_scenario
 
 TPS = 50
@@ -61,16 +62,18 @@ def _second(n: int, bad: bool, rich: bool) -> WindowStats:
     return stats
 
 
-def golden_summary(name: str) -> dict[str, Any]:
+def golden_summary(name: str, seconds: Seconds | None = None) -> dict[str, Any]:
     """The summary of one of the fixed runs: 'local' (rich: agents, lag, a fault observed
-    by the local runtime, degradation), 'aws' (a fault as AWS records it), 'plain'."""
+    by the local runtime, degradation), 'aws' (a fault as AWS records it), 'plain'; its
+    seconds held in memory unless given a store for them."""
     spec_source: dict[str, Any] = dict(SPEC)
     rich = name != "plain"
     if name == "plain":
         spec_source = {**SPEC, "faults": [], "criteria": ["p99_ms < 1"]}
     spec = parse_scenario(spec_source, "test")
     plan = plan_run(spec, "r-golden")
-    aggregator = RunAggregator("r-golden", plan.expected_per_second)
+    aggregator = RunAggregator("r-golden", plan.expected_per_second,
+                               Seconds() if seconds is None else seconds)
     for n in range(int(spec.duration)):
         stats = _second(n, bad=rich and 10 <= n < 15, rich=rich)
         aggregator.add(stats.to_batch("r-golden", "w0-s0", 0, 0, n, n,
