@@ -55,9 +55,11 @@ def held_rate(
                 best = (sent / window_s, start)
         else:
             failures.append((start, planned / window_s, sent / window_s, broken))
-    held = best[0] if best else 0.0
-    limit = next(((start, planned, achieved, broken)
-                  for start, planned, achieved, broken in failures if planned > held), None)
+    floor = (best[0] if best else 0.0) * (1 - PACE_TOLERANCE)
+    at_or_above = [f for f in failures if f[1] >= floor]
+    stretches = sum(1 for start in starts
+                    if sum(planned_per_second[start:start + window_s]) / window_s >= floor)
+    limit = at_or_above[0] if at_or_above else None
     return HeldRate(
         tps=round(best[0], 1) if best else None,
         start_s=best[1] if best else None,
@@ -65,7 +67,8 @@ def held_rate(
         window_s=window_s,
         limit=RateLimit(start_s=limit[0], end_s=limit[0] + window_s,
                         planned_tps=round(limit[1], 1), achieved_tps=round(limit[2], 1),
-                        broken=limit[3]) if limit else None,
+                        broken=limit[3], broken_stretches=len(at_or_above),
+                        of_stretches=stretches) if limit else None,
     )
 
 
@@ -97,8 +100,9 @@ def held_rate_sentence(held: HeldRate | Mapping[str, object] | None) -> str | No
         head = (f"Highest rate held: {value.tps:,.0f} TPS for {value.window_s} s "
                 f"(seconds {value.start_s}–{value.end_s}) with every run-wide criterion met")
     if value.limit is None:
-        return head + "; no stretch planned above it broke."
+        return head + "; no stretch planned at or above it broke."
     limit = value.limit
-    return (f"{head}; the limit: at seconds {limit.start_s}–{limit.end_s}, planned "
-            f"{limit.planned_tps:,.0f} TPS, achieved {limit.achieved_tps:,.0f} TPS, "
+    return (f"{head}; at or above it {limit.broken_stretches} of {limit.of_stretches} "
+            f"stretches did not hold, the first at seconds {limit.start_s}–{limit.end_s}: "
+            f"planned {limit.planned_tps:,.0f} TPS, achieved {limit.achieved_tps:,.0f} TPS, "
             + "; ".join(limit.broken) + ".")

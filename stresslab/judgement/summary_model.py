@@ -45,7 +45,8 @@ class Load(_Part):
 
 
 class RateLimit(_Part):
-    """The first stretch, planned above the held rate, that did not hold, and what broke."""
+    """The first stretch planned at or above the held rate that did not hold, what broke
+    there, and how many such stretches did not hold."""
 
     start_s: int
     end_s: int
@@ -53,6 +54,9 @@ class RateLimit(_Part):
     achieved_tps: float
     broken: list[str] = Field(description="each reason in one line: dropped arrivals, the "
                                            "plan not sent, a criterion and its observation")
+    broken_stretches: int = Field(description="stretches planned at or above the held rate "
+                                              "that did not hold")
+    of_stretches: int = Field(description="stretches planned at or above the held rate")
 
 
 class HeldRate(_Part):
@@ -64,7 +68,8 @@ class HeldRate(_Part):
     start_s: int | None
     end_s: int | None
     window_s: int
-    limit: RateLimit | None = Field(description="null when no stretch planned above it broke")
+    limit: RateLimit | None = Field(description="null when no stretch planned at or above "
+                                                             "it broke")
 
 
 class Counts(_Part):

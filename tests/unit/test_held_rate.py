@@ -42,6 +42,25 @@ def test_the_held_rate_is_the_busiest_stretch_before_latency_broke() -> None:
     assert held.limit is not None
     assert (held.limit.start_s, held.limit.planned_tps) == (25, 3050.0)
     assert held.limit.broken == ["p95_ms < 2000 (observed 2500)"]
+    assert (held.limit.broken_stretches, held.limit.of_stretches) == (6, 7)  # [20, 30) held
+
+
+def test_a_plateau_that_held_only_at_times_names_the_stretches_that_did_not() -> None:
+    # Given a plan that holds 1,000 TPS for 60 s where every third stretch drops arrivals
+    planned = [1000.0] * 60
+
+    def metrics(start: int, end: int) -> Mapping[str, float | None]:
+        dropped = 500.0 if start % 15 == 0 else 0.0
+        sent = 1000.0 * (end - start) - dropped
+        return {"sent": sent, "dropped": dropped, "p95_ms": 10.0, "error_rate": 0.0,
+                "lost": 0.0}
+
+    held = held_rate(planned, metrics, CRITERIA)
+    # Then the held rate is the plateau's, and the limit counts the stretches at it that broke
+    assert held.tps == 1000.0 and held.limit is not None
+    assert (held.limit.start_s, held.limit.broken_stretches, held.limit.of_stretches) == (0, 4, 11)
+    sentence = held_rate_sentence(held)
+    assert sentence is not None and "at or above it 4 of 11 stretches did not hold" in sentence
 
 
 def test_a_generator_that_cannot_keep_pace_is_the_limit_not_a_held_rate() -> None:
@@ -59,7 +78,7 @@ def test_a_run_that_held_everything_has_no_limit_and_says_so() -> None:
     assert held.limit is None and held.tps == 2550.0
     assert held_rate_sentence(held) == (
         "Highest rate held: 2,550 TPS for 10 s (seconds 20–30) with every run-wide criterion "
-        "met; no stretch planned above it broke.")
+        "met; no stretch planned at or above it broke.")
 
 
 def test_no_held_stretch_and_a_short_run() -> None:
