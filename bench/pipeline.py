@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(scenario: str, extra: list[str], workers: int | None) -> dict:
+def run(scenario: str, extra: list[str], workers: int | None, keep: Path | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         command = [sys.executable, "-m", "stresslab", "run", scenario, *extra,
                    "--out", f"{tmp}/out", "--db", f"{tmp}/runs.db", "--quiet"]
@@ -34,6 +35,9 @@ def run(scenario: str, extra: list[str], workers: int | None) -> dict:
         if not summary.exists():
             sys.exit(f"the run wrote no summary (exit {finished.returncode}): "
                      f"{finished.stderr.strip().splitlines()[-1:]}")
+        if keep:
+            shutil.copytree(Path(tmp, "out"), keep, dirs_exist_ok=True)
+            print(f"outputs kept in {keep}")
         return json.loads(summary.read_text())
 
 
@@ -76,14 +80,16 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float,
                         help="run the scenario's own shape at this time scale instead of --tps")
     parser.add_argument("--workers", type=int)
+    parser.add_argument("--keep", type=Path, help="copy the run's outputs (summary, report) here")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     if args.time_scale:
-        summary = run(args.scenario, ["--time-scale", str(args.time_scale)], args.workers)
+        summary = run(args.scenario, ["--time-scale", str(args.time_scale)], args.workers,
+                      args.keep)
         report(summary, None)
     else:
         summary = run(args.scenario, ["--tps", f"{args.tps:g}", "--duration", args.duration],
-                      args.workers)
+                      args.workers, args.keep)
         report(summary, args.tps)
     return 0
 
