@@ -534,7 +534,7 @@ async function setup(ctx: PageContext): Promise<void> {
       h("div", { class: "page-sub", "data-role": "run-sub" }, "")),
     h("div", { class: "admin-top" }, controlsPanel(), infraPanel(), costPanel()),
     h("div", { class: "admin-bottom fill" },
-      chartPanel(charts, "cpu", "CPU", "per process, % of one core"),
+      chartPanel(charts, "cpu", "CPU", "% of one core, summed over each side's processes"),
       chartPanel(charts, "memory", "Memory", "resident set size"),
       historyPanel()),
   );
