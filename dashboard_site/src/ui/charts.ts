@@ -118,6 +118,8 @@ export function faultAreas(windows: FaultWindow[], now: number): Record<string, 
         name: w.planned ? `${w.label} (planned)` : w.label,
         xAxis: w.start_s,
         itemStyle: { color: w.planned ? COLORS.faultPlanned : COLORS.fault },
+        // a planned window and the fault it became start together: labels at opposite edges
+        ...(w.planned ? { label: { position: "insideBottom" } } : {}),
       },
       { xAxis: w.end_s ?? Math.max(now, w.start_s + 1) },
     ]),
