@@ -12,7 +12,8 @@ describe("faultAreas", () => {
     const area = faultAreas([window("slow geo", true), window("slow geo", false)], 30) as {
       data: [Record<string, unknown>, Record<string, unknown>][];
     };
-    const [planned, seen] = area.data.map(([start]) => start);
+    const [planned, seen] = area.data.map(([start]) => start) as [
+      Record<string, unknown>, Record<string, unknown>];
     expect(planned.name).toBe("slow geo (planned)");
     expect(planned.label).toEqual({ position: "insideBottom" });
     expect(seen.name).toBe("slow geo");
