@@ -26,7 +26,9 @@ NORMAL = Label("legit", "normal", False)
 class GeneratedTransaction(NamedTuple):
     """The payload POSTed to the target, and what the worker keeps to score the decision.
 
-    A NamedTuple for the same reason as Draft: one is made for every request."""
+    A NamedTuple for the same reason as Draft: one is made for every request. The payload's
+    nested dicts (card, merchant, device, location) are shared with the shard's world:
+    read them, never change them."""
 
     transaction_id: str
     payload: dict[str, Any]
