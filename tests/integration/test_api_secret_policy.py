@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +66,6 @@ def inline(url: str, header: str, duration: str = "2s") -> dict[str, Any]:
     return {"name": "exfiltrate", "workers": 1,
             "phases": [{"shape": "constant", "tps": 5, "duration": duration}],
             "target": {"url": url, "headers": {"X-Key": header}}}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 async def served(tmp_path: Path, allowed: tuple[str, ...] = ()) -> RunningServer:

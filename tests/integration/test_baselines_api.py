@@ -4,34 +4,17 @@ a finished run's series as stored in SQLite and as its viewers saw it live."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from stresslab.local.server import RunningServer, ServerSettings, start_server
+from stresslab.local.server import RunningServer
 from tests.viewer import Viewer
 
 pytestmark = pytest.mark.timeout(120)
 
 TOKEN = "baseline-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    settings = ServerSettings(port=0, token=TOKEN, db_path=tmp_path / "runs.db",
-                              results_dir=tmp_path / "results", site_dir=tmp_path / "dist")
-    running = await start_server(settings)
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 async def get(http: aiohttp.ClientSession, url: str,

@@ -7,14 +7,14 @@ import json
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from stresslab.local.server import RunningServer, ServerSettings, start_server
+from stresslab.local.server import RunningServer
 from tests.viewer import Message, Viewer
 
 pytestmark = pytest.mark.timeout(90)
@@ -22,21 +22,6 @@ pytestmark = pytest.mark.timeout(90)
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    settings = ServerSettings(port=0, token=TOKEN, db_path=tmp_path / "runs.db",
-                              results_dir=tmp_path / "results", site_dir=tmp_path / "dist")
-    running = await start_server(settings)
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 async def viewer(http: aiohttp.ClientSession, server: RunningServer) -> Viewer:

@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from stresslab.local.metrics_endpoint import render_metrics
-from stresslab.local.server import RunningServer, ServerSettings, start_server
+from stresslab.local.server import RunningServer
 from tests.conftest import free_port
 from tests.viewer import Viewer
 
@@ -33,21 +33,6 @@ FAULTED_SMOKE = {
     "faults": [{"type": "latency", "label": "latency spike", "target": "geographic_risk",
                 "at": "6s", "duration": "4s", "intensity": 20}],
 }
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    settings = ServerSettings(port=0, token=TOKEN, db_path=tmp_path / "runs.db",
-                              results_dir=tmp_path / "results", site_dir=tmp_path / "dist")
-    running = await start_server(settings)
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import os
 import random
 import signal
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,7 +17,6 @@ import pytest
 from stresslab.generation.plan import plan_run
 from stresslab.local.reference_process import ReferenceService
 from stresslab.local.runner import LocalRun, LocalRunOptions
-from stresslab.local.server import RunningServer, ServerSettings, start_server
 from stresslab.local.store import SqliteRunStore
 from stresslab.local.worker_process import resume_assignments
 from stresslab.measurement.aggregate import (
@@ -222,15 +220,6 @@ async def test_a_run_whose_aggregator_restarts_loses_and_double_counts_nothing(t
 
 TOKEN = "reliability-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    settings = ServerSettings(port=0, token=TOKEN, db_path=tmp_path / "runs.db",
-                              results_dir=tmp_path / "results", site_dir=tmp_path / "dist")
-    running = await start_server(settings)
-    yield running
-    await running.stop()
 
 
 def tick_at(run_id: str, second: int) -> Callable[[Message], bool]:
