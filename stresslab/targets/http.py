@@ -199,18 +199,8 @@ class _Pool:
                 if not connection.closed:
                     return connection
                 self._open -= 1
-            if self._open < self._limit:
-                self._open += 1
-                try:
-                    _, connection = await asyncio.get_running_loop().create_connection(
-                        lambda: _Connection(self._max_body), self._host, self._port, ssl=self._tls,
-                        server_hostname=self._host if self._tls else None,
-                    )
-                except BaseException:
-                    self._open -= 1
-                    self._wake(None)
-                    raise
-                return connection
+            if self.reserve():
+                return await self.open_reserved()
             waiter: asyncio.Future[_Connection | None] = (
                 asyncio.get_running_loop().create_future()
             )
