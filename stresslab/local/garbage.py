@@ -1,11 +1,12 @@
-"""The runner's cyclic garbage, collected every few seconds of a run rather than left for
-Python's rare full collections.
+"""The cyclic garbage of the runner and of each worker, collected every few seconds of a run
+rather than left for Python's rare full collections.
 
 About 50 objects a second die in reference cycles in the runner (batches, histograms and
 tasks that lived through two young collections). A full collection only comes once they are a
 quarter of the long-lived heap, so the garbage piles up and the heap it leaves behind stays
 fragmented: RSS climbed 60 → 97 MB over 4 minutes of a 500 TPS run, and stayed at 71-74 MB
-with a collection every 15 s (docs/performance.md "Memory over a sustained run").
+with a collection every 15 s (docs/performance.md "Memory over a sustained run"). Workers
+drop about sixteen HDR histograms a second, each a cycle (stresslab/local/worker_process.py).
 """
 
 from __future__ import annotations
