@@ -57,6 +57,14 @@ export function pickOutcome(shares: DecisionShares | null, failedShare: number, 
   return "approve";
 }
 
+/** Whether a frame would look the same as the last one drawn: nothing flowing, no dot still
+ * flying, no agent blinking and nothing new to draw. Then the frame is skipped, so a page
+ * left open between runs costs no drawing. */
+export function flowIsStill(input: FlowInput, dotsInFlight: number, changed: boolean): boolean {
+  return !changed && dotsInFlight === 0 && input.answered_per_s + input.failed_per_s <= 0
+    && !input.agents.some((a) => a.health === "down");
+}
+
 interface Point { x: number; y: number }
 interface Curve { a: Point; b: Point; c: Point; d: Point }
 
@@ -151,6 +159,9 @@ export class TransactionFlow {
   private linksLayer = document.createElement("canvas");
   private nodesLayer = document.createElement("canvas");
   private layersDirty = true;
+  /** Something changed since the last frame drawn (input, size, waiting text). */
+  private changed = true;
+  private painted = 0;
 
   constructor(private readonly canvas: HTMLCanvasElement, private waitingText = "Waiting for a run") {
     this.ctx = canvas.getContext("2d")!;
@@ -161,6 +172,7 @@ export class TransactionFlow {
   update(input: FlowInput): void {
     this.input = input;
     this.layersDirty = true;
+    this.changed = true;
     const perDot = transactionsPerDot(input.answered_per_s + input.failed_per_s);
     this.canvas.dataset.rate = String(input.answered_per_s);
     this.canvas.dataset.perDot = String(perDot);
@@ -168,6 +180,7 @@ export class TransactionFlow {
 
   setWaitingText(text: string): void {
     this.waitingText = text;
+    this.changed = true;
   }
 
   start(): void {
@@ -195,6 +208,7 @@ export class TransactionFlow {
     this.canvas.width = Math.round(this.width * this.dpr);
     this.canvas.height = Math.round(this.height * this.dpr);
     this.layersDirty = true;
+    this.changed = true;
   }
 
   private redrawLayers(L: ReturnType<TransactionFlow["layout"]>): void {
@@ -252,6 +266,9 @@ export class TransactionFlow {
   }
 
   private step(dt: number, now: number): void {
+    if (flowIsStill(this.input, this.dots.length, this.changed)) return;
+    this.changed = false;
+    this.canvas.dataset.painted = String(++this.painted);
     const g = this.ctx;
     const L = this.layout();
     if (this.layersDirty) this.redrawLayers(L);

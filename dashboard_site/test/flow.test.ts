@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { flowLayout, OUTCOME_LABEL_WIDTH } from "../src/flow";
+import { flowIsStill, flowLayout, OUTCOME_LABEL_WIDTH, type FlowInput } from "../src/flow";
 
 describe("flowLayout", () => {
   it("keeps the outcome labels inside a phone-wide canvas", () => {
@@ -19,5 +19,25 @@ describe("flowLayout", () => {
     expect(layout.outcomes.approve).toEqual({ x: 1800 * 0.895, y: 400 * 0.24 });
     expect(layout.decision.x).toBe(1800 * 0.71);
     expect(layout.agents[0]!.x).toBe(1800 * 0.44);
+  });
+});
+
+describe("flowIsStill", () => {
+  const idle: FlowInput = { answered_per_s: 0, failed_per_s: 0, shares: null, agents: [] };
+  const agent = { name: "a", label: "A", avg_ms: 3, error_share: 0 };
+
+  it("skips frames only when nothing would move or change", () => {
+    expect(flowIsStill(idle, 0, false)).toBe(true);
+    expect(flowIsStill(idle, 0, true)).toBe(false);
+    expect(flowIsStill(idle, 3, false)).toBe(false);
+    expect(flowIsStill({ ...idle, answered_per_s: 1 }, 0, false)).toBe(false);
+    expect(flowIsStill({ ...idle, failed_per_s: 0.5 }, 0, false)).toBe(false);
+  });
+
+  it("keeps drawing while an agent that is down blinks", () => {
+    const down = { ...idle, agents: [{ ...agent, health: "down" as const }] };
+    const healthy = { ...idle, agents: [{ ...agent, health: "healthy" as const }] };
+    expect(flowIsStill(down, 0, false)).toBe(false);
+    expect(flowIsStill(healthy, 0, false)).toBe(true);
   });
 });

@@ -63,6 +63,13 @@ def test_every_page_waits_honestly_before_any_run(demo: Demo, context: Any,
                 assert page.get_attribute(f'[data-metric="{metric}"]', "data-value") == ""
                 assert page.inner_text(f'[data-metric="{metric}"]') == "—"
             assert "waiting for a run" in page.inner_text('[data-testid="business-value"]').lower()
+            # and its flow, with nothing flowing, stops drawing (no frames spent on a still page)
+            canvas = page.locator('[data-testid="flow-canvas"]')
+            wait_until(lambda: canvas.get_attribute("data-painted"), 5,  # noqa: B023
+                       "the flow's first frame")
+            before = canvas.get_attribute("data-painted")
+            page.wait_for_timeout(600)
+            assert canvas.get_attribute("data-painted") == before
         elif name in ("analytics", "agents"):
             assert page.is_visible('[data-testid="waiting"]')
         else:
@@ -111,6 +118,10 @@ def test_a_run_from_the_admin_page_shows_live_agrees_with_its_summary_and_export
                "transactions_processed to grow")
     assert (hero(presentation, "current_tps") or 0) > 0
     assert float(presentation.get_attribute('[data-testid="flow-canvas"]', "data-rate")) > 0
+    frames = int(presentation.get_attribute('[data-testid="flow-canvas"]', "data-painted"))
+    wait_until(lambda: int(presentation.get_attribute('[data-testid="flow-canvas"]',
+                                                      "data-painted")) > frames + 5,
+               5, "the flow to keep drawing while transactions flow")
     assert not presentation.inner_text('[data-testid="narrative"]').startswith("Waiting")
 
     # When a failure is injected from the admin page
