@@ -13,6 +13,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +36,7 @@ from stresslab.ports import Outcome
 from stresslab.scenario.spec import HttpSettings
 from stresslab.targets.aws_calls import TargetUnavailable
 from stresslab.targets.aws_streams import Clients, StreamTarget
-from stresslab.targets.config import AnyTarget, KinesisTarget
+from stresslab.targets.config import AnyTarget, KinesisTarget, SqsTarget
 from stresslab.targets.factory import TargetContext, open_target
 from stresslab.targets.response import ResponseReader
 from stresslab.targets.secrets import Secrets, environment_resolver
@@ -134,6 +136,66 @@ async def test_decisions_read_back_reconcile_with_the_platform(moto, source, out
         ])["Attributes"]
         left = sum(int(count) for count in attributes.values())
         assert copies_seen <= len(platform.twice) and left <= len(platform.twice) - copies_seen
+
+
+class SlowFirstDelete:
+    """SQS whose first DeleteMessageBatch takes longer than the queue's visibility timeout
+    (a worker too slow to delete in time), and which notes each MessageId's deliveries."""
+
+    def __init__(self, real: Any, delay_s: float) -> None:
+        self._real, self._delay_s = real, delay_s
+        self.deliveries: Counter[str] = Counter()
+        self.slow_delete_done = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = self._real.receive_message(**kwargs)
+        self.deliveries.update(m["MessageId"] for m in answer.get("Messages", []))
+        return answer
+
+    def delete_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        if not self.slow_delete_done.is_set():
+            time.sleep(self._delay_s)
+            self.slow_delete_done.set()
+        answer: dict[str, Any] = self._real.delete_message_batch(**kwargs)
+        return answer
+
+
+async def test_a_decision_sqs_delivers_again_is_not_counted_as_a_second_copy(moto):
+    # Given a decision queue whose messages come back after 1 s unless deleted, and a worker
+    # whose first delete takes 2.5 s: SQS delivers those decisions again (at least once)
+    raw = section_for(moto, "sqs", "sqs")
+    where = raw["outcome"]["sqs"]
+    client("sqs", moto).set_queue_attributes(QueueUrl=where,
+                                             Attributes={"VisibilityTimeout": "1"})
+    section = parse_target(raw)
+    assert isinstance(section, SqsTarget)
+    sqs = SlowFirstDelete(client("sqs", moto), delay_s=2.5)
+    with Platform(moto, ("sqs", raw["queue_url"]), ("sqs", where)) as platform:
+        render = body_renderer(section.request, context().secrets)
+        async with StreamTarget(section, Clients(sqs=sqs), render) as target:
+            # When 5 transactions are sent (the platform decides each once) and the worker
+            # reads on until a decision was delivered twice and the slow delete has ended
+            items = list(payloads(0, 5))
+            outcomes = await asyncio.gather(*(target.send(p) for p in items))
+            for _ in range(200):
+                if sqs.slow_delete_done.is_set() and max(sqs.deliveries.values()) > 1:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # the redelivered messages' own delete
+    # Then each transaction resolved once, and a redelivery is no copy of a decision
+    assert [o.kind for o in outcomes] == ["ok"] * 5 and not platform.twice
+    redelivered = sum(count - 1 for count in sqs.deliveries.values())
+    assert redelivered > 0, sqs.deliveries
+    assert target.waits.duplicates_or_late == 0
+    assert target.waits.redelivered == redelivered
+    # and what came again was deleted again: nothing is left on the queue
+    attributes = client("sqs", moto).get_queue_attributes(QueueUrl=where, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+    ])["Attributes"]
+    assert sum(int(count) for count in attributes.values()) == 0
 
 
 class RefusingEveryThird:
