@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from stresslab.targets.aws_calls import (
     outcome_of_error,
 )
 from stresslab.targets.config import KinesisTarget, OutcomeSource, SqsTarget
+from stresslab.targets.decision_waits import DecisionWaits
 from stresslab.targets.response import compile_path
 from stresslab.targets.template import RenderBody
 
@@ -43,6 +44,7 @@ TABLE_POLL_S = 0.05
 TABLE_KEYS_PER_CALL = 100  # BatchGetItem's limit
 QUEUE_POLLERS = 4
 QUEUE_WAIT_S = 1
+QUEUE_IDS_KEPT = 100_000  # message ids remembered to tell a redelivery (about 10 MB)
 READ_RETRY_S = 0.5
 FOREIGN_BACKOFF_S = 0.05
 
@@ -56,46 +58,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | set | tuple):
         return [_plain(item) for item in value]
     return value
-
-
-@dataclass
-class DecisionWaits:
-    """Transactions waiting for their decision; a decision resolves its wait once."""
-
-    waiting: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
-    seen: int = 0
-    duplicates_or_late: int = 0
-    others: int = 0
-    unreadable: int = 0
-    read_errors: int = 0
-    _prefixes: set[str] = field(default_factory=set)
-
-    def expect(self, transaction_id: str) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.waiting[transaction_id] = future
-        self._prefixes.add(transaction_id.rpartition("/")[0])
-        return future
-
-    def forget(self, transaction_id: str) -> None:
-        self.waiting.pop(transaction_id, None)
-
-    def owns(self, transaction_id: str) -> bool:
-        """Sent by this worker (ids are run/shard/seq): now waiting, answered or timed out."""
-        return transaction_id.rpartition("/")[0] in self._prefixes
-
-    def decided(self, transaction_id: str, decision: Any) -> None:
-        future = self.waiting.get(transaction_id)
-        if future is None or future.done():
-            if self.owns(transaction_id):
-                self.duplicates_or_late += 1
-            else:  # several workers read one outcome source
-                self.others += 1
-            return
-        self.seen += 1
-        future.set_result(decision)
-
-    def pending(self) -> list[str]:
-        return [key for key, future in self.waiting.items() if not future.done()]
 
 
 class DecisionSource(Protocol):
@@ -273,12 +235,17 @@ def _all_shards(client: Any, stream: str) -> list[str]:
 
 
 class QueueDecisions:
-    """Long-polls the decision queue; deletes this worker's decisions, releases the others'."""
+    """Long-polls the decision queue; deletes this worker's decisions, releases the others'.
+
+    SQS delivers at least once: a message comes again when its visibility timeout ran out
+    before the delete (a slow worker) and, rarely, even within it. The same MessageId is
+    counted once; only a second message with the same decision is a copy."""
 
     def __init__(self, client: Any, queue_url: str, waits: DecisionWaits, read_id: Any,
                  calls: BoundedCalls) -> None:
         self._client, self._queue_url, self._waits = client, queue_url, waits
         self._read_id, self._calls = read_id, calls
+        self._handled: dict[str, None] = {}  # this worker's message ids, oldest first
 
     async def open(self) -> None:
         pass
@@ -300,10 +267,16 @@ class QueueDecisions:
             mine: list[str] = []
             others: list[str] = []
             for message in answer.get("Messages", []):
+                if message["MessageId"] in self._handled:  # deleted again, by its new receipt
+                    self._waits.redelivered += 1
+                    mine.append(message["ReceiptHandle"])
+                    continue
                 transaction_id = _offer(self._waits, self._read_id, message["Body"])
                 # another worker's decision (several share the queue) goes back at once
                 owned = transaction_id is None or self._waits.owns(transaction_id)
                 (mine if owned else others).append(message["ReceiptHandle"])
+                if owned:
+                    self._remember(message["MessageId"])
             if mine:
                 await self._calls.run(self._client.delete_message_batch, QueueUrl=self._queue_url,
                                       Entries=_entries(mine))
@@ -314,6 +287,12 @@ class QueueDecisions:
                 )
                 if not mine:  # leave the others' decisions to their workers for a moment
                     await asyncio.sleep(FOREIGN_BACKOFF_S)
+
+
+    def _remember(self, message_id: str) -> None:
+        self._handled[message_id] = None
+        if len(self._handled) > QUEUE_IDS_KEPT:
+            del self._handled[next(iter(self._handled))]
 
 
 def _entries(receipts: list[str]) -> list[dict[str, Any]]:

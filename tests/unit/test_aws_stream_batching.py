@@ -8,8 +8,15 @@ from collections import Counter
 from botocore.exceptions import ClientError
 
 from stresslab.ports import Outcome
+from stresslab.targets import aws_streams as streams
 from stresslab.targets.aws_calls import BoundedCalls
-from stresslab.targets.aws_streams import DecisionWaits, KinesisDecisions, _Batcher, _Put
+from stresslab.targets.aws_streams import (
+    DecisionWaits,
+    KinesisDecisions,
+    QueueDecisions,
+    _Batcher,
+    _Put,
+)
 from stresslab.targets.response import compile_path
 
 
@@ -95,3 +102,53 @@ async def test_a_throttled_shard_slows_the_reads_but_starves_no_other_shard():
         running.cancel()
         calls.close()
     assert waits.read_errors >= 1 and kinesis.reads["shard-1"] >= 1
+
+
+class OneQueue:
+    """An in-memory SQS that answers each ReceiveMessage with the next listed delivery."""
+
+    def __init__(self, deliveries: list[tuple[str, str]]) -> None:
+        self._deliveries = iter(deliveries)
+        self.received = 0
+        self.deleted: list[str] = []
+
+    def receive_message(self, **_: object) -> dict[str, object]:
+        message_id, ref = next(self._deliveries, ("", ""))
+        if not message_id:
+            return {"Messages": []}
+        self.received += 1  # each delivery has its own receipt handle
+        body = f'{{"txn": {{"ref": "{ref}"}}, "verdict": "ACCEPT"}}'
+        receipt = f"{message_id}-{self.received}"
+        return {"Messages": [{"MessageId": message_id, "ReceiptHandle": receipt, "Body": body}]}
+
+    def delete_message_batch(
+        self, QueueUrl: str, Entries: list[dict[str, str]],  # noqa: N803
+    ) -> dict[str, list[object]]:
+        self.deleted += [entry["ReceiptHandle"] for entry in Entries]
+        return {"Successful": [], "Failed": []}
+
+
+async def test_queue_message_ids_are_remembered_up_to_a_bound(monkeypatch):
+    # Given a worker that remembers its last 2 decision message ids
+    monkeypatch.setattr(streams, "QUEUE_IDS_KEPT", 2)
+    waits = DecisionWaits()
+    for seq in (1, 2, 3):
+        waits.expect(f"run/0/{seq}")
+    queue = OneQueue([("m1", "run/0/1"), ("m1", "run/0/1"), ("m2", "run/0/2"),
+                      ("m3", "run/0/3"), ("m3", "run/0/3")])
+    calls = BoundedCalls(1, "test")
+    reader = QueueDecisions(queue, "q", waits, compile_path("txn.ref"), calls)
+    poll = asyncio.create_task(reader._poll_once())
+    try:
+        for _ in range(100):
+            if len(queue.deleted) == 5:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        poll.cancel()
+        calls.close()
+    # Then each message delivered again is deleted and counted as redelivered, not as a copy,
+    # and only the newest ids are kept
+    assert (waits.seen, waits.redelivered, waits.duplicates_or_late) == (3, 2, 0)
+    assert queue.deleted == ["m1-1", "m1-2", "m2-3", "m3-4", "m3-5"]
+    assert list(reader._handled) == ["m2", "m3"]

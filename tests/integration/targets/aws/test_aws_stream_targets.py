@@ -13,6 +13,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +36,7 @@ from stresslab.ports import Outcome
 from stresslab.scenario.spec import HttpSettings
 from stresslab.targets.aws_calls import TargetUnavailable
 from stresslab.targets.aws_streams import Clients, StreamTarget
-from stresslab.targets.config import AnyTarget, KinesisTarget
+from stresslab.targets.config import AnyTarget, KinesisTarget, SqsTarget
 from stresslab.targets.factory import TargetContext, open_target
 from stresslab.targets.response import ResponseReader
 from stresslab.targets.secrets import Secrets, environment_resolver
@@ -42,6 +44,9 @@ from stresslab.targets.section import parse_target
 from stresslab.targets.sender import body_renderer
 
 PER_WORKER = 60
+# every decision must be seen before its send times out: at load 9 on two cores one took 10 s
+# (moto, the platform thread and both workers share one process); the silent ones wait it out
+RECONCILE_TIMEOUT_S = 30
 REQUEST = {"body": {
     "txn_ref": "{{ transaction_id }}",
     "value": {"minor": "{{ amount_minor }}", "ccy": "{{ currency }}"},
@@ -61,9 +66,9 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
 
 
-def context() -> TargetContext:
+def context(timeout: float = 6) -> TargetContext:
     # generous: the platform thread and moto share two busy cores with the workers
-    return TargetContext(settings=HttpSettings(timeout=6),
+    return TargetContext(settings=HttpSettings(timeout=timeout),
                          secrets=Secrets(environment_resolver(dict(os.environ))))
 
 
@@ -74,7 +79,7 @@ def payloads(shard: int, count: int) -> Iterator[dict[str, Any]]:
 
 
 async def one_worker(section: AnyTarget, shard: int) -> tuple[dict[str, Outcome], Any]:
-    async with open_target(section, context()) as target:
+    async with open_target(section, context(RECONCILE_TIMEOUT_S)) as target:
         assert isinstance(target, StreamTarget)
         # all at once, as a worker offers them; each waits for its own decision
         items = list(payloads(shard, PER_WORKER))
@@ -98,6 +103,7 @@ def section_for(url: str, source: str, outcome: str) -> dict[str, Any]:
     return {**entry, "request": REQUEST, "response": RESPONSE}
 
 
+@pytest.mark.slow  # each case waits RECONCILE_TIMEOUT_S for the transactions left silent
 @pytest.mark.parametrize(("source", "outcome"), [
     ("kinesis", "kinesis"), ("kinesis", "dynamodb"), ("sqs", "sqs"), ("sqs", "dynamodb"),
 ])
@@ -128,12 +134,74 @@ async def test_decisions_read_back_reconcile_with_the_platform(moto, source, out
         assert copies_seen == len(platform.twice) > 0
     if outcome == "sqs":
         # each worker deleted what it read of its own and gave back the other's: all that can
-        # be left are second copies no worker had read yet when it closed
+        # be left are second copies no worker had read yet when it closed. A message SQS
+        # delivered again (same MessageId) is counted as redelivered, never as a copy
         attributes = client("sqs", moto).get_queue_attributes(QueueUrl=where, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
         ])["Attributes"]
         left = sum(int(count) for count in attributes.values())
-        assert copies_seen <= len(platform.twice) and left <= len(platform.twice) - copies_seen
+        # (and none was deleted uncounted): exactly the second copies not counted are left
+        assert copies_seen <= len(platform.twice) and left == len(platform.twice) - copies_seen
+
+
+class SlowFirstDelete:
+    """SQS whose first DeleteMessageBatch takes longer than the queue's visibility timeout
+    (a worker too slow to delete in time), and which notes each MessageId's deliveries."""
+
+    def __init__(self, real: Any, delay_s: float) -> None:
+        self._real, self._delay_s = real, delay_s
+        self.deliveries: Counter[str] = Counter()
+        self.slow_delete_done = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = self._real.receive_message(**kwargs)
+        self.deliveries.update(m["MessageId"] for m in answer.get("Messages", []))
+        return answer
+
+    def delete_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        if not self.slow_delete_done.is_set():
+            time.sleep(self._delay_s)
+            self.slow_delete_done.set()
+        answer: dict[str, Any] = self._real.delete_message_batch(**kwargs)
+        return answer
+
+
+async def test_a_decision_sqs_delivers_again_is_not_counted_as_a_second_copy(moto):
+    # Given a decision queue whose messages come back after 1 s unless deleted, and a worker
+    # whose first delete takes 2.5 s: SQS delivers those decisions again (at least once)
+    raw = section_for(moto, "sqs", "sqs")
+    where = raw["outcome"]["sqs"]
+    client("sqs", moto).set_queue_attributes(QueueUrl=where,
+                                             Attributes={"VisibilityTimeout": "1"})
+    section = parse_target(raw)
+    assert isinstance(section, SqsTarget)
+    sqs = SlowFirstDelete(client("sqs", moto), delay_s=2.5)
+    with Platform(moto, ("sqs", raw["queue_url"]), ("sqs", where)) as platform:
+        render = body_renderer(section.request, context().secrets)
+        async with StreamTarget(section, Clients(sqs=sqs), render) as target:
+            # When 5 transactions are sent (the platform decides each once) and the worker
+            # reads on until a decision was delivered twice and the slow delete has ended
+            items = list(payloads(0, 5))
+            outcomes = await asyncio.gather(*(target.send(p) for p in items))
+            for _ in range(200):
+                if sqs.slow_delete_done.is_set() and max(sqs.deliveries.values()) > 1:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # the redelivered messages' own delete
+    # Then each transaction resolved once, and a redelivery is no copy of a decision
+    assert [o.kind for o in outcomes] == ["ok"] * 5 and not platform.twice
+    redelivered = sum(count - 1 for count in sqs.deliveries.values())
+    assert redelivered > 0, sqs.deliveries
+    assert target.waits.duplicates_or_late == 0
+    assert target.waits.redelivered == redelivered
+    # and what came again was deleted again: nothing is left on the queue
+    attributes = client("sqs", moto).get_queue_attributes(QueueUrl=where, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+    ])["Attributes"]
+    assert sum(int(count) for count in attributes.values()) == 0
 
 
 class RefusingEveryThird:
