@@ -233,11 +233,12 @@ class ShardWorker:
         stats = self._stats
         if not outcome.delivered:
             stats.undelivered += 1
-        if outcome.kind == OUTCOME_TIMEOUT:
-            stats.timeouts += 1
-            return
-        if outcome.kind != OUTCOME_OK:
-            stats.errors[outcome.kind if outcome.kind in stats.errors else "other"] += 1
+        kind = outcome.kind
+        if kind != OUTCOME_OK:
+            if kind == OUTCOME_TIMEOUT:
+                stats.timeouts += 1
+            else:
+                stats.errors[kind if kind in stats.errors else "other"] += 1
             return
         if self._reader is not None:
             self._record_mapped(stats, transaction, outcome.body, latency)
@@ -280,8 +281,9 @@ class ShardWorker:
         stats.record_latency(latency)
         label = transaction.label
         name, folded, cleaned = self._decision_names.admit(raw)
-        stats.decisions_folded += folded
-        stats.names_cleaned += cleaned
+        if folded or cleaned:  # rare: a name past the limit, or one with markup
+            stats.decisions_folded += folded
+            stats.names_cleaned += cleaned
         stats.record_decision(
             name, raw in self._flagged, label.is_fraud, label.pattern, transaction.amount_usd,
         )
