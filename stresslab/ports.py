@@ -69,8 +69,7 @@ class Broadcaster(Protocol):
 class RealClock:
     """The event loop's monotonic clock and the system's wall clock."""
 
-    def now(self) -> float:
-        return time.monotonic()
+    now = staticmethod(time.monotonic)  # no Python frame: read twice per request
 
     def wall(self) -> float:
         return time.time()

@@ -51,6 +51,14 @@ class Nginx:
     def requests_received(self) -> int:
         return sum(1 for _ in self.access_log.open()) if self.access_log.exists() else 0
 
+    def requests_logged(self, expected: int, within_s: float = 5.0) -> int:
+        """The count once it reaches `expected` (or `within_s` passes): nginx writes a
+        request's log line after sending its answer, so the last one may not be there yet."""
+        deadline = time.monotonic() + within_s
+        while (received := self.requests_received()) < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return received
+
 
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[Nginx]:

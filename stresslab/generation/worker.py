@@ -159,7 +159,7 @@ class ShardWorker:
         assignment = self._assignment
         settings = self._spec.http
         max_lag, max_in_flight = settings.max_lag, settings.max_in_flight
-        clock = self._clock
+        clock, totals, factory = self._clock, self.totals, self._factory
         submit = self._submit
         since_yield = 0
         for _, t in self._schedule.arrivals(
@@ -181,18 +181,20 @@ class ShardWorker:
             since_yield += 1
             stats = self._stats
             stats.scheduled += 1
-            self.totals.scheduled += 1
+            totals.scheduled += 1
             lag = now - due
-            if lag > max_lag or self._in_flight >= max_in_flight:
+            in_flight = self._in_flight
+            if lag > max_lag or in_flight >= max_in_flight:
                 stats.dropped += 1
-                self.totals.dropped += 1
+                totals.dropped += 1
                 continue
             stats.sent += 1
-            self.totals.sent += 1
+            totals.sent += 1
             stats.record_lag(lag)
-            transaction = self._factory.next(assignment.run_started_at + t)
-            self._in_flight += 1
-            self._drained.clear()
+            transaction = factory.next(assignment.run_started_at + t)
+            if not in_flight:  # set again when the last answer is in
+                self._drained.clear()
+            self._in_flight = in_flight + 1
             if submit is not None:
                 answered = self._answered_by(transaction, due)
                 try:
@@ -231,11 +233,12 @@ class ShardWorker:
         stats = self._stats
         if not outcome.delivered:
             stats.undelivered += 1
-        if outcome.kind == OUTCOME_TIMEOUT:
-            stats.timeouts += 1
-            return
-        if outcome.kind != OUTCOME_OK:
-            stats.errors[outcome.kind if outcome.kind in stats.errors else "other"] += 1
+        kind = outcome.kind
+        if kind != OUTCOME_OK:
+            if kind == OUTCOME_TIMEOUT:
+                stats.timeouts += 1
+            else:
+                stats.errors[kind if kind in stats.errors else "other"] += 1
             return
         if self._reader is not None:
             self._record_mapped(stats, transaction, outcome.body, latency)
@@ -278,8 +281,9 @@ class ShardWorker:
         stats.record_latency(latency)
         label = transaction.label
         name, folded, cleaned = self._decision_names.admit(raw)
-        stats.decisions_folded += folded
-        stats.names_cleaned += cleaned
+        if folded or cleaned:  # rare: a name past the limit, or one with markup
+            stats.decisions_folded += folded
+            stats.names_cleaned += cleaned
         stats.record_decision(
             name, raw in self._flagged, label.is_fraud, label.pattern, transaction.amount_usd,
         )

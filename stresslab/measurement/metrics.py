@@ -33,8 +33,7 @@ def new_histogram(digits: int = SIGNIFICANT_DIGITS) -> HdrHistogram:
 def encode_histogram(histogram: HdrHistogram) -> str:
     if histogram.get_total_count() == 0:
         return ""
-    encoded: bytes = histogram.encode()
-    return encoded.decode("ascii")
+    return str(histogram.encode(), "ascii")
 
 
 def decode_histogram(encoded: str, digits: int = SIGNIFICANT_DIGITS) -> HdrHistogram:
@@ -95,8 +94,7 @@ def record_us(histogram: HdrHistogram, seconds: float) -> None:
 
 
 def _flush(histogram: HdrHistogram, pending: dict[int, int]) -> None:
-    """Tallied values into the histogram, each distinct one once: the same buckets, counts,
-    min and max as recording them one by one."""
+    """Tallied values into the histogram, once each: as if recorded one by one, to the byte."""
     for micros, count in pending.items():
         histogram.record_value(micros, count)
     pending.clear()
@@ -296,14 +294,16 @@ class WindowStats:
         """One answer's latency (from its intended send time); as record_us on `latency`."""
         if self._frozen:
             self._thaw()
-        tally, micros = self._latency_tally, as_us(seconds)
+        tally, micros = self._latency_tally, seconds * 1_000_000  # as_us, one call fewer a request
+        micros = int(micros) if LOWEST_US <= micros < HIGHEST_US else as_us(seconds)
         tally[micros] = tally.get(micros, 0) + 1
 
     def record_lag(self, seconds: float) -> None:
         """One send's schedule lag (0 when early); as record_us on `lag`."""
         if self._frozen:
             self._thaw()
-        tally, micros = self._lag_tally, as_us(max(seconds, 0.0))
+        tally, micros = self._lag_tally, seconds * 1_000_000  # as_us, one call fewer a request
+        micros = int(micros) if LOWEST_US <= micros < HIGHEST_US else as_us(max(seconds, 0.0))
         tally[micros] = tally.get(micros, 0) + 1
 
     @property

@@ -80,7 +80,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.exchange: Exchange | None = None  # the task-free path's request on this connection
         self._status = 0
-        self._body = bytearray()
+        self._body: bytes | bytearray = b""  # the one chunk most answers come in, as given
         self._max_body = max_body
         self._received = 0
         self._oversized = False
@@ -108,22 +108,34 @@ class _Connection(asyncio.Protocol):
         self.reusable = self._parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
-        if len(self._body) + len(body) > self._max_body:
+        held = self._body
+        if len(held) + len(body) > self._max_body:
             self._oversized = True
-        elif not self._oversized:
-            self._body += body
+        elif self._oversized:
+            return
+        elif not held:
+            self._body = body  # no copy for an answer in one chunk
+        elif isinstance(held, bytearray):
+            held += body
+        else:
+            self._body = bytearray(held) + body
 
     def on_message_complete(self) -> None:
         if self._oversized:
             return
         self._received = 0
-        waiter, self._waiter = self._waiter, None
-        body, self._body = bytes(self._body), bytearray()
-        if waiter is not None and not waiter.done():
-            waiter.set_result((self._status, body))
-        exchange, self.exchange = self.exchange, None
+        body = self._body
+        if body.__class__ is not bytes:
+            body = bytes(body)
+        self._body = b""
+        exchange = self.exchange
         if exchange is not None:
+            self.exchange = None
             exchange.answered(self._status, body)
+        else:
+            waiter, self._waiter = self._waiter, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result((self._status, body))
         if not self.reusable:
             self.abort()
 
@@ -226,7 +238,7 @@ class _Pool:
             connection.abort()
             self._open -= 1
             self._wake(None)
-        elif not self._wake(connection):
+        elif not self._waiters or not self._wake(connection):
             self._idle.append(connection)
 
     def _wake(self, connection: _Connection | None) -> bool:
@@ -398,14 +410,13 @@ class HttpTarget:
         return self._judge(status, answer), status
 
     def _judge(self, status: int, answer: bytes) -> Outcome:
-        kind = classify_status(status)
-        if self._success is not None:
-            if status in self._success:
-                kind = OUTCOME_OK
-            elif kind == OUTCOME_OK:
-                kind = "other"  # a 2xx the scenario does not count as an answer
-        if kind != OUTCOME_OK:
-            return Outcome(kind)
+        success = self._success
+        if success is None:
+            if not 200 <= status < 300:
+                return Outcome(classify_status(status))
+        elif status not in success:
+            kind = classify_status(status)  # a 2xx the scenario does not count as an answer:
+            return Outcome("other" if kind == OUTCOME_OK else kind)
         try:
             return Outcome(OUTCOME_OK, orjson.loads(answer))
         except orjson.JSONDecodeError:

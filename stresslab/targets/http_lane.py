@@ -79,7 +79,11 @@ class Exchange:
         done = self._finish()
         lane = self._lane
         lane.recycle(connection)
-        lane.tell(done, lane.judge(status, body))
+        outcome = lane.judge(status, body)
+        try:  # lane.tell, written out: every answer comes this way
+            done(outcome)
+        except Exception as error:  # noqa: BLE001 - the connections must go on serving
+            lane.told_badly(error)
 
     def failed(self, error: Exception) -> None:
         """The connection failed under this request (dropped, malformed or oversized answer)."""
@@ -149,7 +153,7 @@ class Lane:
         only if writing to a transport closed under us fails at once)."""
         body = self._render(payload)
         data = b"%s%d\r\n\r\n%s" % (self._head, len(body), body)
-        loop = self.loop
+        loop = self._loop or self.loop
         exchange = Exchange(self, data, done, loop.time() + self._timeout)
         deadlines = self._deadlines
         while deadlines and deadlines[0].finished:  # answered in order, mostly: kept short
@@ -182,9 +186,12 @@ class Lane:
         try:
             done(outcome)
         except Exception as error:  # noqa: BLE001 - the connections must go on serving
-            self.loop.call_exception_handler(
-                {"message": "an HTTP answer's callback failed", "exception": error}
-            )
+            self.told_badly(error)
+
+    def told_badly(self, error: Exception) -> None:
+        self.loop.call_exception_handler(
+            {"message": "an HTTP answer's callback failed", "exception": error}
+        )
 
     def close(self) -> None:
         for task in self._tasks:

@@ -130,6 +130,21 @@ async def test_connection_close_and_chunked_answers(serve, path):
     assert kinds == ["ok"] * 30
 
 
+async def test_an_answer_in_many_pieces_is_read_whole(serve, path):
+    # Given answers whose bodies come in many chunks, and in several TCP segments
+    body = b'{"decision": "block", "agents": {"a": {"ms": 12}}, "pad": "' + b"x" * 3000 + b'"}'
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
+                      for i in range(0, len(body), 7))
+    raw = await serve(lambda _: b"HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      + chunks + b"0\r\n\r\n")
+    async with HttpTarget(raw.url, HttpSettings(connections=1)) as target:
+        one = target.send if path == "send" else partial(submitted, target)
+        outcomes = [await one({"x": 1}) for _ in range(3)]
+    # Then each is the whole body, parsed
+    assert [o.kind for o in outcomes] == ["ok"] * 3
+    assert all(o.body["pad"] == "x" * 3000 and o.body["agents"] for o in outcomes)
+
+
 async def test_a_hanging_server_times_out(serve, path):
     raw = await serve(lambda _: None)
     assert await send_many(raw.url, path=path, n=3, timeout=0.3) == ["timeout"] * 3

@@ -74,6 +74,7 @@ class TransactionFactory:
         self._pushed = 0
         self._second = -1
         self._prefix = ""
+        self._id_prefix = f"{run_id}/{shard}/"
 
     def next(self, timestamp: float) -> GeneratedTransaction:
         """The next transaction, stamped with ``timestamp`` (epoch seconds, intended send time)."""
@@ -81,13 +82,14 @@ class TransactionFactory:
         self._seq = seq + 1
         self._world.now = timestamp
         drawn = bisect(self._mix_cum, self._rng.random())
+        surplus = self._surplus
         draft = self._pop_overdue(seq)
         if draft is None:
-            surplus = self._surplus
             wanted = drawn if surplus[drawn] <= 0 else min(range(3), key=surplus.__getitem__)
-            draft = self._fresh(wanted, seq)
-        self._surplus[drawn] -= 1
-        self._surplus[_CATEGORY_INDEX[draft.label.category]] += 1
+            # routine spend, most requests: without _fresh's call
+            draft = self._world.routine_payment() if wanted == 0 else self._fresh(wanted, seq)
+        surplus[drawn] -= 1
+        surplus[_CATEGORY_INDEX[draft.label.category]] += 1
         return self._render(draft, seq, timestamp)
 
     def _pop_overdue(self, seq: int) -> Draft | None:
@@ -114,7 +116,7 @@ class TransactionFactory:
         return episode[0][1]
 
     def _render(self, draft: Draft, seq: int, timestamp: float) -> GeneratedTransaction:
-        transaction_id = f"{self._run_id}/{self._shard}/{seq}"
+        transaction_id = f"{self._id_prefix}{seq}"
         money = draft.merchant.money
         minor = draft.amount_minor
         second, millis = divmod(round(timestamp * 1000), 1000)

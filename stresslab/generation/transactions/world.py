@@ -448,7 +448,12 @@ class ShardWorld:
                 channel = "contactless"
             else:
                 channel = "card_present"
-        minor = _minor(merchant, kind.median_usd * _exp(kind.sigma * rng.gauss(0.0, 1.0)))
+        usd = kind.median_usd * _exp(kind.sigma * rng.gauss(0.0, 1.0))
+        money = merchant.money  # _minor, written out
+        if channel == "atm":  # cash comes in notes
+            minor = max(1, round(usd * money.minor_per_usd / money.note_step)) * money.note_step
+        else:
+            minor = max(1, round(usd * money.minor_per_usd))
         if channel == "ecommerce":
             device: dict[str, Any] | None = rng.choice(holder.devices)
             location = holder.home
