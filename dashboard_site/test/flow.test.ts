@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { flowIsStill, flowLayout, OUTCOME_LABEL_WIDTH, type FlowInput } from "../src/flow";
+import {
+  flowIsStill, flowLayout, OUTCOME_LABEL_WIDTH, sameFlowInput, type FlowAgent, type FlowInput,
+} from "../src/flow";
 
 describe("flowLayout", () => {
   it("keeps the outcome labels inside a phone-wide canvas", () => {
@@ -39,5 +41,17 @@ describe("flowIsStill", () => {
     const healthy = { ...idle, agents: [{ ...agent, health: "healthy" as const }] };
     expect(flowIsStill(down, 0, false)).toBe(false);
     expect(flowIsStill(healthy, 0, false)).toBe(true);
+  });
+});
+
+describe("sameFlowInput", () => {
+  const idle: FlowInput = { answered_per_s: 0, failed_per_s: 0, shares: null, agents: [] };
+
+  it("treats a message that changes nothing drawn as no change", () => {
+    expect(sameFlowInput(idle, { ...idle, agents: [] })).toBe(true);
+    expect(sameFlowInput(idle, { ...idle, answered_per_s: 1 })).toBe(false);
+    const agent: FlowAgent = { name: "a", label: "A", health: "healthy", avg_ms: 3, error_share: 0 };
+    expect(sameFlowInput({ ...idle, agents: [agent] },
+                         { ...idle, agents: [{ ...agent, health: "down" }] })).toBe(false);
   });
 });
