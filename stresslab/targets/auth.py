@@ -27,6 +27,7 @@ DEFAULT_REFUSAL_LIMIT = 5
 REFUSED_STATUSES = (400, 401, 403)  # a token endpoint's no to our client credentials
 DEFAULT_TOKEN_LIFETIME = 300.0  # when the token endpoint does not say (expires_in)
 REFRESH_RETRY_S = 1.0
+EXPIRY_MARGIN_S = 5.0  # a token this close to its end is not sent (at most 10 % of its life)
 
 
 class AuthError(RuntimeError):
@@ -93,7 +94,9 @@ class ClientCredentialsToken:
 
     A refresh starts at 75 % of the token's life (at most a minute before it ends); requests
     meanwhile keep the current token, so a token that expires mid-run fails no request.
-    Only when no valid token is left do requests wait for the token endpoint.
+    In its last 10 % (at most 5 s) a token is not sent: it could expire on the way, and a few
+    such refusals in a row would stop the run. Only when no usable token is left do requests
+    wait for the token endpoint.
     """
 
     def __init__(
@@ -104,7 +107,7 @@ class ClientCredentialsToken:
         self._clock = clock
         self._on_token = on_token
         self._header: str | None = None
-        self._expires_at = 0.0
+        self._usable_until = 0.0
         self._refresh_at = 0.0
         self._refreshing: asyncio.Task[str] | None = None
         self._failed: tuple[float, BaseException] | None = None  # (until, why): no token at all
@@ -115,13 +118,13 @@ class ClientCredentialsToken:
         if self._header is not None and now < self._refresh_at:
             return self._header
         if self._failed is not None and now < self._failed[0] and (
-            self._header is None or now >= self._expires_at
+            self._header is None or now >= self._usable_until
         ):
             raise self._failed[1].with_traceback(None)  # not asked again for every request
         if self._refreshing is None:
             self._refreshing = asyncio.ensure_future(self._refresh())
             self._refreshing.add_done_callback(self._refreshed)
-        if self._header is not None and now < self._expires_at:
+        if self._header is not None and now < self._usable_until:
             return self._header
         return await asyncio.shield(self._refreshing)
 
@@ -135,7 +138,7 @@ class ClientCredentialsToken:
         self._failed = (retry_at, error)
         if self._header is not None:
             # keep the current token; try again a little later while it is still valid
-            self._refresh_at = min(self._expires_at, retry_at)
+            self._refresh_at = min(self._usable_until, retry_at)
 
     async def _refresh(self) -> str:
         self.fetches += 1
@@ -145,7 +148,7 @@ class ClientCredentialsToken:
         lifetime = grant.expires_in if grant.expires_in else DEFAULT_TOKEN_LIFETIME
         now = asked_at
         self._header = f"Bearer {grant.access_token}"
-        self._expires_at = now + lifetime
+        self._usable_until = now + lifetime - min(EXPIRY_MARGIN_S, lifetime * 0.1)
         self._refresh_at = now + lifetime - min(60.0, lifetime * 0.25)
         return self._header
 

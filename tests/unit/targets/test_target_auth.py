@@ -97,8 +97,24 @@ async def test_refreshed_before_expiry_and_no_request_waits_for_it() -> None:
     await settle()
     assert await token.authorization() == "Bearer token-2"
     assert seen == ["token-1", "token-2"]
-    clock.advance(59.0)  # well past the first token's end: the second is still good
+    clock.advance(54.0)  # well past the first token's end: the second is still good
     assert await token.authorization() == "Bearer token-2"
+
+
+async def test_a_token_in_its_last_tenth_is_not_sent_requests_wait_for_the_next() -> None:
+    # it could expire on the way; five such refusals in a row would stop the run
+    endpoint, clock = TokenEndpoint(lifetime=20.0), FakeClock()
+    token = ClientCredentialsToken(endpoint.fetch, clock)
+    assert await token.authorization() == "Bearer token-1"
+    endpoint.gate = asyncio.Event()  # the token endpoint is slow
+    clock.advance(17.9)  # refresh under way; 2.1 s left, the token still goes out
+    assert await token.authorization() == "Bearer token-1"
+    clock.advance(0.2)  # 1.9 s left: inside the last 10 %
+    waiting = asyncio.ensure_future(token.authorization())
+    await settle()
+    assert not waiting.done()
+    endpoint.gate.set()
+    assert await waiting == "Bearer token-2"
 
 
 async def test_a_failed_refresh_keeps_the_valid_token_and_retries() -> None:
