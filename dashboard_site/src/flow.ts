@@ -57,14 +57,14 @@ export function pickOutcome(shares: DecisionShares | null, failedShare: number, 
   return "approve";
 }
 
-/** Whether a frame would look the same as the last one drawn: nothing flowing, no dot still
- * flying, no agent blinking and nothing new to draw. Then the frame is skipped, so a page
- * left open between runs costs no drawing. */
 /** The same picture: a page re-renders on every message (status, heartbeat), not only on a tick. */
 export function sameFlowInput(a: FlowInput, b: FlowInput): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** Whether a frame would look the same as the last one drawn: nothing flowing, no dot still
+ * flying, no agent blinking and nothing new to draw. Then the frame is skipped, so a page
+ * left open between runs costs no drawing. */
 export function flowIsStill(input: FlowInput, dotsInFlight: number, changed: boolean): boolean {
   return !changed && dotsInFlight === 0 && input.answered_per_s + input.failed_per_s <= 0
     && !input.agents.some((a) => a.health === "down");
